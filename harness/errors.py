@@ -1,0 +1,19 @@
+"""Errors that the CLI turns into one clear line and a non-zero exit."""
+
+
+class TiersweepError(Exception):
+    """Base class: the message is shown to the user as one line."""
+
+    exit_code = 1
+
+
+class ConfigError(TiersweepError):
+    """A config file or override is wrong: names the file and the field path."""
+
+    exit_code = 2
+
+
+class InputError(TiersweepError):
+    """An input file (trace, results directory) is missing or malformed."""
+
+    exit_code = 2

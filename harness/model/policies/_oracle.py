@@ -1,0 +1,68 @@
+"""`oracle`: the fast tier always holds the truly hottest pages (upper bound).
+
+Re-placed at every rate change; its migrations are counted but cost nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.model.engine import PRIO_POLICY
+from harness.model.policies._base import Policy
+
+
+class OraclePolicy(Policy):
+    name = "oracle"
+
+    def start(self, sim) -> None:
+        self.sim = sim
+        self.dirty = True
+        sim.schedule(0, PRIO_POLICY, self._place)
+
+    def on_phase(self, sim, segment) -> None:
+        self._schedule()
+
+    def on_mm_start(self, sim, mm) -> None:
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self.dirty:
+            self.dirty = True
+            self.sim.schedule(self.sim.t, PRIO_POLICY, self._place)
+
+    def _place(self) -> None:
+        self.dirty = False
+        sim = self.sim
+        hot = self._rule_hottest()
+        on_fast = sim.node_is_fast[sim.node]
+        out = np.flatnonzero(on_fast & ~hot)
+        into = np.flatnonzero(hot & ~on_fast)
+        # Swap pairwise (an incoming page takes the node of an outgoing one),
+        # then fill free fast room down to the high watermark.
+        k = min(len(out), len(into))
+        out_nodes, in_nodes = sim.node[out[:k]].copy(), sim.node[into[:k]].copy()
+        sim.move(out[:k], in_nodes, "demote")
+        sim.move(into[:k], out_nodes, "promote")
+        rest = into[k:]
+        for d in sim.fast_nodes:
+            room = max(int(sim.free[d] - sim.wmark_high[d]), 0)
+            take, rest = rest[:room], rest[room:]
+            sim.move(take, int(d), "promote")
+
+    def _rule_hottest(self) -> np.ndarray:
+        """The K allocated pages with the highest rate (ties: lowest index),
+        K = fast capacity down to the high watermarks; zero-rate pages never count."""
+        sim = self.sim
+        k = int(sum(sim.capacity[d] - sim.wmark_high[d] for d in sim.fast_nodes))
+        r = np.where(sim.node >= 0, sim.rate, -1.0)
+        hot = np.zeros(sim.n_pages, dtype=bool)
+        positive = int((r > 0).sum())
+        k = min(k, positive)
+        if k == 0:
+            return hot
+        v = np.partition(r, len(r) - k)[len(r) - k]
+        above = r > v
+        hot[above] = True
+        ties = np.flatnonzero(r == v)[: k - int(above.sum())]
+        hot[ties] = True
+        return hot

@@ -1,0 +1,196 @@
+"""Workload generators: processes (mm), their VMAs and per-page access rates.
+
+Each workload entry of a config becomes one ``Segment``: a contiguous range of
+global page indices holding one or more processes, an accessed-bit model, and
+a phase schedule (times at which its rates change). Rates are generated
+lazily per phase from a stream seeded by (seed, entry, process, phase), so a
+phase's rates do not depend on which phases were generated before.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.config import GIB, MIB, RunConfig, WorkloadConfig
+from harness.errors import ConfigError, InputError
+from harness.model.access import CountsAccess, RateAccess
+
+US = 1_000_000
+
+
+@dataclass
+class MMSpec:
+    """One process (mm): its global page range, VMAs and lifetime."""
+
+    index: int
+    segment: int
+    lo: int
+    hi: int
+    vma_bounds: np.ndarray  # global page index of each VMA start, plus hi at the end
+    start_us: int
+    exit_us: int | None
+    placement: str
+    split_fast_share: float
+
+
+class Segment:
+    """The pages of one workload entry and the schedule of their access rates."""
+
+    def __init__(self, index: int, w: WorkloadConfig, lo: int, sizes: list[int],
+                 seed: int, duration_us: int, counts: list[np.ndarray] | None,
+                 window_us: int):
+        self.index = index
+        self.w = w
+        self.lo = lo
+        self.sizes = sizes
+        self.n = sum(sizes)
+        self.hi = lo + self.n
+        self.seed = seed
+        self.proc_lo = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.start_us = int(round(w.start_s * US))
+        self.exit_us = None if w.exit_s is None else int(round(w.exit_s * US))
+        end = duration_us if self.exit_us is None else min(self.exit_us, duration_us)
+        if counts is not None:
+            self.window_us = window_us
+            windows = np.concatenate(counts, axis=1) if len(counts) > 1 else counts[0]
+            self.access = CountsAccess(self.n, window_us, windows)
+            step = window_us
+        else:
+            self.window_us = 0
+            rng = np.random.default_rng([seed, index, 0xACCE55])
+            self.access = RateAccess(self.n, rng)
+            step = int(round(w.move_every_s * US)) if w.kind in ("hotset", "sequential") else 0
+        times = [self.start_us] if self.start_us < duration_us else []
+        if step and times:
+            times += list(range(self.start_us + step, end, step))
+        self.phase_times = [t for t in times if t < end]
+        if self.exit_us is not None and self.exit_us < duration_us:
+            self.phase_times.append(self.exit_us)
+        self._zipf_cache: dict[int, np.ndarray] = {}
+
+    def enter_phase(self, k: int, t: int) -> np.ndarray:
+        """Switch the access model to phase k (starting at t); return rates per page."""
+        exited = self.exit_us is not None and t >= self.exit_us
+        if isinstance(self.access, CountsAccess):
+            self.access.set_window(t, -1 if exited else k)
+            return self.access.rate
+        rates = np.zeros(self.n) if exited else self._rates(k)
+        self.access.set_rates(t, rates)
+        return rates
+
+    def _rates(self, k: int) -> np.ndarray:
+        out = np.empty(self.n)
+        for p, n in enumerate(self.sizes):
+            a, b = self.proc_lo[p], self.proc_lo[p + 1]
+            out[a:b] = self._process_rates(p, n, k)
+        return out
+
+    def _process_rates(self, p: int, n: int, k: int) -> np.ndarray:
+        w = self.w
+        total = w.access_rate
+        if w.kind in ("uniform", "split"):
+            return np.full(n, total / n)
+        if w.kind == "zipf":
+            if p not in self._zipf_cache:
+                rng = np.random.default_rng([self.seed, self.index, p, 0x21BF])
+                weights = np.arange(1, n + 1, dtype=np.float64) ** -w.zipf_s
+                weights *= total / weights.sum()
+                r = np.empty(n)
+                r[rng.permutation(n)] = weights
+                self._zipf_cache[p] = r
+            return self._zipf_cache[p]
+        if w.kind == "hotset":
+            h = max(1, min(n, math.ceil(w.hot_fraction * n)))
+            rng = np.random.default_rng([self.seed, self.index, p, k, 0x407])
+            cold = (total * (1 - w.hot_share) / (n - h)) if n > h else 0.0
+            r = np.full(n, cold)
+            hot_share = w.hot_share if n > h else 1.0
+            r[rng.choice(n, size=h, replace=False)] = total * hot_share / h
+            return r
+        if w.kind == "sequential":
+            h = max(1, min(n, math.ceil(w.window_fraction * n)))
+            r = np.zeros(n)
+            start = (k * h) % n
+            idx = (start + np.arange(h)) % n
+            r[idx] = total / h
+            return r
+        raise AssertionError(w.kind)  # pragma: no cover
+
+
+@dataclass
+class Layout:
+    n_pages: int
+    page_bytes: int
+    mms: list[MMSpec]
+    segments: list[Segment]
+
+
+def _load_counts(w: WorkloadConfig, where: str) -> list[np.ndarray]:
+    if w.counts is not None:
+        arr = np.asarray(w.counts, dtype=np.int64)
+    else:
+        path = Path(w.path)
+        if path.suffix != ".npy":
+            raise ConfigError(f"{where}.path: {path}: expected a .npy file of counts")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot read counts array: {exc}") from None
+    if arr.ndim != 2 or arr.shape[1] == 0 or not np.issubdtype(arr.dtype, np.integer):
+        raise ConfigError(f"{where}.counts: expected a 2-D integer array (windows x pages)")
+    if (arr < 0).any():
+        raise ConfigError(f"{where}.counts: expected counts >= 0")
+    arr = arr.astype(np.int64)
+    if w.processes > 1:
+        return [a for a in np.array_split(arr, w.processes, axis=1) if a.shape[1]]
+    return [arr]
+
+
+def _load_trace(w: WorkloadConfig, page_bytes: int, where: str) -> tuple[list[np.ndarray], int]:
+    try:
+        from harness.traces import load_trace_counts
+    except ImportError as exc:  # pragma: no cover - traces package ships with harness
+        raise ConfigError(f"{where}.kind: trace workloads need harness.traces ({exc})") from None
+    trace = load_trace_counts(w, page_bytes)
+    return list(trace.per_process), int(trace.window_ms)
+
+
+def build_layout(cfg: RunConfig) -> Layout:
+    page_bytes = cfg.platform.page_bytes
+    duration_us = int(round(cfg.duration_s * US))
+    mms: list[MMSpec] = []
+    segments: list[Segment] = []
+    lo = 0
+    for i, w in enumerate(cfg.workloads):
+        where = f"workloads[{i}]"
+        counts = None
+        window_us = 0
+        if w.kind == "counts":
+            counts = _load_counts(w, where)
+            window_us = w.window_ms * 1000
+        elif w.kind == "trace":
+            counts, window_ms = _load_trace(w, page_bytes, where)
+            window_us = window_ms * 1000
+        if counts is not None:
+            sizes = [a.shape[1] for a in counts]
+        else:
+            total = int(w.size_gb * GIB // page_bytes)
+            per = total // w.processes
+            if per < 1:
+                raise ConfigError(f"{where}.size_gb: too small for {w.processes} processes")
+            sizes = [per] * w.processes
+        seg = Segment(i, w, lo, sizes, cfg.seed + w.seed_offset, duration_us, counts, window_us)
+        vma_pages = (w.vma_mb * MIB) // page_bytes if w.vma_mb else 0
+        for p, n in enumerate(sizes):
+            plo = lo + int(seg.proc_lo[p])
+            step = vma_pages if vma_pages else n
+            bounds = np.append(np.arange(plo, plo + n, step, dtype=np.int64), plo + n)
+            mms.append(MMSpec(len(mms), i, plo, plo + n, bounds, seg.start_us, seg.exit_us,
+                              w.placement, w.split_fast_share))
+        segments.append(seg)
+        lo += seg.n
+    return Layout(lo, page_bytes, mms, segments)

@@ -1,0 +1,56 @@
+"""Config loading: validation errors name the file and the field path."""
+
+import subprocess
+import sys
+
+import pytest
+
+from harness.config import load_config
+from harness.errors import ConfigError
+
+
+def test_shipped_configs_load():
+    for name in ("uniform", "zipf", "hotset"):
+        cfg = load_config(f"configs/{name}.yaml")
+        assert cfg.workloads[0].kind == name
+        assert cfg.policy.scan_period_ms == 2000  # V1 default resolved
+
+
+def test_override_applies_and_types(tmp_path):
+    cfg = load_config("configs/zipf.yaml", ["policy.scan_size_mb=512", "policy.version=v3"])
+    assert cfg.policy.scan_size_mb == 512
+    assert cfg.policy.second_access is True
+    assert cfg.policy.scan_sleep_ms == 20
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("policy.scan_sise_mb=1", "policy.scan_sise_mb: unknown field"),
+    ("policy.version=v9", "policy.version: expected one of"),
+    ("workload.size_gb=-1", "workloads[0].size_gb: expected a size > 0"),
+    ("platform.nodes.0.capacity_gb=abc", "platform.nodes[0].capacity_gb: expected a number"),
+    ("policy.target_node=1", "policy.target_node: expected a fast-tier node id"),
+])
+def test_bad_field_names_path(override, needle):
+    with pytest.raises(ConfigError) as exc:
+        load_config("configs/zipf.yaml", [override])
+    msg = str(exc.value)
+    assert msg.startswith("configs/zipf.yaml: ")
+    assert needle in msg
+    assert "\n" not in msg
+
+
+def test_cli_bad_field_exit_code_2():
+    r = subprocess.run([sys.executable, "-m", "harness", "simulate", "configs/zipf.yaml",
+                        "--set", "policy.migrate_batch=-5"], capture_output=True, text=True)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "configs/zipf.yaml: policy.migrate_batch" in lines[0]
+    assert r.stdout == ""
+
+
+def test_bad_yaml_names_line(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("seed: 1\npolicy: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: line \d+: not valid YAML"):
+        load_config(p)
