@@ -27,25 +27,30 @@ class RateAccess:
         self.n = n
         self.rng = rng
         self.rate = np.zeros(n)
+        self.mean_gap_us = np.full(n, INF)  # 1e6 / rate, precomputed per phase
         self.next_access = np.full(n, INF)
 
-    def _draw(self, t: float, rates: np.ndarray) -> np.ndarray:
-        e = self.rng.standard_exponential(len(rates))
-        with np.errstate(divide="ignore"):
-            return t + e * (1e6 / rates)
+    def _draw(self, t: float, mean_gap_us: np.ndarray) -> np.ndarray:
+        e = self.rng.standard_exponential(len(mean_gap_us))
+        with np.errstate(invalid="ignore"):
+            out = t + e * mean_gap_us
+        out[np.isnan(out)] = INF  # e == 0 with an infinite gap
+        return out
 
     def set_rates(self, t: int, rates: np.ndarray) -> None:
         """New rates from time t; pages not accessed since the last clear get a new draw."""
         self.rate = np.asarray(rates, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            self.mean_gap_us = 1e6 / self.rate
         pending = np.flatnonzero(self.next_access > t)
-        self.next_access[pending] = self._draw(t, self.rate[pending])
+        self.next_access[pending] = self._draw(t, self.mean_gap_us[pending])
 
     def test_and_clear(self, lo: int, hi: int, t: int) -> np.ndarray:
         na = self.next_access[lo:hi]
         accessed = na <= t
         idx = np.flatnonzero(accessed)
         if len(idx):
-            na[idx] = self._draw(t, self.rate[lo:hi][idx])
+            na[idx] = self._draw(t, self.mean_gap_us[lo:hi][idx])
         return accessed
 
     def peek(self, idx: np.ndarray, t: int) -> np.ndarray:
@@ -53,7 +58,7 @@ class RateAccess:
 
     def next_access_after(self, idx: np.ndarray, t: int) -> np.ndarray:
         """Time of the first access after t (hint fault after PROT_NONE marking)."""
-        return self._draw(t, self.rate[idx])
+        return self._draw(t, self.mean_gap_us[idx])
 
 
 class CountsAccess:

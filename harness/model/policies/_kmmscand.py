@@ -216,7 +216,7 @@ class KmmscandPolicy(Policy):
         acc_nodes = nodes[idx]
         scanned = sim.count_nodes(nodes)
         accessed = sim.count_nodes(acc_nodes)
-        sim.referenced[lo + idx] = True
+        sim.referenced[lo:hi][idx] = True
         cand = idx[~sim.node_is_fast[acc_nodes]]
         n_slow = len(cand)
         if self.prev_accessed is not None:
@@ -333,10 +333,12 @@ class KmmscandPolicy(Policy):
         sim = self.sim
         src = sim.node[pages]
         reason = np.zeros(len(pages), dtype=np.int8)
+        # Assigned in reverse order of the checks, so the first failing check wins.
+        # dst is always fast, so src == dst implies a fast source.
+        reason[sim.node_is_fast[src]] = INELIGIBLE
+        reason[src == dst] = SAME_NODE
         if self.cfg.hot_check:
             reason[~sim.peek(pages)] = NOT_HOT
-        reason[(reason == OK) & (src == dst)] = SAME_NODE
-        reason[(reason == OK) & sim.node_is_fast[src]] = INELIGIBLE
         ok_idx = np.flatnonzero(reason == OK)
         chosen = []
         single = self._single_target(dst)
