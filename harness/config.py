@@ -278,6 +278,50 @@ class CostConfig:
 
 
 @dataclass(frozen=True)
+class RuntimeConfig:
+    """Closed-loop mode: a fixed amount of work whose progress depends on where
+    its pages are and on the overhead charged to it (issue: runtime model).
+
+    Per-access cost on a node: fast_access_ns / slow_access_ns for its tier
+    when set (calibrated), else the node's latency_ns x access_cost_factor.
+    """
+
+    enabled: bool = False
+    threads: int = 64
+    iterations: int = 512
+    # Accesses per thread; 0 = iterations x (footprint pages / threads).
+    accesses_per_thread: float = 0.0
+    think_us: float = 1.0
+    fast_access_ns: float | None = None
+    slow_access_ns: float | None = None
+    access_cost_factor: float = 1.0
+    # Share of application-charged CPU time (hint faults, sync migration,
+    # PTE marking) that lies on the critical path, spread over the threads.
+    stall_share: float = 1.0
+    step_ms: int = 100
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            _fail("threads", "expected at least 1 thread")
+        if self.iterations < 1:
+            _fail("iterations", "expected at least 1 iteration")
+        if self.accesses_per_thread < 0:
+            _fail("accesses_per_thread", "expected a count >= 0 (0 = derived)")
+        if self.think_us < 0:
+            _fail("think_us", "expected microseconds >= 0")
+        for name in ("fast_access_ns", "slow_access_ns"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                _fail(name, "expected nanoseconds > 0")
+        if self.access_cost_factor <= 0:
+            _fail("access_cost_factor", "expected a factor > 0")
+        if self.stall_share < 0:
+            _fail("stall_share", "expected a share >= 0")
+        if self.step_ms < 1:
+            _fail("step_ms", "expected ms >= 1")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str = "run"
     seed: int = 1
@@ -287,8 +331,15 @@ class RunConfig:
     workloads: tuple[WorkloadConfig, ...] = field(default_factory=lambda: (WorkloadConfig(),))
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     costs: CostConfig = field(default_factory=CostConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def __post_init__(self) -> None:
+        if self.runtime.enabled:
+            if len(self.workloads) != 1:
+                _fail("runtime.enabled", "closed-loop runtime needs exactly one workload")
+            if self.workloads[0].kind in ("counts", "trace"):
+                _fail("runtime.enabled", "closed-loop runtime needs a rate-form workload "
+                      "(uniform, zipf, hotset, split, sequential)")
         if self.seed < 0:
             _fail("seed", "expected a seed >= 0")
         if self.duration_s <= 0:

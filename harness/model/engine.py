@@ -21,11 +21,12 @@ import numpy as np
 
 from harness.config import MIB, RunConfig
 from harness.errors import ConfigError
+from harness.model import runtime
 from harness.model.workloads import US, Layout, MMSpec, build_layout
 
 # Event priorities at equal times: rates change first, then processes start
 # and exit, then policy threads, then the sampler sees the result.
-PRIO_PHASE, PRIO_MM_START, PRIO_MM_EXIT, PRIO_POLICY, PRIO_SAMPLE = 0, 1, 2, 5, 9
+PRIO_PHASE, PRIO_MM_START, PRIO_MM_EXIT, PRIO_RUNTIME, PRIO_POLICY, PRIO_SAMPLE = 0, 1, 2, 3, 5, 9
 
 FAIL_REASONS = ("no_mm", "not_hot", "same_node", "ineligible_src", "dest_watermark",
                 "rate_limited", "not_candidate")
@@ -43,6 +44,10 @@ class Sim:
     """State of one run. Policies read and change it through its methods."""
 
     def __init__(self, cfg: RunConfig, policy, layout: Layout | None = None):
+        self.closed = cfg.runtime.enabled
+        self.tau_total = 0.0
+        if self.closed:
+            cfg, self.tau_total = runtime.resolve(cfg)
         self.cfg = cfg
         self.policy = policy
         self.costs = cfg.costs
@@ -103,12 +108,28 @@ class Sim:
         self.acc_total = 0.0
         self.acc_base_fast = 0.0
         self.t_acc = 0
+        self.node_rate = np.zeros(self.n_nodes)
+
+        # Closed loop: real time t maps to nominal work time tau (see runtime.py).
+        self.speed = 1.0
+        self.tau0 = 0.0
+        self.tau_t0 = 0
+        self.stopped = False
+        self.completion_us = float("nan")
+        self.rt = dict(stall_us=0.0, penalty_us=0.0, debt_us=0.0, a=1.0, b=1.0,
+                       app_ns=0.0, bg_moves=0)
+        if self.closed:
+            self.node_cost_ns = runtime.node_costs_ns(cfg)
+            self.p_fast_us = runtime.fast_period_us(cfg)
 
         self.counters: dict[str, int] = dict(
             promotions=0, demotions=0, pingpong=0, ptes_scanned=0, mm_scans=0, vma_scans=0,
             migadded=0, slowtier=0, toptier=0, idlepage=0, hint_faults=0, migrate_dropped=0,
-            kswapd_runs=0, **{f"failed_{r}": 0 for r in FAIL_REASONS})
-        self.cpu_ns: dict[str, float] = dict(scanner=0.0, migrator=0.0, app=0.0)
+            kswapd_runs=0, bg_moves=0, **{f"failed_{r}": 0 for r in FAIL_REASONS})
+        # app_mark: PTE marking (NUMAB2 task work); app_fault: hint faults and
+        # synchronous migration in the faulting task.
+        self.cpu_ns: dict[str, float] = dict(scanner=0.0, migrator=0.0, app_mark=0.0,
+                                             app_fault=0.0)
         self.series: dict[str, list] = {k: [] for k in (
             "t_s", "hit_rate", "hit_rate_cum", "queue_len", "promotions", "demotions",
             "failed", "scan_period_ms", "scan_size_mb")}
@@ -134,8 +155,10 @@ class Sim:
         step = self.cfg.sample_ms * 1000
         for t in range(step, self.end_us + 1, step):
             self.schedule(t, PRIO_SAMPLE, self._sample)
+        if self.closed:
+            self.schedule(0, PRIO_RUNTIME, self._runtime_step)
         self.policy.start(self)
-        while self._heap:
+        while self._heap and not self.stopped:
             t, _, _, fn = heapq.heappop(self._heap)
             self._advance(t)
             self.t = t
@@ -147,12 +170,51 @@ class Sim:
         return self._finish(time.perf_counter() - wall0)
 
     def _advance(self, t: int) -> None:
-        dt = (t - self.t_acc) / US
+        dt = (t - self.t_acc) / US * self.speed
         if dt > 0:
             self.acc_fast += self.fast_rate * dt
             self.acc_total += self.total_rate * dt
             self.acc_base_fast += self.base_fast_rate * dt
-            self.t_acc = t
+        self.t_acc = t
+
+    def work_now(self):
+        """The access models' clock: real time, or nominal work time in closed loop."""
+        if not self.closed:
+            return self.t
+        return self.tau0 + self.speed * (self.t - self.tau_t0)
+
+    def _runtime_step(self) -> None:
+        """Close the loop: account the elapsed step, then set the next speed."""
+        rt, t = self.rt, self.t
+        tau_now = self.work_now()
+        dt = t - self.tau_t0
+        if tau_now >= self.tau_total and self.speed > 0:
+            # Finished inside this step: account only the part before completion.
+            frac = (self.tau_total - self.tau0) / (tau_now - self.tau0) if tau_now > self.tau0 else 0
+            dt *= frac
+            self.completion_us = self.tau_t0 + dt
+        rt["stall_us"] += dt * (1 - rt["b"])
+        rt["penalty_us"] += dt * rt["b"] * (1 - rt["a"])
+        if self.completion_us == self.completion_us:  # not NaN: done
+            self.end_us = int(math.ceil(self.completion_us))
+            self.stopped = True
+            return
+        step_us = self.cfg.runtime.step_ms * 1000
+        cfg_rt = self.cfg.runtime
+        if self.total_rate > 0:
+            p_mix = cfg_rt.think_us + float(self.node_rate @ self.node_cost_ns) / self.total_rate / 1000
+            rt["a"] = self.p_fast_us / p_mix
+        app_ns = self.cpu_ns["app_mark"] + self.cpu_ns["app_fault"]
+        bg = self.counters["bg_moves"]
+        rt["debt_us"] += ((app_ns - rt["app_ns"]) * cfg_rt.stall_share / cfg_rt.threads
+                          + (bg - rt["bg_moves"]) * self.costs.tlb_shootdown_us * 1000) / 1000
+        rt["app_ns"], rt["bg_moves"] = app_ns, bg
+        used = min(rt["debt_us"], step_us)
+        rt["debt_us"] -= used
+        rt["b"] = 1 - used / step_us
+        self.tau0, self.tau_t0 = tau_now, t
+        self.speed = rt["a"] * rt["b"]
+        self.schedule(t + step_us, PRIO_RUNTIME, self._runtime_step)
 
     def _enter_phase(self, seg, k: int, t: int) -> None:
         rates = seg.enter_phase(k, t)
@@ -161,6 +223,9 @@ class Sim:
         fast = self.node_is_fast[self.node[lo:hi]]
         base_fast = self.node_is_fast[self.base_node[lo:hi]]
         delta = rates - old
+        nodes = self.node[lo:hi]
+        alloc = nodes >= 0
+        self.node_rate += np.bincount(nodes[alloc], weights=delta[alloc], minlength=self.n_nodes)
         self.fast_rate += float(delta[fast].sum())
         self.base_fast_rate += float(delta[base_fast].sum())
         self.total_rate += float(delta.sum())
@@ -173,6 +238,7 @@ class Sim:
         self.free = self._place(s, self.node, self.free)
         self.base_free = self._place(s, self.base_node, self.base_free)
         r = self.rate[s.lo:s.hi]
+        self.node_rate += np.bincount(self.node[s.lo:s.hi], weights=r, minlength=self.n_nodes)
         self.fast_rate += float(r[self.node_is_fast[self.node[s.lo:s.hi]]].sum())
         self.base_fast_rate += float(r[self.node_is_fast[self.base_node[s.lo:s.hi]]].sum())
         mm.alive = mm.started = True
@@ -233,6 +299,10 @@ class Sim:
         s = mm.spec
         mm.alive = False
         self.policy.on_mm_exit(self, mm)
+        nodes = self.node[s.lo:s.hi]
+        alloc = nodes >= 0
+        self.node_rate -= np.bincount(nodes[alloc], weights=self.rate[s.lo:s.hi][alloc],
+                                      minlength=self.n_nodes)
         for node, free in ((self.node, self.free), (self.base_node, self.base_free)):
             nodes = node[s.lo:s.hi]
             free += np.bincount(nodes[nodes >= 0], minlength=self.n_nodes)
@@ -259,23 +329,30 @@ class Sim:
     def test_and_clear(self, lo: int, hi: int) -> np.ndarray:
         """Test and clear the A bits of pages [lo, hi), all in one segment."""
         seg = self.layout.segments[int(np.searchsorted(self.seg_lo, lo, side="right") - 1)]
-        return seg.access.test_and_clear(lo - seg.lo, hi - seg.lo, self.t)
+        return seg.access.test_and_clear(lo - seg.lo, hi - seg.lo, self.work_now())
 
     def peek(self, pages: np.ndarray) -> np.ndarray:
         """A page is still hot (young) if accessed since its last A-bit clear."""
         out = np.zeros(len(pages), dtype=bool)
         for seg, sel in self._segment_groups(pages):
-            out[sel] = seg.access.peek(pages[sel] - seg.lo, self.t)
+            out[sel] = seg.access.peek(pages[sel] - seg.lo, self.work_now())
         return out
 
     def next_access_after(self, pages: np.ndarray, t: int) -> np.ndarray:
         out = np.full(len(pages), np.inf)
+        tau = t if not self.closed else self.tau0 + self.speed * (t - self.tau_t0)
         for seg, sel in self._segment_groups(pages):
-            out[sel] = seg.access.next_access_after(pages[sel] - seg.lo, t)
+            out[sel] = seg.access.next_access_after(pages[sel] - seg.lo, tau)
+        if self.closed:  # back to real time at the current speed
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out = self.tau_t0 + (out - self.tau0) / self.speed
+            out[np.isnan(out)] = np.inf
         return out
 
-    def move(self, pages: np.ndarray, dst: np.ndarray | int, kind: str) -> None:
-        """Move pages to dst node(s); kind is 'promote' or 'demote'."""
+    def move(self, pages: np.ndarray, dst: np.ndarray | int, kind: str,
+             background: bool = True) -> None:
+        """Move pages to dst node(s); kind is 'promote' or 'demote'. A background
+        move (migration thread, kswapd) stalls the workload for a TLB shootdown."""
         if len(pages) == 0:
             return
         src = self.node[pages].astype(np.int64)
@@ -283,6 +360,10 @@ class Sim:
         r = self.rate[pages]
         was_fast, now_fast = self.node_is_fast[src], self.node_is_fast[dst]
         self.fast_rate += float(r[now_fast & ~was_fast].sum() - r[was_fast & ~now_fast].sum())
+        self.node_rate += (np.bincount(dst, weights=r, minlength=self.n_nodes)
+                           - np.bincount(src, weights=r, minlength=self.n_nodes))
+        if background:
+            self.counters["bg_moves"] += len(pages)
         self.free += np.bincount(src, minlength=self.n_nodes)
         self.free -= np.bincount(dst, minlength=self.n_nodes)
         self.node[pages] = dst
@@ -355,6 +436,19 @@ class Sim:
         return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
     # ----------------------------------------------------------- metrics
+    def _runtime_metrics(self) -> dict:
+        """Completion time and its split: all-fast time + slow-access penalty + stalls."""
+        if not self.closed:
+            return dict(completion_s=_nan(), all_fast_s=_nan(), slowdown=_nan(),
+                        runtime_penalty_s=_nan(), runtime_stall_s=_nan(), completed=0)
+        done = self.completion_us == self.completion_us
+        fast_s = self.tau_total / US
+        comp = self.completion_us / US if done else _nan()
+        return dict(completion_s=comp, all_fast_s=fast_s,
+                    slowdown=comp / fast_s if done else _nan(),
+                    runtime_penalty_s=self.rt["penalty_us"] / US,
+                    runtime_stall_s=self.rt["stall_us"] / US, completed=int(done))
+
     def _sample(self) -> None:
         f0, a0, p0, d0, x0 = self._last_sample
         failed = sum(self.counters[f"failed_{r}"] for r in FAIL_REASONS)
@@ -380,7 +474,9 @@ class Sim:
         base = self.acc_base_fast / self.acc_total if self.acc_total > 0 else 0.0
         scan_s = self.cpu_ns["scanner"] / 1e9
         mig_s = self.cpu_ns["migrator"] / 1e9
-        app_s = self.cpu_ns["app"] / 1e9
+        mark_s = self.cpu_ns["app_mark"] / 1e9
+        fault_s = self.cpu_ns["app_fault"] / 1e9
+        app_s = mark_s + fault_s
         cost = scan_s + mig_s + app_s
         failed = sum(c[f"failed_{r}"] for r in FAIL_REASONS)
         m: dict = dict(
@@ -413,12 +509,19 @@ class Sim:
             bytes_migrated=(c["promotions"] + c["demotions"]) * self.page_bytes,
             time_to_90pct_s=time_to_fraction(self.series["t_s"], self.series["hit_rate"], 0.9),
             objective=objective(hit, base, cost, dur),
+            numab_task_work_s=mark_s,
+            numab_hint_fault_s=fault_s,
+            **self._runtime_metrics(),
             duration_s=dur,
             pages=self.n_pages,
             footprint_gb=self.n_pages * self.page_bytes / (1 << 30),
             wall_s=wall_s,
         )
         return m
+
+
+def _nan() -> float:
+    return float("nan")
 
 
 def objective(hit: float, hit_none: float, cost_cpu_s: float, duration_s: float) -> float:

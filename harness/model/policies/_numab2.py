@@ -66,7 +66,7 @@ class Numab2Policy(Policy):
         lo, hi = s.lo + cur, s.lo + stop
         mm.slot["cursor"] = 0 if stop >= n else stop
         marked = self._rule_mark(lo, hi)
-        sim.cpu_ns["app"] += (hi - lo) * sim.costs.numab_mark_pte_ns
+        sim.cpu_ns["app_mark"] += (hi - lo) * sim.costs.numab_mark_pte_ns
         sim.counters["ptes_scanned"] += hi - lo
         sim.counters["mm_scans"] += 1
         self.pending += marked
@@ -127,7 +127,7 @@ class Numab2Policy(Policy):
         sim, costs, d = self.sim, self.sim.costs, self.dst
         n = len(pages)
         sim.counters["hint_faults"] += n
-        sim.cpu_ns["app"] += n * costs.hint_fault_us * 1000
+        sim.cpu_ns["app_fault"] += n * costs.hint_fault_us * 1000
         slow = ~sim.node_is_fast[sim.node[pages]]
         idx = np.flatnonzero(slow)
         # Phase A: plenty of free memory, promote at once (no threshold, no limit).
@@ -153,8 +153,8 @@ class Numab2Policy(Policy):
             sim.counters["failed_dest_watermark"] += len(passed) - room
             sim.wake_kswapd(d)
         moved = pages[np.concatenate([a, b])]
-        sim.move(moved, d, "promote")
-        sim.cpu_ns["app"] += len(moved) * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
+        sim.move(moved, d, "promote", background=False)
+        sim.cpu_ns["app_fault"] += len(moved) * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
 
     def _adjust(self) -> None:
         """numa_promotion_adjust_threshold: move the threshold toward the rate limit."""
