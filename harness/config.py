@@ -527,10 +527,35 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return raw
 
 
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`: mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_yaml_extends(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Load YAML; `extends: other.yaml` (relative to this file) is merged underneath."""
+    p = Path(path)
+    raw = load_yaml(p)
+    ext = raw.pop("extends", None)
+    if ext is None:
+        return raw
+    if not isinstance(ext, str):
+        raise ConfigError(f"{p}: extends: expected a file path")
+    base_path = (p.parent / ext).resolve()
+    if base_path in _seen:
+        raise ConfigError(f"{p}: extends: {ext} includes itself")
+    if not base_path.exists():
+        raise ConfigError(f"{p}: extends: {ext}: no such file")
+    return deep_merge(load_yaml_extends(base_path, _seen + (base_path,)), raw)
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Load a run config file, apply `--set` overrides, validate."""
     p = Path(path)
-    raw = load_yaml(p)
+    raw = load_yaml_extends(p)
     raw.setdefault("name", p.stem)
     for text in overrides or []:
         key, value = parse_override(text)

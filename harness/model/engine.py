@@ -117,7 +117,7 @@ class Sim:
         self.stopped = False
         self.completion_us = float("nan")
         self.rt = dict(stall_us=0.0, penalty_us=0.0, debt_us=0.0, a=1.0, b=1.0,
-                       app_ns=0.0, bg_moves=0)
+                       app_ns=0.0, shootdowns=0)
         if self.closed:
             self.node_cost_ns = runtime.node_costs_ns(cfg)
             self.p_fast_us = runtime.fast_period_us(cfg)
@@ -125,7 +125,7 @@ class Sim:
         self.counters: dict[str, int] = dict(
             promotions=0, demotions=0, pingpong=0, ptes_scanned=0, mm_scans=0, vma_scans=0,
             migadded=0, slowtier=0, toptier=0, idlepage=0, hint_faults=0, migrate_dropped=0,
-            kswapd_runs=0, bg_moves=0, **{f"failed_{r}": 0 for r in FAIL_REASONS})
+            kswapd_runs=0, shootdowns=0, **{f"failed_{r}": 0 for r in FAIL_REASONS})
         # app_mark: PTE marking (NUMAB2 task work); app_fault: hint faults and
         # synchronous migration in the faulting task.
         self.cpu_ns: dict[str, float] = dict(scanner=0.0, migrator=0.0, app_mark=0.0,
@@ -205,10 +205,10 @@ class Sim:
             p_mix = cfg_rt.think_us + float(self.node_rate @ self.node_cost_ns) / self.total_rate / 1000
             rt["a"] = self.p_fast_us / p_mix
         app_ns = self.cpu_ns["app_mark"] + self.cpu_ns["app_fault"]
-        bg = self.counters["bg_moves"]
+        sd = self.counters["shootdowns"]
         rt["debt_us"] += ((app_ns - rt["app_ns"]) * cfg_rt.stall_share / cfg_rt.threads
-                          + (bg - rt["bg_moves"]) * self.costs.tlb_shootdown_us * 1000) / 1000
-        rt["app_ns"], rt["bg_moves"] = app_ns, bg
+                          + (sd - rt["shootdowns"]) * self.costs.tlb_shootdown_us * 1000) / 1000
+        rt["app_ns"], rt["shootdowns"] = app_ns, sd
         used = min(rt["debt_us"], step_us)
         rt["debt_us"] -= used
         rt["b"] = 1 - used / step_us
@@ -350,9 +350,10 @@ class Sim:
         return out
 
     def move(self, pages: np.ndarray, dst: np.ndarray | int, kind: str,
-             background: bool = True) -> None:
-        """Move pages to dst node(s); kind is 'promote' or 'demote'. A background
-        move (migration thread, kswapd) stalls the workload for a TLB shootdown."""
+             shootdown: bool = True) -> None:
+        """Move pages to dst node(s); kind is 'promote' or 'demote'. Each moved page
+        needs a TLB shootdown, which stalls every thread of the workload (only the
+        oracle moves for free)."""
         if len(pages) == 0:
             return
         src = self.node[pages].astype(np.int64)
@@ -362,8 +363,8 @@ class Sim:
         self.fast_rate += float(r[now_fast & ~was_fast].sum() - r[was_fast & ~now_fast].sum())
         self.node_rate += (np.bincount(dst, weights=r, minlength=self.n_nodes)
                            - np.bincount(src, weights=r, minlength=self.n_nodes))
-        if background:
-            self.counters["bg_moves"] += len(pages)
+        if shootdown:
+            self.counters["shootdowns"] += len(pages)
         self.free += np.bincount(src, minlength=self.n_nodes)
         self.free -= np.bincount(dst, minlength=self.n_nodes)
         self.node[pages] = dst

@@ -8,8 +8,8 @@ real time to tau with a speed in (0, 1] recomputed every runtime step:
 
 P = think time + per-access cost, P_mix weighted by where accesses go now.
 Stalls: application-charged CPU (hint faults, synchronous migration, PTE
-marking) x stall_share / threads, plus one TLB shootdown per background
-migration (every thread of the mm takes the IPI). Access models run in tau,
+marking) x stall_share / threads, plus one TLB shootdown per migrated page
+(every thread of the mm takes the IPI). Access models run in tau,
 so a uniform slow-down needs no redraws.
 """
 

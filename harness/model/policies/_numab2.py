@@ -153,7 +153,7 @@ class Numab2Policy(Policy):
             sim.counters["failed_dest_watermark"] += len(passed) - room
             sim.wake_kswapd(d)
         moved = pages[np.concatenate([a, b])]
-        sim.move(moved, d, "promote", background=False)
+        sim.move(moved, d, "promote")
         sim.cpu_ns["app_fault"] += len(moved) * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
 
     def _adjust(self) -> None:

@@ -41,13 +41,13 @@ class OraclePolicy(Policy):
         # then fill free fast room down to the high watermark.
         k = min(len(out), len(into))
         out_nodes, in_nodes = sim.node[out[:k]].copy(), sim.node[into[:k]].copy()
-        sim.move(out[:k], in_nodes, "demote", background=False)
-        sim.move(into[:k], out_nodes, "promote", background=False)
+        sim.move(out[:k], in_nodes, "demote", shootdown=False)
+        sim.move(into[:k], out_nodes, "promote", shootdown=False)
         rest = into[k:]
         for d in sim.fast_nodes:
             room = max(int(sim.free[d] - sim.wmark_high[d]), 0)
             take, rest = rest[:room], rest[room:]
-            sim.move(take, int(d), "promote", background=False)
+            sim.move(take, int(d), "promote", shootdown=False)
 
     def _rule_hottest(self) -> np.ndarray:
         """The K allocated pages with the highest rate (ties: lowest index),
