@@ -117,6 +117,10 @@ class Numab2Policy(Policy):
             return
         order = np.lexsort((pages, ft))
         pages, ft = pages[order], ft[order]
+        # A page marked again before its fault comes can be filed twice with the
+        # same fault time (counts form); PROT_NONE twice is still one fault.
+        once = np.r_[True, pages[1:] != pages[:-1]]
+        pages, ft = pages[once], ft[once]
         self.fault_time[pages] = np.inf
         self._rule_faults(pages, ft, t)
 
