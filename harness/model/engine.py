@@ -403,7 +403,8 @@ class Sim:
 
     def _rule_kswapd_victims(self, d: int, need: int) -> np.ndarray:
         """CLOCK over page indices from node d's hand: a referenced page loses its
-        flag and is skipped (second chance); an unreferenced one is demoted.
+        flag and is skipped (second chance); an unreferenced one is demoted,
+        once (the second turn passes over the first turn's victims).
         Stops after `need` victims or two full turns; the hand stays after the
         last page examined."""
         n = self.n_pages
@@ -412,9 +413,12 @@ class Sim:
         got = 0
         scanned = 0
         chunk = max(4 * need, 1 << 16)
+        taken = None  # victims so far, once the scan goes past its first chunk
         while got < need and scanned < 2 * n:
             hi = min(hand + chunk, n, hand + 2 * n - scanned)
             on = self.node[hand:hi] == d
+            if taken is not None:
+                on &= ~taken[hand:hi]
             ref = self.referenced[hand:hi]
             cand = np.flatnonzero(on & ~ref)
             if len(cand) >= need - got:
@@ -428,6 +432,9 @@ class Sim:
             else:
                 found.append(hand + cand)
                 got += len(cand)
+                if taken is None:
+                    taken = np.zeros(n, dtype=bool)
+                taken[hand + cand] = True
                 self.referenced[hand:hi][on] = False
                 scanned += hi - hand
                 hand = hi
