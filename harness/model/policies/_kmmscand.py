@@ -360,7 +360,7 @@ class KmmscandPolicy(Policy):
                 size *= 2
             chosen.append(pre[first[:room]])
         succ = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
-        if budget is not None and len(succ) > budget:
+        if budget is not None and 0 < budget <= len(succ):
             cut = int(succ[budget - 1]) + 1
             succ = succ[:budget]
             reason = reason[:cut]
