@@ -136,6 +136,8 @@ class Sim:
         self._last_sample = (0.0, 0.0, 0, 0, 0)
         self._heap: list = []
         self._seq = 0
+        # Test hook: called with the Sim after every event (and its kswapd run).
+        self.after_event: Callable[[Sim], None] | None = None
 
     # ------------------------------------------------------------ events
     def schedule(self, t: int, prio: int, fn: Callable[[], None]) -> None:
@@ -165,6 +167,8 @@ class Sim:
             fn()
             if self.kswapd_pending:
                 self._kswapd()
+            if self.after_event is not None:
+                self.after_event(self)
         self._advance(self.end_us)
         self.t = self.end_us
         return self._finish(time.perf_counter() - wall0)
