@@ -12,7 +12,7 @@ import sys
 
 from harness.errors import TiersweepError
 
-COMMANDS = ["simulate", "bench"]
+COMMANDS = ["simulate", "bench", "calibrate"]
 
 
 def build_parser() -> argparse.ArgumentParser:
