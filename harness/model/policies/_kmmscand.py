@@ -359,7 +359,10 @@ class KmmscandPolicy(Policy):
                     break
                 size *= 2
             chosen.append(pre[first[:room]])
-        succ = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+        if len(chosen) == 1:
+            succ = chosen[0]  # already in list order
+        else:
+            succ = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
         if budget is not None and 0 < budget <= len(succ):
             cut = int(succ[budget - 1]) + 1
             succ = succ[:budget]
