@@ -295,6 +295,8 @@ class RuntimeConfig:
     fast_access_ns: float | None = None
     slow_access_ns: float | None = None
     access_cost_factor: float = 1.0
+    # Bytes moved per access, for the bandwidth limit of each node.
+    bytes_per_access: float = 64.0
     # Share of application-charged CPU time (hint faults, sync migration,
     # PTE marking) that lies on the critical path, spread over the threads.
     stall_share: float = 1.0
@@ -313,6 +315,8 @@ class RuntimeConfig:
             v = getattr(self, name)
             if v is not None and v <= 0:
                 _fail(name, "expected nanoseconds > 0")
+        if self.bytes_per_access <= 0:
+            _fail("bytes_per_access", "expected bytes > 0")
         if self.access_cost_factor <= 0:
             _fail("access_cost_factor", "expected a factor > 0")
         if self.stall_share < 0:

@@ -92,3 +92,16 @@ def test_shipped_calibration_reproduces_the_8gb_figures():
         assert abs(r["error_pct"]) < 5, r
         for k, pub in r["published_overheads"].items():
             assert r["overheads"][k] == pytest.approx(pub, rel=0.25), (r["policy"], k)
+
+
+def test_saturated_slow_tier_bandwidth_slows_the_work():
+    cfg = closed_loop("none")
+    free = simulate(cfg).metrics["completion_s"]
+    # 4 threads x ~0.8 M accesses/s x 4 KiB = ~13 GB/s demanded of the slow node
+    tight = cfg.replace({"runtime.bytes_per_access": 4096, "platform.nodes.1.bandwidth_gbps": 1})
+    m = simulate(tight).metrics
+    assert m["completion_s"] > 5 * free
+    # at saturation the node serves exactly its bandwidth
+    pages = 0.125 * 2**30 / 4096
+    accesses = 400 * pages / 4 * 4
+    assert m["completion_s"] == pytest.approx(accesses * 4096 / 1e9, rel=0.05)

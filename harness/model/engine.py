@@ -120,6 +120,7 @@ class Sim:
                        app_ns=0.0, shootdowns=0)
         if self.closed:
             self.node_cost_ns = runtime.node_costs_ns(cfg)
+            self.node_bw = np.array([n.bandwidth_gbps for n in nodes]) * 1e9  # bytes/s
             self.p_fast_us = runtime.fast_period_us(cfg)
 
         self.counters: dict[str, int] = dict(
@@ -206,8 +207,8 @@ class Sim:
         step_us = self.cfg.runtime.step_ms * 1000
         cfg_rt = self.cfg.runtime
         if self.total_rate > 0:
-            p_mix = cfg_rt.think_us + float(self.node_rate @ self.node_cost_ns) / self.total_rate / 1000
-            rt["a"] = self.p_fast_us / p_mix
+            rt["a"] = self.p_fast_us / runtime.mixed_period_us(
+                cfg_rt, self.node_rate / self.total_rate, self.node_cost_ns, self.node_bw)
         app_ns = self.cpu_ns["app_mark"] + self.cpu_ns["app_fault"]
         sd = self.counters["shootdowns"]
         rt["debt_us"] += ((app_ns - rt["app_ns"]) * cfg_rt.stall_share / cfg_rt.threads

@@ -6,7 +6,8 @@ real time to tau with a speed in (0, 1] recomputed every runtime step:
 
     speed = a * b,  a = P_fast / P_mix,  b = 1 - stall share of the step
 
-P = think time + per-access cost, P_mix weighted by where accesses go now.
+P = think time + per-access cost, P_mix weighted by where accesses go now and
+stretched on a node whose bandwidth is saturated.
 Stalls: application-charged CPU (hint faults, synchronous migration, PTE
 marking) x stall_share / threads, plus one TLB shootdown per migrated page
 (every thread of the mm takes the IPI). Access models run in tau,
@@ -33,10 +34,19 @@ def node_costs_ns(cfg: RunConfig) -> np.ndarray:
 
 
 def fast_period_us(cfg: RunConfig) -> float:
+    """Per-thread access period with every access on the best fast node."""
+    nodes = sorted(cfg.platform.nodes, key=lambda n: n.id)
     costs = node_costs_ns(cfg)
-    fast = [i for i, n in enumerate(sorted(cfg.platform.nodes, key=lambda n: n.id))
-            if n.tier == "fast"]
-    return cfg.runtime.think_us + float(costs[fast].min()) / 1000.0
+    bw = np.array([n.bandwidth_gbps for n in nodes]) * 1e9
+    best = None
+    for i, n in enumerate(nodes):
+        if n.tier != "fast":
+            continue
+        shares = np.zeros(len(nodes))
+        shares[i] = 1.0
+        p = mixed_period_us(cfg.runtime, shares, costs, bw)
+        best = p if best is None else min(best, p)
+    return best
 
 
 def accesses_per_thread(cfg: RunConfig) -> float:
@@ -45,6 +55,19 @@ def accesses_per_thread(cfg: RunConfig) -> float:
         return rt.accesses_per_thread
     pages = int(cfg.workloads[0].size_gb * GIB // cfg.platform.page_bytes)
     return rt.iterations * pages / rt.threads
+
+
+def mixed_period_us(rt, shares: np.ndarray, costs_ns: np.ndarray,
+                    bandwidth_bps: np.ndarray) -> float:
+    """Per-thread access period with accesses split over nodes by `shares`.
+
+    Latency-bound: think time + the share-weighted access cost. Bandwidth-bound:
+    the threads' traffic to a node cannot exceed its bandwidth, i.e.
+    threads x share x bytes / period <= bandwidth. The period is the larger.
+    """
+    latency_bound = rt.think_us + float(shares @ costs_ns) / 1000.0
+    bw_bound = float(np.max(rt.threads * shares * rt.bytes_per_access / bandwidth_bps)) * 1e6
+    return max(latency_bound, bw_bound)
 
 
 def resolve(cfg: RunConfig) -> tuple[RunConfig, float]:
