@@ -132,6 +132,8 @@ class WorkloadConfig:
     # trace: reader options ("format": lackey | columnar | damon | auto).
     format: str = "auto"
     instructions_per_s: float = 1.0e9
+    # trace: skip (and count) malformed lines instead of failing on the first.
+    skip_bad_lines: bool = False
     start_s: float = 0.0
     exit_s: float | None = None
     # Memory is split into VMAs of this size; 0 = one VMA per process.
@@ -172,6 +174,9 @@ class WorkloadConfig:
             _fail("vma_mb", "expected MB >= 0 (0 = one VMA per process)")
         if self.instructions_per_s <= 0:
             _fail("instructions_per_s", "expected a rate > 0")
+        if self.format not in ("auto", "lackey", "columnar", "damon"):
+            _fail("format", f"expected one of 'auto', 'lackey', 'columnar', 'damon', "
+                            f"got {self.format!r}")
 
 
 @dataclass(frozen=True)
