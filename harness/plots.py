@@ -1,0 +1,327 @@
+"""Figures: tidy tables in, matplotlib Figures out. No file I/O here.
+
+Every figure uses the same style, one colour per series (policy or labelled
+point) from seaborn's colour-blind-safe "colorblind" palette plus a marker
+shape per series, axis labels with units, and constrained layout so that no
+text overlaps. The numbers drawn are exactly those of the matching table in
+``harness.summary`` (the report prints them under each figure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from harness import summary as S  # noqa: E402
+
+PALETTE = sns.color_palette("colorblind", 10).as_hex()
+# Fixed colours of the named series; the colorblind palette's order is blue,
+# orange, green, vermillion, reddish purple, brown, pink, grey, yellow, sky blue.
+FIXED_COLORS = {"rfc-default": PALETTE[0], "numab2": PALETTE[1], "tuned": PALETTE[2],
+                "oracle": PALETTE[4], "none": PALETTE[7]}
+OTHER_COLORS = [PALETTE[3], PALETTE[9], PALETTE[5]]
+BACKGROUND_COLOR = "#c8c8c8"  # points that are not highlighted
+FIXED_MARKERS = {"none": "s", "numab2": "^", "rfc-default": "D", "tuned": "*", "oracle": "P"}
+OTHER_MARKERS = ["o", "v", "X", "h"]
+
+HIT_LABEL = "fast-tier hit rate (% of accesses)"
+COST_LABEL = "CPU cost (CPU-s per run)"
+OBJ_LABEL = "objective (gain pp per CPU% + 1)"
+
+RC = {
+    "svg.hashsalt": "tiersweep",  # stable SVG ids
+    "svg.fonttype": "path",
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.title_fontsize": 8,
+    "image.cmap": "cividis",
+}
+
+
+@contextlib.contextmanager
+def style() -> Iterator[None]:
+    """The one style of every figure (also wrap savefig in it: SVG ids depend on it)."""
+    with sns.axes_style("whitegrid"), plt.rc_context(RC):
+        yield
+
+
+def series_colors(series: list[str]) -> dict[str, str]:
+    """Colour of each series: fixed for the named labels, then the remaining palette
+    colours in the given order (pass series in legend order); grey after that."""
+    out: dict[str, str] = {}
+    k = 0
+    for s in series:
+        if s in FIXED_COLORS:
+            out[s] = FIXED_COLORS[s]
+        elif k < len(OTHER_COLORS):
+            out[s] = OTHER_COLORS[k]
+            k += 1
+        else:
+            out[s] = BACKGROUND_COLOR
+    return out
+
+
+def series_markers(series: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    k = 0
+    for s in series:
+        if s in FIXED_MARKERS:
+            out[s] = FIXED_MARKERS[s]
+        else:
+            out[s] = OTHER_MARKERS[k % len(OTHER_MARKERS)]
+            k += 1
+    return out
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)  # not registered with pyplot: nothing to close, no global state
+    return fig
+
+
+def _colors_for(series: list[str], colors: dict[str, str] | None) -> dict[str, str]:
+    base = series_colors(series)
+    if colors:
+        base.update({s: colors[s] for s in series if s in colors})
+    return base
+
+
+# ------------------------------------------------------ 1. policy comparison
+
+
+def plot_policy_comparison(df: pd.DataFrame, series: list[str],
+                           colors: dict[str, str] | None = None) -> Figure:
+    """Hit rate and cost per workload and series: bars are means over seeds, error
+    bars one sample sd, dots the seeds. `df` is the results table (with points)."""
+    if "point" not in df.columns:
+        df = S.with_points(df)
+    tab = S.comparison_table(df, series)
+    series = [s for s in series if s in set(tab["series"])]
+    colors = _colors_for(series, colors)
+    workloads = list(dict.fromkeys(tab["workload"]))
+    n_s = max(1, len(series))
+    width = min(14.0, max(6.0, 1.0 + 0.35 * n_s * len(workloads) + 0.6 * len(workloads)))
+    with style():
+        fig = _figure(width, 5.6)
+        axes = fig.subplots(2, 1, sharex=True)
+        bw = 0.8 / n_s
+        raw = df[df["point"].isin(series)]
+        for ax, col, sd, scale, ylabel in (
+                (axes[0], "hit_rate_pct", "hit_rate_sd_pct", 100.0, HIT_LABEL),
+                (axes[1], "cost_cpu_s", "cost_cpu_s_sd", 1.0, COST_LABEL)):
+            src = "hit_rate" if col == "hit_rate_pct" else "cost_cpu_s"
+            for j, s in enumerate(series):
+                part = tab[tab["series"] == s]
+                x = np.array([workloads.index(w) for w in part["workload"]]) - 0.4 + bw * (j + .5)
+                ax.bar(x, part[col], width=bw * 0.9, color=colors[s], label=s,
+                       edgecolor="white", linewidth=0.5, gid=f"bar:{s}")
+                err = part[sd].fillna(0).to_numpy()
+                ax.errorbar(x, part[col], yerr=err, fmt="none", ecolor="#333333",
+                            elinewidth=0.9, capsize=2)
+                r = raw[raw["point"] == s]
+                xs = np.array([workloads.index(w) for w in r["workload"]]) - 0.4 + bw * (j + .5)
+                ax.scatter(xs, r[src] * scale, s=7, color="#222222", zorder=3, linewidths=0)
+            ax.set_ylabel(ylabel)
+            ax.set_xticks(range(len(workloads)), workloads)
+            ax.set_xlim(-0.5, len(workloads) - 0.5)
+            ax.grid(axis="x", visible=False)
+        axes[0].set_title("Policies across workloads (bars: mean over seeds; "
+                          "lines: ±1 sd; dots: seeds)")
+        axes[1].set_xlabel("workload")
+        if len(workloads) > 4:
+            axes[1].tick_params(axis="x", labelrotation=20)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=colors[s]) for s in series]
+        fig.legend(handles, series, loc="outside upper center", ncols=min(len(series), 5),
+                   frameon=False)
+    return fig
+
+
+# ------------------------------------------------------------ 2. Pareto front
+
+
+def plot_pareto(pareto: pd.DataFrame, series: list[str],
+                colors: dict[str, str] | None = None) -> Figure:
+    """Mean hit rate against mean cost of every complete point; the front over
+    contenders as a step line; highlighted series in colour; the oracle as the
+    upper bound."""
+    colors = _colors_for(series, colors)
+    markers = series_markers(series)
+    with style():
+        fig = _figure(7.6, 4.6)
+        ax = fig.subplots()
+        rest = pareto[~pareto["point"].isin(series)]
+        if not rest.empty:
+            ax.scatter(rest["cost_cpu_s"], rest["hit_rate_pct"], s=14, color=BACKGROUND_COLOR,
+                       linewidths=0, zorder=1, label="other points")
+        front = pareto[pareto["on_front"]].sort_values(["cost_cpu_s", "hit_rate_pct"])
+        if len(front):
+            ax.step(front["cost_cpu_s"], front["hit_rate_pct"], where="post", color="#333333",
+                    linewidth=1.0, zorder=2, label="Pareto front", gid="front")
+            ax.scatter(front["cost_cpu_s"], front["hit_rate_pct"], s=30, facecolors="none",
+                       edgecolors="#333333", linewidths=0.9, zorder=2)
+        for s in series:
+            row = pareto[(pareto["point"] == s) & pareto["contender"]]
+            if row.empty:
+                continue
+            ax.scatter(row["cost_cpu_s"], row["hit_rate_pct"], s=90 if markers[s] == "*" else 55,
+                       marker=markers[s], color=colors[s], edgecolors="black", linewidths=0.6,
+                       zorder=4, label=s, gid=f"point:{s}")
+        # The oracle (free migrations) bounds the hit rate; off scale it stays in the legend.
+        contenders = pareto[pareto["contender"]]
+        oracle = pareto[~pareto["contender"]]
+        if len(oracle):
+            top = float(oracle["hit_rate_pct"].max())
+            lo, hi = (float(contenders["hit_rate_pct"].min()), float(contenders["hit_rate_pct"].max())
+                      ) if len(contenders) else (top, top)
+            pad = max(0.5, 0.08 * (hi - lo))
+            label = f"oracle: {top:.1f}% (upper bound, free migrations)"
+            if len(contenders) and top > hi + 4 * max(hi - lo, 1.0):
+                ax.set_ylim(lo - pad, hi + pad)
+                label += ", off scale"
+            ax.axhline(top, color=FIXED_COLORS["oracle"], linestyle="--", linewidth=1.0,
+                       zorder=1, label=label)
+        ax.set_xlabel(COST_LABEL + ", mean over workloads and seeds")
+        ax.set_ylabel(HIT_LABEL + ", mean")
+        ax.set_title("Hit rate against cost (front: no point is cheaper and better)")
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False)
+        ax.set_xlim(left=min(0.0, float(pareto["cost_cpu_s"].min())) if len(pareto) else 0)
+    return fig
+
+
+# --------------------------------------------------------- 3. sensitivity maps
+
+
+def plot_heatmaps(maps: list[S.HeatmapData]) -> Figure:
+    """Mean objective over pairs of knobs, one heatmap per pair (cividis: readable
+    without colour vision, lighter = better)."""
+    n = len(maps)
+    ncols = min(3, n)
+    nrows = (n + ncols - 1) // ncols
+    cells = max(max(m.pivot.shape) for m in maps)
+    side = min(5.0, max(3.4, 0.55 * cells + 1.6))
+    with style():
+        fig = _figure(max(5.8, side * ncols + 1.6), side * nrows * 0.9 + 0.4)
+        axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+        for ax, m in zip(axes, maps, strict=False):
+            annot = m.pivot.size <= 64
+            sns.heatmap(m.pivot, ax=ax, cmap="cividis", annot=annot, fmt=".2f",
+                        annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
+                        cbar_kws={"label": OBJ_LABEL, "shrink": 0.85}, square=False)
+            ax.invert_yaxis()  # larger values upward
+            ax.set_xlabel(S.knob_label(m.x))
+            ax.set_ylabel(S.knob_label(m.y))
+            ax.set_xticklabels([S._fmt_value(v) for v in m.pivot.columns], rotation=0)
+            ax.set_yticklabels([S._fmt_value(v) for v in m.pivot.index], rotation=0)
+            title = "mean objective"
+            if m.others:
+                title += " (averaged over " + ", ".join(
+                    S.knob_label(o).split(" (")[0] for o in m.others) + ")"
+            ax.set_title(title, fontsize=9)
+        for ax in axes[n:]:
+            ax.set_visible(False)
+        fig.suptitle("Objective over pairs of knobs\n(grid points, mean over workloads "
+                     "and seeds)", fontsize=10)
+    return fig
+
+
+# ------------------------------------------------------------- 4. over time
+
+
+def plot_timeseries(main: str, frames: dict[str, pd.DataFrame], title: str,
+                    colors: dict[str, str] | None = None) -> Figure:
+    """One run over time (`frames[main]`), with the other series' hit rates on the
+    same workload and seed as thin lines in the first panel."""
+    series = list(frames)
+    colors = _colors_for(series, colors)
+    f = frames[main]
+    panels = (("hit_rate_pct", "hit rate (%)"),
+              ("promotions_per_s", "promotions (pages/s)"),
+              ("queue_len", "migration queue (pages)"),
+              ("scan_period_ms", "scan_period (ms)"),
+              ("scan_size_mb", "scan_size (MB)"))
+    with style():
+        fig = _figure(7.6, 8.2)
+        axes = fig.subplots(len(panels), 1, sharex=True)
+        for name, other in frames.items():
+            if name == main:
+                continue
+            axes[0].plot(other["t_s"], other["hit_rate_pct"], color=colors[name],
+                         linewidth=0.9, alpha=0.9, label=name, drawstyle="steps-pre",
+                         gid=f"other:{name}")
+        for ax, (col, label) in zip(axes, panels, strict=True):
+            y = f[col].to_numpy(dtype=float)
+            if np.all(np.isnan(y)):
+                ax.text(0.5, 0.5, f"not used by {main}", transform=ax.transAxes,
+                        ha="center", va="center", color="#666666")
+                ax.set_yticks([])
+            else:
+                ax.plot(f["t_s"], y, color=colors[main], linewidth=1.8, label=main,
+                        drawstyle="steps-pre" if col in ("hit_rate_pct", "promotions_per_s")
+                        else "default",
+                        gid=f"main:{col}")
+                ax.set_ylim(bottom=0)
+            ax.set_ylabel(label)
+        axes[-1].set_xlabel("simulated time (s)")
+        axes[0].set_title(title)
+        handles = [Line2D([], [], color=colors[s], linewidth=1.8 if s == main else 0.9)
+                   for s in series]
+        labels = [f"{s} (this run)" if s == main else f"{s} (hit rate only)" for s in series]
+        fig.legend(handles, labels, loc="outside right upper", frameon=False)
+    return fig
+
+
+# -------------------------------------------------------------- 5. studies
+
+
+def plot_study(tables: S.StudyTables, color: str | None = None) -> Figure:
+    """Optimization history (each completed trial, best so far) and parameter
+    importances (Optuna's evaluator named in the title)."""
+    color = color or FIXED_COLORS["tuned"]
+    h, imp = tables.history, tables.importances
+    with style():
+        fig = _figure(10.0, 4.0)
+        ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.4, 1])
+        ax1.scatter(h["trial"], h["value"], s=12, color=BACKGROUND_COLOR, edgecolors="#777777",
+                    linewidths=0.4, label="trial", zorder=2)
+        ax1.step(h["trial"], h["best_so_far"], where="post", color=color, linewidth=1.8,
+                 label=f"best so far ({tables.direction})", zorder=3, gid="best")
+        ax1.set_xlabel("trial number")
+        ylabel = OBJ_LABEL if tables.metric == "objective" else tables.metric
+        ax1.set_ylabel(ylabel + ", mean over suite")
+        ax1.set_title(f"Optimization history of study {tables.name} "
+                      f"({tables.n_complete} trials)")
+        ax1.legend(loc="best", frameon=False)
+        if len(imp):
+            labels = [S.knob_label(p if p.startswith("param.") else "param." + p)
+                      for p in imp["param"]]
+            ax2.barh(range(len(imp)), imp["importance"], color=color, gid="importance")
+            ax2.set_yticks(range(len(imp)), labels)
+            ax2.invert_yaxis()
+            ax2.set_xlim(0, max(1e-9, float(imp["importance"].max())) * 1.1)
+        else:
+            ax2.text(0.5, 0.5, "no importances\n(needs 2+ trials over varied knobs)",
+                     transform=ax2.transAxes, ha="center", va="center", color="#666666")
+            ax2.set_yticks([])
+        ax2.set_xlabel("relative importance (shares sum to 1)")
+        ax2.set_ylabel("knob")
+        ax2.set_title(f"Parameter importances ({tables.evaluator})")
+        ax2.grid(axis="y", visible=False)
+    return fig

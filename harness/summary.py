@@ -1,0 +1,597 @@
+"""Results directories as tables: load, validate, aggregate.
+
+Everything the figures, the report and the recommended defaults show is
+computed here from ``trials.parquet`` (one row per evaluation), the long-form
+``timeseries.parquet`` and, for studies, the Optuna journal. No matplotlib.
+
+Vocabulary:
+
+* an *evaluation* is one row: one configuration on one workload with one seed;
+* a *point* is one configuration: the rows sharing a ``label``, a ``policy``
+  and the values of every knob that varies in the run. Its figures are means
+  over the workloads and seeds it was evaluated on;
+* the *series* of a row is its point's display name (the label when the label
+  names one point). Colours are keyed by series.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.errors import InputError
+
+TRIALS = "trials.parquet"
+TIMESERIES = "timeseries.parquet"
+MANIFEST = "manifest.json"
+
+# Columns the figures, report and defaults need, and their kind.
+REQUIRED_TRIAL_COLUMNS: dict[str, str] = {
+    "run": "text", "mode": "text", "eval_id": "text", "label": "text", "policy": "text",
+    "workload": "text", "seed": "number", "hit_rate": "number", "cost_cpu_s": "number",
+    "objective": "number",
+}
+REQUIRED_TIMESERIES_COLUMNS: dict[str, str] = {
+    "eval_id": "text", "t_s": "number", "hit_rate": "number", "queue_len": "number",
+    "promotions": "number",
+}
+
+METRICS = ["hit_rate", "cost_cpu_s", "objective"]
+
+# Named labels, in legend order. Baselines are policies other than kmmscand.
+NAMED_LABELS = ("none", "numab2", "rfc-default", "tuned", "oracle")
+BASELINES = ("none", "numab2", "oracle")
+# The oracle's migrations cost nothing: an upper bound, never a contender.
+NOT_CONTENDERS = ("oracle",)
+
+# Units of knobs whose name does not end in a unit suffix.
+_KNOB_UNITS = {"mms_to_scan": "mms", "migrate_batch": "pages", "scan_change_scale": "pages",
+               "scan_scale": "0-10", "target_node": "node id", "a_bit_miss": "probability"}
+_SUFFIX_UNITS = (("_mbps", "MB/s"), ("_ms", "ms"), ("_mb", "MB"), ("_gb", "GiB"),
+                 ("_pct", "%"), ("_us", "us"), ("_ns", "ns"), ("_s", "s"))
+
+
+# ------------------------------------------------------------------ loading
+
+
+@dataclass
+class RunData:
+    """One results directory, validated."""
+
+    path: Path
+    trials: pd.DataFrame
+    timeseries: pd.DataFrame | None = None
+    manifest: dict = field(default_factory=dict)
+    journal: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        runs = self.trials["run"].unique()
+        return str(runs[0]) if len(runs) == 1 else self.path.name
+
+
+def _kind_ok(series: pd.Series, kind: str) -> bool:
+    if kind == "number":
+        return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    return pd.api.types.is_string_dtype(series) or pd.api.types.is_object_dtype(series)
+
+
+def _read_parquet(path: Path, what: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"{path}: missing; expected {what}")
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not a readable parquet file ({reason}); "
+                         f"expected {what}") from None
+
+
+def _check_columns(df: pd.DataFrame, path: Path, required: dict[str, str]) -> None:
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}; expected at least "
+                         f"{', '.join(required)}")
+    for col, kind in required.items():
+        if not _kind_ok(df[col], kind):
+            want = "numbers" if kind == "number" else "text"
+            raise InputError(f"{path}: column {col}: expected {want}, got dtype {df[col].dtype}")
+
+
+def read_trials(path: str | Path) -> pd.DataFrame:
+    """``trials.parquet``, validated: required columns and kinds, unique eval ids."""
+    p = Path(path)
+    df = _read_parquet(p, "the results table (one row per evaluation)")
+    _check_columns(df, p, REQUIRED_TRIAL_COLUMNS)
+    if df.empty:
+        raise InputError(f"{p}: no rows; expected one row per evaluation")
+    dup = df["eval_id"].duplicated()
+    if dup.any():
+        raise InputError(f"{p}: column eval_id: expected unique values, "
+                         f"{int(dup.sum())} duplicate(s) such as {df['eval_id'][dup].iloc[0]!r}")
+    hr = df["hit_rate"].dropna()
+    if ((hr < 0) | (hr > 1)).any():
+        raise InputError(f"{p}: column hit_rate: expected shares in [0, 1]")
+    for col in ("label", "policy", "workload"):
+        if df[col].isna().any():
+            raise InputError(f"{p}: column {col}: expected a value in every row")
+    return df.reset_index(drop=True)
+
+
+def read_timeseries(path: str | Path) -> pd.DataFrame:
+    p = Path(path)
+    df = _read_parquet(p, "the time series (long form keyed by eval_id)")
+    _check_columns(df, p, REQUIRED_TIMESERIES_COLUMNS)
+    return df
+
+
+def read_manifest(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc}); expected the run manifest") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object (the run manifest)")
+    return data
+
+
+def find_journal(run_dir: Path, manifest: dict) -> Path | None:
+    """The Optuna journal of a study run: named in the manifest, else the one *.journal file."""
+    for key in ("journal", "storage", "study_journal"):
+        val = manifest.get(key)
+        if isinstance(val, str) and not val.startswith(("sqlite:", "mysql:", "postgresql:")):
+            cand = Path(val)
+            cand = cand if cand.is_absolute() else run_dir / cand
+            if cand.is_file():
+                return cand
+    found = sorted(run_dir.glob("*.journal"))
+    return found[0] if found else None
+
+
+def load_run(path: str | Path) -> RunData:
+    """A results directory: ``trials.parquet`` required; time series, manifest, journal optional."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such results directory")
+    if not p.is_dir():
+        raise InputError(f"{p}: not a directory; expected a results directory "
+                         f"(results/<name>/ with {TRIALS})")
+    if not (p / TRIALS).exists():
+        raise InputError(f"{p / TRIALS}: missing; expected a results directory written by "
+                         f"`tiersweep sweep`, `tune` or `compare`")
+    trials = read_trials(p / TRIALS)
+    ts = read_timeseries(p / TIMESERIES) if (p / TIMESERIES).exists() else None
+    manifest = read_manifest(p / MANIFEST)
+    run = RunData(path=p, trials=trials, timeseries=ts, manifest=manifest,
+                  journal=find_journal(p, manifest))
+    bad = int(trials["objective"].isna().sum())
+    if bad:
+        run.notes.append(f"{bad} evaluation(s) without an objective (failed?) are left out")
+        run.trials = trials[trials["objective"].notna()].reset_index(drop=True)
+        if run.trials.empty:
+            raise InputError(f"{p / TRIALS}: every row lacks an objective; nothing to report")
+    return run
+
+
+# -------------------------------------------------------------- knobs/labels
+
+
+def param_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c.startswith("param.")]
+
+
+def varying_params(df: pd.DataFrame) -> list[str]:
+    """Knob columns with more than one distinct value among the rows that set them."""
+    return [c for c in param_columns(df) if df[c].dropna().nunique() > 1]
+
+
+def knob_name(col: str) -> str:
+    """``param.policy.scan_size_mb`` -> ``policy.scan_size_mb``."""
+    return col[len("param."):] if col.startswith("param.") else col
+
+
+def knob_unit(col: str) -> str:
+    leaf = col.rsplit(".", 1)[-1]
+    if leaf in _KNOB_UNITS:
+        return _KNOB_UNITS[leaf]
+    for suffix, unit in _SUFFIX_UNITS:
+        if leaf.endswith(suffix):
+            return unit
+    return ""
+
+
+def knob_label(col: str) -> str:
+    """Axis label: ``scan_size (MB)`` for ``param.policy.scan_size_mb``."""
+    leaf = col.rsplit(".", 1)[-1]
+    unit = knob_unit(col)
+    base = leaf
+    for suffix, u in _SUFFIX_UNITS:
+        if leaf.endswith(suffix) and u == unit:
+            base = leaf[: -len(suffix)]
+            break
+    prefix = knob_name(col).rsplit(".", 1)[0]
+    if prefix not in ("policy", leaf):
+        base = f"{prefix}.{base}"
+    return f"{base} ({unit})" if unit else base
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+# ------------------------------------------------------------------ points
+
+
+def _key_frame(df: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
+    """Grouping keys of points; NaN knob values become a sentinel so groupby keeps them."""
+    knobs = varying_params(df)
+    keys = ["label", "policy", *knobs]
+    kf = df[keys].astype(object).where(df[keys].notna(), "<unset>")
+    return keys, kf
+
+
+def _name_points(pts: pd.DataFrame, knobs: list[str]) -> list[str]:
+    names = []
+    per_label = pts.groupby("label", sort=False)["label"].transform("size")
+    for i, row in pts.iterrows():
+        if per_label[i] == 1:
+            names.append(str(row["label"]))
+            continue
+        if "trial" in pts.columns and row.get("trial_unique", False):
+            names.append(f"{row['label']} #{int(row['trial'])}")
+            continue
+        parts = [f"{knob_name(k).rsplit('.', 1)[-1]}={_fmt_value(row[k])}"
+                 for k in knobs if row[k] != "<unset>"]
+        names.append(f"{row['label']} ({', '.join(parts)})" if parts else str(row["label"]))
+    # Still ambiguous (should not happen): number them.
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n} [{seen[n]}]")
+    return out
+
+
+def with_points(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the table with a ``point`` column: the display name of each row's point."""
+    keys, kf = _key_frame(df)
+    gid = kf.groupby(keys, sort=False, dropna=False).ngroup()
+    firsts = kf.groupby(gid, sort=False).first()
+    firsts["label"] = df.groupby(gid, sort=False)["label"].first()
+    if "trial" in df.columns:
+        t = df.groupby(gid, sort=False)["trial"]
+        firsts["trial"] = t.first()
+        firsts["trial_unique"] = t.nunique(dropna=False) == 1
+    names = _name_points(firsts.reset_index(drop=True), keys[2:])
+    out = df.copy()
+    out["point"] = [names[g] for g in gid]
+    return out
+
+
+def points_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per point: means over its workloads and seeds, and whether it covers the suite.
+
+    Columns: point, label, policy, n_evals, n_workloads, n_seeds, hit_rate,
+    hit_rate_sd, cost_cpu_s, cost_cpu_s_sd, objective, objective_sd, complete,
+    then the point's knob values (``param.*`` columns, first value). Means are
+    over workloads of the means over seeds; sd is over all the point's rows.
+    """
+    if "point" not in df.columns:
+        df = with_points(df)
+    suite = set(zip(df["workload"], df["seed"], strict=True))
+    g = df.groupby("point", sort=False)
+    # Mean over seeds per workload, then over workloads (as the study aggregates).
+    pw = df.groupby(["point", "workload"], sort=False)[METRICS].mean()
+    suite_mean = pw.groupby(level="point", sort=False).mean()
+    names = list(g.groups.keys())
+    pts = pd.DataFrame({
+        "point": names,
+        "label": g["label"].first().to_numpy(),
+        "policy": g["policy"].first().to_numpy(),
+        "n_evals": g.size().to_numpy(),
+        "n_workloads": g["workload"].nunique().to_numpy(),
+        "n_seeds": g["seed"].nunique().to_numpy(),
+    })
+    for m in METRICS:
+        pts[m] = suite_mean.loc[names, m].to_numpy()
+        pts[f"{m}_sd"] = g[m].std().to_numpy()
+    cover = g.apply(lambda x: set(zip(x["workload"], x["seed"], strict=True)) >= suite,
+                    include_groups=False)
+    pts["complete"] = cover.to_numpy()
+    for c in param_columns(df):
+        pts[c] = g[c].first().to_numpy()
+    return pts.reset_index(drop=True)
+
+
+def rank_points(pts: pd.DataFrame) -> pd.DataFrame:
+    """Points in legend order: named labels first (NAMED_LABELS order), then the
+    others by mean objective, best first (complete points before incomplete)."""
+    order = {lab: i for i, lab in enumerate(NAMED_LABELS)}
+    key = pd.DataFrame({
+        "named": pts["label"].map(lambda x: order.get(x, len(order))),
+        "incomplete": ~pts["complete"],
+        "neg_obj": -pts["objective"],
+        "point": pts["point"],
+    })
+    idx = key.sort_values(["named", "incomplete", "neg_obj", "point"]).index
+    return pts.loc[idx].reset_index(drop=True)
+
+
+def highlighted_points(pts: pd.DataFrame, extra: int = 3) -> list[str]:
+    """Series shown in colour: every named label plus the best `extra` other complete points."""
+    ranked = rank_points(pts)
+    named = ranked[ranked["label"].isin(NAMED_LABELS)]["point"].tolist()
+    others = ranked[~ranked["label"].isin(NAMED_LABELS) & ranked["complete"]]
+    return named + others["point"].head(extra).tolist()
+
+
+# -------------------------------------------------------------- figure data
+
+
+def comparison_table(df: pd.DataFrame, series: list[str]) -> pd.DataFrame:
+    """Figure 1: per workload and series, mean and sample sd over seeds of hit rate (%)
+    and cost (CPU-s)."""
+    if "point" not in df.columns:
+        df = with_points(df)
+    sub = df[df["point"].isin(series)]
+    g = sub.groupby(["workload", "point"], sort=False)
+    tab = pd.DataFrame({
+        "n_seeds": g["seed"].nunique(),
+        "hit_rate_pct": g["hit_rate"].mean() * 100,
+        "hit_rate_sd_pct": g["hit_rate"].std() * 100,
+        "cost_cpu_s": g["cost_cpu_s"].mean(),
+        "cost_cpu_s_sd": g["cost_cpu_s"].std(),
+        "objective": g["objective"].mean(),
+    }).reset_index().rename(columns={"point": "series"})
+    wl = list(dict.fromkeys(df["workload"]))
+    tab["_w"] = tab["workload"].map(wl.index)
+    tab["_s"] = tab["series"].map(series.index)
+    return tab.sort_values(["_w", "_s"]).drop(columns=["_w", "_s"]).reset_index(drop=True)
+
+
+def pareto_mask(cost: np.ndarray, hit: np.ndarray) -> np.ndarray:
+    """Points no other point dominates (lower or equal cost and higher or equal hit
+    rate, one of them strictly). Equal duplicates are all kept. NaN is never on it."""
+    cost = np.asarray(cost, dtype=float)
+    hit = np.asarray(hit, dtype=float)
+    ok = ~(np.isnan(cost) | np.isnan(hit))
+    mask = np.zeros(len(cost), dtype=bool)
+    idx = np.flatnonzero(ok)
+    order = idx[np.lexsort((-hit[idx], cost[idx]))]  # cost ascending, then hit descending
+    best_hit = -math.inf
+    best_cost = math.nan
+    for i in order:
+        if hit[i] > best_hit:
+            mask[i] = True
+            best_hit, best_cost = hit[i], cost[i]
+        elif hit[i] == best_hit and cost[i] == best_cost:
+            mask[i] = True
+    return mask
+
+
+def pareto_table(pts: pd.DataFrame) -> pd.DataFrame:
+    """Figure 2: complete points with on_front (over contenders; the oracle is excluded)."""
+    p = pts[pts["complete"]].copy()
+    contender = ~p["policy"].isin(NOT_CONTENDERS) & ~p["label"].isin(NOT_CONTENDERS)
+    p["contender"] = contender
+    p["on_front"] = False
+    c = p[contender]
+    p.loc[c.index, "on_front"] = pareto_mask(c["cost_cpu_s"].to_numpy(), c["hit_rate"].to_numpy())
+    p["hit_rate_pct"] = p["hit_rate"] * 100
+    return p.reset_index(drop=True)
+
+
+@dataclass
+class HeatmapData:
+    x: str  # knob column on the x axis
+    y: str
+    pivot: pd.DataFrame  # index: y values (ascending), columns: x values, cells: mean objective
+    n: pd.DataFrame  # evaluations behind each cell
+    others: list[str]  # other varying knobs averaged over
+
+
+def grid_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of grid points: kmmscand rows that are not named labels."""
+    return df[(df["policy"] == "kmmscand") & ~df["label"].isin(NAMED_LABELS)]
+
+
+def heatmap_tables(df: pd.DataFrame, max_values: int = 12, max_pairs: int = 6
+                   ) -> list[HeatmapData]:
+    """Figure 3: mean objective over each pair of knobs of a grid sweep (averaged over
+    workloads, seeds and any other varying knob). Knobs with more than `max_values`
+    distinct values (continuous searches) are not a grid and are skipped."""
+    rows = grid_rows(df)
+    knobs = [c for c in varying_params(rows)
+             if rows[c].dropna().nunique() <= max_values
+             and pd.api.types.is_numeric_dtype(rows[c])]
+    out = []
+    for i, x in enumerate(knobs):
+        for y in knobs[i + 1:]:
+            sub = rows[rows[x].notna() & rows[y].notna()]
+            piv = sub.pivot_table(index=y, columns=x, values="objective", aggfunc="mean")
+            cnt = sub.pivot_table(index=y, columns=x, values="objective", aggfunc="count")
+            piv = piv.sort_index().sort_index(axis=1)
+            cnt = cnt.reindex_like(piv).fillna(0).astype(int)
+            out.append(HeatmapData(x=x, y=y, pivot=piv, n=cnt,
+                                   others=[k for k in knobs if k not in (x, y)]))
+            if len(out) >= max_pairs:
+                return out
+    return out
+
+
+def ts_columns(ts: pd.DataFrame) -> dict[str, str | None]:
+    """Time-series column names (the layout may carry per-mm knob columns)."""
+    def first(*names):
+        return next((n for n in names if n in ts.columns), None)
+
+    return {"period": first("scan_period_ms", "scan_period_ms_mean", "scan_period_ms.0"),
+            "size": first("scan_size_mb", "scan_size_mb_mean", "scan_size_mb.0"),
+            "mm": first("mm")}
+
+
+def pick_timeseries_eval(df: pd.DataFrame, ts: pd.DataFrame, series: list[str]) -> str | None:
+    """The run drawn over time: the first highlighted kmmscand series (tuned, then the
+    RFC defaults, then the best grid point) that has a time series, on the first
+    workload and the lowest seed."""
+    if "point" not in df.columns:
+        df = with_points(df)
+    have = set(ts["eval_id"].unique())
+    cand = df[df["eval_id"].isin(have)]
+    if cand.empty:
+        return None
+    pri = ["tuned", "rfc-default"] + [s for s in series if s not in ("tuned", "rfc-default")]
+    kmm = cand[cand["policy"] == "kmmscand"]
+    pool = kmm if not kmm.empty else cand
+    wl = list(dict.fromkeys(df["workload"]))
+    for s in pri + sorted(set(pool["point"]) - set(pri)):
+        rows = pool[pool["point"] == s]
+        if rows.empty:
+            continue
+        rows = rows.assign(_w=rows["workload"].map(wl.index)).sort_values(["_w", "seed", "eval_id"])
+        return str(rows["eval_id"].iloc[0])
+    return None
+
+
+def timeseries_frame(ts: pd.DataFrame, eval_id: str) -> pd.DataFrame:
+    """One evaluation's samples, one row per sample time: t_s, hit_rate_pct,
+    promotions_per_s, queue_len, scan_period_ms, scan_size_mb (the mean over the
+    processes' slots when the table has one row per mm)."""
+    cols = ts_columns(ts)
+    sub = ts[ts["eval_id"] == eval_id]
+    if sub.empty:
+        raise InputError(f"{TIMESERIES}: no samples for eval_id {eval_id!r}")
+    if cols["mm"]:
+        agg = {c: "first" for c in ("hit_rate", "queue_len", "promotions")}
+        for k in ("period", "size"):
+            if cols[k]:
+                agg[cols[k]] = "mean"
+        sub = sub.groupby("t_s", sort=True).agg(agg).reset_index()
+    sub = sub.sort_values("t_s")
+    t = sub["t_s"].to_numpy(dtype=float)
+    dt = np.diff(t, prepend=0.0)
+    dt[dt <= 0] = np.nan
+    out = pd.DataFrame({
+        "t_s": t,
+        "hit_rate_pct": sub["hit_rate"].to_numpy(dtype=float) * 100,
+        "promotions_per_s": sub["promotions"].to_numpy(dtype=float) / dt,
+        "queue_len": sub["queue_len"].to_numpy(dtype=float),
+    })
+    for k, name in (("period", "scan_period_ms"), ("size", "scan_size_mb")):
+        out[name] = (pd.to_numeric(sub[cols[k]], errors="coerce").to_numpy(dtype=float)
+                     if cols[k] else np.nan)
+    return out
+
+
+def timeseries_summary(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Figure 4's table: per series, mean and final of each panel's quantity."""
+    rows = []
+    for name, f in frames.items():
+        rows.append({
+            "series": name,
+            "samples": len(f),
+            "hit_rate_mean_pct": f["hit_rate_pct"].mean(),
+            "hit_rate_final_pct": f["hit_rate_pct"].iloc[-1],
+            "promotions_per_s_mean": f["promotions_per_s"].mean(),
+            "queue_len_max": f["queue_len"].max(),
+            "scan_period_ms_final": f["scan_period_ms"].iloc[-1],
+            "scan_size_mb_final": f["scan_size_mb"].iloc[-1],
+        })
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ studies
+
+
+@dataclass
+class StudyTables:
+    name: str
+    direction: str  # "maximize" or "minimize" (of the first objective)
+    metric: str
+    history: pd.DataFrame  # trial, value, best_so_far
+    importances: pd.DataFrame  # param, importance
+    evaluator: str
+    n_complete: int
+
+
+def load_study(journal: Path, name: str | None = None):
+    """Open a study from an Optuna journal file (read only use)."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if not journal.is_file():
+        raise InputError(f"{journal}: missing; expected an Optuna journal file")
+    try:
+        storage = JournalStorage(JournalFileBackend(str(journal)))
+        names = optuna.study.get_all_study_names(storage)
+    except Exception as exc:
+        raise InputError(f"{journal}: not a readable Optuna journal ({exc})") from None
+    if not names:
+        raise InputError(f"{journal}: holds no study")
+    if name is None:
+        if len(names) > 1:
+            raise InputError(f"{journal}: holds several studies ({', '.join(names)}); "
+                             f"name one in the manifest (study_name)")
+        name = names[0]
+    elif name not in names:
+        raise InputError(f"{journal}: no study named {name!r}; it holds {', '.join(names)}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def choose_evaluator(n_trials: int, fanova_max: int = 300):
+    """fANOVA (a random forest; needs scikit-learn) on small studies, else PED-ANOVA,
+    which stays fast on thousands of trials (STACK.md: 0.1 s versus 93 s at 10k)."""
+    import optuna.importance as imp
+
+    if n_trials <= fanova_max:
+        try:
+            import sklearn  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            return imp.FanovaImportanceEvaluator(seed=0), "fANOVA"
+    return imp.PedAnovaImportanceEvaluator(), "PED-ANOVA"
+
+
+def study_tables(study) -> StudyTables:
+    """Figure 5's numbers: completed trials' values (first objective) and importances."""
+    import optuna
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    vals = [t.values[0] for t in done]
+    hist = pd.DataFrame({"trial": [t.number for t in done], "value": vals})
+    hist = hist.sort_values("trial").reset_index(drop=True)
+    hist["best_so_far"] = hist["value"].cummax() if maximize else hist["value"].cummin()
+    names = getattr(study, "metric_names", None)
+    metric = names[0] if names else "objective"
+    imp = pd.DataFrame(columns=["param", "importance"])
+    evaluator = "none"
+    varied = {k for t in done for k in t.params}
+    if len(done) >= 2 and varied:
+        ev, evaluator = choose_evaluator(len(done))
+        target = None if len(study.directions) == 1 else (lambda t: t.values[0])
+        try:
+            res = optuna.importance.get_param_importances(study, evaluator=ev, target=target)
+        except (RuntimeError, ValueError) as exc:
+            evaluator = f"{evaluator} failed: {exc}"
+        else:
+            imp = pd.DataFrame({"param": list(res.keys()), "importance": list(res.values())})
+            imp = imp.sort_values(["importance", "param"], ascending=[False, True])
+            imp = imp.reset_index(drop=True)
+    return StudyTables(name=study.study_name, direction="maximize" if maximize else "minimize",
+                       metric=metric, history=hist, importances=imp, evaluator=evaluator,
+                       n_complete=len(done))

@@ -1,0 +1,331 @@
+"""Figures: the numbers drawn equal aggregations of the results table."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from matplotlib.text import Text
+from synth_results import SEEDS, SIZES, SLEEPS, WORKLOADS, make_timeseries, make_trials
+
+from harness import plots as P
+from harness import summary as S
+
+
+@pytest.fixture(scope="module")
+def df():
+    return S.with_points(make_trials())
+
+
+@pytest.fixture(scope="module")
+def pts(df):
+    return S.points_table(df)
+
+
+@pytest.fixture(scope="module")
+def series(pts):
+    return S.highlighted_points(pts)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _drawn_texts(fig):
+    """Every text the renderer draws: titles, axis labels, tick labels inside the view
+    limits, annotations, legend entries, figure-level texts."""
+    out = list(fig.texts)
+    for leg in fig.legends:
+        out += leg.get_texts() + [leg.get_title()]
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        out += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
+        out += list(ax.texts)
+        if ax.get_legend() is not None:
+            out += ax.get_legend().get_texts()
+        for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            lo, hi = min(lo, hi), max(lo, hi)
+            span = (hi - lo) * 1e-9
+            for tick in axis.get_major_ticks():
+                if lo - span <= tick.get_loc() <= hi + span:
+                    out += [tick.label1, tick.label2]
+    return out
+
+
+def _texts_overlap(fig) -> list[tuple[str, str]]:
+    """Pairs of drawn texts whose boxes intersect (after layout)."""
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    boxes = []
+    for t in _drawn_texts(fig):
+        if not isinstance(t, Text) or not t.get_visible() or not t.get_text().strip():
+            continue
+        bb = t.get_window_extent(r)
+        if bb.width > 0 and bb.height > 0:
+            boxes.append((t.get_text(), bb))
+    bad = []
+    for (ta, a), (tb, b) in itertools.combinations(boxes, 2):
+        ov_w = min(a.x1, b.x1) - max(a.x0, b.x0)
+        ov_h = min(a.y1, b.y1) - max(a.y0, b.y0)
+        if ov_w > 1 and ov_h > 1:
+            bad.append((ta, tb))
+    return bad
+
+
+def _check_labels(fig):
+    for ax in fig.axes:
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        assert ax.get_xlabel() or ax.get_shared_x_axes().get_siblings(ax) != [ax]
+        assert ax.get_ylabel()
+    assert not _texts_overlap(fig)
+
+
+# ---------------------------------------------------------------- colours
+
+
+def test_colors_fixed_and_colorblind_palette():
+    import seaborn as sns
+
+    cb = set(sns.color_palette("colorblind").as_hex())
+    a = P.series_colors(["none", "numab2", "rfc-default", "tuned", "oracle", "p1", "p2"])
+    b = P.series_colors(["p1", "oracle", "tuned", "none"])
+    for name in ("none", "tuned", "oracle"):
+        assert a[name] == b[name] == P.FIXED_COLORS[name]
+    assert set(a.values()) <= cb
+    assert len(set(a.values())) == len(a)  # distinct within a figure
+
+
+def test_every_figure_uses_the_same_colour_per_series(df, pts, series):
+    colors = P.series_colors(series)
+    f1 = P.plot_policy_comparison(df, series, colors)
+    f2 = P.plot_pareto(S.pareto_table(pts), series, colors)
+    import matplotlib.colors as mc
+
+    for s in series:
+        bars = [p for p in f1.axes[0].patches if p.get_gid() == f"bar:{s}"]
+        assert bars and mc.to_hex(bars[0].get_facecolor()) == colors[s]
+        pts_art = [c for c in f2.axes[0].collections if c.get_gid() == f"point:{s}"]
+        if s != "oracle":
+            assert mc.to_hex(pts_art[0].get_facecolor()[0]) == colors[s]
+
+
+# ---------------------------------------------------- 1. policy comparison
+
+
+def test_comparison_table_matches_groupby(df, series):
+    tab = S.comparison_table(df, series)
+    raw = make_trials()
+    g = raw[raw["label"].isin(series)].groupby(["workload", "label"])
+    for _, row in tab.iterrows():
+        grp = g.get_group((row["workload"], row["series"]))
+        assert row["n_seeds"] == len(SEEDS)
+        assert row["hit_rate_pct"] == pytest.approx(grp["hit_rate"].mean() * 100)
+        assert row["hit_rate_sd_pct"] == pytest.approx(grp["hit_rate"].std(ddof=1) * 100)
+        assert row["cost_cpu_s"] == pytest.approx(grp["cost_cpu_s"].mean())
+        assert row["cost_cpu_s_sd"] == pytest.approx(grp["cost_cpu_s"].std(ddof=1))
+    assert len(tab) == len(WORKLOADS) * len(series)
+
+
+def test_policy_figure_draws_the_table(df, series):
+    fig = P.plot_policy_comparison(df, series)
+    tab = S.comparison_table(df, series)
+    for ax, col in zip(fig.axes[:2], ("hit_rate_pct", "cost_cpu_s"), strict=True):
+        for s in series:
+            heights = [p.get_height() for p in ax.patches if p.get_gid() == f"bar:{s}"]
+            want = tab[tab["series"] == s].set_index("workload").loc[list(WORKLOADS), col]
+            np.testing.assert_allclose(heights, want.to_numpy())
+    assert fig.axes[0].get_ylabel() == P.HIT_LABEL and "%" in P.HIT_LABEL
+    assert "CPU-s" in fig.axes[1].get_ylabel()
+    _check_labels(fig)
+
+
+# ------------------------------------------------------------ 2. Pareto
+
+
+def _brute_front(cost, hit):
+    n = len(cost)
+    out = np.zeros(n, dtype=bool)
+    for i in range(n):
+        out[i] = not any(cost[j] <= cost[i] and hit[j] >= hit[i]
+                         and (cost[j] < cost[i] or hit[j] > hit[i]) for j in range(n))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=1, max_size=25))
+def test_pareto_mask_equals_brute_force(pairs):
+    cost = np.array([p[0] for p in pairs], dtype=float)
+    hit = np.array([p[1] for p in pairs], dtype=float)
+    np.testing.assert_array_equal(S.pareto_mask(cost, hit), _brute_front(cost, hit))
+
+
+def test_pareto_on_hand_made_frame():
+    rows = []
+    # label, policy, cost, hit: front is a (0, .30), b (1, .50), d (3, .60);
+    # c (2, .45) is dominated by b; e (4, .60) by d; the oracle is no contender.
+    for label, pol, cost, hit in (("a", "none", 0, .30), ("b", "kmmscand", 1, .50),
+                                  ("c", "kmmscand", 2, .45), ("d", "numab2", 3, .60),
+                                  ("e", "kmmscand", 4, .60), ("oracle", "oracle", 0, .95)):
+        for seed in (1, 2):
+            rows.append({"run": "r", "mode": "sweep", "eval_id": f"{label}{seed}",
+                         "label": label, "policy": pol, "workload": "w", "seed": seed,
+                         "hit_rate": hit + (0.01 if seed == 1 else -0.01),
+                         "cost_cpu_s": float(cost), "objective": 0.0})
+    par = S.pareto_table(S.points_table(pd.DataFrame(rows)))
+    front = set(par.loc[par["on_front"], "point"])
+    assert front == {"a", "b", "d"}
+    assert not par.set_index("point").loc["oracle", "contender"]
+    np.testing.assert_allclose(par.set_index("point").loc["b", "hit_rate_pct"], 50.0)
+    fig = P.plot_pareto(par, ["a", "d", "oracle"])
+    step = [ln for ln in fig.axes[0].lines if ln.get_gid() == "front"][0]
+    np.testing.assert_allclose(step.get_xdata(), [0, 1, 3])
+    np.testing.assert_allclose(step.get_ydata(), [30, 50, 60])
+    _check_labels(fig)
+
+
+def test_points_are_means_over_workloads_of_seed_means(df, pts):
+    raw = make_trials()
+    for _, p in pts.iterrows():
+        grp = raw[raw["label"] == p["point"]]
+        want = grp.groupby("workload")["objective"].mean().mean()
+        assert p["objective"] == pytest.approx(want)
+        assert p["complete"]
+
+
+def test_incomplete_points_are_left_off_the_front():
+    raw = make_trials(grid=False)
+    raw = raw[~((raw["label"] == "tuned") & (raw["workload"] == "zipf"))]
+    pts = S.points_table(S.with_points(raw))
+    assert not pts.set_index("point").loc["tuned", "complete"]
+    assert "tuned" not in set(S.pareto_table(pts)["point"])
+
+
+# ------------------------------------------------------------- 3. heatmaps
+
+
+def test_heatmap_pivot_equals_mean_objective(df):
+    maps = S.heatmap_tables(df)
+    assert len(maps) == 1
+    m = maps[0]
+    assert {m.x, m.y} == {"param.policy.scan_size_mb", "param.policy.scan_sleep_ms"}
+    raw = make_trials()
+    grid = raw[raw["label"].str.startswith("g-")]
+    for yv in m.pivot.index:
+        for xv in m.pivot.columns:
+            cell = grid[(grid[m.x] == xv) & (grid[m.y] == yv)]
+            assert m.pivot.loc[yv, xv] == pytest.approx(cell["objective"].mean())
+            assert m.n.loc[yv, xv] == len(WORKLOADS) * len(SEEDS)
+    assert sorted(m.pivot.index) == list(m.pivot.index)
+    assert set(m.pivot.columns) | set(m.pivot.index) <= set(SIZES) | set(SLEEPS)
+    fig = P.plot_heatmaps(maps)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() in ("scan_size (MB)", "scan_sleep (ms)")
+    # The drawn mesh holds the pivot's values (row 0 = smallest y, drawn at the bottom).
+    np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(3, 3),
+                               m.pivot.to_numpy())
+    _check_labels(fig)
+
+
+def test_no_heatmap_without_a_grid():
+    assert S.heatmap_tables(S.with_points(make_trials(grid=False))) == []
+
+
+def test_continuous_knobs_are_not_a_grid():
+    raw = make_trials(grid=True)
+    rng = np.random.default_rng(0)
+    raw["param.policy.scan_sleep_ms"] = np.where(raw["label"].str.startswith("g-"),
+                                                 rng.uniform(1, 100, len(raw)), np.nan)
+    assert S.heatmap_tables(S.with_points(raw)) == []
+
+
+# ------------------------------------------------------------ 4. over time
+
+
+@pytest.mark.parametrize("per_mm", [False, True])
+def test_timeseries_frame_and_figure(df, series, per_mm):
+    ts = make_timeseries(df, per_mm=per_mm)
+    ev = S.pick_timeseries_eval(df, ts, series)
+    row = df[df["eval_id"] == ev].iloc[0]
+    assert row["label"] == "tuned" and row["workload"] == WORKLOADS[0]
+    assert row["seed"] == min(SEEDS)
+    f = S.timeseries_frame(ts, ev)
+    raw = ts[ts["eval_id"] == ev]
+    if per_mm:
+        assert len(raw) == 2 * len(f)
+        want_period = raw.groupby("t_s")["scan_period_ms"].mean().to_numpy()
+        raw = raw.drop_duplicates("t_s")
+    else:
+        want_period = raw["scan_period_ms"].to_numpy()
+    np.testing.assert_allclose(f["scan_period_ms"], want_period)
+    dt = np.diff(raw["t_s"].to_numpy(), prepend=0.0)
+    np.testing.assert_allclose(f["promotions_per_s"], raw["promotions"].to_numpy() / dt)
+    np.testing.assert_allclose(f["hit_rate_pct"], raw["hit_rate"].to_numpy() * 100)
+    frames = {"tuned": f, "none": S.timeseries_frame(
+        ts, df[(df["label"] == "none") & (df["workload"] == row["workload"])
+               & (df["seed"] == row["seed"])]["eval_id"].iloc[0])}
+    fig = P.plot_timeseries("tuned", frames, "tuned on zipf", P.series_colors(["none", "tuned"]))
+    lines = {ln.get_gid(): ln for ax in fig.axes for ln in ax.lines}
+    np.testing.assert_allclose(lines["main:queue_len"].get_ydata(), f["queue_len"])
+    np.testing.assert_allclose(lines["main:scan_size_mb"].get_ydata(), f["scan_size_mb"])
+    assert "other:none" in lines
+    assert fig.axes[-1].get_xlabel() == "simulated time (s)"
+    for ax, unit in zip(fig.axes, ("%", "pages/s", "pages", "ms", "MB"), strict=True):
+        assert f"({unit})" in ax.get_ylabel()
+    _check_labels(fig)
+    summ = S.timeseries_summary(frames).set_index("series")
+    assert summ.loc["tuned", "queue_len_max"] == f["queue_len"].max()
+
+
+# --------------------------------------------------------------- 5. study
+
+
+def test_study_tables_and_figure(tmp_path):
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "study.journal")))
+    study = optuna.create_study(study_name="t", storage=storage, direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_int("policy.scan_size_mb", 256, 4096, log=True) / 1000
+                   + 0.001 * t.suggest_int("policy.scan_sleep_ms", 4, 64), n_trials=25)
+    tabs = S.study_tables(S.load_study(tmp_path / "study.journal"))
+    want = [t.value for t in study.trials]
+    np.testing.assert_allclose(tabs.history["value"], want)
+    np.testing.assert_allclose(tabs.history["best_so_far"], np.maximum.accumulate(want))
+    assert tabs.evaluator in ("fANOVA", "PED-ANOVA")
+    assert set(tabs.importances["param"]) == {"policy.scan_size_mb", "policy.scan_sleep_ms"}
+    assert tabs.importances["importance"].sum() == pytest.approx(1.0)
+    assert tabs.importances["param"].iloc[0] == "policy.scan_size_mb"
+    fig = P.plot_study(tabs)
+    best = [ln for ln in fig.axes[0].lines if ln.get_gid() == "best"][0]
+    np.testing.assert_allclose(best.get_ydata(), tabs.history["best_so_far"])
+    bars = [p.get_width() for p in fig.axes[1].patches]
+    np.testing.assert_allclose(bars, tabs.importances["importance"])
+    assert fig.axes[0].get_xlabel() == "trial number"
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()][0] == "scan_size (MB)"
+    _check_labels(fig)
+
+
+def test_evaluator_choice_by_study_size():
+    assert S.choose_evaluator(50_000)[1] == "PED-ANOVA"
+    name = S.choose_evaluator(20)[1]
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        assert name == "PED-ANOVA"
+    else:
+        assert name == "fANOVA"
+
+
+def test_knob_labels_carry_units():
+    assert S.knob_label("param.policy.scan_size_mb") == "scan_size (MB)"
+    assert S.knob_label("param.policy.scan_period_ms") == "scan_period (ms)"
+    assert S.knob_label("param.policy.migrate_rate_limit_mbps") == "migrate_rate_limit (MB/s)"
+    assert S.knob_label("param.policy.migrate_batch") == "migrate_batch (pages)"
+    assert S.knob_label("param.workload.size_gb") == "workload.size (GiB)"
