@@ -12,7 +12,7 @@ import sys
 
 from harness.errors import TiersweepError
 
-COMMANDS = ["simulate", "bench", "calibrate", "report", "defaults"]
+COMMANDS = ["simulate", "bench", "calibrate", "report", "defaults", "trace"]
 
 
 def build_parser() -> argparse.ArgumentParser:
