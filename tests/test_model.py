@@ -1,0 +1,267 @@
+"""Exact counters on tiny hand-made traces, derived by hand from the rules in
+../shared/MODEL.md and the model's docstrings; the adaptation table; and a
+sanity ordering of the policies on the shipped configs.
+
+Unless a test says otherwise: 8 pages of 4 KiB, one process with one VMA,
+placed on the slow node; counts windows of 1000 ms in which pages 0-3 are
+accessed once (at 500 ms into the window, so at 0.5 s, 1.5 s, 2.5 s, 3.5 s)
+and pages 4-7 never; 3.5 s simulated; watermarks 0 % (high = 0 pages,
+promo = 1 page); all CPU costs 0 so that threads wake exactly on their period.
+Every exact test runs the vectorized and the per-page reference model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from simcfg import gb
+
+from harness.config import MIB, from_dict, load_config
+from harness.model import simulate
+from harness.model.engine import Sim
+from harness.model.policies import make_policy
+from harness.model.reference import make_reference_sim
+
+HOT4 = [[1, 1, 1, 1, 0, 0, 0, 0]] * 4
+ZERO_COSTS = dict(scan_pte_ns=0, scan_vma_ns=0, migrate_page_us=0, tlb_shootdown_us=0,
+                  hint_fault_us=0, numab_mark_pte_ns=0)
+IMPLS = ["vectorized", "reference"]
+
+
+def tiny(policy: dict, *, fast_pages: int = 8, counts=HOT4, page_kb: int = 4,
+         vma_mb: int = 0, slow_pages: int = 16, platform: dict | None = None):
+    plat = dict(page_size_kb=page_kb, wmark_high_pct=0.0, wmark_promo_pct=0.0, nodes=[
+        dict(id=0, tier="fast", capacity_gb=gb(fast_pages, page_kb)),
+        dict(id=1, tier="slow", capacity_gb=gb(slow_pages, page_kb))])
+    plat.update(platform or {})
+    pol = dict(first_scan_delay_ms=1000, scan_period_ms=1000, adapt=False)
+    pol.update(policy)
+    return from_dict(dict(
+        seed=1, duration_s=3.5, platform=plat, costs=ZERO_COSTS, policy=pol,
+        workload=dict(kind="counts", counts=[list(r) for r in counts], window_ms=1000,
+                      placement="slow", vma_mb=vma_mb)), "tiny")
+
+
+def run(cfg, impl: str) -> dict:
+    return simulate(cfg, reference=impl == "reference").metrics
+
+
+def assert_counters(m: dict, **want) -> None:
+    got = {k: m[k] for k in want}
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+# ---------------------------------------------------------------- kmmscand
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_kmmscand_v1_promotes_on_first_touch(impl):
+    """V1, sleep 16 ms: scans at 1.008, 2.016, 3.024 s (first after the 1000 ms
+    delay, then every 1000 ms, on the 16 ms grid). The first sees pages 0-3
+    accessed on the slow node and queues them; the migrator (every 40 ms)
+    promotes all four at 1.04 s. Later scans see them on the fast node."""
+    m = run(tiny(dict(kind="kmmscand", version="v1")), impl)
+    assert_counters(m, mm_scans=3, vma_scans=3, ptes_scanned=24, slowtier=4, toptier=8,
+                    idlepage=12, migadded=4, promotions=4, demotions=0, promote_failed=0,
+                    kswapd_runs=0)
+    # 4 accesses/s for 3.5 s; the fast tier serves them from 1.04 s.
+    assert m["accesses"] == pytest.approx(14.0)
+    assert m["hit_rate"] == pytest.approx(4 * (3.5 - 1.04) / 14)
+    assert m["hit_rate_none"] == 0.0
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_kmmscand_v3_second_access_and_hot_check(impl):
+    """V3, sleep 20 ms: scans at exactly 1, 2, 3 s. The 1 s scan sees the first
+    access but queues nothing (needs two consecutive scans); the 2 s and 3 s
+    scans queue pages 0-3. The migrator (every 40 ms, so also on whole
+    seconds, just after the scanner) finds no access since the scan cleared
+    the A bits (next one at +0.5 s): 8 not-hot failures."""
+    m = run(tiny(dict(kind="kmmscand", version="v3")), impl)
+    assert_counters(m, mm_scans=3, slowtier=12, toptier=0, migadded=8, promotions=0,
+                    failed_not_hot=8, promote_failed=8, hit_rate=0.0)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_kmmscand_v3_without_hot_check(impl):
+    """Same, hot_check off: pages 0-3 promoted at 2 s, right after the scan that
+    queued them; the 3 s scan sees them on the fast node."""
+    m = run(tiny(dict(kind="kmmscand", version="v3", hot_check=False)), impl)
+    assert_counters(m, mm_scans=3, slowtier=8, toptier=4, migadded=4, promotions=4,
+                    promote_failed=0)
+    assert m["hit_rate"] == pytest.approx(4 * (3.5 - 2.0) / 14)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_kmmscand_watermark_kswapd_clock_and_pingpong(impl):
+    """Fast node of 3 pages (high 0, promo 1). At 1.04 s pages 0-2 are promoted,
+    page 3 fails (no free page above the watermark) and wakes kswapd, which
+    needs 1 free page: CLOCK from page 0 clears the referenced flags of pages
+    0, 1, 2 in the first turn and demotes page 0 in the second (hand -> 1).
+    2.016 s scan queues pages 0 and 3; at 2.04 s page 0 comes back (ping-pong),
+    page 3 fails, kswapd demotes page 1 (hand 1 -> 2). 3.024 s scan queues
+    1 and 3; at 3.04 s page 1 comes back, page 3 fails, page 2 is demoted.
+    Two hot pages are on the fast node from 1.04 s on."""
+    m = run(tiny(dict(kind="kmmscand", version="v1"), fast_pages=3), impl)
+    assert_counters(m, mm_scans=3, migadded=8, slowtier=8, toptier=4, promotions=5,
+                    failed_dest_watermark=3, promote_failed=3, demotions=3, pingpong=2,
+                    kswapd_runs=3)
+    assert m["hit_rate"] == pytest.approx(2 * (3.5 - 1.04) / 14)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("scan_mb,ptes,vmas", [(1, 40, 3), (2, 72, 5)])
+def test_kmmscand_scan_size_counts_whole_vmas(impl, scan_mb, ptes, vmas):
+    """40 pages of 64 KiB in VMAs of 1 MiB (16, 16 and 8 pages). scan_size 1 MiB:
+    one VMA a visit (16 + 16 + 8 PTEs, the cursor wraps after the last).
+    2 MiB: VMAs 0+1 (32), then VMA 2 alone because the walk stops at the
+    wrap (8), then 0+1 again (32)."""
+    cfg = tiny(dict(kind="kmmscand", scan_size_min_mb=1, scan_size_mb=scan_mb),
+               counts=[[0] * 40] * 4, page_kb=64, vma_mb=1, fast_pages=16, slow_pages=64)
+    m = run(cfg, impl)
+    assert_counters(m, mm_scans=3, vma_scans=vmas, ptes_scanned=ptes, idlepage=ptes,
+                    migadded=0)
+
+
+# ------------------------------------------------------------------ numab2
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_numab2_plenty_of_free_memory_promotes_at_once(impl):
+    """Marking at 1, 2, 3 s (8 PTEs each). Pages 0-3 fault at 1.5 s; the fast
+    node has 8 free pages, above promo (1), so all four are promoted at once.
+    Pages 4-7 are never accessed and never fault."""
+    m = run(tiny(dict(kind="numab2")), impl)
+    assert_counters(m, mm_scans=3, ptes_scanned=24, hint_faults=4, promotions=4,
+                    promote_failed=0)
+    assert m["hit_rate"] == pytest.approx(4 * 2.0 / 14)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("threshold_ms,limit_mbps,want,hit", [
+    # Fault latency is 500 ms (marked at s, accessed at s + 0.5). Fast node of
+    # 4 pages, promo watermark 2: at 1.5 s only 2 pages are "plenty".
+    (400, 65536.0, dict(hint_faults=8, promotions=2, failed_not_candidate=6), 2 * 2.0),
+    (1000, 65536.0, dict(hint_faults=4, promotions=4, failed_not_candidate=0), 4 * 2.0),
+    # 0.004 MB/s = 1.024 pages: one candidate per 1 s window; page 3 waits.
+    (1000, 0.004, dict(hint_faults=5, promotions=4, failed_rate_limited=1), 3 * 2.0 + 1.0),
+])
+def test_numab2_threshold_and_rate_limit(impl, threshold_ms, limit_mbps, want, hit):
+    cfg = tiny(dict(kind="numab2", hot_threshold_ms=threshold_ms,
+                    promote_rate_limit_mbps=limit_mbps),
+               fast_pages=4, platform=dict(wmark_promo_pct=49.0))
+    m = run(cfg, impl)
+    assert_counters(m, mm_scans=3, **want)
+    assert m["hit_rate"] == pytest.approx(hit / 14)
+
+
+# ------------------------------------------------------------------ oracle
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_oracle_holds_the_hottest_pages(impl):
+    """Pages 0-3 at 1/s for 2 s, then pages 4-7 at 2/s. Fast node of 3 pages:
+    pages 0-2 at t=0 (ties by lowest index), swapped for 4-6 at 2 s."""
+    counts = [[1, 1, 1, 1, 0, 0, 0, 0]] * 2 + [[0, 0, 0, 0, 2, 2, 2, 2]] * 2
+    m = run(tiny(dict(kind="oracle"), fast_pages=3, counts=counts), impl)
+    assert_counters(m, promotions=6, demotions=3, pingpong=0)
+    assert m["hit_rate"] == pytest.approx((3 * 2 + 6 * 1.5) / (4 * 2 + 8 * 1.5))
+
+
+# ------------------------------------------------------------------ kswapd
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("need,victims,hand", [(2, [5, 0], 1), (3, [5, 0], 3)])
+def test_kswapd_clock_takes_each_victim_once(impl, need, victims, hand):
+    """Node 0 holds pages 0 (referenced) and 5; the hand is at 3. First turn:
+    5 is a victim, 0 loses its flag. Second turn: 5 is already taken, 0 is
+    the next victim. Asked for 3, it stops after two full turns."""
+    cfg = tiny(dict(kind="none"))
+    sim = make_reference_sim(cfg) if impl == "reference" else Sim(cfg, make_policy(cfg.policy))
+    sim.node[:] = [0, 1, 1, 1, 1, 0, 1, 1]
+    sim.referenced[:] = [True] + [False] * 7
+    sim.kswapd_hand[0] = 3
+    assert list(sim._rule_kswapd_victims(0, need)) == victims
+    assert int(sim.kswapd_hand[0]) == hand
+    assert not sim.referenced.any()
+
+
+# ------------------------------------------------------- per-mm adaptation
+
+
+def _slot_sim(version: str = "v1", **pol):
+    nodes = [dict(id=0, tier="fast", capacity_gb=gb(8)), dict(id=1, tier="fast",
+                                                               capacity_gb=gb(8)),
+             dict(id=2, tier="slow", capacity_gb=gb(16))]
+    cfg = from_dict(dict(duration_s=1, platform=dict(nodes=nodes),
+                         workload=dict(kind="counts", counts=[[1] * 8]),
+                         policy=dict(kind="kmmscand", version=version, **pol)), "test")
+    sim = Sim(cfg, make_policy(cfg.policy))
+    sim.policy.start(sim)
+    mm = sim.mms[0]
+    sim.policy.on_mm_start(sim, mm)
+    return sim, mm
+
+
+@pytest.mark.parametrize("version,x,y,period,size_mb,delta", [
+    # X = previous decayed delta, Y = slow-tier accessed pages; total = (X >> 4) + Y,
+    # under 256 (V0: 100) counts as 0. Starting from 2000 ms and 1 GiB.
+    ("v1", 0, 0, 2300, 512, 0),          # x1.15, halve
+    ("v1", 0, 255, 2300, 512, 0),        # 255 < 256: still "0, 0"
+    ("v1", 0, 300, 500, 4096, 300),      # /8 = 250 -> min 500; size -> max
+    ("v1", 300, 300, 1700, 2048, 318),   # x0.85, double
+    ("v1", 300, 0, 5000, 1024, 0),       # (300 >> 4) = 18 < 256: x8 -> max 5000
+    ("v0", 0, 150, 400, 16384, 150),     # V0 cut-off 100; V0 clamps 400 ms, 16 GiB
+    ("v3", 0, 300, 600, 4096, 300),      # V2/V3 minimum 600 ms
+])
+def test_adaptation_table_and_clamps(version, x, y, period, size_mb, delta):
+    sim, mm = _slot_sim(version, scan_period_ms=2000, scan_size_mb=1024)
+    mm.slot["scan_delta"] = x
+    sim.policy._adapt(mm, y, np.zeros(sim.n_nodes, dtype=np.int64))
+    assert mm.slot["scan_period"] == period
+    assert mm.slot["scan_size"] == size_mb * MIB
+    assert mm.slot["scan_delta"] == delta
+    assert mm.slot["next_scan"] == sim.t + period * 1000
+
+
+def test_target_node_is_the_fast_node_scanned_most():
+    sim, mm = _slot_sim("v1")
+    sim.policy._adapt(mm, 0, np.array([3, 5, 10]))
+    assert mm.slot["target"] == 1
+    sim.policy._adapt(mm, 0, np.array([0, 0, 10]))  # nothing on a fast node
+    assert mm.slot["target"] == 0  # the target_node knob
+
+
+def test_v3_failure_feedback_after_1024_migrations():
+    """ok = (ok >> 2) + successes, bad = (bad >> 2) + failures, every 1024
+    migrations; scan_period *= 1 + (100 * bad / (ok + bad)) / 10, unclamped."""
+    sim, mm = _slot_sim("v3")
+    mm.slot["scan_period"] = 5000
+    ok = np.zeros(1023, dtype=bool)
+    ok[:512] = True
+    sim.policy._feedback(np.zeros(1023, dtype=np.int64), ok)
+    assert mm.slot["scan_period"] == 5000  # 1023 migrations: not yet
+    sim.policy._feedback(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=bool))
+    # 512 successes, 512 failures: ratio 50 -> x6, above the 5000 ms maximum.
+    assert (mm.slot["ok"], mm.slot["bad"]) == (512, 512)
+    assert mm.slot["scan_period"] == 30_000
+
+
+# ---------------------------------------------------------- shipped configs
+
+
+@pytest.mark.parametrize("name", ["zipf", "hotset"])
+def test_policy_order_on_shipped_configs(name):
+    """none <= kmmscand <= oracle in fast-tier hit rate (30 s, footprint and
+    tiers scaled down 4x to keep the test short)."""
+    sets = ["duration_s=30", "workload.size_gb=4", "platform.nodes.0.capacity_gb=1",
+            "platform.nodes.1.capacity_gb=8"]
+    hit = {}
+    for kind in ("none", "kmmscand", "oracle"):
+        m = simulate(load_config(f"configs/{name}.yaml", sets + [f"policy.kind={kind}"])).metrics
+        hit[kind] = m["hit_rate"]
+        if kind == "kmmscand":
+            assert m["promotions"] > 0
+    assert hit["none"] <= hit["kmmscand"] <= hit["oracle"]
+    assert hit["oracle"] > hit["none"]

@@ -1,0 +1,173 @@
+"""The per-page reference implementation and the vectorized model agree.
+
+Counts workloads are exact, so every integer counter must be identical and
+every float metric equal to rounding. Rate-form workloads draw the same random
+numbers in the same order in both, so they are identical with the same seed
+too; across seeds the two agree within sampling error.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from simcfg import counts_matrix, gb, mismatches, small_cfg
+
+from harness.config import from_dict
+from harness.model import simulate
+from harness.model.reference import ReferenceSim, make_reference_sim
+
+
+def _both(cfg):
+    vec = simulate(cfg)
+    ref = simulate(cfg, reference=True)
+    return vec, ref
+
+
+def _assert_same(vec, ref) -> dict:
+    assert mismatches(vec.metrics, ref.metrics) == {}
+    for key, a in vec.timeseries.items():
+        b = ref.timeseries[key]
+        assert len(a) == len(b), key
+        for x, y in zip(a, b, strict=True):
+            if isinstance(x, float):
+                assert (math.isnan(x) and math.isnan(y)) or math.isclose(
+                    x, y, rel_tol=1e-9, abs_tol=1e-12), key
+            else:
+                assert x == y, key
+    return vec.metrics
+
+
+def test_reference_sim_is_per_page():
+    sim = make_reference_sim(small_cfg(dict(kind="kmmscand")))
+    assert isinstance(sim, ReferenceSim)
+    assert type(sim.policy).__name__ == "ReferenceKmmscandPolicy"
+    assert all(type(s.access).__name__.startswith("Reference") for s in sim.layout.segments)
+
+
+# Every policy, in versions v1 and v3, must do something on these traces.
+GRID_ACTIVE = {
+    "none": [],
+    "kmmscand": ["promotions", "demotions", "failed_dest_watermark", "mm_scans"],
+    "numab2": ["promotions", "demotions", "hint_faults", "failed_dest_watermark"],
+    "oracle": ["promotions", "demotions", "pingpong"],
+}
+
+
+@pytest.mark.parametrize("version", ["v1", "v3"])
+@pytest.mark.parametrize("policy", sorted(GRID_ACTIVE))
+def test_counts_identical_per_policy_and_version(policy, version):
+    m = _assert_same(*_both(small_cfg(dict(kind=policy, version=version))))
+    assert m["accesses"] > 0
+    for key in GRID_ACTIVE[policy]:
+        assert m[key] > 0, key
+
+
+# kmmscand knobs: (policy overrides, small_cfg keyword overrides, counters that
+# show the knob's path ran).
+KMMSCAND_CASES = {
+    "v0_single_thread": (dict(version="v0"), {}, ["promotions"]),
+    "v1_single_thread": (dict(single_thread=True), {}, ["promotions"]),
+    "v2_hot_check": (dict(version="v2"), {}, ["failed_not_hot", "promotions"]),
+    "dedup_batch_v3": (dict(version="v3", dedup=True, migrate_batch=2), {},
+                       ["failed_not_hot", "promotions"]),
+    "dedup_batch_v1": (dict(dedup=True, migrate_batch=2), dict(workload=dict(placement="slow")),
+                       ["promotions"]),
+    "batch": (dict(migrate_batch=4), {}, ["promotions", "pingpong"]),
+    "rate_limit": (dict(migrate_rate_limit_mbps=0.15), dict(workload=dict(placement="slow")),
+                   ["promotions", "failed_same_node"]),
+    "a_bit_miss": (dict(a_bit_miss=0.4), {}, ["promotions"]),
+    "no_adapt": (dict(adapt=False, scan_period_ms=800), {}, ["promotions"]),
+    "split_placement": (dict(version="v3"), dict(workload=dict(placement="split",
+                                                               split_fast_share=0.3)),
+                        ["promotions"]),
+    "fast_placement": (dict(), dict(workload=dict(placement="fast")), ["demotions"]),
+    "no_kswapd": (dict(), dict(platform=dict(kswapd=False)), ["failed_dest_watermark"]),
+    "two_fast_nodes": (dict(), dict(fast_nodes=2, fast=30, workload=dict(processes=2)),
+                       ["promotions", "demotions"]),
+    "tiny_fast_node": (dict(version="v3", hot_check=False), dict(fast=2), ["demotions"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KMMSCAND_CASES))
+def test_counts_identical_kmmscand_knobs(case):
+    pol, kw, active = KMMSCAND_CASES[case]
+    m = _assert_same(*_both(small_cfg(dict(kind="kmmscand", **pol), **kw)))
+    for key in active:
+        assert m[key] > 0, key
+
+
+NUMAB2_CASES = {
+    "rate_limit": (dict(promote_rate_limit_mbps=0.05), {}, ["failed_rate_limited"]),
+    "threshold": (dict(hot_threshold_ms=150), {}, ["failed_not_candidate"]),
+    "slow_placement": (dict(), dict(workload=dict(placement="slow")), ["promotions"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NUMAB2_CASES))
+def test_counts_identical_numab2_knobs(case):
+    pol, kw, active = NUMAB2_CASES[case]
+    m = _assert_same(*_both(small_cfg(dict(kind="numab2", **pol), **kw)))
+    for key in active:
+        assert m[key] > 0, key
+
+
+def test_counts_identical_oracle_two_fast_nodes():
+    m = _assert_same(*_both(small_cfg(dict(kind="oracle"), fast_nodes=2, fast=30)))
+    assert m["promotions"] > 0
+
+
+@pytest.mark.parametrize("policy", ["kmmscand", "numab2", "oracle"])
+def test_counts_identical_processes_start_exit_npy(tmp_path, policy):
+    """Three processes in two workload entries (one read from a .npy file), the
+    second entry starting late and exiting early."""
+    counts = counts_matrix(7, 240, 6)
+    path = tmp_path / "late.npy"
+    np.save(path, counts[:, 160:])
+    workloads = [
+        dict(kind="counts", counts=counts[:, :160].tolist(), processes=2,
+             placement="first_touch", vma_mb=0),
+        dict(kind="counts", path=str(path), start_s=1.5, exit_s=4.5, placement="slow",
+             vma_mb=0),
+    ]
+    pol = dict(kind=policy, migrate_batch=2) if policy == "kmmscand" else dict(kind=policy)
+    m = _assert_same(*_both(small_cfg(pol, workloads=workloads)))
+    assert m["promotions"] > 0
+    if policy == "kmmscand":
+        assert m["migrate_dropped"] > 0  # the exiting mm's queued entries
+
+
+# ----------------------------------------------------------------- rate form
+
+
+def _rate_cfg(kind: str, policy: str, seed: int, n: int = 300):
+    return from_dict(dict(
+        seed=seed, duration_s=8, sample_ms=500,
+        platform=dict(nodes=[dict(id=0, tier="fast", capacity_gb=gb(60)),
+                             dict(id=1, tier="slow", capacity_gb=gb(2 * n))]),
+        workload=dict(kind=kind, size_gb=gb(n), access_rate=3000, placement="first_touch",
+                      move_every_s=3, vma_mb=0),
+        policy=dict(kind=policy, first_scan_delay_ms=200, scan_period_ms=600,
+                    scan_change_scale=8, numab_scan_period_ms=400)), "test")
+
+
+@pytest.mark.parametrize("policy", ["kmmscand", "numab2", "oracle"])
+@pytest.mark.parametrize("kind", ["zipf", "hotset"])
+def test_rate_form_identical_with_same_seed(kind, policy):
+    m = _assert_same(*_both(_rate_cfg(kind, policy, seed=3)))
+    assert m["promotions"] > 0
+
+
+@pytest.mark.parametrize("policy", ["kmmscand", "numab2"])
+def test_rate_form_hit_rate_within_sampling_error(policy):
+    """Independent seeds for the two implementations: the mean hit rates differ
+    by no more than sampling error (4 standard errors of the difference)."""
+    seeds = range(1, 7)
+    vec = np.array([simulate(_rate_cfg("hotset", policy, s)).metrics["hit_rate"]
+                    for s in seeds])
+    ref = np.array([simulate(_rate_cfg("hotset", policy, s + 100), reference=True)
+                    .metrics["hit_rate"] for s in seeds])
+    se = math.sqrt(vec.var(ddof=1) / len(vec) + ref.var(ddof=1) / len(ref))
+    assert se > 0  # the seeds do change the runs
+    assert abs(vec.mean() - ref.mean()) <= 4 * se
