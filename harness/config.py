@@ -218,8 +218,6 @@ class PolicyConfig:
     hot_threshold_ms: int = 1000
     promote_rate_limit_mbps: float = 65536.0
     threshold_adjust_s: float = 60.0
-    # oracle: re-place the hottest pages every this many ms (and at phase changes).
-    oracle_interval_ms: int = 1000
 
     def __post_init__(self) -> None:
         defaults = VERSION_DEFAULTS[self.version]
@@ -236,7 +234,7 @@ class PolicyConfig:
         positive = ("scan_sleep_ms", "scan_period_ms", "scan_period_min_ms", "scan_period_max_ms",
                     "scan_size_mb", "scan_size_min_mb", "scan_size_max_mb", "mms_to_scan",
                     "numab_scan_size_mb", "numab_scan_period_ms", "numab_tick_ms",
-                    "hot_threshold_ms", "oracle_interval_ms")
+                    "hot_threshold_ms")
         for name in positive:
             if getattr(self, name) <= 0:
                 _fail(name, "expected a value > 0")

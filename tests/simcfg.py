@@ -137,7 +137,6 @@ def random_cfg(draw, kind: str, *, allow_scan_scale: bool = False) -> RunConfig:
         numab_scan_period_ms=draw(st.sampled_from([200, 1000])),
         hot_threshold_ms=draw(st.sampled_from([1000, 100])),
         promote_rate_limit_mbps=draw(st.sampled_from([65536.0, 0.05])),
-        oracle_interval_ms=1000,
     )
     raw = dict(seed=seed, duration_s=float(windows), sample_ms=500, platform=platform,
                workloads=workloads, policy=pol)

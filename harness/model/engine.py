@@ -28,7 +28,7 @@ from harness.model.workloads import US, Layout, MMSpec, build_layout
 # and exit, then policy threads, then the sampler sees the result.
 PRIO_PHASE, PRIO_MM_START, PRIO_MM_EXIT, PRIO_RUNTIME, PRIO_POLICY, PRIO_SAMPLE = 0, 1, 2, 3, 5, 9
 
-FAIL_REASONS = ("no_mm", "not_hot", "same_node", "ineligible_src", "dest_watermark",
+FAIL_REASONS = ("not_hot", "same_node", "ineligible_src", "dest_watermark",
                 "rate_limited", "not_candidate")
 
 

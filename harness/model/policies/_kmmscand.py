@@ -91,6 +91,7 @@ class KmmscandPolicy(Policy):
         self.miss_rng = np.random.default_rng([sim.cfg.seed, 0xB17])
         self.page_bytes = sim.page_bytes
         self.last_pass = 0
+        self.allowance = 0.0
         self._stamp = None
         if c.scan_enabled:
             sim.schedule(0, PRIO_POLICY, self._scanner)
@@ -272,12 +273,17 @@ class KmmscandPolicy(Policy):
         sim.schedule(sim.t + delay, PRIO_POLICY + 1, self._migrator)
 
     def _budget(self) -> int | None:
+        """Rate limit as a token bucket: the allowance grows at the rate (at most
+        one second's worth is kept) and each promotion spends a page of it, so a
+        limit below one page per pass still migrates, just not every pass."""
         rate = self.cfg.migrate_rate_limit_mbps
         t = self.sim.t
         elapsed, self.last_pass = t - self.last_pass, t
         if rate <= 0:
             return None
-        return int(rate * MIB / self.page_bytes * elapsed / 1e6)
+        per_s = rate * MIB / self.page_bytes
+        self.allowance = min(self.allowance + per_s * elapsed / 1e6, max(per_s, 1.0))
+        return int(self.allowance)
 
     def _migrate_pass(self) -> float:
         sim, c = self.sim, self.cfg
@@ -294,6 +300,8 @@ class KmmscandPolicy(Policy):
         self.queue.consume(k)
         entries, dst, mm_idx = entries[:k], dst[:k], mm_idx[:k]
         codes = np.bincount(reason, minlength=len(REASON_NAMES) + 1)
+        if budget is not None:
+            self.allowance -= int(codes[OK])
         for code, name in REASON_NAMES.items():
             sim.counters[f"failed_{name}"] += int(codes[code])
         if codes[WATERMARK]:
