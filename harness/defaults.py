@@ -94,9 +94,12 @@ class Recommendation:
     evidence: pd.DataFrame  # per workload, recommendation vs RFC defaults
     trial: int | None = None
     notes: list[str] = field(default_factory=list)
+    # Every knob the point set (policy.version included): the overrides that reproduce it.
+    params: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, float]:
-        e = self.evidence
+        """Means over workloads on the suite's seeds (holdout seeds have their own rows)."""
+        e = self.evidence[self.evidence["seeds"] != "holdout"]
         out = {"objective": float(e["objective"].mean()),
                "hit_rate": float(e["hit_rate"].mean())}
         if "objective_rfc" in e and e["objective_rfc"].notna().all():
@@ -107,16 +110,14 @@ class Recommendation:
 
 def _study_best(run: S.RunData, df: pd.DataFrame) -> tuple[str, int] | None:
     """The point of a single-objective study's best trial, if the run has one."""
-    if run.journal is None:
+    if run.journal is None or "trial" not in df.columns:
         return None
-    study = S.load_study(run.journal, run.manifest.get("study_name"))
+    study = S.load_study(run.journal, S.study_name(run.manifest))
     if len(study.directions) != 1:
         return None
     try:
         best = study.best_trial
     except ValueError:  # no completed trial
-        return None
-    if "trial" not in df.columns:
         return None
     rows = df[(df["trial"] == best.number) & (df["mode"] == "tune")]
     if rows.empty:
@@ -157,40 +158,70 @@ def recommend(run: S.RunData) -> Recommendation:
             continue
         v = rows[col].dropna()
         knobs[key] = _plain(v.iloc[0]) if len(v) else rfc_default(key, version)
+    # Evidence: the study's final comparison ("tuned", same trial, compare mode) also ran
+    # holdout seeds; prefer it to the trial's own rows.
+    evidence_point = point
+    if trial is not None and "trial" in df.columns:
+        again = df[(df["label"] == "tuned") & (df["mode"] == "compare") & (df["trial"] == trial)]
+        if len(again):
+            evidence_point = str(again["point"].iloc[0])
+    suite_seeds = {s for _, s in S.reference_suite(df)}
     rec = Recommendation(run=run.name, mode=str(rows["mode"].iloc[0]), point=point,
                          label=str(rows["label"].iloc[0]), version=version,
                          selected_by=selected_by, knobs=knobs,
-                         evidence=evidence_table(df, point), trial=trial)
+                         evidence=evidence_table(df, evidence_point, suite_seeds), trial=trial)
+    for col in S.param_columns(rows):
+        v = rows[col].dropna()
+        if len(v):
+            rec.params[S.knob_name(col)] = _plain(v.iloc[0])
+    if evidence_point != point:
+        rec.notes.append(f"evidence from the study's final comparison ({evidence_point!r}: "
+                         "the same knobs, also on holdout seeds)")
     if "rfc-default" not in set(df["label"]):
         rec.notes.append("the run has no rfc-default evaluations: evidence shows the "
                          "recommendation only (sweeps and studies add them by default)")
     return rec
 
 
-def evidence_table(df: pd.DataFrame, point: str) -> pd.DataFrame:
-    """Per workload: mean over seeds of objective and hit rate of `point` and of the RFC
-    defaults on the same seeds (seeds both were run with)."""
-    rec = df[df["point"] == point]
+def _rfc_rows(df: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """RFC-default rows, one per (workload, seed): those of `mode` first."""
     rfc = df[df["label"] == "rfc-default"]
+    if rfc.empty:
+        return rfc
+    rank = (rfc["mode"] != mode).astype(int)
+    rfc = rfc.assign(_r=rank).sort_values(["_r", "eval_id"], kind="stable")
+    return rfc.drop_duplicates(["workload", "seed"]).drop(columns="_r")
+
+
+def evidence_table(df: pd.DataFrame, point: str, suite_seeds: set | None = None) -> pd.DataFrame:
+    """Per seed group and workload: mean over seeds of objective, hit rate and cost of
+    `point` and of the RFC defaults, on the seeds both were run with. Seed groups:
+    ``study`` (the suite's seeds) and ``holdout`` (seeds only the final comparison ran)
+    when there are holdout seeds, else ``all``."""
+    rec = df[df["point"] == point]
+    rfc = _rfc_rows(df, str(rec["mode"].iloc[0]))
+    seeds_rec = set(rec["seed"].astype(int))
+    suite_seeds = seeds_rec if suite_seeds is None else {int(s) for s in suite_seeds}
+    holdout = sorted(seeds_rec - suite_seeds)
+    groups = [("study", sorted(seeds_rec & suite_seeds)), ("holdout", holdout)] if holdout \
+        else [("all", sorted(seeds_rec))]
     rows = []
-    for w in dict.fromkeys(df["workload"]):
-        a = rec[rec["workload"] == w]
-        if a.empty:
-            continue
-        b = rfc[rfc["workload"] == w]
-        seeds = sorted(set(a["seed"]) & set(b["seed"])) if len(b) else sorted(set(a["seed"]))
-        a = a[a["seed"].isin(seeds)]
-        b = b[b["seed"].isin(seeds)]
-        row = {"workload": w, "seeds": len(seeds),
-               "objective": a["objective"].mean(), "hit_rate": a["hit_rate"].mean(),
-               "cost_cpu_s": a["cost_cpu_s"].mean()}
-        if len(b):
-            row.update({"objective_rfc": b["objective"].mean(), "hit_rate_rfc": b["hit_rate"].mean(),
-                        "cost_cpu_s_rfc": b["cost_cpu_s"].mean()})
-        else:
-            row.update({"objective_rfc": math.nan, "hit_rate_rfc": math.nan,
-                        "cost_cpu_s_rfc": math.nan})
-        rows.append(row)
+    for gname, gseeds in groups:
+        for w in dict.fromkeys(df["workload"]):
+            a = rec[(rec["workload"] == w) & rec["seed"].isin(gseeds)]
+            if a.empty:
+                continue
+            b = rfc[(rfc["workload"] == w) & rfc["seed"].isin(gseeds)]
+            seeds = sorted(set(a["seed"]) & set(b["seed"])) if len(b) else sorted(set(a["seed"]))
+            a = a[a["seed"].isin(seeds)]
+            b = b[b["seed"].isin(seeds)]
+            row = {"seeds": gname, "workload": w, "n_seeds": len(seeds),
+                   "objective": a["objective"].mean(), "hit_rate": a["hit_rate"].mean(),
+                   "cost_cpu_s": a["cost_cpu_s"].mean(),
+                   "objective_rfc": b["objective"].mean() if len(b) else math.nan,
+                   "hit_rate_rfc": b["hit_rate"].mean() if len(b) else math.nan,
+                   "cost_cpu_s_rfc": b["cost_cpu_s"].mean() if len(b) else math.nan}
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -273,7 +304,7 @@ def to_shell(rec: Recommendation, sysfs_dir: str = SYSFS_DIR) -> str:
 def evidence_text(rec: Recommendation) -> str:
     e = rec.evidence.copy()
     out = pd.DataFrame({
-        "workload": e["workload"], "seeds": e["seeds"],
+        "seeds": e["seeds"], "workload": e["workload"], "n": e["n_seeds"],
         "objective": e["objective"].map(lambda x: f"{x:.3f}"),
         "obj (RFC)": e["objective_rfc"].map(lambda x: "-" if pd.isna(x) else f"{x:.3f}"),
         "hit %": (100 * e["hit_rate"]).map(lambda x: f"{x:.2f}"),

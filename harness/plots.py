@@ -123,7 +123,8 @@ def plot_policy_comparison(df: pd.DataFrame, series: list[str],
         fig = _figure(width, 5.6)
         axes = fig.subplots(2, 1, sharex=True)
         bw = 0.8 / n_s
-        raw = df[df["point"].isin(series)]
+        raw = S.in_suite(df)
+        raw = raw[raw["point"].isin(series)]
         for ax, col, sd, scale, ylabel in (
                 (axes[0], "hit_rate_pct", "hit_rate_sd_pct", 100.0, HIT_LABEL),
                 (axes[1], "cost_cpu_s", "cost_cpu_s_sd", 1.0, COST_LABEL)):
@@ -157,33 +158,61 @@ def plot_policy_comparison(df: pd.DataFrame, series: list[str],
 # ------------------------------------------------------------ 2. Pareto front
 
 
+def _draw_pareto(ax, pareto: pd.DataFrame, series: list[str], colors: dict[str, str],
+                 markers: dict[str, str], tag: str = "") -> None:
+    rest = pareto[~pareto["point"].isin(series)]
+    if not rest.empty:
+        ax.scatter(rest["cost_cpu_s"], rest["hit_rate_pct"], s=14, color=BACKGROUND_COLOR,
+                   linewidths=0, zorder=1, label="other points")
+    front = pareto[pareto["on_front"]].sort_values(["cost_cpu_s", "hit_rate_pct"])
+    if len(front):
+        ax.step(front["cost_cpu_s"], front["hit_rate_pct"], where="post", color="#333333",
+                linewidth=1.0, zorder=2, label="Pareto front", gid=f"front{tag}")
+        ax.scatter(front["cost_cpu_s"], front["hit_rate_pct"], s=30, facecolors="none",
+                   edgecolors="#333333", linewidths=0.9, zorder=2)
+    for s in series:
+        row = pareto[(pareto["point"] == s) & pareto["contender"]]
+        if row.empty:
+            continue
+        ax.scatter(row["cost_cpu_s"], row["hit_rate_pct"], s=90 if markers[s] == "*" else 55,
+                   marker=markers[s], color=colors[s], edgecolors="black", linewidths=0.6,
+                   zorder=4, label=s, gid=f"point{tag}:{s}")
+
+
+def _zoom_box(pareto: pd.DataFrame) -> tuple[float, float, float, float] | None:
+    """Limits around the kmmscand points when they crowd into a small part of the
+    full view (under a quarter of both its width and its height); else None."""
+    k = pareto[(pareto["policy"] == "kmmscand") & pareto["contender"]]
+    c = pareto[pareto["contender"]]
+    if len(k) < 2 or len(c) <= len(k):
+        return None
+    kx0, kx1 = float(k["cost_cpu_s"].min()), float(k["cost_cpu_s"].max())
+    ky0, ky1 = float(k["hit_rate_pct"].min()), float(k["hit_rate_pct"].max())
+    fx = float(c["cost_cpu_s"].max() - min(0.0, c["cost_cpu_s"].min()))
+    fy = float(c["hit_rate_pct"].max() - c["hit_rate_pct"].min())
+    if fx <= 0 or fy <= 0 or (kx1 - kx0) > 0.25 * fx or (ky1 - ky0) > 0.25 * fy:
+        return None
+    px = max(0.08 * (kx1 - kx0), 0.01 * fx)
+    py = max(0.08 * (ky1 - ky0), 0.01 * fy)
+    return kx0 - px, kx1 + px, ky0 - py, ky1 + py
+
+
 def plot_pareto(pareto: pd.DataFrame, series: list[str],
                 colors: dict[str, str] | None = None) -> Figure:
     """Mean hit rate against mean cost of every complete point; the front over
     contenders as a step line; highlighted series in colour; the oracle as the
-    upper bound."""
+    upper bound. When the kmmscand points crowd together, a second panel zooms
+    in on them."""
+    from matplotlib.patches import Rectangle
+
     colors = _colors_for(series, colors)
     markers = series_markers(series)
+    zoom = _zoom_box(pareto)
     with style():
-        fig = _figure(7.6, 4.6)
-        ax = fig.subplots()
-        rest = pareto[~pareto["point"].isin(series)]
-        if not rest.empty:
-            ax.scatter(rest["cost_cpu_s"], rest["hit_rate_pct"], s=14, color=BACKGROUND_COLOR,
-                       linewidths=0, zorder=1, label="other points")
-        front = pareto[pareto["on_front"]].sort_values(["cost_cpu_s", "hit_rate_pct"])
-        if len(front):
-            ax.step(front["cost_cpu_s"], front["hit_rate_pct"], where="post", color="#333333",
-                    linewidth=1.0, zorder=2, label="Pareto front", gid="front")
-            ax.scatter(front["cost_cpu_s"], front["hit_rate_pct"], s=30, facecolors="none",
-                       edgecolors="#333333", linewidths=0.9, zorder=2)
-        for s in series:
-            row = pareto[(pareto["point"] == s) & pareto["contender"]]
-            if row.empty:
-                continue
-            ax.scatter(row["cost_cpu_s"], row["hit_rate_pct"], s=90 if markers[s] == "*" else 55,
-                       marker=markers[s], color=colors[s], edgecolors="black", linewidths=0.6,
-                       zorder=4, label=s, gid=f"point:{s}")
+        fig = _figure(11.5 if zoom else 7.6, 4.6)
+        axes = fig.subplots(1, 2) if zoom else [fig.subplots()]
+        ax = axes[0]
+        _draw_pareto(ax, pareto, series, colors, markers)
         # The oracle (free migrations) bounds the hit rate; off scale it stays in the legend.
         contenders = pareto[pareto["contender"]]
         oracle = pareto[~pareto["contender"]]
@@ -198,11 +227,24 @@ def plot_pareto(pareto: pd.DataFrame, series: list[str],
                 label += ", off scale"
             ax.axhline(top, color=FIXED_COLORS["oracle"], linestyle="--", linewidth=1.0,
                        zorder=1, label=label)
-        ax.set_xlabel(COST_LABEL + ", mean over workloads and seeds")
+        xlabel = COST_LABEL + ", mean over workloads and seeds"
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(HIT_LABEL + ", mean")
-        ax.set_title("Hit rate against cost (front: no point is cheaper and better)")
-        fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", frameon=False)
+        ax.set_title("Hit rate against cost (front: nothing cheaper is better)")
         ax.set_xlim(left=min(0.0, float(pareto["cost_cpu_s"].min())) if len(pareto) else 0)
+        handles, labels = ax.get_legend_handles_labels()
+        if zoom:
+            x0, x1, y0, y1 = zoom
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, linestyle=":",
+                                   edgecolor="#555555", linewidth=1.0, zorder=5))
+            z = axes[1]
+            _draw_pareto(z, pareto, series, colors, markers, tag=":zoom")
+            z.set_xlim(x0, x1)
+            z.set_ylim(y0, y1)
+            z.set_xlabel(xlabel)
+            z.set_ylabel(HIT_LABEL + ", mean")
+            z.set_title("Zoom on the kmmscand points (dotted box)")
+        fig.legend(handles, labels, loc="outside right upper", frameon=False)
     return fig
 
 

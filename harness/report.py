@@ -86,10 +86,10 @@ def find_study(run: S.RunData, explicit: str | Path | None = None):
             sub = S.load_run(p)
             if sub.journal is None:
                 raise InputError(f"{p}: no Optuna journal (*.journal) in this run directory")
-            return S.load_study(sub.journal, sub.manifest.get("study_name"))
+            return S.load_study(sub.journal, S.study_name(sub.manifest))
         return S.load_study(p)
     if run.journal is not None:
-        return S.load_study(run.journal, run.manifest.get("study_name"))
+        return S.load_study(run.journal, S.study_name(run.manifest))
     info = run.path / COMPARE_INFO
     if info.is_file():
         try:
@@ -104,7 +104,7 @@ def find_study(run: S.RunData, explicit: str | Path | None = None):
                 sub_manifest = S.read_manifest(tp / S.MANIFEST)
                 journal = S.find_journal(tp, sub_manifest)
                 if journal is not None:
-                    return S.load_study(journal, sub_manifest.get("study_name"))
+                    return S.load_study(journal, S.study_name(sub_manifest))
     return None
 
 
@@ -125,6 +125,12 @@ def build_figures(run: S.RunData, study=None, timeseries_eval: str | None = None
     from harness import plots as P
 
     df = S.with_points(run.trials)
+    suite = S.reference_suite(df)
+    left_out = len(df) - len(S.in_suite(df, suite))
+    note = (f"{left_out} evaluation(s) on seeds outside the suite every mode ran (e.g. a "
+            f"study's holdout seeds) are left out of figures 1-3 (see tiersweep defaults)")
+    if left_out and note not in run.notes:
+        run.notes.append(note)
     pts = S.points_table(df)
     series = S.highlighted_points(pts)
     ranked = S.rank_points(pts)["point"].tolist()

@@ -145,16 +145,23 @@ def read_manifest(path: Path) -> dict:
 
 
 def find_journal(run_dir: Path, manifest: dict) -> Path | None:
-    """The Optuna journal of a study run: named in the manifest, else the one *.journal file."""
-    for key in ("journal", "storage", "study_journal"):
-        val = manifest.get(key)
-        if isinstance(val, str) and not val.startswith(("sqlite:", "mysql:", "postgresql:")):
+    """The Optuna journal of a study run: the journal file the latest tune invocation
+    recorded in the manifest (``--storage PATH``), else the run directory's *.journal."""
+    for inv in reversed(manifest.get("invocations") or []):
+        val = inv.get("storage") if isinstance(inv, dict) else None
+        if isinstance(val, str) and "://" not in val:
             cand = Path(val)
             cand = cand if cand.is_absolute() else run_dir / cand
             if cand.is_file():
                 return cand
     found = sorted(run_dir.glob("*.journal"))
     return found[0] if found else None
+
+
+def study_name(manifest: dict) -> str | None:
+    """The study's name: tune names it after the run (the experiment's name)."""
+    name = manifest.get("study_name") or manifest.get("run")
+    return str(name) if name else None
 
 
 def load_run(path: str | Path) -> RunData:
@@ -238,28 +245,34 @@ def _fmt_value(v: Any) -> str:
 def _key_frame(df: pd.DataFrame) -> tuple[list[str], pd.DataFrame]:
     """Grouping keys of points; NaN knob values become a sentinel so groupby keeps them."""
     knobs = varying_params(df)
-    keys = ["label", "policy", *knobs]
+    keys = ["mode", "label", "policy", *knobs]
     kf = df[keys].astype(object).where(df[keys].notna(), "<unset>")
     return keys, kf
 
 
+_MODE_PREF = {"compare": 0, "sweep": 1, "tune": 2}
+
+
 def _name_points(pts: pd.DataFrame, knobs: list[str]) -> list[str]:
-    names = []
-    per_label = pts.groupby("label", sort=False)["label"].transform("size")
-    for i, row in pts.iterrows():
-        if per_label[i] == 1:
-            names.append(str(row["label"]))
-            continue
-        if "trial" in pts.columns and row.get("trial_unique", False):
-            names.append(f"{row['label']} #{int(row['trial'])}")
-            continue
-        parts = [f"{knob_name(k).rsplit('.', 1)[-1]}={_fmt_value(row[k])}"
-                 for k in knobs if row[k] != "<unset>"]
-        names.append(f"{row['label']} ({', '.join(parts)})" if parts else str(row["label"]))
-    # Still ambiguous (should not happen): number them.
+    """Display names: the label when it names one point; else the label for the point
+    of the preferred mode (compare, then sweep, then tune) and a suffix for the others
+    (``rfc-default (tune #0)``, or the knob values)."""
+    names: list[str] = [""] * len(pts)
+    for _, grp in pts.groupby("label", sort=False):
+        order = sorted(grp.index, key=lambda i: (_MODE_PREF.get(pts.at[i, "mode"], 9), i))
+        names[order[0]] = str(pts.at[order[0], "label"])
+        for i in order[1:]:
+            row = pts.loc[i]
+            if row.get("trial_unique", False) and row["trial"] >= 0:
+                suffix = f"{row['mode']} #{int(row['trial'])}"
+            else:
+                parts = [f"{knob_name(k).rsplit('.', 1)[-1]}={_fmt_value(row[k])}"
+                         for k in knobs if row[k] != "<unset>"]
+                suffix = ", ".join([str(row["mode"]), *parts])
+            names[i] = f"{row['label']} ({suffix})"
     seen: dict[str, int] = {}
     out = []
-    for n in names:
+    for n in names:  # still ambiguous (should not happen): number them
         seen[n] = seen.get(n, 0) + 1
         out.append(n if seen[n] == 1 else f"{n} [{seen[n]}]")
     return out
@@ -275,23 +288,47 @@ def with_points(df: pd.DataFrame) -> pd.DataFrame:
         t = df.groupby(gid, sort=False)["trial"]
         firsts["trial"] = t.first()
         firsts["trial_unique"] = t.nunique(dropna=False) == 1
-    names = _name_points(firsts.reset_index(drop=True), keys[2:])
+    names = _name_points(firsts.reset_index(drop=True), keys[3:])
     out = df.copy()
     out["point"] = [names[g] for g in gid]
     return out
 
 
+def reference_suite(df: pd.DataFrame) -> set[tuple[str, int]]:
+    """The (workload, seed) pairs points are compared on: those every mode of the run
+    evaluated (sweep, tune, compare). A study's final comparison also runs holdout
+    seeds its trials never saw; they stay out of the comparison figures so that
+    every point is measured on the same seeds. If the modes share no pair, the
+    pairs of the mode with the most evaluations."""
+    suites = {m: set(zip(x["workload"], x["seed"].astype(int), strict=True))
+              for m, x in df.groupby("mode", sort=True)}
+    common = set.intersection(*suites.values())
+    if common:
+        return common
+    counts = df["mode"].value_counts()
+    return suites[sorted(counts[counts == counts.max()].index)[0]]
+
+
+def in_suite(df: pd.DataFrame, suite: set[tuple[str, int]] | None = None) -> pd.DataFrame:
+    """Rows whose (workload, seed) pair belongs to the reference suite."""
+    suite = reference_suite(df) if suite is None else suite
+    keep = [(w, int(s)) in suite for w, s in zip(df["workload"], df["seed"], strict=True)]
+    return df[np.asarray(keep, dtype=bool)]
+
+
 def points_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per point: means over its workloads and seeds, and whether it covers the suite.
 
-    Columns: point, label, policy, n_evals, n_workloads, n_seeds, hit_rate,
+    Columns: point, mode, label, policy, n_evals, n_workloads, n_seeds, hit_rate,
     hit_rate_sd, cost_cpu_s, cost_cpu_s_sd, objective, objective_sd, complete,
-    then the point's knob values (``param.*`` columns, first value). Means are
-    over workloads of the means over seeds; sd is over all the point's rows.
+    then the point's knob values (``param.*`` columns, first value). Only rows of
+    the reference suite count (see reference_suite); means are over workloads
+    of the means over seeds; sd is over all the point's rows.
     """
     if "point" not in df.columns:
         df = with_points(df)
-    suite = set(zip(df["workload"], df["seed"], strict=True))
+    suite = reference_suite(df)
+    df = in_suite(df, suite)
     g = df.groupby("point", sort=False)
     # Mean over seeds per workload, then over workloads (as the study aggregates).
     pw = df.groupby(["point", "workload"], sort=False)[METRICS].mean()
@@ -299,6 +336,7 @@ def points_table(df: pd.DataFrame) -> pd.DataFrame:
     names = list(g.groups.keys())
     pts = pd.DataFrame({
         "point": names,
+        "mode": g["mode"].first().to_numpy(),
         "label": g["label"].first().to_numpy(),
         "policy": g["policy"].first().to_numpy(),
         "n_evals": g.size().to_numpy(),
@@ -308,8 +346,8 @@ def points_table(df: pd.DataFrame) -> pd.DataFrame:
     for m in METRICS:
         pts[m] = suite_mean.loc[names, m].to_numpy()
         pts[f"{m}_sd"] = g[m].std().to_numpy()
-    cover = g.apply(lambda x: set(zip(x["workload"], x["seed"], strict=True)) >= suite,
-                    include_groups=False)
+    cover = g.apply(lambda x: set(zip(x["workload"], x["seed"].astype(int), strict=True))
+                    >= suite, include_groups=False)
     pts["complete"] = cover.to_numpy()
     for c in param_columns(df):
         pts[c] = g[c].first().to_numpy()
@@ -321,7 +359,7 @@ def rank_points(pts: pd.DataFrame) -> pd.DataFrame:
     others by mean objective, best first (complete points before incomplete)."""
     order = {lab: i for i, lab in enumerate(NAMED_LABELS)}
     key = pd.DataFrame({
-        "named": pts["label"].map(lambda x: order.get(x, len(order))),
+        "named": pts["point"].map(lambda x: order.get(x, len(order))),
         "incomplete": ~pts["complete"],
         "neg_obj": -pts["objective"],
         "point": pts["point"],
@@ -333,9 +371,18 @@ def rank_points(pts: pd.DataFrame) -> pd.DataFrame:
 def highlighted_points(pts: pd.DataFrame, extra: int = 3) -> list[str]:
     """Series shown in colour: every named label plus the best `extra` other complete points."""
     ranked = rank_points(pts)
-    named = ranked[ranked["label"].isin(NAMED_LABELS)]["point"].tolist()
-    others = ranked[~ranked["label"].isin(NAMED_LABELS) & ranked["complete"]]
-    return named + others["point"].head(extra).tolist()
+    is_named = ranked["point"].isin(NAMED_LABELS)
+    named = ranked[is_named]["point"].tolist()
+    # A study's best trial is the "tuned" point again: do not show the same knobs twice.
+    knobs = [c for c in ranked.columns if c.startswith("param.")]
+
+    def config(row) -> tuple:
+        return (row["policy"], *(("<unset>" if pd.isna(row[c]) else row[c]) for c in knobs))
+
+    seen = {config(r) for _, r in ranked[is_named].iterrows() if r["point"] == "tuned"}
+    others = [r["point"] for _, r in ranked[~is_named & ranked["complete"]].iterrows()
+              if config(r) not in seen]
+    return named + others[:extra]
 
 
 # -------------------------------------------------------------- figure data
@@ -346,7 +393,8 @@ def comparison_table(df: pd.DataFrame, series: list[str]) -> pd.DataFrame:
     and cost (CPU-s)."""
     if "point" not in df.columns:
         df = with_points(df)
-    sub = df[df["point"].isin(series)]
+    sub = in_suite(df)
+    sub = sub[sub["point"].isin(series)]
     g = sub.groupby(["workload", "point"], sort=False)
     tab = pd.DataFrame({
         "n_seeds": g["seed"].nunique(),
@@ -404,8 +452,10 @@ class HeatmapData:
 
 
 def grid_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of grid points: kmmscand rows that are not named labels."""
-    return df[(df["policy"] == "kmmscand") & ~df["label"].isin(NAMED_LABELS)]
+    """Rows of grid points: kmmscand rows of sweeps (and compare's grid), not named
+    labels, not study trials (a study samples; its knobs do not form a grid)."""
+    return df[(df["policy"] == "kmmscand") & ~df["label"].isin(NAMED_LABELS)
+              & (df["mode"] != "tune")]
 
 
 def heatmap_tables(df: pd.DataFrame, max_values: int = 12, max_pairs: int = 6
@@ -413,10 +463,8 @@ def heatmap_tables(df: pd.DataFrame, max_values: int = 12, max_pairs: int = 6
     """Figure 3: mean objective over each pair of knobs of a grid sweep (averaged over
     workloads, seeds and any other varying knob). Knobs with more than `max_values`
     distinct values (continuous searches) are not a grid and are skipped."""
-    rows = grid_rows(df)
-    knobs = [c for c in varying_params(rows)
-             if rows[c].dropna().nunique() <= max_values
-             and pd.api.types.is_numeric_dtype(rows[c])]
+    rows = grid_rows(in_suite(df))
+    knobs = [c for c in varying_params(rows) if rows[c].dropna().nunique() <= max_values]
     out = []
     for i, x in enumerate(knobs):
         for y in knobs[i + 1:]:
@@ -540,10 +588,10 @@ def load_study(journal: Path, name: str | None = None):
         raise InputError(f"{journal}: not a readable Optuna journal ({exc})") from None
     if not names:
         raise InputError(f"{journal}: holds no study")
-    if name is None:
+    if name is None or (name not in names and len(names) == 1):
         if len(names) > 1:
-            raise InputError(f"{journal}: holds several studies ({', '.join(names)}); "
-                             f"name one in the manifest (study_name)")
+            raise InputError(f"{journal}: holds several studies ({', '.join(names)}) and the "
+                             f"manifest names none of them")
         name = names[0]
     elif name not in names:
         raise InputError(f"{journal}: no study named {name!r}; it holds {', '.join(names)}")

@@ -102,3 +102,41 @@ def write_run(path: Path, trials: pd.DataFrame | None = None, timeseries: bool =
                                                           index=False)
     (path / "manifest.json").write_text(json.dumps({"run": "demo", "mode": "compare"}))
     return path
+
+
+def make_tune_like(seed: int = 0) -> pd.DataFrame:
+    """A study's table: trials (mode tune; trial 0 labelled rfc-default with its knobs set,
+    the others t<N>) on seeds 1-2, plus its final comparison (mode compare: rfc-default
+    without knobs and "tuned" = the best trial's knobs) on seeds 1-2 and holdout seed 3."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    trials = [(0, "rfc-default", 1024, 16), (1, "t1", 512, 32), (2, "t2", 4096, 8),
+              (3, "t3", 2048, 8)]
+    best = 2
+
+    def metrics(size, sleep, w, s):
+        gain = 0.01 * np.log2(size / 256) + 0.1 / sleep + 0.001 * s
+        cost = 0.2 * size / 1024 / np.sqrt(sleep)
+        return _metrics(rng, {"zipf": 0.5, "hotset": 0.25}[w], gain, cost)
+
+    k = 0
+    for n, label, size, sleep in trials:
+        for w in ("zipf", "hotset"):
+            for s in (1, 2):
+                rows.append({"run": "st", "mode": "tune", "trial": n, "eval_id": f"t{k}",
+                             "label": label, "policy": "kmmscand", "version": "v1",
+                             "workload": w, "seed": s, "param.policy.scan_size_mb": size,
+                             "param.policy.scan_sleep_ms": sleep, **metrics(size, sleep, w, s)})
+                k += 1
+    for label, trial, knobs in (("rfc-default", -1, None), ("tuned", best, trials[best][2:])):
+        size, sleep = knobs or (1024, 16)
+        for w in ("zipf", "hotset"):
+            for s in (1, 2, 3):
+                rows.append({"run": "st", "mode": "compare", "trial": trial, "eval_id": f"c{k}",
+                             "label": label, "policy": "kmmscand", "version": "v1",
+                             "workload": w, "seed": s,
+                             "param.policy.scan_size_mb": size if knobs else np.nan,
+                             "param.policy.scan_sleep_ms": sleep if knobs else np.nan,
+                             **metrics(size, sleep, w, s)})
+                k += 1
+    return pd.DataFrame(rows)

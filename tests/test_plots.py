@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.text import Text
-from synth_results import SEEDS, SIZES, SLEEPS, WORKLOADS, make_timeseries, make_trials
+from synth_results import (
+    SEEDS,
+    SIZES,
+    SLEEPS,
+    WORKLOADS,
+    make_timeseries,
+    make_trials,
+    make_tune_like,
+)
 
 from harness import plots as P
 from harness import summary as S
@@ -329,3 +337,48 @@ def test_knob_labels_carry_units():
     assert S.knob_label("param.policy.migrate_rate_limit_mbps") == "migrate_rate_limit (MB/s)"
     assert S.knob_label("param.policy.migrate_batch") == "migrate_batch (pages)"
     assert S.knob_label("param.workload.size_gb") == "workload.size (GiB)"
+
+
+# ----------------------------------------------- study tables: modes, holdout seeds
+
+
+def test_points_of_a_study_run_share_the_suite_seeds():
+    raw = make_tune_like()
+    df = S.with_points(raw)
+    names = {(m, lab): p for m, lab, p in zip(df["mode"], df["label"], df["point"], strict=True)}
+    assert names[("compare", "rfc-default")] == "rfc-default"
+    assert names[("tune", "rfc-default")] == "rfc-default (tune #0)"
+    assert names[("compare", "tuned")] == "tuned" and names[("tune", "t2")] == "t2"
+    assert S.reference_suite(df) == {(w, s) for w in ("zipf", "hotset") for s in (1, 2)}
+    pts = S.points_table(df).set_index("point")
+    # Holdout seed 3 of the final comparison stays out: tuned == t2 (same knobs, same seeds).
+    assert pts.loc["tuned", "objective"] == pytest.approx(pts.loc["t2", "objective"])
+    sub = raw[(raw["label"] == "tuned") & (raw["seed"] < 3)]
+    assert pts.loc["tuned", "hit_rate"] == pytest.approx(
+        sub.groupby("workload")["hit_rate"].mean().mean())
+    assert pts["complete"].all()
+    # The best trial is not shown a second time beside "tuned".
+    series = S.highlighted_points(S.points_table(df))
+    assert series[:2] == ["rfc-default", "tuned"] and "t2" not in series
+    tab = S.comparison_table(df, series)
+    assert (tab["n_seeds"] == 2).all()
+
+
+def test_pareto_zooms_on_crowded_kmmscand_points():
+    df = S.with_points(make_trials(grid=False))
+    pts = S.points_table(df)
+    par = S.pareto_table(pts)
+    fig = P.plot_pareto(par, S.highlighted_points(pts))
+    assert len(fig.axes) == 1  # rfc-default and tuned are far apart here: no zoom
+    raw = make_tune_like()
+    base = make_trials(grid=False)
+    base = base[base["label"].isin(["none", "numab2", "oracle"]) & base["workload"]
+                .isin(["zipf", "hotset"])].assign(mode="compare", run="st")
+    # Slow placement: none hits nothing; numab2 is costly: the kmmscand points crowd.
+    base.loc[base["label"] == "numab2", "cost_cpu_s"] *= 10
+    base.loc[base["label"] == "none", "hit_rate"] = 0.0
+    both = S.with_points(pd.concat([raw, base], ignore_index=True))
+    pts = S.points_table(both)
+    fig = P.plot_pareto(S.pareto_table(pts), S.highlighted_points(pts))
+    assert len(fig.axes) == 2
+    _check_labels(fig)

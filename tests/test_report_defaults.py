@@ -128,3 +128,35 @@ def test_cli_prints_evidence(run_dir, capsys):
     assert "recommended: tuned" in out
     assert "obj (RFC)" in out and "zipf" in out and "hotset" in out
     assert "defaults.yaml" in out and "defaults.sh" in out
+
+
+def test_study_evidence_splits_study_and_holdout_seeds(tmp_path):
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+    from synth_results import make_tune_like
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    raw = make_tune_like()
+    d = write_run(tmp_path / "st", trials=raw, timeseries=False)
+    storage = JournalStorage(JournalFileBackend(str(d / "study.journal")))
+    study = optuna.create_study(study_name="st", storage=storage, direction="maximize")
+    for n in range(4):
+        study.add_trial(optuna.trial.create_trial(value=1.0 if n == 2 else 0.0))
+    rec = D.recommend(S.load_run(d))
+    assert rec.point == "t2" and rec.trial == 2
+    assert rec.knobs == {"policy.scan_size_mb": 4096, "policy.scan_sleep_ms": 8}
+    ev = rec.evidence.set_index(["seeds", "workload"])
+    assert list(dict.fromkeys(rec.evidence["seeds"])) == ["study", "holdout"]
+    tuned = raw[(raw["label"] == "tuned")]
+    rfc = raw[(raw["label"] == "rfc-default") & (raw["mode"] == "compare")]
+    for w in ("zipf", "hotset"):
+        for g, seeds in (("study", (1, 2)), ("holdout", (3,))):
+            t = tuned[(tuned["workload"] == w) & tuned["seed"].isin(seeds)]
+            r = rfc[(rfc["workload"] == w) & rfc["seed"].isin(seeds)]
+            assert ev.loc[(g, w), "objective"] == pytest.approx(t["objective"].mean())
+            assert ev.loc[(g, w), "objective_rfc"] == pytest.approx(r["objective"].mean())
+            assert ev.loc[(g, w), "n_seeds"] == len(seeds)
+    s = rec.summary()  # suite seeds only
+    assert s["objective"] == pytest.approx(
+        tuned[tuned["seed"] < 3].groupby("workload")["objective"].mean().mean())
+    assert any("final comparison" in n for n in rec.notes)
