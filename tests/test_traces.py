@@ -166,6 +166,19 @@ def test_truncated_gzip_is_a_clear_error(tmp_path):
         load_trace(p, "lackey", use_cache=False)
 
 
+def test_bad_line_early_in_gzip_stops_the_reader_thread(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(lackey, "BLOCK", 4096)
+    text = "I  04000000,3\nnot a trace line\n" + random_lackey(np.random.default_rng(3), 20000)
+    p = tmp_path / "early.lackey.gz"
+    p.write_bytes(gzip.compress(text.encode()))
+    before = threading.active_count()
+    with pytest.raises(InputError, match=r"early\.lackey\.gz:2: expected"):
+        load_trace(p, "lackey", use_cache=False)
+    assert threading.active_count() == before
+
+
 def test_cache_hit_does_not_reparse(tmp_path, monkeypatch, capsys):
     p = tmp_path / "c.lackey"
     p.write_text("I  04000000,3\n L 00001000,4\n L 00003000,4\n")

@@ -19,8 +19,9 @@ from harness.errors import InputError
 # the model keeps them in memory. A larger window_ms shrinks them.
 MAX_CELLS = 1 << 29
 
-# Compact pending triplets once this many are held (bounded memory).
-COMPACT_AT = 1 << 23
+# Merge a process's pending triplets once it holds this many, or twice as
+# many as after its last merge (so merging stays linear overall).
+COMPACT_AT = 1 << 21
 
 FORMATS = ("lackey", "columnar", "damon")
 
@@ -82,6 +83,7 @@ class Accumulator:
     def __init__(self) -> None:
         self._parts: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self._held: dict[int, int] = {}
+        self._limit: dict[int, int] = {}
         self.accesses = 0
 
     def add(self, pid: int, window: np.ndarray, page: np.ndarray,
@@ -92,8 +94,9 @@ class Accumulator:
         part = _aggregate(window, page, count)
         self._parts.setdefault(pid, []).append(part)
         self._held[pid] = self._held.get(pid, 0) + len(part[0])
-        if self._held[pid] > COMPACT_AT and len(self._parts[pid]) > 1:
+        if self._held[pid] > self._limit.get(pid, COMPACT_AT) and len(self._parts[pid]) > 1:
             self._compact(pid)
+            self._limit[pid] = max(COMPACT_AT, 2 * self._held[pid])
 
     def _compact(self, pid: int) -> None:
         parts = self._parts[pid]
