@@ -139,11 +139,15 @@ def load_trace(path: str | Path, fmt: str = "auto", opts: ReaderOptions | None =
     return densify(path, fmt, procs, n_windows, opts, stats)
 
 
+def rate(per_s: float, unit: str) -> str:
+    return f"{per_s / 1e6:.2f} M {unit}/s" if per_s >= 1e5 else f"{per_s:.0f} {unit}/s"
+
+
 def _report(path: str, fmt: str, stats: dict) -> None:
     unit = "lines" if "lines" in stats else "rows"
     n = stats.get(unit, 0)
     msg = (f"tiersweep: converted {path} ({fmt}): {n} {unit} in {stats['convert_s']:.2f} s "
-           f"({stats['lines_per_s'] / 1e6:.2f} M {unit}/s), {stats.get('accesses', 0)} accesses")
+           f"({rate(stats['lines_per_s'], unit)}), {stats.get('accesses', 0)} accesses")
     if stats.get("bad_lines"):
         msg += f", {stats['bad_lines']} bad lines skipped (first at line(s) " \
                f"{', '.join(map(str, stats.get('first_bad_lines', [])))})"

@@ -1,5 +1,6 @@
 """Columnar page-access traces: parquet, or CSV (plain or compressed).
 
+CSV files may be plain, gzip or bzip2 (detected from the first bytes).
 One row = some accesses of one process to one page in one time window.
 
 * time, one of: ``window`` (index of the window of ``window_ms``),
@@ -42,8 +43,6 @@ def _compression(path: str) -> str | None:
         return "gzip"
     if magic[:3] == b"BZh":
         return "bz2"
-    if magic == b"\x28\xb5\x2f\xfd":
-        return "zstd"
     return None
 
 

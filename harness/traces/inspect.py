@@ -76,9 +76,10 @@ def format_summary(s: dict) -> str:
     if s.get("cached"):
         lines.append("  conversion  from the cache")
     elif "convert_s" in s:
+        from harness.traces import rate
+
         unit = "lines" if "lines" in s else "rows"
-        lines.append(f"  conversion  {s['convert_s']:.2f} s ({s['lines_per_s'] / 1e6:.2f} M "
-                     f"{unit}/s)")
+        lines.append(f"  conversion  {s['convert_s']:.2f} s ({rate(s['lines_per_s'], unit)})")
     return "\n".join(lines)
 
 
