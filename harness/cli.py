@@ -12,7 +12,8 @@ import sys
 
 from harness.errors import TiersweepError
 
-COMMANDS = ["simulate", "bench", "calibrate", "report", "defaults", "trace"]
+COMMANDS = ["simulate", "bench", "calibrate", "report", "defaults", "trace", "sweep", "tune",
+            "bench_harness"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,106 @@
+"""Harness benchmark: evaluations per second, overhead per evaluation, 1 -> N CPU speedup.
+
+For each target simulation length (default 0.2 s and 1 s) the simulated
+duration of a small zipf config is calibrated in-process so that one
+simulation takes about that long; then the same list of evaluations (one
+seed each, so nothing is cached) runs through ``run_evaluations`` on a fresh
+local Ray instance with 1 CPU and with N CPUs, writing parquet parts as a
+real sweep does. Figures per run:
+
+* evaluations/s = evaluations / wall time;
+* overhead per evaluation = (wall time x CPUs - sum of the simulations' own
+  wall times) / evaluations: CPU-slot time not spent simulating (scheduling,
+  serialization, result handling, idle slots at the end);
+* speedup = wall time on 1 CPU / wall time on N CPUs (includes any slow-down
+  of the simulations themselves when they share the machine).
+
+A warm-up round (one evaluation per CPU) starts the worker processes first;
+Ray's own start-up time is printed separately.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+from harness.backends import RayBackend
+from harness.config import from_dict
+from harness.model import simulate
+from harness.runner import Evaluation, run_evaluations
+
+
+def bench_config(duration_s: float, seed: int = 1):
+    return from_dict({
+        "name": "bench-harness", "seed": seed, "duration_s": duration_s, "sample_ms": 5000,
+        "platform": {"nodes": [{"id": 0, "tier": "fast", "capacity_gb": 0.25},
+                               {"id": 1, "tier": "slow", "capacity_gb": 2}]},
+        "workload": {"kind": "zipf", "size_gb": 1, "placement": "slow"},
+        "policy": {"kind": "kmmscand", "version": "v1"},
+    })
+
+
+def calibrate(target_s: float, rounds: int = 3) -> tuple[float, float]:
+    """Simulated duration whose simulation takes about target_s; and the measured time."""
+    duration = 20.0
+    wall = 0.0
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        simulate(bench_config(duration))
+        wall = time.perf_counter() - t0
+        duration = max(1.0, round(duration * target_s / wall, 1))
+    t0 = time.perf_counter()
+    simulate(bench_config(duration))
+    wall = time.perf_counter() - t0
+    return duration, wall
+
+
+def _evals(duration: float, n: int, tag: str, first_seed: int = 1000) -> list[Evaluation]:
+    return [Evaluation(eval_id=f"bench/{tag}/{i}", cfg=bench_config(duration, first_seed + i),
+                       run="bench-harness", mode="compare", label=tag, workload="zipf",
+                       seed=first_seed + i) for i in range(n)]
+
+
+def measure(duration: float, n: int, cpus: int, out_dir: str) -> dict:
+    t0 = time.perf_counter()
+    backend = RayBackend(cpus=cpus)
+    startup = time.perf_counter() - t0
+    try:
+        run_evaluations(_evals(duration, cpus, f"warmup-{cpus}", 1), out_dir, backend,
+                        progress=False)
+        evals = _evals(duration, n, f"d{duration:g}-c{cpus}")
+        t0 = time.perf_counter()
+        res = run_evaluations(evals, out_dir, backend, progress=False)
+        wall = time.perf_counter() - t0
+    finally:
+        backend.close()
+    sim = float(res.table["wall_s"].sum())
+    return {"cpus": cpus, "evals": n, "wall_s": wall, "evals_per_s": n / wall,
+            "sim_s_per_eval": sim / n, "overhead_s_per_eval": (wall * cpus - sim) / n,
+            "overhead_pct": 100 * (wall * cpus - sim) / sim, "ray_startup_s": startup}
+
+
+def run(targets: list[float], cpus_list: list[int], evals: dict[float, int] | None = None,
+        echo=print) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tiersweep-bench-") as tmp:
+        for target in targets:
+            duration, wall = calibrate(target)
+            n = (evals or {}).get(target) or max(16, int(round(12.0 / target)))
+            n = max(n, 4 * max(cpus_list))
+            echo(f"{target:g} s simulations: zipf 1 GiB, {duration:g} simulated s = {wall:.3f} s "
+                 f"in-process; {n} evaluations per run")
+            base = None
+            for c in cpus_list:
+                r = measure(duration, n, c, f"{tmp}/d{target:g}-c{c}")
+                r["target_s"] = target
+                if base is None:
+                    base = r
+                r["speedup"] = base["wall_s"] / r["wall_s"] * 1.0
+                rows.append(r)
+                echo(f"  {c} CPU{'s' if c > 1 else ' '}: {r['wall_s']:6.2f} s wall, "
+                     f"{r['evals_per_s']:6.2f} evaluations/s, simulation "
+                     f"{r['sim_s_per_eval']:.3f} s/eval, overhead "
+                     f"{1000 * r['overhead_s_per_eval']:6.1f} ms/eval "
+                     f"({r['overhead_pct']:4.1f} %), speedup vs {cpus_list[0]} CPU "
+                     f"{r['speedup']:.2f}x  (Ray start {r['ray_startup_s']:.1f} s)")
+    return rows

@@ -1,0 +1,77 @@
+"""Sweeps: every point of a grid / random sample x every workload x every seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from harness.aggregate import suite_value
+from harness.backends import Backend
+from harness.experiment import Experiment
+from harness.results import ResultStore, RunLock, finish_manifest, start_manifest
+from harness.runner import Evaluation, Outcome, eval_id, run_evaluations
+
+
+def sweep_evaluations(exp: Experiment) -> list[Evaluation]:
+    evals = []
+    for pt in exp.sweep_points():
+        key = "default" if pt.label == "rfc-default" else pt.label
+        for w in exp.workloads:
+            for s in exp.seeds:
+                evals.append(Evaluation(
+                    eval_id=eval_id(exp.name, "sweep", key, w, s),
+                    cfg=exp.run_config(w, s, pt.params), run=exp.name, mode="sweep",
+                    trial=pt.index, label=pt.label, workload=w, seed=s, params=dict(pt.params)))
+    return evals
+
+
+@dataclass
+class SweepReport:
+    out_dir: Path
+    outcome: Outcome
+    summary: pd.DataFrame  # one row per point: params and aggregated metric
+
+
+def run_sweep(exp: Experiment, out_dir: str | Path, backend: Backend, *, progress: bool = True,
+              command: list[str] | None = None, metric: str = "objective",
+              aggregate: str = "mean") -> SweepReport:
+    out = Path(out_dir)
+    evals = sweep_evaluations(exp)
+    with RunLock(out):
+        manifest = start_manifest(out, mode="sweep", fingerprint=exp.fingerprint("sweep"),
+                                  experiment=exp.describe(), command=command,
+                                  extra={"backend": backend.describe(),
+                                         "evaluations": len(evals)})
+        store = ResultStore(out)
+        status = "interrupted"
+        try:
+            outcome = run_evaluations(evals, store, backend, run=exp.name, mode="sweep",
+                                      progress=progress, desc=f"sweep {exp.name}")
+            status = "failed" if outcome.errors else "done"
+        finally:
+            store.consolidate()
+            finish_manifest(out, manifest, status)
+    return SweepReport(out, outcome, summarize(outcome.table, exp, metric, aggregate))
+
+
+def summarize(table: pd.DataFrame, exp: Experiment, metric: str = "objective",
+              aggregate: str = "mean") -> pd.DataFrame:
+    """Per point: the metric aggregated over the suite (mean over seeds per workload)."""
+    if table.empty or metric not in table:
+        return pd.DataFrame()
+    rows = []
+    pcols = [c for c in table.columns if c.startswith("param.")]
+    for (trial, label), g in table.groupby(["trial", "label"], sort=True):
+        vals = {w: list(gw[metric]) for w, gw in g.groupby("workload")}
+        order = [w for w in exp.workloads if w in vals]
+        complete = len(g) == len(exp.workloads) * len(exp.seeds)
+        row = {"trial": trial, "label": label, "evaluations": len(g), "complete": complete}
+        for c in pcols:
+            v = g[c].iloc[0]
+            row[c[len("param."):]] = v
+        row[f"{metric} ({aggregate})"] = suite_value(vals, order, aggregate)
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(f"{metric} ({aggregate})", ascending=False,
+                                          kind="stable")
