@@ -1,0 +1,142 @@
+"""Must-show 1: a real one-node Ray cluster (`ray start --head` on 127.0.0.1), a sweep
+submitted with `ray job submit`, the results table checked, the cluster stopped.
+
+Free ports everywhere (parallel runs do not collide) and a private --temp-dir (an
+address-less `ray.init()` elsewhere on the machine does not attach to this cluster).
+The cluster is stopped by ending the processes of the session `ray start` ran in,
+by their ids: `ray stop` would end every Ray process of this user on the machine,
+other people's sessions included.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import harness
+from harness.backends import InlineBackend
+from harness.experiment import load_experiment
+from harness.sweep import run_sweep
+
+REPO = Path(harness.__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+ZIPF = REPO / "configs" / "zipf.yaml"
+
+SWEEP = f"""
+name: cluster-small
+base: {ZIPF}
+set:
+  duration_s: 6
+  sample_ms: 2000
+  workload: {{size_gb: 0.25, placement: slow}}
+  platform: {{nodes: [{{id: 0, tier: fast, capacity_gb: 0.0625}},
+                     {{id: 1, tier: slow, capacity_gb: 0.5}}]}}
+suite:
+  zipf: {{workload: {{kind: zipf}}}}
+  hotset: {{workload: {{kind: hotset, move_every_s: 2}}}}
+seeds: [1, 2]
+sweep:
+  grid: {{policy.version: [v1, v3], policy.scan_size_mb: [256, 4096]}}
+"""
+
+EXCLUDES = [".venv", ".git", "results", "__pycache__", ".pytest_cache", ".ruff_cache",
+            ".hypothesis", "*.egg-info", "*.parquet", "*.journal"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def session_pids(sid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                st = Path(f"/proc/{d}/stat").read_text()
+                if int(st[st.rindex(")") + 2:].split()[3]) == sid:
+                    out.append(int(d))
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def end_session(sid: int) -> None:
+    for sig, wait in ((signal.SIGTERM, 8.0), (signal.SIGKILL, 3.0)):
+        for pid in session_pids(sid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while session_pids(sid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_ray_start_job_submit_sweep(tmp_path):
+    if not (VENV_BIN / "ray").exists():
+        pytest.skip("the ray command is not installed beside this Python")
+    ports = {name: free_port() for name in (
+        "port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port",
+        "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port",
+        "node-manager-port", "object-manager-port")}
+    env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+               RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled",
+               RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    env.pop("RAY_ADDRESS", None)
+    temp_dir = tempfile.mkdtemp(prefix="tsray", dir="/tmp")  # short: Ray's socket paths
+    start = [str(VENV_BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1",
+             "--dashboard-host=127.0.0.1", "--include-dashboard=true", "--num-cpus=2",
+             "--disable-usage-stats", f"--temp-dir={temp_dir}",
+             *[f"--{k}={v}" for k, v in ports.items()]]
+    # The job's `python` / `tiersweep` are those on the PATH of the shell that ran
+    # `ray start`: the venv's, by the PATH above.
+    head = subprocess.Popen(start, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        log, _ = head.communicate(timeout=180)
+        assert head.returncode == 0, log[-3000:]
+        cfg = tmp_path / "cluster.yaml"
+        cfg.write_text(textwrap.dedent(SWEEP))
+        out = tmp_path / "out"
+        submit = [str(VENV_BIN / "ray"), "job", "submit",
+                  "--address", f"http://127.0.0.1:{ports['dashboard-port']}",
+                  "--working-dir", str(REPO),
+                  "--runtime-env-json", json.dumps({"excludes": EXCLUDES}),
+                  "--", "tiersweep", "sweep", str(cfg), "--out", str(out), "--no-progress"]
+        r = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+        assert "succeeded" in r.stdout + r.stderr
+        assert "20 evaluations (20 run now" in r.stdout
+
+        t = pd.read_parquet(out / "trials.parquet")
+        assert len(t) == 20 and t["eval_id"].is_unique
+        assert set(t["mode"]) == {"sweep"} and set(t["run"]) == {"cluster-small"}
+        assert t["objective"].notna().all() and t["hit_rate"].between(0, 1).all()
+        manifest = json.loads((out / "manifest.json").read_text())
+        backend = manifest["invocations"][-1]["backend"]
+        assert backend["address"] == f"127.0.0.1:{ports['port']}"  # the cluster, via RAY_ADDRESS
+        assert backend["cluster_cpus"] == 2
+
+        # The cluster computed exactly what an in-process run computes.
+        run_sweep(load_experiment(cfg), tmp_path / "inline", InlineBackend(), progress=False)
+        volatile = ["wall_s", "worker", "finished_at"]
+        a = t.drop(columns=volatile).sort_values("eval_id").reset_index(drop=True)
+        b = pd.read_parquet(tmp_path / "inline" / "trials.parquet").drop(columns=volatile)
+        b = b.sort_values("eval_id").reset_index(drop=True)[a.columns]
+        pd.testing.assert_frame_equal(a, b)
+    finally:
+        end_session(head.pid)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert not session_pids(head.pid)

@@ -1,0 +1,233 @@
+"""Sweeps: resume, identical results on 1 and 2 CPUs, a killed Ray worker, shared arrays."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.backends import InlineBackend, RayBackend
+from harness.experiment import load_experiment
+from harness.runner import Evaluation, Scheduler, run_evaluations
+from harness.sweep import run_sweep, sweep_evaluations
+
+ZIPF = os.path.abspath("configs/zipf.yaml")
+
+# 2 workloads x 2 seeds x (default + 2 x 2 points) = 20 tiny evaluations.
+SMALL = f"""
+name: small
+base: {ZIPF}
+set:
+  duration_s: 6
+  sample_ms: 2000
+  workload: {{size_gb: 0.25, placement: slow}}
+  platform: {{nodes: [{{id: 0, tier: fast, capacity_gb: 0.0625}},
+                     {{id: 1, tier: slow, capacity_gb: 0.5}}]}}
+suite:
+  zipf: {{workload: {{kind: zipf}}}}
+  hotset: {{workload: {{kind: hotset, move_every_s: 2}}}}
+seeds: [1, 2]
+sweep:
+  grid: {{policy.version: [v1, v3]}}
+  random: {{policy.scan_size_mb: {{type: int, low: 256, high: 4096, log: true}}}}
+  samples: 2
+  seed: 3
+"""
+
+# Metrics that depend on the machine, not on the configuration.
+VOLATILE = {"wall_s", "worker", "finished_at"}
+
+
+def write(tmp_path, text, name="small.yaml"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def metrics_frame(path):
+    t = pd.read_parquet(path)
+    cols = [c for c in t.columns if c not in VOLATILE]
+    return t[cols].sort_values("eval_id").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def ray_backend():
+    """One local Ray session (2 CPUs, no dashboard, 127.0.0.1) for this module."""
+    b = RayBackend(cpus=2)
+    yield b
+    b.close()
+
+
+def test_inline_sweep_and_resume(tmp_path):
+    exp = load_experiment(write(tmp_path, SMALL))
+    out = tmp_path / "out"
+    rep = run_sweep(exp, out, InlineBackend(), progress=False)
+    assert rep.outcome.computed == 20 and not rep.outcome.errors
+    t = pd.read_parquet(out / "trials.parquet")
+    assert len(t) == 20 and t["eval_id"].is_unique
+    assert set(t["mode"]) == {"sweep"} and set(t["run"]) == {"small"}
+    assert set(t["label"]) == {"rfc-default", "p0001", "p0002", "p0003", "p0004"}
+    for col in ("trial", "workload", "seed", "param.policy.version", "param.policy.scan_size_mb",
+                "hit_rate", "cost_cpu_s", "objective", "wall_s", "worker", "finished_at"):
+        assert col in t.columns
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    assert set(ts["eval_id"]) == set(t["eval_id"])
+    assert {"t_s", "hit_rate", "queue_len", "mm", "scan_period_ms", "scan_size_mb"} <= set(ts)
+    manifest = (out / "manifest.json").read_text()
+    assert '"resolved"' in manifest and '"versions"' in manifest and '"command"' in manifest
+
+    # A crash lost some rows: the rerun computes exactly those, nothing twice.
+    keep = t[~t["eval_id"].str.contains("/p0002/")]
+    keep.to_parquet(out / "trials.parquet", index=False)
+    rep2 = run_sweep(exp, out, InlineBackend(), progress=False)
+    assert rep2.outcome.computed == 4 and rep2.outcome.reused == 16
+    t2 = pd.read_parquet(out / "trials.parquet")
+    assert len(t2) == 20 and t2["eval_id"].is_unique
+    a, b = metrics_frame(out / "trials.parquet"), t.drop(columns=list(VOLATILE))
+    b = b.sort_values("eval_id").reset_index(drop=True)[a.columns]
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_same_sweep_same_metrics_on_1_and_2_cpus(tmp_path):
+    """Must-show 3: tiersweep sweep --cpus 1 and --cpus 2 give identical metrics."""
+    cfg = write(tmp_path, SMALL)
+    frames = {}
+    for cpus in (1, 2):
+        out = tmp_path / f"out{cpus}"
+        r = subprocess.run([sys.executable, "-m", "harness", "sweep", str(cfg), "--out", str(out),
+                            "--cpus", str(cpus), "--no-progress"],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "20 evaluations (20 run now" in r.stdout
+        frames[cpus] = metrics_frame(out / "trials.parquet")
+    assert len(frames[1]) == 20
+    pd.testing.assert_frame_equal(frames[1], frames[2])
+    # ... and the same as the in-process backend.
+    exp = load_experiment(cfg)
+    run_sweep(exp, tmp_path / "inline", InlineBackend(), progress=False)
+    pd.testing.assert_frame_equal(frames[1], metrics_frame(tmp_path / "inline/trials.parquet"))
+
+
+def _children_running(task_name: str) -> list[int]:
+    """Descendants of this process whose title is ray::<task_name> (running that task)."""
+    ppid = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                st = Path(f"/proc/{d}/stat").read_text()
+                ppid[int(d)] = int(st[st.rindex(")") + 2:].split()[1])
+            except (OSError, ValueError):
+                pass
+    mine, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {p for p, pp in ppid.items() if pp in frontier and p not in mine}
+        mine |= frontier
+    out = []
+    for p in mine:
+        try:
+            cmd = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        if cmd.startswith(f"ray::{task_name}"):
+            out.append(p)
+    return out
+
+
+def test_killed_worker_evaluation_is_retried(tmp_path, ray_backend):
+    """Must-show 2b: SIGKILL a Ray worker in the middle of a simulation; Ray retries it."""
+    text = SMALL.replace("duration_s: 6", "duration_s: 60").replace("size_gb: 0.25", "size_gb: 1") \
+        .replace("capacity_gb: 0.0625", "capacity_gb: 0.25").replace("capacity_gb: 0.5", "capacity_gb: 2") \
+        .replace("seeds: [1, 2]", "seeds: [1]")
+    text = text.split("sweep:")[0] + "sweep: {grid: {policy.version: [v1]}, include_default: false}\n"
+    exp = load_experiment(write(tmp_path, text))
+    killed: list[int] = []
+
+    def killer():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            pids = _children_running("run_chunk")
+            if pids:
+                time.sleep(0.3)  # well inside the simulation (about 1 s)
+                if pids[0] in _children_running("run_chunk"):
+                    os.kill(pids[0], signal.SIGKILL)
+                    killed.append(pids[0])
+                    return
+            time.sleep(0.02)
+
+    th = threading.Thread(target=killer, daemon=True)
+    th.start()
+    rep = run_sweep(exp, tmp_path / "out", ray_backend, progress=False)
+    th.join(timeout=5)
+    assert killed, "no running task was found to kill"
+    assert not rep.outcome.errors, rep.outcome.errors
+    t = pd.read_parquet(tmp_path / "out/trials.parquet")
+    assert len(t) == 2 and t["eval_id"].is_unique
+    assert not t["worker"].str.endswith(f"/{killed[0]}").any()  # its result came from a retry
+    ref = run_sweep(exp, tmp_path / "ref", InlineBackend(), progress=False)
+    assert not ref.outcome.errors
+    pd.testing.assert_frame_equal(metrics_frame(tmp_path / "out/trials.parquet"),
+                                  metrics_frame(tmp_path / "ref/trials.parquet"))
+
+
+def test_shared_counts_array_is_put_once(tmp_path, ray_backend):
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 5, size=(8, 4096)).astype(np.int64)
+    np.save(tmp_path / "counts.npy", counts)
+    text = f"""
+    name: counts
+    base:
+      duration_s: 8
+      sample_ms: 2000
+      platform: {{nodes: [{{id: 0, tier: fast, capacity_gb: 0.004}},
+                         {{id: 1, tier: slow, capacity_gb: 0.1}}]}}
+      workload: {{kind: counts, path: {tmp_path / 'counts.npy'}, window_ms: 1000,
+                  placement: slow}}
+      policy: {{kind: kmmscand, version: v1}}
+    seeds: [1, 2, 3]
+    sweep: {{grid: {{policy.version: [v1, v3]}}}}
+    """
+    exp = load_experiment(write(tmp_path, text, "counts.yaml"))
+    evals = sweep_evaluations(exp)
+    seen_puts = []
+    orig_put = ray_backend.put
+
+    def counting_put(obj):
+        seen_puts.append(type(obj).__name__)
+        return orig_put(obj)
+
+    ray_backend.put = counting_put
+    try:
+        out = run_evaluations(evals, tmp_path / "ray", ray_backend, progress=False)
+    finally:
+        del ray_backend.put
+    assert seen_puts == ["ndarray"]  # one put for 9 evaluations
+    assert not out.errors and len(out.table) == 9
+    ref = run_evaluations(evals, tmp_path / "inline", InlineBackend(), progress=False)
+    pd.testing.assert_frame_equal(metrics_frame(tmp_path / "ray/trials.parquet"),
+                                  metrics_frame(tmp_path / "inline/trials.parquet"))
+    assert not ref.errors
+
+
+def test_scheduler_chunks_short_evaluations():
+    """Short simulations go several to a task once their duration is known."""
+    from harness.config import from_dict
+
+    cfg = from_dict({"duration_s": 2, "sample_ms": 1000,
+                     "platform": {"nodes": [{"id": 0, "tier": "fast", "capacity_gb": 0.004},
+                                            {"id": 1, "tier": "slow", "capacity_gb": 0.1}]},
+                     "workload": {"kind": "uniform", "size_gb": 0.016, "placement": "slow"}})
+    evals = [Evaluation(eval_id=f"e{i}", cfg=cfg, seed=i) for i in range(60)]
+    sched = Scheduler(InlineBackend(slots=2), target_task_s=0.5)
+    sched.add(evals)
+    done = []
+    while not sched.idle():
+        done += sched.step()
+    assert len(done) == 60 and all(o["ok"] for _, o in done)
+    assert sched.tasks_submitted < 30

@@ -1,0 +1,213 @@
+"""Studies: resume after an interrupt or a SIGKILLed driver, tuned vs RFC defaults."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import TrialState
+
+from harness.backends import InlineBackend
+from harness.experiment import load_experiment
+from harness.study import run_study
+
+ZIPF = os.path.abspath("configs/zipf.yaml")
+
+STUDY = """
+name: tiny
+base: @ZIPF@
+set:
+  duration_s: @DURATION@
+  sample_ms: 2000
+  workload: {size_gb: 0.5, placement: slow}
+  platform: {nodes: [{id: 0, tier: fast, capacity_gb: 0.125},
+                     {id: 1, tier: slow, capacity_gb: 1}]}
+suite:
+  zipf: {workload: {kind: zipf}}
+  hotset: {workload: {kind: hotset, move_every_s: 4}}
+seeds: [1, 2]
+study:
+  space:
+    policy.version: [v1, v2, v3]
+    policy.scan_size_mb: {type: int, low: 256, high: 4096, log: true}
+  sampler: random
+  pruner: none
+  trials: 8
+"""
+
+
+def write(tmp_path, duration, name="tiny.yaml"):
+    p = tmp_path / name
+    p.write_text(STUDY.replace("@ZIPF@", ZIPF).replace("@DURATION@", str(duration)))
+    return p
+
+
+def load(out: Path, name="tiny"):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = JournalStorage(JournalFileBackend(str(out / "study.journal")))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def check_consistent(out: Path, n_trials: int, n_evals_per_trial: int):
+    """Exactly n complete trials; every one has its evaluations once; retries replace failures."""
+    study = load(out)
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(complete) == n_trials
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    retries = {t.user_attrs["retry_of"]: t for t in trials if "retry_of" in t.user_attrs}
+    for f in failed:  # every failure is a dead/interrupted driver's trial, retried once
+        assert f.number in retries
+        assert retries[f.number].params == f.params
+    t = pd.read_parquet(out / "trials.parquet")
+    tune = t[t["mode"] == "tune"]
+    assert tune["eval_id"].is_unique and t["eval_id"].is_unique
+    per_trial = tune.groupby("trial").size()
+    assert set(per_trial.index) == {c.number for c in complete}
+    assert (per_trial == n_evals_per_trial).all()
+    assert len(tune) == n_trials * n_evals_per_trial
+    return study
+
+
+class InterruptAfter(InlineBackend):
+    """Runs chunks in-process and raises KeyboardInterrupt after `n` evaluations.
+
+    Many slots: one evaluation per chunk, so a trial can be cut in the middle."""
+
+    def __init__(self, n):
+        super().__init__(slots=8)
+        self.n = n
+        self.seen = 0
+
+    def result(self, task):
+        out = super().result(task)
+        self.seen += len(out)
+        if self.seen > self.n:
+            raise KeyboardInterrupt
+        return out
+
+
+def test_interrupted_study_resumes_and_reuses_finished_evaluations(tmp_path):
+    exp = load_experiment(write(tmp_path, 4))
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_study(exp, out, InterruptAfter(9), progress=False)
+    study = load(out)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert TrialState.FAIL in states and TrialState.WAITING in states  # handed to the next run
+    done_before = {t.number: t.values for t in study.trials if t.state == TrialState.COMPLETE}
+    assert done_before
+    rep = run_study(exp, out, InlineBackend(), progress=False)
+    assert rep.evaluations_reused >= 1  # the interrupted trial's finished evaluations
+    study = check_consistent(out, 8, 4)
+    for n, v in done_before.items():
+        assert study.trials[n].state == TrialState.COMPLETE and study.trials[n].values == v
+    # Running the same command again runs nothing new.
+    rep2 = run_study(exp, out, InlineBackend(), progress=False)
+    assert rep2.evaluations_run == 0
+    check_consistent(out, 8, 4)
+
+
+def _session_pids(sid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                st = Path(f"/proc/{d}/stat").read_text()
+                if int(st[st.rindex(")") + 2:].split()[3]) == sid:
+                    out.append(int(d))
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def _end_session(sid: int) -> None:
+    """End the processes of a session this test started (by their ids)."""
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+        for pid in _session_pids(sid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while _session_pids(sid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def test_sigkill_driver_mid_study_then_rerun(tmp_path):
+    """Must-show 2a: SIGKILL the driver mid-study; the same command finishes the study
+    with exactly the requested number of trials, none lost or duplicated."""
+    cfg = write(tmp_path, 12)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "harness", "tune", str(cfg), "--out", str(out), "--cpus", "2",
+           "--trials", "8", "--no-progress", "--no-compare"]
+    with open(tmp_path / "first.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        running_at_kill = []
+        complete_at_kill = {}
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if not (out / "study.journal").exists():
+                continue
+            try:
+                trials = load(out).get_trials(deepcopy=False)
+            except Exception:  # the study is being created
+                continue
+            done = [t for t in trials if t.state == TrialState.COMPLETE]
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            if len(done) >= 2 and running:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                # The state at the moment of the kill (nothing writes any more).
+                trials = load(out).get_trials(deepcopy=False)
+                running_at_kill = [t.number for t in trials if t.state == TrialState.RUNNING]
+                complete_at_kill = {t.number: t.values for t in trials
+                                    if t.state == TrialState.COMPLETE}
+                break
+        assert proc.returncode == -signal.SIGKILL, (tmp_path / "first.log").read_text()[-2000:]
+        assert running_at_kill and complete_at_kill
+    finally:
+        _end_session(proc.pid)  # the dead driver's local Ray processes
+
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "left running by a dead driver" in r.stdout
+    study = check_consistent(out, 8, 4)
+    for n, v in complete_at_kill.items():  # nothing finished was lost or re-run
+        assert study.trials[n].state == TrialState.COMPLETE and study.trials[n].values == v
+    for n in running_at_kill:
+        assert study.trials[n].state == TrialState.FAIL
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [i["status"] for i in manifest["invocations"]] == ["running", "done"]
+
+
+def test_tune_shipped_suite_beats_rfc_defaults(tmp_path):
+    """Must-show 5 (small): a short study on configs/suite.yaml finds knobs whose
+    aggregated objective beats the RFC defaults, and says so at the end."""
+    out = tmp_path / "suite"
+    r = subprocess.run([sys.executable, "-m", "harness", "tune", "configs/suite.yaml", "--out",
+                        str(out), "--trials", "8", "--cpus", "2", "--no-progress"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = r.stdout
+    assert "tuned (trial" in text and "vs rfc-default knobs" in text
+    assert "mean over study seeds [1, 2, 3]" in text and "mean over holdout seeds [4, 5]" in text
+    summary = json.loads((out / "summary.json").read_text())
+    agg = [row for row in summary["comparison"] if row["workload"] == "[mean]"]
+    assert len(agg) == 2
+    for row in agg:  # study seeds and unseen holdout seeds
+        assert row["tuned"] > row["rfc-default"], row
+    t = pd.read_parquet(out / "trials.parquet")
+    assert {"tune", "compare"} == set(t["mode"])
+    assert {"rfc-default", "tuned"} <= set(t["label"])
+    assert t["eval_id"].is_unique
