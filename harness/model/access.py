@@ -31,10 +31,17 @@ class RateAccess:
         self.next_access = np.full(n, INF)
 
     def _draw(self, t: float, mean_gap_us: np.ndarray) -> np.ndarray:
+        """t + Exp(1) x mean gap. Pages whose gap may be infinite (rate 0) go
+        through _draw_safe: 0 x inf is NaN."""
         e = self.rng.standard_exponential(len(mean_gap_us))
+        e *= mean_gap_us
+        e += t
+        return e
+
+    def _draw_safe(self, t: float, mean_gap_us: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore"):
-            out = t + e * mean_gap_us
-        out[np.isnan(out)] = INF  # e == 0 with an infinite gap
+            out = self._draw(t, mean_gap_us)
+        out[np.isnan(out)] = INF
         return out
 
     def set_rates(self, t: int, rates: np.ndarray) -> None:
@@ -43,7 +50,7 @@ class RateAccess:
         with np.errstate(divide="ignore"):
             self.mean_gap_us = 1e6 / self.rate
         pending = np.flatnonzero(self.next_access > t)
-        self.next_access[pending] = self._draw(t, self.mean_gap_us[pending])
+        self.next_access[pending] = self._draw_safe(t, self.mean_gap_us[pending])
 
     def test_and_clear(self, lo: int, hi: int, t: int) -> np.ndarray:
         na = self.next_access[lo:hi]
@@ -58,7 +65,7 @@ class RateAccess:
 
     def next_access_after(self, idx: np.ndarray, t: int) -> np.ndarray:
         """Time of the first access after t (hint fault after PROT_NONE marking)."""
-        return self._draw(t, self.mean_gap_us[idx])
+        return self._draw_safe(t, self.mean_gap_us[idx])
 
 
 class CountsAccess:
