@@ -13,7 +13,7 @@ import sys
 from harness.errors import TiersweepError
 
 COMMANDS = ["simulate", "bench", "calibrate", "report", "defaults", "trace", "sweep", "tune",
-            "bench_harness"]
+            "bench_harness", "compare"]
 
 
 def build_parser() -> argparse.ArgumentParser:

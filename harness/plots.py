@@ -31,7 +31,9 @@ PALETTE = sns.color_palette("colorblind", 10).as_hex()
 # orange, green, vermillion, reddish purple, brown, pink, grey, yellow, sky blue.
 FIXED_COLORS = {"rfc-default": PALETTE[0], "numab2": PALETTE[1], "tuned": PALETTE[2],
                 "oracle": PALETTE[4], "none": PALETTE[7]}
-OTHER_COLORS = [PALETTE[3], PALETTE[9], PALETTE[5]]
+OTHER_COLORS = [PALETTE[9], PALETTE[5], PALETTE[3]]
+# Bars of series that are not named labels also carry a hatch: told apart without colour.
+OTHER_HATCH = "///"
 BACKGROUND_COLOR = "#c8c8c8"  # points that are not highlighted
 FIXED_MARKERS = {"none": "s", "numab2": "^", "rfc-default": "D", "tuned": "*", "oracle": "P"}
 OTHER_MARKERS = ["o", "v", "X", "h"]
@@ -132,7 +134,8 @@ def plot_policy_comparison(df: pd.DataFrame, series: list[str],
             for j, s in enumerate(series):
                 part = tab[tab["series"] == s]
                 x = np.array([workloads.index(w) for w in part["workload"]]) - 0.4 + bw * (j + .5)
-                ax.bar(x, part[col], width=bw * 0.9, color=colors[s], label=s,
+                hatch = None if s in FIXED_COLORS else OTHER_HATCH
+                ax.bar(x, part[col], width=bw * 0.9, color=colors[s], label=s, hatch=hatch,
                        edgecolor="white", linewidth=0.5, gid=f"bar:{s}")
                 err = part[sd].fillna(0).to_numpy()
                 ax.errorbar(x, part[col], yerr=err, fmt="none", ecolor="#333333",
@@ -149,7 +152,9 @@ def plot_policy_comparison(df: pd.DataFrame, series: list[str],
         axes[1].set_xlabel("workload")
         if len(workloads) > 4:
             axes[1].tick_params(axis="x", labelrotation=20)
-        handles = [plt.Rectangle((0, 0), 1, 1, color=colors[s]) for s in series]
+        handles = [plt.Rectangle((0, 0), 1, 1, facecolor=colors[s], edgecolor="white",
+                                 hatch=None if s in FIXED_COLORS else OTHER_HATCH)
+                   for s in series]
         fig.legend(handles, series, loc="outside upper center", ncols=min(len(series), 5),
                    frameon=False)
     return fig

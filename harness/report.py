@@ -222,9 +222,12 @@ def _timeseries_figure(f: FigureOut, run: S.RunData, df: pd.DataFrame, series: l
     row = df[df["eval_id"] == eval_id].iloc[0]
     same = df[(df["workload"] == row["workload"]) & (df["seed"] == row["seed"])
               & (df["point"].isin(series) | (df["eval_id"] == eval_id))]
+    f.caption = ("One evaluation sampled over simulated time; the first panel adds the "
+                 "baselines and the other named series on the same workload and seed.")
     have = set(ts["eval_id"].unique())
     frames = {row["point"]: S.timeseries_frame(ts, eval_id)}
-    for p in [s for s in series if s != row["point"]]:
+    # Context in the hit-rate panel: the baselines and the other named series only.
+    for p in [s for s in series if s != row["point"] and s in S.NAMED_LABELS]:
         r = same[(same["point"] == p) & same["eval_id"].isin(have)]
         if len(r):
             frames[p] = S.timeseries_frame(ts, str(r["eval_id"].iloc[0]))

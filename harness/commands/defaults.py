@@ -24,6 +24,8 @@ def run(args) -> int:
     res = write_defaults(args.run_dir, args.out, args.sysfs_dir or SYSFS_DIR)
     rec = res.rec
     print(f"recommended: {rec.point} ({rec.selected_by})")
+    print(f"  patch version {rec.version}"
+          + (" (a knob of this run)" if "policy.version" in rec.params else ""))
     for k, v in rec.knobs.items():
         print(f"  {k} = {v}")
     print(evidence_text(rec))

@@ -1,0 +1,168 @@
+"""`tiersweep compare CONFIG`: policies side by side over a workload suite and seeds.
+
+The policies (labels): ``none`` (first-touch placement, no promotion),
+``numab2`` (NUMA balancing tiering mode), ``rfc-default`` (kmmscand as the
+experiment's base config has it: the RFC's default knobs of its patch
+version, with adaptation), ``tuned`` (kmmscand with the knobs `tiersweep
+defaults` recommends for a named tuning run) and ``oracle`` (the hottest pages
+on the fast tier, free migrations: an upper bound).
+
+Every policy runs every suite workload with every seed (study seeds plus
+holdout seeds) as Ray tasks through ``harness.runner.run_evaluations``, into
+a results directory like any sweep (mode "compare"). Evaluation ids follow
+the study's final comparison (``default``, ``tuned-tNNNNN``), so in a tuning
+run's own directory the evaluations it already made are reused, not rerun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, InputError
+
+POLICIES = ("none", "numab2", "rfc-default", "tuned", "oracle")
+COMPARE_INFO = "compare.json"
+
+# Overrides that turn the experiment's base config into each policy.
+_POLICY_PARAMS: dict[str, dict[str, Any]] = {
+    "none": {"policy.kind": "none"},
+    "numab2": {"policy.kind": "numab2"},
+    "oracle": {"policy.kind": "oracle"},
+}
+
+
+@dataclass
+class Tuned:
+    run_dir: Path
+    params: dict[str, Any]
+    trial: int | None
+    point: str
+    selected_by: str
+
+
+def tuned_from(run_dir: str | Path) -> Tuned:
+    """The knobs `tiersweep defaults` recommends for a tuning (or sweep) run."""
+    from harness import summary as S
+    from harness.defaults import recommend
+
+    run = S.load_run(run_dir)
+    rec = recommend(run)
+    params = {k: v for k, v in rec.params.items() if k != "policy.kind"}
+    if not params:
+        raise InputError(f"{run.path}: the recommended point {rec.point!r} sets no knob; "
+                         "nothing to compare as tuned")
+    return Tuned(Path(run_dir), params, rec.trial, rec.point, rec.selected_by)
+
+
+def _key(params: dict) -> str:
+    text = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def compare_evaluations(exp, policies: list[str], tuned: Tuned | None, out_dir: Path) -> list:
+    """Evaluation objects: each policy x suite workload x seed (study + holdout seeds)."""
+    from harness.runner import Evaluation, eval_id
+
+    seeds = list(exp.seeds) + [s for s in exp.holdout_seeds if s not in exp.seeds]
+    base_kind = exp.run_config(exp.workloads[0], seeds[0]).policy.kind
+    evals = []
+    for label in policies:
+        trial = -1
+        if label == "tuned":
+            if tuned is None:
+                continue
+            params = dict(tuned.params)
+            if base_kind != "kmmscand":
+                params = {"policy.kind": "kmmscand", **params}
+            same_run = tuned.run_dir.resolve() == out_dir.resolve()
+            if same_run and tuned.trial is not None:
+                key, trial = f"tuned-t{tuned.trial:05d}", tuned.trial  # as the study's own
+            else:
+                key = f"tuned-{_key(params)}"
+        elif label == "rfc-default":
+            key = "default"
+            params = {} if base_kind == "kmmscand" else {"policy.kind": "kmmscand"}
+        else:
+            key, params = label, dict(_POLICY_PARAMS[label])
+        for w in exp.workloads:
+            for s in seeds:
+                try:
+                    cfg = exp.run_config(w, s, params)
+                except ConfigError as exc:
+                    raise ConfigError(f"{label}: {exc}") from None
+                evals.append(Evaluation(
+                    eval_id=eval_id(exp.name, "compare", key, w, s), cfg=cfg, run=exp.name,
+                    mode="compare", trial=trial, label=label, workload=w, seed=s,
+                    params=dict(params)))
+    return evals
+
+
+def fingerprint(exp, policies: list[str], tuned: Tuned | None) -> str:
+    body = {"experiment": exp.fingerprint("compare"), "policies": policies,
+            "holdout": list(exp.holdout_seeds),
+            "tuned": None if tuned is None else tuned.params}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class CompareReport:
+    out_dir: Path
+    outcome: Any  # harness.runner.Outcome
+    table: Any  # per label: mean objective, hit rate and cost over the suite
+
+
+def run_compare(exp, out_dir: str | Path, backend, *, policies: list[str] | None = None,
+                tuned: Tuned | None = None, progress: bool = True,
+                command: list[str] | None = None) -> CompareReport:
+    from harness.report import atomic_write
+    from harness.results import ResultStore, RunLock, finish_manifest, start_manifest
+    from harness.runner import run_evaluations
+
+    out = Path(out_dir)
+    policies = list(policies or POLICIES)
+    bad = [p for p in policies if p not in POLICIES]
+    if bad:
+        raise ConfigError(f"--policies: unknown {', '.join(bad)}; expected some of "
+                          f"{', '.join(POLICIES)}")
+    if "tuned" in policies and tuned is None:
+        policies.remove("tuned")
+    evals = compare_evaluations(exp, policies, tuned, out)
+    with RunLock(out):
+        manifest = start_manifest(out, mode="compare", fingerprint=fingerprint(exp, policies, tuned),
+                                  experiment=exp.describe(), command=command,
+                                  extra={"backend": backend.describe(), "evaluations": len(evals),
+                                         "policies": policies})
+        if tuned is not None:
+            info = {"tuned_from": str(tuned.run_dir.resolve()), "point": tuned.point,
+                    "trial": tuned.trial, "selected_by": tuned.selected_by,
+                    "params": tuned.params}
+            atomic_write(out / COMPARE_INFO, (json.dumps(info, indent=2, default=str) + "\n")
+                         .encode())
+        store = ResultStore(out)
+        status = "interrupted"
+        try:
+            outcome = run_evaluations(evals, store, backend, run=exp.name, mode="compare",
+                                      progress=progress, desc=f"compare {exp.name}")
+            status = "failed" if outcome.errors else "done"
+        finally:
+            store.consolidate()
+            finish_manifest(out, manifest, status)
+    return CompareReport(out, outcome, summarize(outcome.table, policies))
+
+
+def summarize(table, policies: list[str]):
+    """Per label: mean over workloads of the means over seeds (all seeds run)."""
+    import pandas as pd
+
+    if table.empty:
+        return pd.DataFrame()
+    pw = table.groupby(["label", "workload"])[["objective", "hit_rate", "cost_cpu_s"]].mean()
+    out = pw.groupby(level="label").mean()
+    out["hit_rate"] *= 100
+    out = out.rename(columns={"hit_rate": "hit rate %", "cost_cpu_s": "CPU-s"})
+    order = [p for p in policies if p in out.index]
+    return out.loc[order].reset_index()
