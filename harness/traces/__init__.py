@@ -100,8 +100,8 @@ def convert(path: str, fmt: str, opts: ReaderOptions) -> tuple[list[SparseProces
         procs[0].pid = int(stats["pid"])
     secs = time.perf_counter() - t0
     stats["convert_s"] = round(secs, 4)
-    units = stats.get("lines", stats.get("rows", 0))
-    stats["lines_per_s"] = round(units / secs) if secs > 0 else 0
+    unit = unit_of(stats)
+    stats["lines_per_s"] = round(stats.get(unit, 0) / secs) if secs > 0 else 0
     return procs, n_windows, stats
 
 
@@ -139,12 +139,17 @@ def load_trace(path: str | Path, fmt: str = "auto", opts: ReaderOptions | None =
     return densify(path, fmt, procs, n_windows, opts, stats)
 
 
+def unit_of(stats: dict) -> str:
+    """What a reader counts its input in: lackey lines, columnar rows, DAMON regions."""
+    return next((u for u in ("lines", "rows", "regions") if u in stats), "lines")
+
+
 def rate(per_s: float, unit: str) -> str:
     return f"{per_s / 1e6:.2f} M {unit}/s" if per_s >= 1e5 else f"{per_s:.0f} {unit}/s"
 
 
 def _report(path: str, fmt: str, stats: dict) -> None:
-    unit = "lines" if "lines" in stats else "rows"
+    unit = unit_of(stats)
     n = stats.get(unit, 0)
     msg = (f"tiersweep: converted {path} ({fmt}): {n} {unit} in {stats['convert_s']:.2f} s "
            f"({rate(stats['lines_per_s'], unit)}), {stats.get('accesses', 0)} accesses")

@@ -76,9 +76,9 @@ def format_summary(s: dict) -> str:
     if s.get("cached"):
         lines.append("  conversion  from the cache")
     elif "convert_s" in s:
-        from harness.traces import rate
+        from harness.traces import rate, unit_of
 
-        unit = "lines" if "lines" in s else "rows"
+        unit = unit_of(s)
         lines.append(f"  conversion  {s['convert_s']:.2f} s ({rate(s['lines_per_s'], unit)})")
     return "\n".join(lines)
 
