@@ -1,0 +1,37 @@
+"""Sweeps and tuning studies take a trace workload like any other (configs/trace-sweep.yaml)."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.backends import InlineBackend
+from harness.experiment import load_experiment
+from harness.study import run_study
+from harness.sweep import run_sweep
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "trace-sweep.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERSWEEP_CACHE", str(tmp_path / "cache"))
+
+
+def test_sweep_on_a_trace(tmp_path):
+    exp = load_experiment(CONFIG)
+    assert {exp.run_config(w, 1).workloads[0].kind for w in exp.workloads} == {"trace"}
+    rep = run_sweep(exp, tmp_path / "sweep", InlineBackend(), progress=False)
+    assert not rep.outcome.errors
+    t = pd.read_parquet(tmp_path / "sweep" / "trials.parquet")
+    assert len(t) == 2 * 5  # 2 workloads x (default + 2 x 2 grid points)
+    assert (t["hit_rate"] >= t["hit_rate_none"]).all()
+    assert t["objective"].notna().all() and (t["objective"] > 0).any()
+
+
+def test_tune_on_a_trace(tmp_path):
+    exp = load_experiment(CONFIG)
+    rep = run_study(exp, tmp_path / "tune", InlineBackend(), trials=4, progress=False,
+                    compare=False)
+    assert rep.counts.get("complete", 0) == 4
+    assert rep.best and rep.best[0]["values"][0] > 0
