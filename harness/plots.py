@@ -41,6 +41,10 @@ OTHER_MARKERS = ["o", "v", "X", "h"]
 HIT_LABEL = "fast-tier hit rate (% of accesses)"
 COST_LABEL = "CPU cost (CPU-s per run)"
 OBJ_LABEL = "objective (gain pp per CPU% + 1)"
+# Study values are raw metrics (hit rate as a share, not %).
+METRIC_LABELS = {"objective": OBJ_LABEL, "hit_rate": "fast-tier hit rate (share of accesses)",
+                 "hit_rate_gain": "hit-rate gain over none (share)", "cost_cpu_s": COST_LABEL,
+                 "time_to_90pct_s": "time to 90% of final hit rate (s)"}
 
 RC = {
     "svg.hashsalt": "tiersweep",  # stable SVG ids
@@ -351,7 +355,7 @@ def plot_study(tables: S.StudyTables, color: str | None = None) -> Figure:
         ax1.step(h["trial"], h["best_so_far"], where="post", color=color, linewidth=1.8,
                  label=f"best so far ({tables.direction})", zorder=3, gid="best")
         ax1.set_xlabel("trial number")
-        ylabel = OBJ_LABEL if tables.metric == "objective" else tables.metric
+        ylabel = METRIC_LABELS.get(tables.metric, tables.metric)
         ax1.set_ylabel(ylabel + ", mean over suite")
         ax1.set_title(f"Optimization history of study {tables.name} "
                       f"({tables.n_complete} trials)")

@@ -382,3 +382,23 @@ def test_pareto_zooms_on_crowded_kmmscand_points():
     fig = P.plot_pareto(S.pareto_table(pts), S.highlighted_points(pts))
     assert len(fig.axes) == 2
     _check_labels(fig)
+
+
+def test_multi_objective_study_uses_the_first_objective(tmp_path):
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "m.journal")))
+    study = optuna.create_study(study_name="m", storage=storage,
+                                directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.set_metric_names(["hit_rate", "cost_cpu_s"])
+    study.optimize(lambda t: (t.suggest_float("policy.scan_size_mb", 256, 4096) / 4096,
+                              t.suggest_float("policy.scan_sleep_ms", 4, 64) / 64), n_trials=15)
+    tabs = S.study_tables(S.load_study(tmp_path / "m.journal"))
+    assert tabs.metric == "hit_rate" and tabs.direction == "maximize"
+    np.testing.assert_allclose(tabs.history["value"], [t.values[0] for t in study.trials])
+    assert tabs.importances["param"].iloc[0] == "policy.scan_size_mb"
+    fig = P.plot_study(tabs)
+    assert fig.axes[0].get_ylabel().startswith("fast-tier hit rate (share")
