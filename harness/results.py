@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from harness.errors import InputError, TiersweepError
 
@@ -47,10 +49,10 @@ MANIFEST = "manifest.json"
 PARTS = "parts"
 
 # Leading columns of trials.parquet, in this order; then param.* (sorted), the
-# metrics (in the simulator's order), worker and finished_at.
+# metrics (in the simulator's order), eval_wall_s, worker and finished_at.
 HEAD_COLUMNS = ["run", "mode", "trial", "eval_id", "label", "policy", "version", "workload",
                 "seed"]
-TAIL_COLUMNS = ["worker", "finished_at"]
+TAIL_COLUMNS = ["eval_wall_s", "worker", "finished_at"]
 
 
 # ---------------------------------------------------------------- writing
@@ -65,12 +67,39 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def atomic_write_parquet(df: pd.DataFrame, path: Path) -> None:
+def atomic_write_parquet(df: pd.DataFrame | pa.Table, path: Path, sync: bool = True) -> None:
+    """Write to a temporary name, then os.replace: readers never see a torn file.
+
+    `sync` also fsyncs (survives an OS crash, not only a process crash)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    _normalize(df).to_parquet(tmp, index=False)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
+    table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(_normalize(df),
+                                                                    preserve_index=False)
+    pq.write_table(table, tmp)
+    if sync:
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def rows_table(rows: list[dict]) -> pa.Table:
+    """Rows (dicts, possibly with different keys) -> an Arrow table, columns in first-seen order."""
+    keys: dict[str, None] = {}
+    for r in rows:
+        for k in r:
+            keys.setdefault(k, None)
+    try:
+        return pa.table({k: [r.get(k) for r in rows] for k in keys})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column mixing Python types
+        return pa.Table.from_pandas(_normalize(pd.DataFrame(rows)), preserve_index=False)
+
+
+def concat_tables(tables: list[pa.Table]) -> pa.Table:
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # e.g. a knob once int, once text
+        frames = [t.to_pandas() for t in tables]
+        return pa.Table.from_pandas(_normalize(pd.concat(frames, ignore_index=True)),
+                                    preserve_index=False)
 
 
 def _normalize(df: pd.DataFrame) -> pd.DataFrame:
@@ -110,7 +139,7 @@ class ResultStore:
         table = self._read(self.dir / TRIALS)
         self._index: dict[str, dict] = {}
         if table is not None:
-            for rec in table.to_dict("records"):
+            for rec in table.to_pandas().to_dict("records"):
                 self._index[rec["eval_id"]] = rec
 
     # ----------------------------------------------------------- lookups
@@ -127,17 +156,21 @@ class ResultStore:
         return [self._index[e] for e in eval_ids if e in self._index]
 
     # ------------------------------------------------------------ writes
-    def add(self, row: dict, ts: pd.DataFrame | None = None) -> None:
+    def add(self, row: dict, ts: dict | pd.DataFrame | None = None) -> None:
+        """Add a row (and its time series: columns incl. eval_id) to the next flush."""
         self._index[row["eval_id"]] = row
         self._rows.append(row)
         if ts is not None and len(ts):
-            self._ts.append(ts)
+            self._ts.append(ts if isinstance(ts, pa.Table) else pa.table(
+                ts if isinstance(ts, dict) else ts.to_dict("list")))
 
     def maybe_flush(self) -> None:
         if self._rows and time.monotonic() - self._last_flush >= self.flush_s:
             self.flush()
 
     def flush(self) -> None:
+        """Append the buffered rows as new part files (no fsync: a part only has to
+        survive the death of this process; consolidated files are fsynced)."""
         self._last_flush = time.monotonic()
         if not self._rows:
             return
@@ -145,10 +178,10 @@ class ResultStore:
         self._seq += 1
         # Time series first: a trials row never exists without its series.
         if self._ts:
-            atomic_write_parquet(pd.concat(self._ts, ignore_index=True),
-                                 self.parts / f"ts-{stamp}.parquet")
-        atomic_write_parquet(order_columns(pd.DataFrame(self._rows)),
-                             self.parts / f"trials-{stamp}.parquet")
+            atomic_write_parquet(concat_tables(self._ts), self.parts / f"ts-{stamp}.parquet",
+                                 sync=False)
+        atomic_write_parquet(rows_table(self._rows), self.parts / f"trials-{stamp}.parquet",
+                             sync=False)
         self._rows, self._ts = [], []
 
     def consolidate(self) -> None:
@@ -158,19 +191,19 @@ class ResultStore:
         sparts = sorted(self.parts.glob("ts-*.parquet"))
         if not tparts and not sparts:
             return
-        frames = [f for f in [self._read(self.dir / TRIALS)] + [self._read(p) for p in tparts]
-                  if f is not None and len(f)]
-        if frames:
-            df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        tables = [t for t in [self._read(self.dir / TRIALS)] + [self._read(p) for p in tparts]
+                  if t is not None and t.num_rows]
+        if tables:
+            df = concat_tables(tables).to_pandas()
             df = df.drop_duplicates("eval_id", keep="last").reset_index(drop=True)
             atomic_write_parquet(order_columns(df), self.dir / TRIALS)
-        sframes = []
-        for k, f in enumerate([self._read(self.dir / TIMESERIES)] +
+        stables = []
+        for k, t in enumerate([self._read(self.dir / TIMESERIES)] +
                               [self._read(p) for p in sparts]):
-            if f is not None and len(f):
-                sframes.append(f.assign(_src=k))
-        if sframes:
-            ts = pd.concat(sframes, ignore_index=True)
+            if t is not None and t.num_rows:
+                stables.append(t.append_column("_src", pa.array(np.full(t.num_rows, k))))
+        if stables:
+            ts = concat_tables(stables).to_pandas()
             newest = ts.groupby("eval_id")["_src"].transform("max")
             ts = ts[ts["_src"] == newest].drop(columns="_src").reset_index(drop=True)
             atomic_write_parquet(ts, self.dir / TIMESERIES)
@@ -178,12 +211,16 @@ class ResultStore:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
 
+    def table(self) -> pd.DataFrame:
+        """Every stored row (this run's included), one per eval_id."""
+        return order_columns(pd.DataFrame(list(self._index.values())))
+
     @staticmethod
-    def _read(path: Path) -> pd.DataFrame | None:
+    def _read(path: Path) -> pa.Table | None:
         if not path.exists():
             return None
         try:
-            return pd.read_parquet(path)
+            return pq.read_table(path)
         except Exception as exc:  # a torn file cannot happen (os.replace), but say so
             raise InputError(f"{path}: cannot read parquet file: {exc}") from None
 

@@ -30,6 +30,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +99,12 @@ def run_chunk(specs: list, *shared) -> list[dict]:
                 for wi, si in subs:
                     wls[wi] = dataclasses.replace(wls[wi], counts=shared[si])
                 cfg = dataclasses.replace(cfg, workloads=tuple(wls))
+            t0 = time.perf_counter()
             res = simulate(cfg)
+            sim_s = time.perf_counter() - t0
             outs.append({"eval_id": eid, "ok": True, "metrics": res.metrics,
                          "ts": timeseries_long(res.timeseries), "worker": worker,
-                         "finished_at": time.time()})
+                         "eval_wall_s": sim_s, "finished_at": time.time()})
         except MemoryError:
             raise  # Ray retries the chunk (retry_exceptions)
         except Exception as exc:  # noqa: BLE001 - reported per evaluation
@@ -122,7 +125,7 @@ def _scalar(v: Any) -> Any:
     return json.dumps(v, default=str)
 
 
-def make_row(ev: Evaluation, out: dict) -> tuple[dict, pd.DataFrame]:
+def make_row(ev: Evaluation, out: dict) -> tuple[dict, dict]:
     """A trials.parquet row and the evaluation's long-form time series."""
     m = dict(out["metrics"])
     policy = m.pop("policy", ev.cfg.policy.kind)
@@ -136,9 +139,12 @@ def make_row(ev: Evaluation, out: dict) -> tuple[dict, pd.DataFrame]:
         if k in row or k in ("worker", "finished_at"):
             k = f"metric.{k}"
         row[k] = _scalar(v)
+    row["eval_wall_s"] = out.get("eval_wall_s", float("nan"))
     row["worker"] = out.get("worker", "")
-    row["finished_at"] = pd.Timestamp(out.get("finished_at", time.time()), unit="s", tz="UTC")
-    ts = pd.DataFrame({"eval_id": ev.eval_id, **out.get("ts", {})})
+    row["finished_at"] = datetime.fromtimestamp(out.get("finished_at", time.time()), UTC)
+    cols = out.get("ts") or {}
+    n = len(next(iter(cols.values()))) if cols else 0
+    ts = {"eval_id": np.full(n, ev.eval_id, dtype=object), **cols}
     return row, ts
 
 

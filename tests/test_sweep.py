@@ -42,7 +42,7 @@ sweep:
 """
 
 # Metrics that depend on the machine, not on the configuration.
-VOLATILE = {"wall_s", "worker", "finished_at"}
+VOLATILE = {"wall_s", "eval_wall_s", "worker", "finished_at"}
 
 
 def write(tmp_path, text, name="small.yaml"):
