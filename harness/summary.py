@@ -30,6 +30,7 @@ from harness.errors import InputError
 TRIALS = "trials.parquet"
 TIMESERIES = "timeseries.parquet"
 MANIFEST = "manifest.json"
+PARTS = "parts"  # batches the result store appends before merging them (harness.results)
 
 # Columns the figures, report and defaults need, and their kind.
 REQUIRED_TRIAL_COLUMNS: dict[str, str] = {
@@ -105,11 +106,24 @@ def _check_columns(df: pd.DataFrame, path: Path, required: dict[str, str]) -> No
             raise InputError(f"{path}: column {col}: expected {want}, got dtype {df[col].dtype}")
 
 
-def read_trials(path: str | Path) -> pd.DataFrame:
-    """``trials.parquet``, validated: required columns and kinds, unique eval ids."""
+def _parts(run_dir: Path, prefix: str) -> list[Path]:
+    """Part files a running (or crashed) command appended and has not merged yet."""
+    return sorted((run_dir / PARTS).glob(f"{prefix}-*.parquet"))
+
+
+def read_trials(path: str | Path, parts: list[Path] = ()) -> pd.DataFrame:
+    """``trials.parquet`` (plus unmerged part files, the newest row of an eval_id
+    winning, as the result store merges them), validated: required columns and
+    kinds, unique eval ids."""
     p = Path(path)
-    df = _read_parquet(p, "the results table (one row per evaluation)")
-    _check_columns(df, p, REQUIRED_TRIAL_COLUMNS)
+    frames = []
+    for f in ([p] if p.exists() or not parts else []) + list(parts):
+        part = _read_parquet(f, "the results table (one row per evaluation)")
+        _check_columns(part, f, REQUIRED_TRIAL_COLUMNS)
+        frames.append(part)
+    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if parts:
+        df = df.drop_duplicates("eval_id", keep="last").reset_index(drop=True)
     if df.empty:
         raise InputError(f"{p}: no rows; expected one row per evaluation")
     dup = df["eval_id"].duplicated()
@@ -125,11 +139,18 @@ def read_trials(path: str | Path) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def read_timeseries(path: str | Path) -> pd.DataFrame:
+def read_timeseries(path: str | Path, parts: list[Path] = ()) -> pd.DataFrame:
+    """``timeseries.parquet`` (plus unmerged parts: an eval_id's samples come from the
+    newest file that has it), validated."""
     p = Path(path)
-    df = _read_parquet(p, "the time series (long form keyed by eval_id)")
-    _check_columns(df, p, REQUIRED_TIMESERIES_COLUMNS)
-    return df
+    frames = []
+    for k, f in enumerate(([p] if p.exists() or not parts else []) + list(parts)):
+        part = _read_parquet(f, "the time series (long form keyed by eval_id)")
+        _check_columns(part, f, REQUIRED_TIMESERIES_COLUMNS)
+        frames.append(part.assign(_src=k))
+    df = pd.concat(frames, ignore_index=True)
+    newest = df.groupby("eval_id")["_src"].transform("max")
+    return df[df["_src"] == newest].drop(columns="_src").reset_index(drop=True)
 
 
 def read_manifest(path: Path) -> dict:
@@ -172,14 +193,19 @@ def load_run(path: str | Path) -> RunData:
     if not p.is_dir():
         raise InputError(f"{p}: not a directory; expected a results directory "
                          f"(results/<name>/ with {TRIALS})")
-    if not (p / TRIALS).exists():
+    tparts, sparts = _parts(p, "trials"), _parts(p, "ts")
+    if not (p / TRIALS).exists() and not tparts:
         raise InputError(f"{p / TRIALS}: missing; expected a results directory written by "
                          f"`tiersweep sweep`, `tune` or `compare`")
-    trials = read_trials(p / TRIALS)
-    ts = read_timeseries(p / TIMESERIES) if (p / TIMESERIES).exists() else None
+    trials = read_trials(p / TRIALS, tparts)
+    ts = read_timeseries(p / TIMESERIES, sparts) \
+        if (p / TIMESERIES).exists() or sparts else None
     manifest = read_manifest(p / MANIFEST)
     run = RunData(path=p, trials=trials, timeseries=ts, manifest=manifest,
                   journal=find_journal(p, manifest))
+    if tparts:
+        run.notes.append(f"{len(tparts)} part file(s) in {PARTS}/ not merged yet (a command "
+                         "is running or was stopped) are included")
     bad = int(trials["objective"].isna().sum())
     if bad:
         run.notes.append(f"{bad} evaluation(s) without an objective (failed?) are left out")

@@ -193,3 +193,20 @@ def test_cli_report_prints_paths(tmp_path):
     assert "report.html (2 figures)" in out.stdout
     assert "5-study: not drawn: no Optuna study" in out.stdout
     assert out.stderr == ""  # no progress bar when not on a terminal
+
+
+def test_unmerged_part_files_are_read_like_the_store_merges_them(tmp_path):
+    d = write_run(tmp_path / "p", trials=make_trials(grid=False), timeseries=True)
+    t = pd.read_parquet(d / "trials.parquet")
+    (d / "parts").mkdir()
+    newer = t.iloc[:3].assign(objective=99.0)  # rewritten rows: the newest wins
+    newer.to_parquet(d / "parts" / "trials-0001.parquet")
+    run = S.load_run(d)
+    assert len(run.trials) == len(t)
+    assert (run.trials.set_index("eval_id").loc[newer["eval_id"], "objective"] == 99.0).all()
+    assert any("part file" in n for n in run.notes)
+    (d / "trials.parquet").unlink()  # only parts (a first batch, never merged)
+    assert len(S.load_run(d).trials) == 3
+    (d / "parts" / "trials-0002.parquet").write_text("torn")
+    with pytest.raises(InputError, match="trials-0002.parquet: not a readable parquet"):
+        S.load_run(d)
