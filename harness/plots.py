@@ -23,6 +23,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from harness import summary as S  # noqa: E402
 
@@ -329,6 +330,9 @@ def plot_timeseries(main: str, frames: dict[str, pd.DataFrame], title: str,
                         else "default",
                         gid=f"main:{col}")
                 ax.set_ylim(bottom=0)
+                if col == "queue_len":  # whole pages: no fractional ticks on a flat zero
+                    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+                    ax.set_ylim(top=max(1.0, float(np.nanmax(y)) * 1.05))
             ax.set_ylabel(label)
         axes[-1].set_xlabel("simulated time (s)")
         axes[0].set_title(title)
