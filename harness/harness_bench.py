@@ -8,9 +8,10 @@ local Ray instance with 1 CPU and with N CPUs, writing parquet parts as a
 real sweep does. Figures per run:
 
 * evaluations/s = evaluations / wall time;
-* overhead per evaluation = (wall time x CPUs - sum of the simulations' own
-  wall times) / evaluations: CPU-slot time not spent simulating (scheduling,
-  serialization, result handling, idle slots at the end);
+* overhead per evaluation = (wall time x CPUs - sum of the simulate() calls'
+  wall times, measured in the workers) / evaluations: CPU-slot time not spent
+  simulating (scheduling, serialization, result handling and parquet writes
+  when they compete for a core, idle slots at the end);
 * speedup = wall time on 1 CPU / wall time on N CPUs (includes any slow-down
   of the simulations themselves when they share the machine).
 
@@ -68,15 +69,16 @@ def measure(duration: float, n: int, cpus: int, out_dir: str) -> dict:
         run_evaluations(_evals(duration, cpus, f"warmup-{cpus}", 1), out_dir, backend,
                         progress=False)
         evals = _evals(duration, n, f"d{duration:g}-c{cpus}")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = run_evaluations(evals, out_dir, backend, progress=False)
-        wall = time.perf_counter() - t0
+        wall, driver_cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         backend.close()
-    sim = float(res.table["wall_s"].sum())
+    sim = float(res.table["eval_wall_s"].sum())
     return {"cpus": cpus, "evals": n, "wall_s": wall, "evals_per_s": n / wall,
             "sim_s_per_eval": sim / n, "overhead_s_per_eval": (wall * cpus - sim) / n,
-            "overhead_pct": 100 * (wall * cpus - sim) / sim, "ray_startup_s": startup}
+            "overhead_pct": 100 * (wall * cpus - sim) / sim, "ray_startup_s": startup,
+            "driver_cpu_s_per_eval": driver_cpu / n}
 
 
 def run(targets: list[float], cpus_list: list[int], evals: dict[float, int] | None = None,
@@ -102,5 +104,6 @@ def run(targets: list[float], cpus_list: list[int], evals: dict[float, int] | No
                      f"{r['sim_s_per_eval']:.3f} s/eval, overhead "
                      f"{1000 * r['overhead_s_per_eval']:6.1f} ms/eval "
                      f"({r['overhead_pct']:4.1f} %), speedup vs {cpus_list[0]} CPU "
-                     f"{r['speedup']:.2f}x  (Ray start {r['ray_startup_s']:.1f} s)")
+                     f"{r['speedup']:.2f}x  (driver CPU {1000 * r['driver_cpu_s_per_eval']:.1f} "
+                     f"ms/eval; Ray start {r['ray_startup_s']:.1f} s)")
     return rows
