@@ -231,3 +231,11 @@ def test_scheduler_chunks_short_evaluations():
         done += sched.step()
     assert len(done) == 60 and all(o["ok"] for _, o in done)
     assert sched.tasks_submitted < 30
+
+
+def test_local_ray_binds_to_loopback(ray_backend):
+    import ray
+
+    assert ray_backend.describe()["gcs_address"].startswith("127.0.0.1:")
+    assert ray.util.get_node_ip_address() == "127.0.0.1"
+    assert ray_backend.slots == 2
