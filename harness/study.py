@@ -113,8 +113,10 @@ def make_sampler(st: StudySpec, seed: int, where: str):
         if kind == "random":
             return optuna.samplers.RandomSampler(seed=seed, **opts)
         if kind == "grid":
-            space = {p.key: p.grid_values() for p in st.space}
-            return optuna.samplers.GridSampler(space, seed=seed, **opts)
+            # The grid points are enqueued as trials (see _enqueue_grid): Optuna's
+            # GridSampler calls study.stop() when the grid is exhausted, which is
+            # an error outside study.optimize (this driver uses ask-and-tell).
+            return optuna.samplers.RandomSampler(seed=seed, **opts)
         if kind == "gp":
             try:
                 import scipy  # noqa: F401
@@ -264,8 +266,10 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
     st = exp.study
     out = Path(out_dir)
     where = f"{exp.source}: study"
-    target = trials or st.trials or (
-        math.prod(len(p.grid_values()) for p in st.space) if st.sampler == "grid" else 40)
+    target = trials or st.trials or 40
+    if st.sampler == "grid":  # every grid point once
+        size = math.prod(len(p.grid_values()) for p in st.space)
+        target = min(trials or st.trials or size, size)
     timeout_s = timeout_s if timeout_s is not None else st.timeout_s
     workloads = exp.workloads
     n_seeds = len(exp.seeds)
@@ -290,7 +294,9 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
         recovered = recover_stale(study)
         n_existing = len(study.get_trials(deepcopy=False))
         study.sampler = make_sampler(st, sampler_seed(st.seed, n_existing), where)
-        if n_existing == 0 and st.enqueue_default:
+        if n_existing == 0 and st.sampler == "grid":
+            _enqueue_grid(st, study)
+        elif n_existing == 0 and st.enqueue_default:
             _enqueue_default(exp, study)
         used = budget_used(study)
         defaults = exp.default_values([k for p in st.space for k, _ in p.when])
@@ -471,6 +477,15 @@ def _enqueue_default(exp: Experiment, study) -> None:
     study.enqueue_trial(params, user_attrs={"label": DEFAULT_LABEL})
 
 
+def _enqueue_grid(st: StudySpec, study) -> None:
+    """Every grid point as an enqueued trial, in declaration order."""
+    import itertools
+
+    keys = [p.key for p in st.space]
+    for combo in itertools.product(*[p.grid_values() for p in st.space]):
+        study.enqueue_trial(dict(zip(keys, combo, strict=True)))
+
+
 def _state_counts(study) -> dict[str, int]:
     out: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
@@ -618,7 +633,9 @@ def _importance_text(study, st: StudySpec) -> str:
                 warnings.simplefilter("ignore")
                 imp = optuna.importance.get_param_importances(
                     study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
-                    target=(lambda t, i=i: t.values[i]) if st.multi else None)
+                    # With a target PED-ANOVA ranks for low values: negate maximized ones.
+                    target=(lambda t, i=i, sg=(-1 if o.direction == "maximize" else 1):
+                            sg * t.values[i]) if st.multi else None)
         except Exception:  # noqa: BLE001 - too few distinct trials, missing extras
             continue
         parts = ", ".join(f"{k} {v:.2f}" for k, v in list(imp.items())[:6])

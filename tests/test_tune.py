@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from harness.backends import InlineBackend
 from harness.experiment import load_experiment
-from harness.study import run_study
+from harness.study import make_sampler, run_study
 
 ZIPF = os.path.abspath("configs/zipf.yaml")
 
@@ -211,3 +211,30 @@ def test_tune_shipped_suite_beats_rfc_defaults(tmp_path):
     assert {"tune", "compare"} == set(t["mode"])
     assert {"rfc-default", "tuned"} <= set(t["label"])
     assert t["eval_id"].is_unique
+
+
+def test_multi_objective_and_grid_studies_inline(tmp_path):
+    text = STUDY.replace("@ZIPF@", ZIPF).replace("@DURATION@", "3")
+    multi = text.replace("  pruner: none\n", "  pruner: none\n  objectives: [{metric: hit_rate},"
+                         " {metric: cost_cpu_s, direction: minimize, aggregate: worst}]\n"
+                         ).replace("sampler: random", "sampler: auto")
+    p = tmp_path / "multi.yaml"
+    p.write_text(multi)
+    rep = run_study(load_experiment(p), tmp_path / "m", InlineBackend(), trials=6,
+                    progress=False)
+    exp = load_experiment(p)
+    assert len(load(tmp_path / "m").directions) == 2
+    assert type(make_sampler(exp.study, 0, "x")).__name__ == "NSGAIISampler"
+    assert rep.counts == {"complete": 6} and rep.best
+    assert "pareto front" in rep.text and "cost_cpu_s (minimize)" in rep.text
+    grid = text.replace("sampler: random", "sampler: grid").replace(
+        "policy.scan_size_mb: {type: int, low: 256, high: 4096, log: true}",
+        "policy.scan_size_mb: {type: int, low: 256, high: 4096, grid: [256, 4096]}")
+    g = tmp_path / "grid.yaml"
+    g.write_text(grid)
+    rep = run_study(load_experiment(g), tmp_path / "g", InlineBackend(), trials=None,
+                    progress=False, compare=False)
+    assert rep.counts == {"complete": 6}  # 3 versions x 2 sizes, the grid's size
+    params = {(t.params["policy.version"], t.params["policy.scan_size_mb"])
+              for t in load(tmp_path / "g").trials}
+    assert len(params) == 6
