@@ -78,6 +78,7 @@ def make_storage(out_dir: Path, storage: str | None) -> tuple[Any, str]:
     if storage is None or "://" not in storage:
         path = Path(storage) if storage else out_dir / JOURNAL
         path.parent.mkdir(parents=True, exist_ok=True)
+        repair_journal(path)
         return JournalStorage(JournalFileBackend(str(path))), str(path)
     try:
         return optuna.storages.get_storage(storage), storage
@@ -86,6 +87,31 @@ def make_storage(out_dir: Path, storage: str | None) -> tuple[Any, str]:
                              "pip install psycopg2-binary for PostgreSQL") from None
     except Exception as exc:  # noqa: BLE001 - bad URL, unreachable server
         raise TiersweepError(f"--storage {storage}: {type(exc).__name__}: {exc}") from None
+
+
+def repair_journal(path: Path) -> bool:
+    """Drop a torn last record (a driver killed in the middle of a write).
+
+    Optuna skips an unterminated last line when reading, but the next append
+    would glue a complete record onto it and make the journal unreadable.
+    The record was never complete, so dropping it loses nothing that Optuna
+    had acknowledged. Called with the run directory locked."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    if size == 0:
+        return False
+    with open(path, "rb+") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return False
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)
+    print(f"tiersweep: {path}: dropped an incomplete last record (a killed writer)",
+          file=sys.stderr)
+    return True
 
 
 def sampler_seed(seed: int, n_existing: int) -> int:

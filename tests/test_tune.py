@@ -238,3 +238,15 @@ def test_multi_objective_and_grid_studies_inline(tmp_path):
     params = {(t.params["policy.version"], t.params["policy.scan_size_mb"])
               for t in load(tmp_path / "g").trials}
     assert len(params) == 6
+
+
+def test_torn_journal_record_is_dropped(tmp_path):
+    exp = load_experiment(write(tmp_path, 3))
+    out = tmp_path / "out"
+    run_study(exp, out, InlineBackend(), trials=2, progress=False, compare=False)
+    journal = out / "study.journal"
+    with open(journal, "ab") as f:  # what a writer killed mid-write leaves
+        f.write(b'{"op_code": 5, "worker_id": "x", "trial_id": 0, "par')
+    run_study(exp, out, InlineBackend(), trials=3, progress=False, compare=False)
+    assert journal.read_bytes().endswith(b"\n")
+    assert len([t for t in load(out).trials if t.state == TrialState.COMPLETE]) == 3
