@@ -79,6 +79,12 @@ def make_storage(out_dir: Path, storage: str | None) -> tuple[Any, str]:
         path = Path(storage) if storage else out_dir / JOURNAL
         path.parent.mkdir(parents=True, exist_ok=True)
         repair_journal(path)
+        if storage is None:
+            # The run directory is locked by this process, so a journal lock
+            # file here was left by a killed driver: remove it now instead of
+            # waiting for Optuna's 30 s grace period.
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{path}.lock").unlink()
         return JournalStorage(JournalFileBackend(str(path))), str(path)
     try:
         return optuna.storages.get_storage(storage), storage
