@@ -142,7 +142,7 @@ class RayBackend(Backend):
             # Already connected (e.g. a test's Ray session): use it as it is.
             pass
         elif address is None:
-            ncpu = cpus or os.cpu_count() or 1
+            ncpu = cpus  # None: Ray counts the CPUs (and honours cgroup quotas)
             if os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") == "0":
                 # If Ray was imported before the environment was set, apply the
                 # 127.0.0.1 binding to the already-loaded constant as well.
