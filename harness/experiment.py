@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.config import RunConfig, from_dict, load_yaml, set_path
+from harness.config import RunConfig, from_dict, load_yaml, load_yaml_extends, set_path
 from harness.errors import ConfigError
 
 AGGREGATES = ("mean", "worst", "gmean")
@@ -483,7 +483,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Exp
     base_dir = p.parent
     if isinstance(base, str):
         bp = p.parent / base
-        base_raw = load_yaml(bp)
+        base_raw = load_yaml_extends(bp)  # a base may itself extend another file
         base_dir = bp.parent
     elif isinstance(base, dict):
         base_raw = copy.deepcopy(base)

@@ -105,3 +105,22 @@ def test_saturated_slow_tier_bandwidth_slows_the_work():
     pages = 0.125 * 2**30 / 4096
     accesses = 400 * pages / 4 * 4
     assert m["completion_s"] == pytest.approx(accesses * 4096 / 1e9, rel=0.05)
+
+
+def test_runtime_is_a_study_objective(tmp_path):
+    """completion_s as a study objective on the shipped runtime study (inline backend)."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    out = tmp_path / "rt"
+    r = subprocess.run([sys.executable, "-m", "harness", "tune", "configs/runtime-study.yaml",
+                        "--backend", "inline", "--out", str(out), "--trials", "3",
+                        "--no-progress", "--set", "runtime.iterations=32"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "completion_s (minimize" in r.stdout
+    df = pd.read_parquet(out / "trials.parquet")
+    assert df["completed"].eq(1).all()
+    assert (df["completion_s"] >= df["all_fast_s"]).all()
