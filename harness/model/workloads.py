@@ -97,7 +97,8 @@ class Segment:
         if w.kind == "zipf":
             if p not in self._zipf_cache:
                 rng = np.random.default_rng([self.seed, self.index, p, 0x21BF])
-                weights = np.arange(1, n + 1, dtype=np.float64) ** -w.zipf_s
+                ranks = np.arange(1, n + 1, dtype=np.float64)
+                weights = 1.0 / ranks if w.zipf_s == 1.0 else ranks ** -w.zipf_s
                 weights *= total / weights.sum()
                 r = np.empty(n)
                 r[rng.permutation(n)] = weights

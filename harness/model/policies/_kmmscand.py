@@ -28,27 +28,39 @@ REASON_NAMES = {NOT_HOT: "not_hot", SAME_NODE: "same_node", INELIGIBLE: "ineligi
 
 
 class EntryQueue:
-    """The migration list: page indices in FIFO order, kept as numpy chunks."""
+    """The migration list: page indices in FIFO order, kept as numpy chunks.
+
+    Each chunk carries the id of the scanner visit that queued it. One visit
+    scans a page at most once, so entries that all come from one visit are
+    distinct pages, which lets a migration pass skip duplicate handling.
+    """
 
     def __init__(self) -> None:
         self.chunks: list[np.ndarray] = []
+        self.tags: list[int] = []
         self.head = 0  # entries of chunks[0] already consumed
         self.length = 0
 
-    def push(self, pages: np.ndarray) -> None:
+    def push(self, pages: np.ndarray, tag: int = -1) -> None:
         if len(pages):
             self.chunks.append(np.asarray(pages, dtype=np.int64))
+            self.tags.append(tag)
             self.length += len(pages)
 
-    def peek(self, m: int) -> np.ndarray:
-        out, got = [], 0
+    def peek(self, m: int) -> tuple[np.ndarray, bool]:
+        """The first m entries, and whether they are certainly distinct pages."""
+        out, got, tags = [], 0, set()
         for i, c in enumerate(self.chunks):
             c = c[self.head:] if i == 0 else c
             out.append(c[: m - got])
+            tags.add(self.tags[i])
             got += len(out[-1])
             if got >= m:
                 break
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+        if not out:
+            return np.zeros(0, dtype=np.int64), True
+        unique = len(tags) == 1 and -1 not in tags
+        return (out[0] if len(out) == 1 else np.concatenate(out)), unique
 
     def consume(self, k: int) -> None:
         self.length -= k
@@ -56,6 +68,7 @@ class EntryQueue:
             avail = len(self.chunks[0]) - self.head
             if k >= avail:
                 self.chunks.pop(0)
+                self.tags.pop(0)
                 self.head = 0
                 k -= avail
             else:
@@ -64,14 +77,15 @@ class EntryQueue:
 
     def drop_range(self, lo: int, hi: int) -> np.ndarray:
         """Remove the entries of pages [lo, hi) (an exiting mm); return them."""
-        dropped, kept = [], []
+        dropped, kept, tags = [], [], []
         for i, c in enumerate(self.chunks):
             c = c[self.head:] if i == 0 else c
             inside = (c >= lo) & (c < hi)
             dropped.append(c[inside])
             if not inside.all():
                 kept.append(c[~inside])
-        self.chunks, self.head = kept, 0
+                tags.append(self.tags[i])
+        self.chunks, self.tags, self.head = kept, tags, 0
         self.length = sum(len(c) for c in kept)
         return np.concatenate(dropped) if dropped else np.zeros(0, dtype=np.int64)
 
@@ -92,6 +106,8 @@ class KmmscandPolicy(Policy):
         self.page_bytes = sim.page_bytes
         self.last_pass = 0
         self.allowance = 0.0
+        self.visit_seq = 0
+        self._entries_unique = False
         self._stamp = None
         if c.scan_enabled:
             sim.schedule(0, PRIO_POLICY, self._scanner)
@@ -164,6 +180,7 @@ class KmmscandPolicy(Policy):
     def _visit(self, mm) -> float:
         """Scan one mm from its cursor, whole VMAs, until scan_size is reached."""
         sim, _c, slot = self.sim, self.cfg, mm.slot
+        self.visit_seq += 1
         bounds = mm.spec.vma_bounds
         nv = len(bounds) - 1
         i = slot["cursor"]
@@ -230,7 +247,7 @@ class KmmscandPolicy(Policy):
         if self.queued is not None:
             q = q[~self.queued[q]]
             self.queued[q] = True
-        self.queue.push(q)
+        self.queue.push(q, self.visit_seq)
         return scanned, accessed, n_slow, len(q)
 
     def _adapt(self, mm, y: int, scanned: np.ndarray) -> None:
@@ -291,7 +308,7 @@ class KmmscandPolicy(Policy):
         m = self.queue.length if c.migrate_batch == 0 else min(c.migrate_batch, self.queue.length)
         if m == 0 or budget == 0:
             return 0.0
-        entries = self.queue.peek(m)
+        entries, self._entries_unique = self.queue.peek(m)
         mm_idx = np.zeros(len(entries), dtype=np.int64) if len(sim.mms) == 1 else sim.mm_of(entries)
         targets = np.array([mm.slot.get("target", 0) for mm in sim.mms], dtype=np.int64)
         dst = targets[mm_idx]
@@ -359,6 +376,9 @@ class KmmscandPolicy(Policy):
                 continue
             # The first `room` distinct pages in list order; grow the prefix
             # only when duplicates hide some.
+            if self._entries_unique:
+                chosen.append(cand[:room])
+                continue
             size = room
             while True:
                 pre = cand[:size]
@@ -382,6 +402,9 @@ class KmmscandPolicy(Policy):
                 sim.move(pages[succ[dst[succ] == d]], int(d), "promote")
         rest = reason == OK
         rest[succ] = False
+        if self._entries_unique:  # no later entry of a page moved in this pass
+            reason[rest] = WATERMARK
+            return reason
         r_idx = np.flatnonzero(rest)
         moved_here = sim.node[pages[r_idx]] == dst[r_idx]
         reason[r_idx[moved_here]] = SAME_NODE
