@@ -53,12 +53,17 @@ class RateAccess:
         self.next_access[pending] = self._draw_safe(t, self.mean_gap_us[pending])
 
     def test_and_clear(self, lo: int, hi: int, t: int) -> np.ndarray:
+        accessed = np.zeros(hi - lo, dtype=bool)
+        accessed[self.test_and_clear_idx(lo, hi, t)] = True
+        return accessed
+
+    def test_and_clear_idx(self, lo: int, hi: int, t: int) -> np.ndarray:
+        """Offsets (from lo) of the pages found accessed; their bits are cleared."""
         na = self.next_access[lo:hi]
-        accessed = na <= t
-        idx = np.flatnonzero(accessed)
+        idx = np.flatnonzero(na <= t)
         if len(idx):
             na[idx] = self._draw(t, self.mean_gap_us[lo:hi][idx])
-        return accessed
+        return idx
 
     def peek(self, idx: np.ndarray, t: int) -> np.ndarray:
         return self.next_access[idx] <= t
@@ -112,6 +117,9 @@ class CountsAccess:
         accessed = now > self.at_clear[lo:hi]
         self.at_clear[lo:hi] = now
         return accessed
+
+    def test_and_clear_idx(self, lo: int, hi: int, t: int) -> np.ndarray:
+        return np.flatnonzero(self.test_and_clear(lo, hi, t))
 
     def peek(self, idx: np.ndarray, t: int) -> np.ndarray:
         return self.accessed_by(idx, t) > self.at_clear[idx]

@@ -336,6 +336,11 @@ class Sim:
         seg = self.layout.segments[int(np.searchsorted(self.seg_lo, lo, side="right") - 1)]
         return seg.access.test_and_clear(lo - seg.lo, hi - seg.lo, self.work_now())
 
+    def test_and_clear_idx(self, lo: int, hi: int) -> np.ndarray:
+        """As test_and_clear, but the offsets (from lo) of the accessed pages."""
+        seg = self.layout.segments[int(np.searchsorted(self.seg_lo, lo, side="right") - 1)]
+        return seg.access.test_and_clear_idx(lo - seg.lo, hi - seg.lo, self.work_now())
+
     def peek(self, pages: np.ndarray) -> np.ndarray:
         """A page is still hot (young) if accessed since its last A-bit clear."""
         out = np.zeros(len(pages), dtype=bool)

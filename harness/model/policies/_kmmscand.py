@@ -226,11 +226,9 @@ class KmmscandPolicy(Policy):
         Returns (scanned per node, accessed per node, slow-tier accessed, queued).
         """
         sim, c = self.sim, self.cfg
-        acc = sim.test_and_clear(lo, hi)
-        idx = np.flatnonzero(acc)
+        idx = sim.test_and_clear_idx(lo, hi)
         if c.a_bit_miss > 0 and len(idx):
             missed = self.miss_rng.random(len(idx)) < c.a_bit_miss
-            acc[idx[missed]] = False
             idx = idx[~missed]
         nodes = sim.node[lo:hi]
         acc_nodes = nodes[idx]
@@ -242,7 +240,8 @@ class KmmscandPolicy(Policy):
         if self.prev_accessed is not None:
             prev = self.prev_accessed[lo:hi]
             cand = cand[prev[cand]]
-            prev[:] = acc
+            prev[:] = False
+            prev[idx] = True
         q = lo + cand
         if self.queued is not None:
             q = q[~self.queued[q]]
