@@ -8,21 +8,19 @@ by their ids: `ray stop` would end every Ray process of this user on the machine
 other people's sessions included.
 """
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from sessions import end_session, session_pids
 
 import harness
 from harness.backends import InlineBackend
@@ -58,29 +56,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def session_pids(sid: int) -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                st = Path(f"/proc/{d}/stat").read_text()
-                if int(st[st.rindex(")") + 2:].split()[3]) == sid:
-                    out.append(int(d))
-            except (OSError, ValueError):
-                pass
-    return out
-
-
-def end_session(sid: int) -> None:
-    for sig, wait in ((signal.SIGTERM, 8.0), (signal.SIGKILL, 3.0)):
-        for pid in session_pids(sid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while session_pids(sid) and time.monotonic() < deadline:
-            time.sleep(0.2)
 
 
 @pytest.mark.slow

@@ -1,6 +1,5 @@
 """Studies: resume after an interrupt or a SIGKILLed driver, tuned vs RFC defaults."""
 
-import contextlib
 import json
 import os
 import signal
@@ -14,6 +13,7 @@ import pandas as pd
 import pytest
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
+from sessions import end_session
 
 from harness.backends import InlineBackend
 from harness.experiment import load_experiment
@@ -118,30 +118,6 @@ def test_interrupted_study_resumes_and_reuses_finished_evaluations(tmp_path):
     check_consistent(out, 8, 4)
 
 
-def _session_pids(sid: int) -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                st = Path(f"/proc/{d}/stat").read_text()
-                if int(st[st.rindex(")") + 2:].split()[3]) == sid:
-                    out.append(int(d))
-            except (OSError, ValueError):
-                pass
-    return out
-
-
-def _end_session(sid: int) -> None:
-    """End the processes of a session this test started (by their ids)."""
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
-        for pid in _session_pids(sid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while _session_pids(sid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-
-
 def test_sigkill_driver_mid_study_then_rerun(tmp_path):
     """Must-show 2a: SIGKILL the driver mid-study; the same command finishes the study
     with exactly the requested number of trials, none lost or duplicated."""
@@ -180,7 +156,7 @@ def test_sigkill_driver_mid_study_then_rerun(tmp_path):
         assert running_at_kill and complete_at_kill, (running_at_kill, complete_at_kill,
                                                       first_log)
     finally:
-        _end_session(proc.pid)  # the dead driver's local Ray processes
+        end_session(proc.pid)  # the dead driver's local Ray processes
 
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
