@@ -13,10 +13,11 @@ evaluations, and shrinks when the queue is short so that every slot has
 work. A few more chunks than slots are kept in flight so a worker never
 waits for the driver.
 
-Large shared inputs: a ``counts`` workload read from a ``.npy`` file is
-loaded once by the driver, put into the backend's object store once, and
-every task gets a reference instead of the path (workers neither re-read the
-file nor receive a copy per task).
+Large shared inputs: a ``counts`` workload read from a ``.npy`` file, and a
+``trace`` workload (converted once on the driver, through the on-disk
+conversion cache), are loaded once by the driver, put into the backend's
+object store once, and every task gets a reference instead of the path
+(workers neither re-read the file nor receive a copy per task).
 """
 
 from __future__ import annotations
@@ -189,6 +190,14 @@ class Scheduler:
         cfg = ev.cfg
         wls = list(cfg.workloads)
         for i, w in enumerate(wls):
+            if w.kind == "trace" and w.path is not None:
+                sub = self._share_trace(w, cfg.platform.page_bytes)
+                if sub is not None:
+                    idx, window_ms = sub
+                    wls[i] = dataclasses.replace(w, kind="counts", path=None, counts=(),
+                                                 window_ms=window_ms, processes=1)
+                    subs.append((i, idx))
+                continue
             if w.kind == "counts" and w.path is not None:
                 path = Path(w.path)
                 try:
@@ -209,6 +218,30 @@ class Scheduler:
         if subs:
             cfg = dataclasses.replace(cfg, workloads=tuple(wls))
         return ev.eval_id, cfg, subs
+
+    def _share_trace(self, w, page_bytes: int) -> tuple[int, int] | None:
+        """Convert a trace once on the driver (cached on disk) and put its
+        per-process count arrays into the object store once."""
+        path = Path(w.path)
+        try:
+            st = path.stat()
+        except OSError:
+            return None  # the worker reports the missing file
+        key = ("trace", str(path.resolve()), st.st_mtime_ns, st.st_size, page_bytes,
+               w.window_ms, w.instructions_per_s, w.format, w.skip_bad_lines, w.processes)
+        if key not in self._shared:
+            from harness.errors import TiersweepError
+            from harness.traces import load_trace_counts
+
+            try:
+                tc = load_trace_counts(w, page_bytes)
+            except TiersweepError:
+                return None  # let the worker report it with its own message
+            ref = self.backend.put(tuple(tc.per_process))
+            self._shared[key] = (len(self._shared_list), ref, int(tc.window_ms))
+            self._shared_list.append(ref)
+        idx, _, window_ms = self._shared[key]
+        return idx, window_ms
 
     def dispatch(self) -> None:
         while self.queue and len(self.inflight) < self.max_in_flight:

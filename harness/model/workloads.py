@@ -131,6 +131,11 @@ class Layout:
 
 
 def _load_counts(w: WorkloadConfig, where: str) -> list[np.ndarray]:
+    if isinstance(w.counts, list | tuple) and w.counts and isinstance(w.counts[0], np.ndarray) \
+            and w.counts[0].ndim == 2:
+        # Per-process arrays handed over in memory (a trace converted by the
+        # sweep driver and shared through Ray's object store).
+        return [np.asarray(a) for a in w.counts]
     if w.counts is not None:
         arr = np.asarray(w.counts, dtype=np.int64)
     else:
