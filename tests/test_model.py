@@ -288,3 +288,39 @@ def test_rate_limit_below_one_page_per_pass_still_migrates_at_the_rate():
     # first pass after the first scan (1 s) on
     assert m["promotions"] >= per_s * (20 - 1.1) - 1
     assert m["failed_rate_limited"] == 0  # entries wait in the list; nothing fails
+
+
+def test_kswapd_keeps_pages_accessed_since_its_last_look_without_a_scanner():
+    """Reclaim reads the A bits itself: under a policy that never scans (none
+    with pressure from a late process), a hot fast-tier page survives a
+    kswapd run that demotes cold ones."""
+    import numpy as np
+
+    from harness.config import from_dict
+    from harness.model import Sim
+    from harness.model.policies import make_policy
+
+    counts = np.zeros((4, 8), dtype=np.int64)
+    counts[:, 0] = 50  # page 0 hot, every window; the rest never touched
+    cfg = from_dict({
+        "duration_s": 4,
+        "platform": {"page_size_kb": 4, "wmark_high_pct": 0, "wmark_promo_pct": 0,
+                     "nodes": [{"id": 0, "tier": "fast", "capacity_gb": 8 * 4096 / 2**30},
+                               {"id": 1, "tier": "slow", "capacity_gb": 1}]},
+        "workload": {"kind": "counts", "counts": counts.tolist(), "window_ms": 1000,
+                     "placement": "fast", "vma_mb": 0},
+        "policy": {"kind": "none"},
+    })
+    sim = Sim(cfg, make_policy(cfg.policy))
+    seen = {}
+
+    def after(s):
+        if s.t >= 2_000_000 and "done" not in seen:
+            seen["done"] = True
+            victims = s._rule_kswapd_victims(0, 4)
+            seen["victims"] = sorted(int(v) for v in victims)
+
+    sim.after_event = after
+    sim.run()
+    assert 0 not in seen["victims"]
+    assert seen["victims"] == [1, 2, 3, 4]

@@ -65,6 +65,13 @@ class RateAccess:
             na[idx] = self._draw(t, self.mean_gap_us[lo:hi][idx])
         return idx
 
+    def test_and_clear_pages(self, idx: np.ndarray, t: int) -> np.ndarray:
+        acc = self.next_access[idx] <= t
+        hit = idx[acc]
+        if len(hit):
+            self.next_access[hit] = self._draw(t, self.mean_gap_us[hit])
+        return acc
+
     def peek(self, idx: np.ndarray, t: int) -> np.ndarray:
         return self.next_access[idx] <= t
 
@@ -120,6 +127,12 @@ class CountsAccess:
 
     def test_and_clear_idx(self, lo: int, hi: int, t: int) -> np.ndarray:
         return np.flatnonzero(self.test_and_clear(lo, hi, t))
+
+    def test_and_clear_pages(self, idx: np.ndarray, t: int) -> np.ndarray:
+        now = self.accessed_by(idx, t)
+        acc = now > self.at_clear[idx]
+        self.at_clear[idx] = now
+        return acc
 
     def peek(self, idx: np.ndarray, t: int) -> np.ndarray:
         return self.accessed_by(idx, t) > self.at_clear[idx]

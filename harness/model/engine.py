@@ -341,6 +341,16 @@ class Sim:
         seg = self.layout.segments[int(np.searchsorted(self.seg_lo, lo, side="right") - 1)]
         return seg.access.test_and_clear_idx(lo - seg.lo, hi - seg.lo, self.work_now())
 
+    def test_and_clear_pages(self, pages: np.ndarray) -> np.ndarray:
+        """Test and clear the A bits of the given pages (ascending order)."""
+        out = np.zeros(len(pages), dtype=bool)
+        if len(pages) == 0:
+            return out
+        t = self.work_now()
+        for seg, sel in self._segment_groups(pages):
+            out[sel] = seg.access.test_and_clear_pages(pages[sel] - seg.lo, t)
+        return out
+
     def peek(self, pages: np.ndarray) -> np.ndarray:
         """A page is still hot (young) if accessed since its last A-bit clear."""
         out = np.zeros(len(pages), dtype=bool)
@@ -412,11 +422,14 @@ class Sim:
                 need -= len(victims)
 
     def _rule_kswapd_victims(self, d: int, need: int) -> np.ndarray:
-        """CLOCK over page indices from node d's hand: a referenced page loses its
-        flag and is skipped (second chance); an unreferenced one is demoted,
-        once (the second turn passes over the first turn's victims).
-        Stops after `need` victims or two full turns; the hand stays after the
-        last page examined."""
+        """CLOCK over page indices from node d's hand. Each page of node d it
+        examines has its A bit tested and cleared (reclaim's rmap walk, which
+        also hides that access from a later scan); a page that was accessed or
+        carries the referenced flag (set when a scan saw it accessed, or on
+        promotion) loses the flag and is skipped (second chance); any other
+        page is demoted, once (the second turn passes over the first turn's
+        victims). Stops after `need` victims or two full turns; the hand stays
+        after the last page examined."""
         n = self.n_pages
         hand = int(self.kswapd_hand[d])
         found: list[np.ndarray] = []
@@ -429,15 +442,16 @@ class Sim:
             on = self.node[hand:hi] == d
             if taken is not None:
                 on &= ~taken[hand:hi]
-            ref = self.referenced[hand:hi]
-            cand = np.flatnonzero(on & ~ref)
+            pos = np.flatnonzero(on)
+            young = self.peek(hand + pos)  # what the test-and-clear below will find
+            keep = young | self.referenced[hand + pos]
+            cand = pos[~keep]
             if len(cand) >= need - got:
                 last = int(cand[need - got - 1])
                 found.append(hand + cand[:need - got])
-                clear = np.flatnonzero(on[:last + 1] & ref[:last + 1])
-                self.referenced[hand + clear] = False
-                scanned += last + 1
-                hand = hand + last + 1
+                upto = int(np.searchsorted(pos, last, side="right"))
+                pos, young = pos[:upto], young[:upto]
+                step = last + 1
                 got = need
             else:
                 found.append(hand + cand)
@@ -445,9 +459,11 @@ class Sim:
                 if taken is None:
                     taken = np.zeros(n, dtype=bool)
                 taken[hand + cand] = True
-                self.referenced[hand:hi][on] = False
-                scanned += hi - hand
-                hand = hi
+                step = hi - hand
+            self.test_and_clear_pages(hand + pos[young])
+            self.referenced[hand + pos] = False
+            scanned += step
+            hand += step
             if hand >= n:
                 hand = 0
         self.kswapd_hand[d] = hand

@@ -63,6 +63,14 @@ class ReferenceRateAccess(RateAccess):
                 self.next_access[i] = self._draw_one(t, i)  # next access after the clear
         return accessed
 
+    def test_and_clear_pages(self, idx: np.ndarray, t: int) -> np.ndarray:
+        accessed = np.zeros(len(idx), dtype=bool)
+        for j, i in enumerate(idx):
+            if self.next_access[i] <= t:
+                accessed[j] = True
+                self.next_access[i] = self._draw_one(t, int(i))
+        return accessed
+
     def peek(self, idx: np.ndarray, t: int) -> np.ndarray:
         return np.array([self.next_access[i] <= t for i in idx], dtype=bool)
 
@@ -103,6 +111,14 @@ class ReferenceCountsAccess(CountsAccess):
         for i in range(lo, hi):
             now = self._accessed_by(i, t)
             accessed[i - lo] = now > self.at_clear[i]
+            self.at_clear[i] = now
+        return accessed
+
+    def test_and_clear_pages(self, idx: np.ndarray, t: int) -> np.ndarray:
+        accessed = np.zeros(len(idx), dtype=bool)
+        for j, i in enumerate(idx):
+            now = self._accessed_by(int(i), t)
+            accessed[j] = now > self.at_clear[i]
             self.at_clear[i] = now
         return accessed
 
@@ -210,9 +226,10 @@ class ReferenceSim(Sim):
         return free
 
     def _rule_kswapd_victims(self, d: int, need: int) -> np.ndarray:
-        """CLOCK from node d's hand over page indices: a page of node d that is
-        referenced loses the flag and is passed over (second chance); one that
-        is not becomes a victim, once. Stop at `need` victims or after two full
+        """CLOCK from node d's hand over page indices: a page of node d has its
+        A bit tested and cleared; if it was accessed or carries the referenced
+        flag, it loses the flag and is passed over (second chance); otherwise
+        it becomes a victim, once. Stop at `need` victims or after two full
         turns; the hand stays after the last page examined."""
         n = self.n_pages
         hand = int(self.kswapd_hand[d])
@@ -222,7 +239,8 @@ class ReferenceSim(Sim):
         while len(victims) < need and examined < 2 * n:
             p = hand
             if self.node[p] == d and p not in chosen:
-                if self.referenced[p]:
+                young = bool(self.test_and_clear_pages(np.array([p]))[0])
+                if young or self.referenced[p]:
                     self.referenced[p] = False
                 else:
                     victims.append(p)
