@@ -49,7 +49,11 @@ class RateAccess:
         self.rate = np.asarray(rates, dtype=np.float64)
         with np.errstate(divide="ignore"):
             self.mean_gap_us = 1e6 / self.rate
-        pending = np.flatnonzero(self.next_access > t)
+        pending = self.next_access > t
+        if pending.all():  # e.g. the first phase: no page accessed yet
+            self.next_access = self._draw_safe(t, self.mean_gap_us)
+            return
+        pending = np.flatnonzero(pending)
         self.next_access[pending] = self._draw_safe(t, self.mean_gap_us[pending])
 
     def test_and_clear(self, lo: int, hi: int, t: int) -> np.ndarray:
@@ -74,6 +78,9 @@ class RateAccess:
 
     def peek(self, idx: np.ndarray, t: int) -> np.ndarray:
         return self.next_access[idx] <= t
+
+    def peek_slice(self, lo: int, hi: int, t: int) -> np.ndarray:
+        return self.next_access[lo:hi] <= t
 
     def next_access_after(self, idx: np.ndarray, t: int) -> np.ndarray:
         """Time of the first access after t (hint fault after PROT_NONE marking)."""
@@ -136,6 +143,9 @@ class CountsAccess:
 
     def peek(self, idx: np.ndarray, t: int) -> np.ndarray:
         return self.accessed_by(idx, t) > self.at_clear[idx]
+
+    def peek_slice(self, lo: int, hi: int, t: int) -> np.ndarray:
+        return self.accessed_by_slice(lo, hi, t) > self.at_clear[lo:hi]
 
     def next_access_after(self, idx: np.ndarray, t: int) -> np.ndarray:
         """Exact time of the first access after t, searching later windows."""

@@ -224,6 +224,12 @@ class Sim:
     def _enter_phase(self, seg, k: int, t: int) -> None:
         rates = seg.enter_phase(k, t)
         lo, hi = seg.lo, seg.hi
+        if not any(mm.started for mm in self.mms if mm.spec.segment == seg.index):
+            # Nothing allocated yet (the first phase): only the totals change.
+            self.total_rate += float(rates.sum() - self.rate[lo:hi].sum())
+            self.rate[lo:hi] = rates
+            self.policy.on_phase(self, seg)
+            return
         old = self.rate[lo:hi]
         fast = self.node_is_fast[self.node[lo:hi]]
         base_fast = self.node_is_fast[self.base_node[lo:hi]]
@@ -316,9 +322,19 @@ class Sim:
 
     # ---------------------------------------------------- page helpers
     def count_nodes(self, nodes: np.ndarray) -> np.ndarray:
-        """Pages per node (a compare per node beats bincount's cast of int8)."""
+        """Pages per node of allocated pages (a compare per node beats bincount's
+        cast of int8; with two nodes one compare does)."""
+        if self.n_nodes == 2:
+            c0 = np.count_nonzero(nodes == 0)
+            return np.array([c0, len(nodes) - c0], dtype=np.int64)
         return np.array([np.count_nonzero(nodes == d) for d in range(self.n_nodes)],
                         dtype=np.int64)
+
+    def slow_mask(self, nodes: np.ndarray) -> np.ndarray:
+        """Which of these (allocated) pages are on a slow-tier node."""
+        if len(self.fast_nodes) == 1:
+            return nodes != int(self.fast_nodes[0])
+        return ~self.node_is_fast[nodes]
 
     def mm_of(self, pages: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.mm_lo, pages, side="right") - 1
@@ -349,6 +365,19 @@ class Sim:
         t = self.work_now()
         for seg, sel in self._segment_groups(pages):
             out[sel] = seg.access.test_and_clear_pages(pages[sel] - seg.lo, t)
+        return out
+
+    def peek_range(self, lo: int, hi: int) -> np.ndarray:
+        """peek over the contiguous pages [lo, hi), which may span segments."""
+        out = np.empty(hi - lo, dtype=bool)
+        t = self.work_now()
+        first = int(np.searchsorted(self.seg_lo, lo, side="right") - 1)
+        for seg in self.layout.segments[first:]:
+            a, b = max(lo, seg.lo), min(hi, seg.hi)
+            if a >= hi:
+                break
+            if a < b:
+                out[a - lo:b - lo] = seg.access.peek_slice(a - seg.lo, b - seg.lo, t)
         return out
 
     def peek(self, pages: np.ndarray) -> np.ndarray:
@@ -443,8 +472,8 @@ class Sim:
             if taken is not None:
                 on &= ~taken[hand:hi]
             pos = np.flatnonzero(on)
-            young = self.peek(hand + pos)  # what the test-and-clear below will find
-            keep = young | self.referenced[hand + pos]
+            young = self.peek_range(hand, hi)[pos]  # what the test-and-clear below finds
+            keep = young | self.referenced[hand:hi][pos]
             cand = pos[~keep]
             if len(cand) >= need - got:
                 last = int(cand[need - got - 1])

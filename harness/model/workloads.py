@@ -83,6 +83,8 @@ class Segment:
         return rates
 
     def _rates(self, k: int) -> np.ndarray:
+        if len(self.sizes) == 1:
+            return self._process_rates(0, self.sizes[0], k)
         out = np.empty(self.n)
         for p, n in enumerate(self.sizes):
             a, b = self.proc_lo[p], self.proc_lo[p + 1]

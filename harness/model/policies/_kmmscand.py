@@ -235,7 +235,7 @@ class KmmscandPolicy(Policy):
         scanned = sim.count_nodes(nodes)
         accessed = sim.count_nodes(acc_nodes)
         sim.referenced[lo:hi][idx] = True
-        cand = idx[~sim.node_is_fast[acc_nodes]]
+        cand = idx[sim.slow_mask(acc_nodes)]
         n_slow = len(cand)
         if self.prev_accessed is not None:
             prev = self.prev_accessed[lo:hi]
@@ -308,14 +308,19 @@ class KmmscandPolicy(Policy):
         if m == 0 or budget == 0:
             return 0.0
         entries, self._entries_unique = self.queue.peek(m)
-        mm_idx = np.zeros(len(entries), dtype=np.int64) if len(sim.mms) == 1 else sim.mm_of(entries)
-        targets = np.array([mm.slot.get("target", 0) for mm in sim.mms], dtype=np.int64)
-        dst = targets[mm_idx]
+        # Node indices fit int8 (as in Sim.node): compares stay byte-wide.
+        targets = np.array([mm.slot.get("target", 0) for mm in sim.mms], dtype=np.int8)
+        if len(sim.mms) == 1:
+            mm_idx = None
+            dst = np.broadcast_to(targets[0], len(entries))
+        else:
+            mm_idx = sim.mm_of(entries)
+            dst = targets[mm_idx]
         reason = self._rule_migrate(entries, dst, budget)
         k = len(reason)
         self.queue.consume(k)
-        entries, dst, mm_idx = entries[:k], dst[:k], mm_idx[:k]
-        codes = np.bincount(reason, minlength=len(REASON_NAMES) + 1)
+        entries, dst = entries[:k], dst[:k]
+        codes = [int(np.count_nonzero(reason == code)) for code in range(len(REASON_NAMES) + 1)]
         if budget is not None:
             self.allowance -= int(codes[OK])
         for code, name in REASON_NAMES.items():
@@ -327,6 +332,7 @@ class KmmscandPolicy(Policy):
         if self.queued is not None:
             self.queued[entries] = False
         if c.failure_feedback:
+            mm_idx = np.zeros(k, dtype=np.int64) if mm_idx is None else mm_idx[:k]
             self._feedback(mm_idx, reason == OK)
         return int(codes[OK]) * (sim.costs.migrate_page_us + sim.costs.tlb_shootdown_us) * 1000
 
@@ -361,7 +367,7 @@ class KmmscandPolicy(Policy):
         reason = np.zeros(len(pages), dtype=np.int8)
         # Assigned in reverse order of the checks, so the first failing check wins.
         # dst is always fast, so src == dst implies a fast source.
-        reason[sim.node_is_fast[src]] = INELIGIBLE
+        reason[~sim.slow_mask(src)] = INELIGIBLE
         reason[src == dst] = SAME_NODE
         if self.cfg.hot_check:
             reason[~sim.peek(pages)] = NOT_HOT
