@@ -18,7 +18,6 @@ rounds. Other published figures are not used: kmmscand V1 at 8 GB is a check.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -201,7 +200,3 @@ def format_row(r: dict) -> str:
 
 
 HEADER = "bench   size    policy       predicted  published  error   overheads (s)"
-
-
-def finite(x: float) -> bool:
-    return x is not None and math.isfinite(x)

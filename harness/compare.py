@@ -119,8 +119,8 @@ def run_compare(exp, out_dir: str | Path, backend, *, policies: list[str] | None
                 tuned: Tuned | None = None, progress: bool = True,
                 command: list[str] | None = None) -> CompareReport:
     from harness.report import atomic_write
-    from harness.results import ResultStore, RunLock, finish_manifest, start_manifest
-    from harness.runner import run_evaluations
+    from harness.results import RunLock, start_manifest
+    from harness.runner import run_recorded
 
     out = Path(out_dir)
     policies = list(policies or POLICIES)
@@ -142,15 +142,8 @@ def run_compare(exp, out_dir: str | Path, backend, *, policies: list[str] | None
                     "params": tuned.params}
             atomic_write(out / COMPARE_INFO, (json.dumps(info, indent=2, default=str) + "\n")
                          .encode())
-        store = ResultStore(out)
-        status = "interrupted"
-        try:
-            outcome = run_evaluations(evals, store, backend, run=exp.name, mode="compare",
-                                      progress=progress, desc=f"compare {exp.name}")
-            status = "failed" if outcome.errors else "done"
-        finally:
-            store.consolidate()
-            finish_manifest(out, manifest, status)
+        outcome = run_recorded(evals, out, manifest, backend, run=exp.name, mode="compare",
+                               progress=progress)
     return CompareReport(out, outcome, summarize(outcome.table, policies))
 
 

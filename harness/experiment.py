@@ -649,15 +649,20 @@ def _parse_study(raw: Any, where: str) -> StudySpec:
                      enqueue_default=enq)
 
 
-def _check_params(exp: Experiment, workload: str, params: dict, where: str) -> None:
+def _config_problem(exp: Experiment, workload: str, params: dict) -> str | None:
+    """Why `params` give no valid run config for `workload` (None if they do),
+    without the experiment-and-suite prefix the caller adds its own way."""
     try:
         exp.run_config(workload, exp.seeds[0], params)
     except ConfigError as exc:
-        msg = str(exc)
-        prefix = f"{exp.source}: suite.{workload}: "
-        if msg.startswith(prefix):
-            msg = msg[len(prefix):]
-        raise ConfigError(f"{where}: {msg} (with {params})") from None
+        return str(exc).removeprefix(f"{exp.source}: suite.{workload}: ")
+    return None
+
+
+def _check_params(exp: Experiment, workload: str, params: dict, where: str) -> None:
+    msg = _config_problem(exp, workload, params)
+    if msg is not None:
+        raise ConfigError(f"{where}: {msg} (with {params})")
 
 
 def _check_space(exp: Experiment, space: tuple[Param, ...], where: str) -> None:
@@ -674,12 +679,6 @@ def _check_space(exp: Experiment, space: tuple[Param, ...], where: str) -> None:
                 params.setdefault(k, allowed[0] if defaults.get(k) not in allowed
                                   else defaults[k])
             for w in exp.workloads:
-                try:
-                    exp.run_config(w, exp.seeds[0], params)
-                except ConfigError as exc:
-                    msg = str(exc)
-                    prefix = f"{exp.source}: suite.{w}: "
-                    if msg.startswith(prefix):
-                        msg = msg[len(prefix):]
-                    raise ConfigError(f"{where}.{p.key}: value {v!r} is not accepted: {msg}") \
-                        from None
+                msg = _config_problem(exp, w, params)
+                if msg is not None:
+                    raise ConfigError(f"{where}.{p.key}: value {v!r} is not accepted: {msg}")

@@ -40,7 +40,7 @@ import pandas as pd
 
 from harness.backends import Backend, TaskFailed
 from harness.config import RunConfig
-from harness.results import ResultStore, timeseries_long
+from harness.results import ResultStore, finish_manifest, timeseries_long
 
 
 @dataclass
@@ -399,3 +399,20 @@ def run_evaluations(evaluations, out_dir: str | Path | ResultStore, backend: Bac
     table = pd.DataFrame(store.rows([ev.eval_id for ev in evals]))
     return Outcome(table=table, errors=errors, computed=len(todo) - len(errors),
                    reused=len(evals) - len(todo), wall_s=time.perf_counter() - t0)
+
+
+def run_recorded(evaluations, out_dir: Path, manifest: dict, backend: Backend, *, run: str,
+                 mode: str, progress: bool = True) -> Outcome:
+    """run_evaluations into a run directory whose manifest was started: the
+    tables are consolidated and the manifest closed with the outcome (done,
+    failed, or interrupted if it raised)."""
+    store = ResultStore(out_dir)
+    status = "interrupted"
+    try:
+        outcome = run_evaluations(evaluations, store, backend, run=run, mode=mode,
+                                  progress=progress, desc=f"{mode} {run}")
+        status = "failed" if outcome.errors else "done"
+    finally:
+        store.consolidate()
+        finish_manifest(out_dir, manifest, status)
+    return outcome

@@ -10,8 +10,8 @@ import pandas as pd
 from harness.aggregate import suite_value
 from harness.backends import Backend
 from harness.experiment import Experiment
-from harness.results import ResultStore, RunLock, finish_manifest, start_manifest
-from harness.runner import Evaluation, Outcome, eval_id, run_evaluations
+from harness.results import RunLock, start_manifest
+from harness.runner import Evaluation, Outcome, eval_id, run_recorded
 
 
 def sweep_evaluations(exp: Experiment) -> list[Evaluation]:
@@ -44,15 +44,8 @@ def run_sweep(exp: Experiment, out_dir: str | Path, backend: Backend, *, progres
                                   experiment=exp.describe(), command=command,
                                   extra={"backend": backend.describe(),
                                          "evaluations": len(evals)})
-        store = ResultStore(out)
-        status = "interrupted"
-        try:
-            outcome = run_evaluations(evals, store, backend, run=exp.name, mode="sweep",
-                                      progress=progress, desc=f"sweep {exp.name}")
-            status = "failed" if outcome.errors else "done"
-        finally:
-            store.consolidate()
-            finish_manifest(out, manifest, status)
+        outcome = run_recorded(evals, out, manifest, backend, run=exp.name, mode="sweep",
+                               progress=progress)
     return SweepReport(out, outcome, summarize(outcome.table, exp, metric, aggregate))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 
@@ -12,14 +13,9 @@ def register(sub) -> None:
     p.add_argument("--kind", default="zipf", help="workload kind (zipf)")
     p.add_argument("--skip-reference", action="store_true",
                    help="skip the reference-versus-vectorized comparison")
-    p.add_argument("--one", type=float, default=None, help=argparse_suppress())
+    # Internal: one case in a fresh process, so its peak memory is its own.
+    p.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
-
-
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 def run(args) -> int:

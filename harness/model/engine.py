@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.config import MIB, RunConfig
+from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.model import runtime
 from harness.model.workloads import US, Layout, MMSpec, build_layout
@@ -605,7 +605,3 @@ def time_to_fraction(t: list, hit: list, frac: float) -> float:
     final = float(np.nanmean(tail)) if not np.all(np.isnan(tail)) else 0.0
     ok = np.flatnonzero(np.nan_to_num(h, nan=-1.0) >= frac * final)
     return float(t[ok[0]]) if len(ok) else float("nan")
-
-
-def mb_to_pages(mb: float, page_bytes: int) -> int:
-    return int(mb * MIB) // page_bytes
