@@ -23,9 +23,9 @@ import pytest
 from sessions import end_session, session_pids
 
 import harness
-from harness.backends import InlineBackend
 from harness.experiment import load_experiment
-from harness.sweep import run_sweep
+from harness.run.backends import InlineBackend
+from harness.search.sweep import run_sweep
 
 REPO = Path(harness.__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.aggregate import aggregate, suite_value
 from harness.errors import ConfigError
 from harness.experiment import load_experiment
-from harness.results import ResultStore, read_trials, timeseries_long
+from harness.run.store import ResultStore, read_trials, timeseries_long
+from harness.search.aggregate import aggregate, suite_value
 
 ZIPF = "configs/zipf.yaml"
 

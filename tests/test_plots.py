@@ -20,8 +20,8 @@ from synth_results import (
     make_tune_like,
 )
 
-from harness import plots as P
-from harness import summary as S
+from harness.analysis import summary as S
+from harness.report.html import plots as P
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from synth_results import make_trials, write_run
 
-from harness import report as R
-from harness import summary as S
+from harness.analysis import summary as S
 from harness.cli import main
 from harness.errors import InputError
+from harness.report.html import html as R
 
 KEYS = ["1-policies", "2-pareto", "3-sensitivity", "4-timeseries", "5-study"]
 

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from synth_results import write_run
 
-from harness import compare as C
-from harness.backends import InlineBackend
 from harness.cli import main
 from harness.errors import ConfigError
 from harness.experiment import load_experiment
+from harness.run.backends import InlineBackend
+from harness.search import compare as C
 
 EXPERIMENT = """
 name: tiny
@@ -69,7 +69,7 @@ def test_unknown_policy_is_a_config_error(exp_file, tmp_path):
 
 
 def test_run_compare_writes_a_results_directory_and_reuses_it(exp_file, tuned, tmp_path):
-    from harness.report import write_report
+    from harness.report.html import write_report
 
     exp = load_experiment(exp_file)
     out = tmp_path / "cmp"
@@ -106,7 +106,7 @@ def test_cli_compare_then_report_and_defaults(exp_file, tmp_path, capsys):
 
 def test_compare_on_ray(exp_file, tmp_path):
     """The default backend: local Ray (2 CPUs, no dashboard)."""
-    from harness.backends import make_backend
+    from harness.run.backends import make_backend
 
     exp = load_experiment(exp_file)
     with make_backend("ray", cpus=2) as b:

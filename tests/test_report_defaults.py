@@ -9,8 +9,8 @@ import pytest
 import yaml
 from synth_results import make_trials, write_run
 
-from harness import defaults as D
-from harness import summary as S
+from harness.analysis import recommend as D
+from harness.analysis import summary as S
 from harness.cli import main
 from harness.errors import InputError
 

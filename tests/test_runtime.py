@@ -85,7 +85,7 @@ def test_runtime_rejects_counts_workloads():
 def test_shipped_calibration_reproduces_the_8gb_figures():
     """The committed constants (configs/abench/calibrated.yaml) still fit: times
     within 5 %, overhead split within 25 % of MODEL.md's 8 GB figures."""
-    from harness import calibrate as cal
+    from harness.tools import calibrate as cal
 
     rows = cal.predict(sizes=(8,), policies=("none", "numab2", "kmmscand-v0"))
     for r in rows:

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.backends import InlineBackend, RayBackend
 from harness.experiment import load_experiment
-from harness.runner import Evaluation, Scheduler, run_evaluations
-from harness.sweep import run_sweep, sweep_evaluations
+from harness.run.backends import InlineBackend, RayBackend
+from harness.run.runner import Evaluation, Scheduler, run_evaluations
+from harness.search.sweep import run_sweep, sweep_evaluations
 
 ZIPF = os.path.abspath("configs/zipf.yaml")
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.backends import InlineBackend
 from harness.experiment import load_experiment
-from harness.study import run_study
-from harness.sweep import run_sweep
+from harness.run.backends import InlineBackend
+from harness.search.study import run_study
+from harness.search.sweep import run_sweep
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "trace-sweep.yaml"
 

@@ -15,9 +15,9 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 from sessions import end_session
 
-from harness.backends import InlineBackend
 from harness.experiment import load_experiment
-from harness.study import make_sampler, run_study
+from harness.run.backends import InlineBackend
+from harness.search.study import make_sampler, run_study
 
 ZIPF = os.path.abspath("configs/zipf.yaml")
 

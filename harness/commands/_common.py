@@ -37,6 +37,6 @@ def command_line() -> list[str]:
 
 
 def backend_from(args):
-    from harness.backends import make_backend
+    from harness.run.backends import make_backend
 
     return make_backend(args.backend, address=args.address, cpus=args.cpus)

@@ -19,7 +19,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from harness import bench
+    from harness.tools import bench as bench
 
     if args.one is not None:
         print(json.dumps(bench.one_case(args.one, args.duration, args.kind)))

@@ -16,8 +16,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from harness import harness_bench
     from harness.errors import TiersweepError
+    from harness.tools import harness_bench as harness_bench
 
     try:
         targets = [float(x) for x in args.sim.split(",") if x]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness import calibrate as cal
+from harness.tools import calibrate as cal
 
 
 def register(sub) -> None:

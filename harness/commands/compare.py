@@ -26,8 +26,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from harness.commands._common import backend_from, command_line, out_dir
-    from harness.compare import run_compare, tuned_from
     from harness.experiment import load_experiment
+    from harness.search.compare import run_compare, tuned_from
 
     exp = load_experiment(args.config, args.overrides)
     out = out_dir(args, exp.name)

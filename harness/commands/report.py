@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from harness.report import write_report
+    from harness.report.html import write_report
 
     res = write_report(args.run_dir, args.out, study=args.study,
                        timeseries_eval=args.timeseries_eval)

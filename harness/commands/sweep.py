@@ -16,7 +16,7 @@ def run(args) -> int:
     import pandas as pd
 
     from harness.experiment import load_experiment
-    from harness.sweep import run_sweep
+    from harness.search.sweep import run_sweep
 
     exp = load_experiment(args.config, args.overrides)
     out = out_dir(args, exp.name)

@@ -23,7 +23,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from harness.errors import TiersweepError
     from harness.experiment import load_experiment
-    from harness.study import run_study
+    from harness.search.study import run_study
 
     if args.trials is not None and args.trials < 1:
         raise TiersweepError("--trials: expected at least 1")

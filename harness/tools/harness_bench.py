@@ -24,10 +24,10 @@ from __future__ import annotations
 import tempfile
 import time
 
-from harness.backends import RayBackend
 from harness.config import from_dict
 from harness.model import simulate
-from harness.runner import Evaluation, run_evaluations
+from harness.run.backends import RayBackend
+from harness.run.runner import Evaluation, run_evaluations
 
 
 def bench_config(duration_s: float, seed: int = 1):

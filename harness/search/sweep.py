@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.aggregate import suite_value
-from harness.backends import Backend
 from harness.experiment import Experiment
-from harness.results import RunLock, start_manifest
-from harness.runner import Evaluation, Outcome, eval_id, run_recorded
+from harness.run.backends import Backend
+from harness.run.runner import Evaluation, Outcome, eval_id, run_recorded
+from harness.run.store import RunLock, start_manifest
+from harness.search.aggregate import suite_value
 
 
 def sweep_evaluations(exp: Experiment) -> list[Evaluation]:

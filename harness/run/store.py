@@ -321,7 +321,7 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_revision() -> dict[str, Any] | None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                              text=True, timeout=10)

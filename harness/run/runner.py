@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.backends import Backend, TaskFailed
 from harness.config import RunConfig
-from harness.results import ResultStore, finish_manifest, timeseries_long
+from harness.run.backends import Backend, TaskFailed
+from harness.run.store import ResultStore, finish_manifest, timeseries_long
 
 
 @dataclass

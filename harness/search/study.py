@@ -3,7 +3,7 @@
 One trial = the trial's knob values evaluated on every suite workload with
 every seed; its value for each objective is the metric's mean over seeds per
 workload, aggregated over workloads (mean / worst / gmean, see
-harness.aggregate). Trials run asynchronously: whenever the scheduler has a
+harness.search.aggregate). Trials run asynchronously: whenever the scheduler has a
 free slot and nothing queued, the driver asks Optuna for the next trial, so
 a new trial starts as soon as capacity frees up (no batches).
 
@@ -40,11 +40,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.aggregate import aggregate, per_workload
-from harness.backends import Backend
 from harness.errors import ConfigError, TiersweepError
 from harness.experiment import DEFAULT_LABEL, Experiment, StudySpec
-from harness.results import (
+from harness.run.backends import Backend
+from harness.run.runner import (
+    Evaluation,
+    Scheduler,
+    eval_id,
+    make_row,
+    progress_bar,
+    run_evaluations,
+)
+from harness.run.store import (
     ResultStore,
     RunLock,
     atomic_write_bytes,
@@ -54,7 +61,7 @@ from harness.results import (
     start_manifest,
     write_manifest,
 )
-from harness.runner import Evaluation, Scheduler, eval_id, make_row, progress_bar, run_evaluations
+from harness.search.aggregate import aggregate, per_workload
 
 JOURNAL = "study.journal"
 

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from harness import summary as S
+from harness.analysis import summary as S
 from harness.errors import InputError
 
 DEFAULTS_YAML = "defaults.yaml"
@@ -324,7 +324,7 @@ class DefaultsResult:
 
 def write_defaults(run_dir: str | Path, out_dir: str | Path | None = None,
                    sysfs_dir: str = SYSFS_DIR) -> DefaultsResult:
-    from harness.report import atomic_write
+    from harness.report.html import atomic_write
 
     run = S.load_run(run_dir)
     rec = recommend(run)

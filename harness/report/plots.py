@@ -4,7 +4,7 @@ Every figure uses the same style, one colour per series (policy or labelled
 point) from seaborn's colour-blind-safe "colorblind" palette plus a marker
 shape per series, axis labels with units, and constrained layout so that no
 text overlaps. The numbers drawn are exactly those of the matching table in
-``harness.summary`` (the report prints them under each figure).
+``harness.analysis.summary`` (the report prints them under each figure).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from harness import summary as S  # noqa: E402
+from harness.analysis import summary as S  # noqa: E402
 
 PALETTE = sns.color_palette("colorblind", 10).as_hex()
 # Fixed colours of the named series; the colorblind palette's order is blue,

@@ -30,7 +30,7 @@ from harness.errors import InputError
 TRIALS = "trials.parquet"
 TIMESERIES = "timeseries.parquet"
 MANIFEST = "manifest.json"
-PARTS = "parts"  # batches the result store appends before merging them (harness.results)
+PARTS = "parts"  # batches the result store appends before merging them (harness.run.store)
 
 # Columns the figures, report and defaults need, and their kind.
 REQUIRED_TRIAL_COLUMNS: dict[str, str] = {

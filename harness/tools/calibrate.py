@@ -29,7 +29,7 @@ from harness.config import RunConfig, load_config
 from harness.model import runtime as rt_model
 from harness.model import simulate
 
-ABENCH_DIR = Path(__file__).resolve().parent.parent / "configs" / "abench"
+ABENCH_DIR = Path(__file__).resolve().parents[2] / "configs" / "abench"
 CALIBRATED = "calibrated.yaml"
 POLICY_FILES = {"none": "none", "numab2": "numab2", "kmmscand-v0": "kmmscand-v0",
                 "kmmscand-v1": "kmmscand-v1"}

@@ -8,7 +8,7 @@ defaults` recommends for a named tuning run) and ``oracle`` (the hottest pages
 on the fast tier, free migrations: an upper bound).
 
 Every policy runs every suite workload with every seed (study seeds plus
-holdout seeds) as Ray tasks through ``harness.runner.run_evaluations``, into
+holdout seeds) as Ray tasks through ``harness.run.runner.run_evaluations``, into
 a results directory like any sweep (mode "compare"). Evaluation ids follow
 the study's final comparison (``default``, ``tuned-tNNNNN``), so in a tuning
 run's own directory the evaluations it already made are reused, not rerun.
@@ -46,8 +46,8 @@ class Tuned:
 
 def tuned_from(run_dir: str | Path) -> Tuned:
     """The knobs `tiersweep defaults` recommends for a tuning (or sweep) run."""
-    from harness import summary as S
-    from harness.defaults import recommend
+    from harness.analysis import summary as S
+    from harness.analysis.recommend import recommend
 
     run = S.load_run(run_dir)
     rec = recommend(run)
@@ -65,7 +65,7 @@ def _key(params: dict) -> str:
 
 def compare_evaluations(exp, policies: list[str], tuned: Tuned | None, out_dir: Path) -> list:
     """Evaluation objects: each policy x suite workload x seed (study + holdout seeds)."""
-    from harness.runner import Evaluation, eval_id
+    from harness.run.runner import Evaluation, eval_id
 
     seeds = list(exp.seeds) + [s for s in exp.holdout_seeds if s not in exp.seeds]
     base_kind = exp.run_config(exp.workloads[0], seeds[0]).policy.kind
@@ -111,16 +111,16 @@ def fingerprint(exp, policies: list[str], tuned: Tuned | None) -> str:
 @dataclass
 class CompareReport:
     out_dir: Path
-    outcome: Any  # harness.runner.Outcome
+    outcome: Any  # harness.run.runner.Outcome
     table: Any  # per label: mean objective, hit rate and cost over the suite
 
 
 def run_compare(exp, out_dir: str | Path, backend, *, policies: list[str] | None = None,
                 tuned: Tuned | None = None, progress: bool = True,
                 command: list[str] | None = None) -> CompareReport:
-    from harness.report import atomic_write
-    from harness.results import RunLock, start_manifest
-    from harness.runner import run_recorded
+    from harness.report.html import atomic_write
+    from harness.run.runner import run_recorded
+    from harness.run.store import RunLock, start_manifest
 
     out = Path(out_dir)
     policies = list(policies or POLICIES)

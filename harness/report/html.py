@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import summary as S
+from harness.analysis import summary as S
 from harness.errors import InputError
 
 FIGURES_DIR = "figures"
@@ -57,7 +57,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def figure_bytes(fig, fmt: str) -> bytes:
     """PNG or SVG bytes with no date or software stamp (reproducible)."""
-    from harness import plots
+    from harness.report.html import plots as plots
 
     buf = io.BytesIO()
     meta = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
@@ -122,7 +122,7 @@ def _fmt_table(df: pd.DataFrame) -> pd.DataFrame:
 def build_figures(run: S.RunData, study=None, timeseries_eval: str | None = None,
                   progress: bool = True) -> list[FigureOut]:
     """Every figure of the report with the tables behind it (nothing written)."""
-    from harness import plots as P
+    from harness.report.html import plots as P
 
     df = S.with_points(run.trials)
     suite = S.reference_suite(df)
@@ -206,7 +206,7 @@ def build_figures(run: S.RunData, study=None, timeseries_eval: str | None = None
 
 def _timeseries_figure(f: FigureOut, run: S.RunData, df: pd.DataFrame, series: list[str],
                        colors: dict, eval_id: str | None) -> None:
-    from harness import plots as P
+    from harness.report.html import plots as P
 
     ts = run.timeseries
     if ts is None:

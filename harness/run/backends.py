@@ -3,7 +3,7 @@
 The search code (sweeps, studies) sees only this interface:
 
     put(obj) -> handle            share a large object once (Ray: the object store)
-    submit(specs, shared) -> task run a chunk of evaluations (harness.runner.run_chunk)
+    submit(specs, shared) -> task run a chunk of evaluations (harness.run.runner.run_chunk)
     wait(tasks, timeout) -> (done, pending)
     result(task) -> list of outputs   (raises TaskFailed)
     cancel(task)
@@ -95,7 +95,7 @@ class _Thunk:
 
     def run(self):
         if self.out is None and not self.cancelled:
-            from harness.runner import run_chunk
+            from harness.run.runner import run_chunk
 
             self.out = run_chunk(self.specs, *self.shared)
         return self.out
@@ -161,7 +161,7 @@ class RayBackend(Backend):
             raise TiersweepError("the Ray cluster offers no CPUs")
         self.cluster_cpus = total
         self.slots = min(total, cpus) if cpus else total
-        from harness.runner import run_chunk
+        from harness.run.runner import run_chunk
 
         # max_retries: a chunk whose worker process died (killed, lost node,
         # out of memory) is run again elsewhere; retry_exceptions covers

@@ -1,0 +1,1 @@
+"""Figures, labels and the HTML report."""
