@@ -1,0 +1,130 @@
+"""The package tree is the architecture: imports point down the layers, no cycles.
+
+The layer order is written once, here. A module may import modules of its own
+package (top-level folder of harness/) and of any lower layer; an import of a
+higher layer, or a cycle between modules, fails.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "harness"
+
+# Highest first. Packages on one line are peers: they may not import each other.
+LAYERS: list[set[str]] = [
+    {"__main__"},
+    {"cli"},
+    {"commands"},
+    {"tools", "search", "report"},
+    {"analysis"},
+    {"run"},
+    {"experiment"},
+    {"model"},
+    {"traces"},
+    {"config"},
+    {"errors", "atomic"},
+]
+RANK = {pkg: i for i, group in enumerate(LAYERS) for pkg in group}
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def harness_imports(path: Path) -> set[str]:
+    """Modules of harness imported by this file, at any depth (lazy imports count)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    me = module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.split(".")[0] == "harness")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if mod.split(".")[0] != "harness":
+                continue
+            # `from harness.x import y` names the submodule y, if there is one;
+            # otherwise it takes y from harness.x itself.
+            base = ROOT.parent / mod.replace(".", "/")
+            for a in node.names:
+                if (base / a.name).is_dir() or (base / f"{a.name}.py").exists():
+                    out.add(f"{mod}.{a.name}")
+                else:
+                    out.add(mod)
+    out.discard(me)
+    return out
+
+
+def top(mod: str) -> str:
+    parts = mod.split(".")
+    return parts[1] if len(parts) > 1 else "harness"
+
+
+MODULES = {module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
+GRAPH = {m: {i for i in harness_imports(p) if i in MODULES} for m, p in MODULES.items()}
+
+
+def test_every_package_has_a_layer():
+    missing = sorted({top(m) for m in MODULES} - set(RANK) - {"harness"})
+    assert not missing, f"packages with no layer in LAYERS: {missing}"
+
+
+@pytest.mark.parametrize("mod", sorted(MODULES))
+def test_imports_point_down(mod):
+    me = top(mod)
+    if me == "harness":  # harness/__init__.py
+        return
+    bad = []
+    for dep in sorted(GRAPH[mod]):
+        other = top(dep)
+        if other in ("harness", me):
+            continue
+        if RANK[other] <= RANK[me]:
+            bad.append(f"{dep} (layer {other})")
+    assert not bad, f"{mod} (layer {me}) imports upward or sideways: {bad}"
+
+
+def test_no_import_cycles():
+    """Peel off modules whose imports are all peeled; what is left sits on a cycle."""
+    remaining = {m: set(deps) for m, deps in GRAPH.items()}
+    while True:
+        leaves = [m for m, deps in remaining.items() if not deps]
+        if not leaves:
+            break
+        for m in leaves:
+            del remaining[m]
+        for deps in remaining.values():
+            deps.difference_update(leaves)
+    while True:  # then modules nothing left imports: what remains is on a cycle
+        used = set().union(*remaining.values()) if remaining else set()
+        roots = [m for m in remaining if m not in used]
+        if not roots:
+            break
+        for m in roots:
+            del remaining[m]
+    assert not remaining, f"import cycle among: {sorted(remaining)}"
+
+
+def test_the_check_sees_a_violation(tmp_path):
+    """The parser finds lazy and relative imports (the test can fail)."""
+    f = ROOT / "model" / "_probe_.py"
+    try:
+        f.write_text("def f():\n    from harness.search import study\n    from . import engine\n")
+        deps = harness_imports(f)
+    finally:
+        f.unlink()
+    assert "harness.search.study" in deps and "harness.model.engine" in deps
