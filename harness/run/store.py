@@ -41,6 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from harness import atomic
 from harness.errors import InputError, TiersweepError
 
 TRIALS = "trials.parquet"
@@ -58,27 +59,11 @@ TAIL_COLUMNS = ["eval_wall_s", "worker", "finished_at"]
 # ---------------------------------------------------------------- writing
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def atomic_write_parquet(df: pd.DataFrame | pa.Table, path: Path, sync: bool = True) -> None:
-    """Write to a temporary name, then os.replace: readers never see a torn file.
-
-    `sync` also fsyncs (survives an OS crash, not only a process crash)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write a table atomically (readers never see a torn file); `sync` also fsyncs."""
     table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(_normalize(df),
                                                                     preserve_index=False)
-    pq.write_table(table, tmp)
-    if sync:
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic.write_with(path, lambda f: pq.write_table(table, f), sync=sync)
 
 
 def rows_table(rows: list[dict]) -> pa.Table:
@@ -362,8 +347,8 @@ def read_manifest(out_dir: str | Path) -> dict | None:
 
 def write_manifest(out_dir: str | Path, manifest: dict) -> None:
     p = Path(out_dir) / MANIFEST
-    atomic_write_bytes(p, (json.dumps(jsonable(manifest), indent=2, sort_keys=False) + "\n")
-                       .encode())
+    atomic.write_text(p, json.dumps(jsonable(manifest), indent=2, sort_keys=False) + "\n",
+                      sync=True)
 
 
 def start_manifest(out_dir: Path, *, mode: str, fingerprint: str, experiment: dict,

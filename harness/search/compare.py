@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import atomic
 from harness.errors import ConfigError, InputError
 
 POLICIES = ("none", "numab2", "rfc-default", "tuned", "oracle")
@@ -118,7 +119,6 @@ class CompareReport:
 def run_compare(exp, out_dir: str | Path, backend, *, policies: list[str] | None = None,
                 tuned: Tuned | None = None, progress: bool = True,
                 command: list[str] | None = None) -> CompareReport:
-    from harness.report.html import atomic_write
     from harness.run.runner import run_recorded
     from harness.run.store import RunLock, start_manifest
 
@@ -140,8 +140,7 @@ def run_compare(exp, out_dir: str | Path, backend, *, policies: list[str] | None
             info = {"tuned_from": str(tuned.run_dir.resolve()), "point": tuned.point,
                     "trial": tuned.trial, "selected_by": tuned.selected_by,
                     "params": tuned.params}
-            atomic_write(out / COMPARE_INFO, (json.dumps(info, indent=2, default=str) + "\n")
-                         .encode())
+            atomic.write_text(out / COMPARE_INFO, json.dumps(info, indent=2, default=str) + "\n")
         outcome = run_recorded(evals, out, manifest, backend, run=exp.name, mode="compare",
                                progress=progress)
     return CompareReport(out, outcome, summarize(outcome.table, policies))

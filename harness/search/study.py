@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness import atomic
 from harness.errors import ConfigError, TiersweepError
 from harness.experiment import DEFAULT_LABEL, Experiment, StudySpec
 from harness.run.backends import Backend
@@ -54,7 +55,6 @@ from harness.run.runner import (
 from harness.run.store import (
     ResultStore,
     RunLock,
-    atomic_write_bytes,
     atomic_write_parquet,
     finish_manifest,
     jsonable,
@@ -491,8 +491,8 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
         text = "\n".join(t for t in text_parts if t)
         summary = {"best": best, "counts": counts_state, "storage": storage_desc,
                    "comparison": comparison.to_dict("records")}
-        atomic_write_bytes(out / "summary.json",
-                           (json.dumps(jsonable(summary), indent=2) + "\n").encode())
+        atomic.write_text(out / "summary.json", json.dumps(jsonable(summary), indent=2) + "\n",
+                          sync=True)
         finish_manifest(out, manifest, "done", counts=counts_state,
                         best=best[0] if best else None)
     return StudyReport(out_dir=out, storage=storage_desc, counts=counts_state,

@@ -17,11 +17,11 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from harness import atomic
 from harness.errors import InputError
 from harness.traces.base import ReaderOptions, SparseProcess
 
@@ -33,19 +33,6 @@ def cache_root() -> Path:
     env = os.environ.get("TIERSWEEP_CACHE")
     base = Path(env).expanduser() if env else Path.home() / ".cache" / "tiersweep"
     return base / "traces"
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def file_sha256(path: str | Path) -> str:
@@ -72,7 +59,7 @@ def file_sha256(path: str | Path) -> str:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     digest = h.hexdigest()
     with contextlib.suppress(OSError):
-        _atomic_write(memo, lambda f: f.write(digest.encode()))
+        atomic.write_text(memo, digest)
     return digest
 
 
@@ -97,7 +84,7 @@ def save(key: str, procs: list[SparseProcess], n_windows: int, stats: dict) -> P
         arrays[f"p{i}"] = sp.page.astype(np.uint64)
         arrays[f"c{i}"] = sp.count.astype(np.int64)
     path = entry_path(key)
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    atomic.write_with(path, lambda f: np.savez(f, **arrays))
     return path
 
 
