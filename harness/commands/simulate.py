@@ -28,7 +28,7 @@ def _clean(v):
 
 
 def run(args) -> int:
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides, override_source="--set")
     res = simulate(cfg)
     if args.json:
         out = {"config": cfg.name, "seed": cfg.seed, **{k: _clean(v) for k, v in res.metrics.items()}}

@@ -436,7 +436,7 @@ class Experiment:
 
 
 def _resolve_paths(cfg: RunConfig, base: Path) -> RunConfig:
-    from harness.config import _resolve_paths as resolve  # the run-config loader's own rule
+    from harness.config import resolve_paths as resolve  # the run-config loader's own rule
 
     return resolve(cfg, base)
 

@@ -1,0 +1,106 @@
+"""Raw (untyped) run-config mappings: YAML files, `extends`, dotted-path overrides.
+
+The experiment loader works on these too: it sets suite entries and study
+parameters on the raw base mapping before the typed build, so an unset knob
+keeps its policy version's default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import ConfigError
+
+# Names what an override came from in its errors; a command passes its flag.
+OVERRIDE = "override"
+
+
+def parse_override(text: str, source: str = OVERRIDE) -> tuple[str, Any]:
+    """`a.b=value` with the value parsed as YAML (so 512 is an int)."""
+    if "=" not in text:
+        raise ConfigError(f"{source}: {text!r}: expected KEY=VALUE, e.g. policy.scan_size_mb=512")
+    key, _, value = text.partition("=")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def set_path(raw: dict[str, Any], key: str, value: Any, source: str = OVERRIDE) -> None:
+    """Set a dotted path in a raw config mapping; `workload.x` targets every workload."""
+    parts = key.split(".")
+    if parts[0] == "workload" and "workloads" in raw and "workload" not in raw:
+        targets = raw["workloads"]
+        parts = parts[1:]
+    else:
+        targets = [raw]
+    if not parts or not all(parts):
+        raise ConfigError(f"{source}: {key!r}: expected a dotted field path")
+    for target in targets:
+        node = target
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"{source}: {'.'.join(parts[:i + 1])}: expected a list index")
+                node = node[int(part)]
+            else:
+                node = node.setdefault(part, {})
+            if not isinstance(node, dict | list):
+                raise ConfigError(f"{source}: {'.'.join(parts[:i + 1])}: not a mapping")
+        if isinstance(node, list):
+            last = parts[-1]
+            if not last.isdigit() or int(last) >= len(node):
+                raise ConfigError(f"{source}: {key}: expected a list index")
+            node[int(last)] = value
+        else:
+            node[parts[-1]] = value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{p}:{where}: not valid YAML") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level")
+    return raw
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`: mappings merge key by key, anything else replaces."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_yaml_extends(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Load YAML; `extends: other.yaml` (relative to this file) is merged underneath."""
+    p = Path(path)
+    raw = load_yaml(p)
+    ext = raw.pop("extends", None)
+    if ext is None:
+        return raw
+    if not isinstance(ext, str):
+        raise ConfigError(f"{p}: extends: expected a file path")
+    base_path = (p.parent / ext).resolve()
+    if base_path in _seen:
+        raise ConfigError(f"{p}: extends: {ext} includes itself")
+    if not base_path.exists():
+        raise ConfigError(f"{p}: extends: {ext}: no such file")
+    return deep_merge(load_yaml_extends(base_path, _seen + (base_path,)), raw)
+
+

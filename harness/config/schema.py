@@ -1,0 +1,359 @@
+"""The run configuration's schema: frozen dataclasses that check their values.
+
+One YAML file describes a run (seed, duration, platform, workloads, policy,
+costs, runtime). Types are checked by the generic build (loader.py), values
+here in ``__post_init__``; every error names the dotted field path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.config.kmmscand_versions import version_defaults
+from harness.config.loader import build
+from harness.config.loader import fail as _fail
+from harness.config.raw import OVERRIDE, set_path
+from harness.errors import ConfigError
+
+GIB = 1 << 30
+MIB = 1 << 20
+
+Tier = Literal["fast", "slow"]
+WorkloadKind = Literal["uniform", "zipf", "hotset", "split", "sequential", "counts", "trace"]
+Placement = Literal["first_touch", "slow", "fast", "split"]
+PolicyKind = Literal["none", "kmmscand", "numab2", "oracle"]
+Version = Literal["v0", "v1", "v2", "v3"]
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    id: int
+    tier: Tier
+    capacity_gb: float
+    latency_ns: float = 90.0
+    bandwidth_gbps: float = 100.0
+
+    def __post_init__(self) -> None:
+        if self.id < 0:
+            _fail("id", "expected a node id >= 0")
+        if self.capacity_gb <= 0:
+            _fail("capacity_gb", "expected a capacity > 0")
+        if self.latency_ns <= 0 or self.bandwidth_gbps <= 0:
+            _fail("latency_ns", "expected latency and bandwidth > 0")
+
+
+def _default_nodes() -> tuple[NodeConfig, ...]:
+    return (
+        NodeConfig(id=0, tier="fast", capacity_gb=16, latency_ns=90, bandwidth_gbps=100),
+        NodeConfig(id=1, tier="slow", capacity_gb=64, latency_ns=220, bandwidth_gbps=36),
+    )
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    page_size_kb: int = 4
+    nodes: tuple[NodeConfig, ...] = field(default_factory=_default_nodes)
+    # Watermarks as a share of each node's capacity (percent). Promotion needs
+    # free pages above `high`; kswapd then demotes until free reaches `promo`.
+    wmark_high_pct: float = 1.0
+    wmark_promo_pct: float = 2.0
+    kswapd: bool = True
+    # Fast-tier size as a share of the workload footprint (trace placement);
+    # when set it overrides the fast nodes' capacity_gb (split evenly).
+    fast_share_of_footprint: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.page_size_kb not in (4, 8, 16, 64):
+            _fail("page_size_kb", "expected one of 4, 8, 16, 64")
+        ids = [n.id for n in self.nodes]
+        if len(set(ids)) != len(ids):
+            _fail("nodes", f"node ids must be unique, got {ids}")
+        if not any(n.tier == "fast" for n in self.nodes):
+            _fail("nodes", "expected at least one fast-tier node")
+        if not any(n.tier == "slow" for n in self.nodes):
+            _fail("nodes", "expected at least one slow-tier node")
+        if not 0 <= self.wmark_high_pct <= self.wmark_promo_pct < 50:
+            _fail("wmark_promo_pct", "expected 0 <= wmark_high_pct <= wmark_promo_pct < 50")
+        if self.fast_share_of_footprint is not None and not 0 < self.fast_share_of_footprint <= 1:
+            _fail("fast_share_of_footprint", "expected a share in (0, 1]")
+
+    @property
+    def page_bytes(self) -> int:
+        return self.page_size_kb * 1024
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    kind: WorkloadKind = "zipf"
+    size_gb: float = 8.0
+    processes: int = 1
+    placement: Placement = "slow"
+    # Share of pages on the fast tier for placement "split" (cbench-split 50:50).
+    split_fast_share: float = 0.5
+    # Total accesses per second of one process (rate form).
+    access_rate: float = 2.0e7
+    zipf_s: float = 1.0
+    hot_fraction: float = 0.1
+    hot_share: float = 0.9
+    # hotset: the hot set moves every move_every_s; sequential: the sweep
+    # window advances every move_every_s.
+    move_every_s: float = 30.0
+    # sequential: share of the footprint accessed at once.
+    window_fraction: float = 0.1
+    # counts: a .npy file (windows x pages, integers) or an inline list.
+    path: str | None = None
+    counts: tuple[tuple[int, ...], ...] | None = None
+    window_ms: int = 1000
+    # trace: reader options ("format": lackey | columnar | damon | auto).
+    format: str = "auto"
+    instructions_per_s: float = 1.0e9
+    # trace: skip (and count) malformed lines instead of failing on the first.
+    skip_bad_lines: bool = False
+    start_s: float = 0.0
+    exit_s: float | None = None
+    # Memory is split into VMAs of this size; 0 = one VMA per process.
+    # The scanner's scan_size accounting is per whole VMA, as in the kernel.
+    vma_mb: int = 256
+    seed_offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("counts", "trace") and self.size_gb <= 0:
+            _fail("size_gb", "expected a size > 0")
+        if self.processes < 1:
+            _fail("processes", "expected at least 1 process")
+        if not 0 <= self.split_fast_share <= 1:
+            _fail("split_fast_share", "expected a share in [0, 1]")
+        if self.access_rate <= 0:
+            _fail("access_rate", "expected accesses per second > 0")
+        if self.zipf_s < 0:
+            _fail("zipf_s", "expected an exponent >= 0")
+        if not 0 < self.hot_fraction <= 1:
+            _fail("hot_fraction", "expected a share in (0, 1]")
+        if not 0 <= self.hot_share <= 1:
+            _fail("hot_share", "expected a share in [0, 1]")
+        if self.move_every_s <= 0:
+            _fail("move_every_s", "expected seconds > 0")
+        if not 0 < self.window_fraction <= 1:
+            _fail("window_fraction", "expected a share in (0, 1]")
+        if self.window_ms < 1:
+            _fail("window_ms", "expected a window of at least 1 ms")
+        if self.kind == "counts" and (self.path is None) == (self.counts is None):
+            _fail("path", "a counts workload needs exactly one of path (.npy) or counts")
+        if self.kind == "trace" and self.path is None:
+            _fail("path", "a trace workload needs the trace file's path")
+        if self.start_s < 0:
+            _fail("start_s", "expected seconds >= 0")
+        if self.exit_s is not None and self.exit_s <= self.start_s:
+            _fail("exit_s", "expected exit_s > start_s")
+        if self.vma_mb < 0:
+            _fail("vma_mb", "expected MB >= 0 (0 = one VMA per process)")
+        if self.instructions_per_s <= 0:
+            _fail("instructions_per_s", "expected a rate > 0")
+        if self.format not in ("auto", "lackey", "columnar", "damon"):
+            _fail("format", f"expected one of 'auto', 'lackey', 'columnar', 'damon', "
+                            f"got {self.format!r}")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    kind: PolicyKind = "kmmscand"
+    version: Version = "v1"
+    # None = the version's default (kmmscand_versions.py); resolved in __post_init__.
+    scan_sleep_ms: int | None = None
+    scan_period_ms: int | None = None
+    scan_period_min_ms: int | None = None
+    scan_period_max_ms: int | None = None
+    scan_size_mb: int | None = None
+    scan_size_min_mb: int | None = None
+    scan_size_max_mb: int | None = None
+    scan_change_scale: int | None = None
+    mms_to_scan: int = 4096
+    scan_enabled: bool = True
+    adapt: bool = True
+    target_node: int = 0
+    scan_scale: int = 1
+    migrate_sleep_ms: int = 20
+    migrate_batch: int = 0
+    migrate_rate_limit_mbps: float = 0.0
+    dedup: bool = False
+    single_thread: bool | None = None
+    first_scan_delay_ms: int = 1000
+    # Share of accessed pages whose A bit reads clear (x86 clears without a
+    # TLB flush, so a cached translation hides the access).
+    a_bit_miss: float = 0.0
+    # V2+ "still hot" check before migrating.
+    hot_check: bool | None = None
+    # V3: queue only pages seen accessed in two consecutive scans.
+    second_access: bool | None = None
+    failure_feedback: bool | None = None
+    # numab2 (NUMA balancing tiering mode).
+    numab_scan_size_mb: int = 256
+    numab_scan_period_ms: int = 1000
+    numab_tick_ms: int = 10
+    hot_threshold_ms: int = 1000
+    promote_rate_limit_mbps: float = 65536.0
+    threshold_adjust_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name, value in version_defaults(self.version).items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        positive = ("scan_sleep_ms", "scan_period_ms", "scan_period_min_ms", "scan_period_max_ms",
+                    "scan_size_mb", "scan_size_min_mb", "scan_size_max_mb", "mms_to_scan",
+                    "numab_scan_size_mb", "numab_scan_period_ms", "numab_tick_ms",
+                    "hot_threshold_ms")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                _fail(name, "expected a value > 0")
+        if not self.scan_period_min_ms <= self.scan_period_max_ms:
+            _fail("scan_period_min_ms", "expected scan_period_min_ms <= scan_period_max_ms")
+        if not self.scan_size_min_mb <= self.scan_size_max_mb:
+            _fail("scan_size_min_mb", "expected scan_size_min_mb <= scan_size_max_mb")
+        if self.scan_change_scale < 0:
+            _fail("scan_change_scale", "expected a value >= 0")
+        if self.migrate_sleep_ms < 0:
+            _fail("migrate_sleep_ms", "expected ms >= 0")
+        if self.migrate_batch < 0:
+            _fail("migrate_batch", "expected pages >= 0 (0 = drain the list)")
+        if self.migrate_rate_limit_mbps < 0:
+            _fail("migrate_rate_limit_mbps", "expected MB/s >= 0 (0 = unlimited)")
+        if not 0 <= self.scan_scale <= 10:
+            _fail("scan_scale", "expected 0..10 (0 = never scan)")
+        if not 0 <= self.a_bit_miss < 1:
+            _fail("a_bit_miss", "expected a probability in [0, 1)")
+        if self.first_scan_delay_ms < 0:
+            _fail("first_scan_delay_ms", "expected ms >= 0")
+        if self.promote_rate_limit_mbps <= 0:
+            _fail("promote_rate_limit_mbps", "expected MB/s > 0")
+        if self.threshold_adjust_s <= 0:
+            _fail("threshold_adjust_s", "expected seconds > 0")
+
+
+@dataclass(frozen=True)
+class CostConfig:
+    """CPU costs. Defaults from MODEL.md; the scan cost has no public figure."""
+
+    scan_pte_ns: float = 50.0
+    scan_vma_ns: float = 1000.0
+    # 11.19 s for about 2.1 M pages (V0, 8 GB) is ~5.3 us a page, shootdown included.
+    migrate_page_us: float = 3.3
+    tlb_shootdown_us: float = 2.0
+    hint_fault_us: float = 1.0
+    numab_mark_pte_ns: float = 20.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) < 0:
+                _fail(f.name, "expected a cost >= 0")
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Closed-loop mode: a fixed amount of work whose progress depends on where
+    its pages are and on the overhead charged to it (issue: runtime model).
+
+    Per-access cost on a node: fast_access_ns / slow_access_ns for its tier
+    when set (calibrated), else the node's latency_ns x access_cost_factor.
+    """
+
+    enabled: bool = False
+    threads: int = 64
+    iterations: int = 512
+    # Accesses per thread; 0 = iterations x (footprint pages / threads).
+    accesses_per_thread: float = 0.0
+    think_us: float = 1.0
+    fast_access_ns: float | None = None
+    slow_access_ns: float | None = None
+    access_cost_factor: float = 1.0
+    # Bytes moved per access, for the bandwidth limit of each node.
+    bytes_per_access: float = 64.0
+    # Share of application-charged CPU time (hint faults, sync migration,
+    # PTE marking) that lies on the critical path, spread over the threads.
+    stall_share: float = 1.0
+    step_ms: int = 100
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            _fail("threads", "expected at least 1 thread")
+        if self.iterations < 1:
+            _fail("iterations", "expected at least 1 iteration")
+        if self.accesses_per_thread < 0:
+            _fail("accesses_per_thread", "expected a count >= 0 (0 = derived)")
+        if self.think_us < 0:
+            _fail("think_us", "expected microseconds >= 0")
+        for name in ("fast_access_ns", "slow_access_ns"):
+            v = getattr(self, name)
+            if v is not None and v <= 0:
+                _fail(name, "expected nanoseconds > 0")
+        if self.bytes_per_access <= 0:
+            _fail("bytes_per_access", "expected bytes > 0")
+        if self.access_cost_factor <= 0:
+            _fail("access_cost_factor", "expected a factor > 0")
+        if self.stall_share < 0:
+            _fail("stall_share", "expected a share >= 0")
+        if self.step_ms < 1:
+            _fail("step_ms", "expected ms >= 1")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "run"
+    seed: int = 1
+    duration_s: float = 120.0
+    sample_ms: int = 1000
+    platform: PlatformConfig = field(default_factory=PlatformConfig)
+    workloads: tuple[WorkloadConfig, ...] = field(default_factory=lambda: (WorkloadConfig(),))
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    costs: CostConfig = field(default_factory=CostConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def __post_init__(self) -> None:
+        if self.runtime.enabled:
+            if len(self.workloads) != 1:
+                _fail("runtime.enabled", "closed-loop runtime needs exactly one workload")
+            if self.workloads[0].kind in ("counts", "trace"):
+                _fail("runtime.enabled", "closed-loop runtime needs a rate-form workload "
+                      "(uniform, zipf, hotset, split, sequential)")
+        if self.seed < 0:
+            _fail("seed", "expected a seed >= 0")
+        if self.duration_s <= 0:
+            _fail("duration_s", "expected seconds > 0")
+        if self.sample_ms < 1:
+            _fail("sample_ms", "expected ms >= 1")
+        if not self.workloads:
+            _fail("workloads", "expected at least one workload")
+        fast_ids = {n.id for n in self.platform.nodes if n.tier == "fast"}
+        if self.policy.target_node not in fast_ids:
+            _fail("policy.target_node", f"expected a fast-tier node id, one of {sorted(fast_ids)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    def replace(self, overrides: dict[str, Any], source: str = OVERRIDE) -> RunConfig:
+        """A copy with dotted-path overrides applied and re-validated."""
+        raw = self.to_dict()
+        for key, value in overrides.items():
+            set_path(raw, key, value, source)
+        return from_dict(raw, source)
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [_to_plain(x) for x in obj]
+    return obj
+
+
+def from_dict(raw: Any, source: str = "config") -> RunConfig:
+    """Validate a plain mapping into a RunConfig; errors name `source`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    raw = dict(raw)
+    if "workload" in raw:
+        if "workloads" in raw:
+            raise ConfigError(f"{source}: workload: give either workload or workloads, not both")
+        raw["workloads"] = [raw.pop("workload")]
+    return build(RunConfig, raw, source)
