@@ -27,13 +27,26 @@ def _describe(tp: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join("null" if a is type(None) else _describe(a) for a in typing.get_args(tp))
+        args = typing.get_args(tp)
+        if float in args:  # `int | float`: a number
+            args = tuple(a for a in args if a is not int)
+        return " or ".join("null" if a is type(None) else _describe(a) for a in args)
     if origin is tuple or tp is tuple:
         return "a list"
     if origin is dict or tp is dict or dataclasses.is_dataclass(tp):
         return "a mapping"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
         tp, str(tp))
+
+
+def _has_shape(value: Any, tp: Any) -> bool:
+    """`value` is a mapping for a mapping type, a list for a list type."""
+    origin = typing.get_origin(tp)
+    if origin is dict or tp is dict or dataclasses.is_dataclass(tp):
+        return isinstance(value, dict)
+    if origin is tuple or tp is tuple:
+        return isinstance(value, list | tuple)
+    return False
 
 
 def _convert(value: Any, tp: Any, path: str) -> Any:
@@ -56,7 +69,8 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             try:
                 return _convert(value, a, path)
             except ConfigError:
-                continue
+                if _has_shape(value, a):
+                    raise  # the value has this arm's shape: its own error says where
         fail(path, f"expected {_describe(tp)}, got {value!r}")
     if origin is tuple or tp is tuple:
         if not isinstance(value, list | tuple):
@@ -75,7 +89,7 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         item = args[1] if args else Any
         return {k: _convert(v, item, f"{path}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, path)
+        return build_at(tp, value, path)
     if tp is bool:
         if not isinstance(value, bool):
             fail(path, f"expected true or false, got {value!r}")
@@ -97,15 +111,21 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
     raise TypeError(f"unsupported config type {tp}")  # pragma: no cover
 
 
-def _build(cls: type[T], raw: Any, path: str) -> T:
+def build_at(cls: type[T], raw: Any, path: str) -> T:
+    """A `cls` from the mapping `raw` at the dotted `path`; errors read ``path.field: message``."""
     prefix = f"{path}." if path else ""
     if not isinstance(raw, dict):
         fail(path or "(top level)", f"expected a mapping, got {raw!r}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    names = {f.name for f in fields}
     for key in raw:
         if key not in names:
             fail(f"{prefix}{key}", f"unknown field; expected one of {', '.join(sorted(names))}")
+    for f in fields:
+        no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if no_default and f.name not in raw:
+            fail(f"{prefix}{f.name}", "missing; this field is required")
     kwargs = {k: _convert(v, hints[k], f"{prefix}{k}") for k, v in raw.items()}
     try:
         return cls(**kwargs)
@@ -118,6 +138,6 @@ def build(cls: type[T], raw: Any, source: str, path: str = "") -> T:
     """A `cls` from the mapping `raw` found at `path` of `source` (a file name);
     errors read ``source: path.field: message``."""
     try:
-        return _build(cls, raw, path)
+        return build_at(cls, raw, path)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
