@@ -13,7 +13,7 @@ def register(sub) -> None:
     p.add_argument("--kind", default="zipf", help="workload kind (zipf)")
     p.add_argument("--skip-reference", action="store_true",
                    help="skip the reference-versus-vectorized comparison")
-    # Internal: one case in a fresh process, so its peak memory is its own.
+    # Internal, kept for scripts: one case as JSON (run_all now starts its own process).
     p.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -25,5 +25,6 @@ def run(args) -> int:
         print(json.dumps(bench.one_case(args.one, args.duration, args.kind)))
         return 0
     sizes = [float(s) for s in args.sizes.split(",") if s]
-    bench.run_all(sizes, args.duration, args.kind, reference=not args.skip_reference)
+    bench.run_all(sizes, args.duration, args.kind, reference=not args.skip_reference,
+                  echo=lambda s: print(s, flush=True))
     return 0

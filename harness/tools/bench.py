@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import math
+import multiprocessing
 import resource
-import subprocess
-import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 
-from harness.config import from_dict
+from harness.config import RunConfig, from_dict
 from harness.model import simulate
 
 
-def bench_config(size_gb: float, duration_s: float, kind: str = "zipf", **policy):
-    """RFC V1 default knobs; fast tier a quarter of the footprint, all first on slow."""
+def bench_config(size_gb: float, duration_s: float, kind: str = "zipf", *, seed: int = 1,
+                 sample_ms: int = 1000, **policy) -> RunConfig:
+    """The benchmark's config (model and harness benchmarks): RFC V1 default knobs;
+    fast tier a quarter of the footprint, all first on slow."""
     return from_dict({
         "name": f"bench-{kind}-{size_gb:g}g",
+        "seed": seed,
         "duration_s": duration_s,
+        "sample_ms": sample_ms,
         "platform": {"nodes": [
             {"id": 0, "tier": "fast", "capacity_gb": size_gb / 4},
             {"id": 1, "tier": "slow", "capacity_gb": size_gb * 1.25}]},
@@ -58,20 +62,22 @@ def reference_ratio(size_gb: float = 1.0, duration_s: float = 10.0) -> dict:
                 ptes_scanned=vec["ptes_scanned"])
 
 
-def run_all(sizes: list[float], duration_s: float, kind: str, reference: bool = True) -> None:
+def one_case_alone(size_gb: float, duration_s: float, kind: str) -> dict:
+    """`one_case` in a fresh process, so that peak memory is that case's alone."""
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return pool.submit(one_case, size_gb, duration_s, kind).result()
+
+
+def run_all(sizes: list[float], duration_s: float, kind: str, reference: bool = True,
+            echo: Callable[[str], None] = print) -> None:
     for size in sizes:
-        # A fresh process per case so that peak memory is that case's alone.
-        out = subprocess.run(
-            [sys.executable, "-m", "harness", "bench", "--one", str(size),
-             "--duration", str(duration_s), "--kind", kind],
-            check=True, capture_output=True, text=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{kind} {r['size_gb']:g} GiB, {r['duration_s']:g} s simulated: "
-              f"{r['wall_s']:.1f} s wall, {r['sim_s_per_wall_s']:.1f} sim-s/wall-s, "
-              f"{r['ptes_per_s'] / 1e6:.1f} M PTEs scanned/s, peak {r['peak_mib']:.0f} MiB",
-              flush=True)
+        r = one_case_alone(size, duration_s, kind)
+        echo(f"{kind} {r['size_gb']:g} GiB, {r['duration_s']:g} s simulated: "
+             f"{r['wall_s']:.1f} s wall, {r['sim_s_per_wall_s']:.1f} sim-s/wall-s, "
+             f"{r['ptes_per_s'] / 1e6:.1f} M PTEs scanned/s, peak {r['peak_mib']:.0f} MiB")
     if reference:
         r = reference_ratio()
-        print(f"reference vs vectorized on {r['pages']} pages, {r['duration_s']:g} s: "
-              f"{r['reference_s']:.2f} s vs {r['vectorized_s']:.3f} s = {r['speedup']:.0f}x, "
-              f"counters equal: {r['counters_equal']}", flush=True)
+        echo(f"reference vs vectorized on {r['pages']} pages, {r['duration_s']:g} s: "
+             f"{r['reference_s']:.2f} s vs {r['vectorized_s']:.3f} s = {r['speedup']:.0f}x, "
+             f"counters equal: {r['counters_equal']}")

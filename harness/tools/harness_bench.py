@@ -1,8 +1,8 @@
 """Harness benchmark: evaluations per second, overhead per evaluation, 1 -> N CPU speedup.
 
 For each target simulation length (default 0.2 s and 1 s) the simulated
-duration of a small zipf config is calibrated in-process so that one
-simulation takes about that long; then the same list of evaluations (one
+duration of the model benchmark's zipf config at 1 GiB is fitted in-process so
+that one simulation takes about that long; then the same list of evaluations (one
 seed each, so nothing is cached) runs through ``run_evaluations`` on a fresh
 local Ray instance with 1 CPU and with N CPUs, writing parquet parts as a
 real sweep does. Figures per run:
@@ -24,39 +24,35 @@ from __future__ import annotations
 import tempfile
 import time
 
-from harness.config import from_dict
+from harness.config import RunConfig
 from harness.model import simulate
 from harness.run.backends import RayBackend
 from harness.run.runner import Evaluation, run_evaluations
+from harness.tools.bench import bench_config
 
 
-def bench_config(duration_s: float, seed: int = 1):
-    return from_dict({
-        "name": "bench-harness", "seed": seed, "duration_s": duration_s, "sample_ms": 5000,
-        "platform": {"nodes": [{"id": 0, "tier": "fast", "capacity_gb": 0.25},
-                               {"id": 1, "tier": "slow", "capacity_gb": 2}]},
-        "workload": {"kind": "zipf", "size_gb": 1, "placement": "slow"},
-        "policy": {"kind": "kmmscand", "version": "v1"},
-    })
+def sim_config(duration_s: float, seed: int = 1) -> RunConfig:
+    """The model benchmark's config at 1 GiB; few samples (the harness is measured)."""
+    return bench_config(1.0, duration_s, "zipf", seed=seed, sample_ms=5000)
 
 
-def calibrate(target_s: float, rounds: int = 3) -> tuple[float, float]:
+def duration_for(target_s: float, rounds: int = 3) -> tuple[float, float]:
     """Simulated duration whose simulation takes about target_s; and the measured time."""
     duration = 20.0
     wall = 0.0
     for _ in range(rounds):
         t0 = time.perf_counter()
-        simulate(bench_config(duration))
+        simulate(sim_config(duration))
         wall = time.perf_counter() - t0
         duration = max(1.0, round(duration * target_s / wall, 1))
     t0 = time.perf_counter()
-    simulate(bench_config(duration))
+    simulate(sim_config(duration))
     wall = time.perf_counter() - t0
     return duration, wall
 
 
 def _evals(duration: float, n: int, tag: str, first_seed: int = 1000) -> list[Evaluation]:
-    return [Evaluation(eval_id=f"bench/{tag}/{i}", cfg=bench_config(duration, first_seed + i),
+    return [Evaluation(eval_id=f"bench/{tag}/{i}", cfg=sim_config(duration, first_seed + i),
                        run="bench-harness", mode="compare", label=tag, workload="zipf",
                        seed=first_seed + i) for i in range(n)]
 
@@ -86,7 +82,7 @@ def run(targets: list[float], cpus_list: list[int], evals: dict[float, int] | No
     rows = []
     with tempfile.TemporaryDirectory(prefix="tiersweep-bench-") as tmp:
         for target in targets:
-            duration, wall = calibrate(target)
+            duration, wall = duration_for(target)
             n = (evals or {}).get(target) or max(16, int(round(12.0 / target)))
             n = max(n, 4 * max(cpus_list))
             echo(f"{target:g} s simulations: zipf 1 GiB, {duration:g} simulated s = {wall:.3f} s "
