@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from matplotlib.collections import PathCollection
 from matplotlib.text import Text
 from synth_results import (
     SEEDS,
@@ -20,23 +21,26 @@ from synth_results import (
     make_tune_like,
 )
 
-from harness.analysis import summary as S
-from harness.report.html import plots as P
+from harness.analysis import points as PT
+from harness.analysis import study_tables as ST
+from harness.analysis import tables as TB
+from harness.report import labels as L
+from harness.report import plots as P
 
 
 @pytest.fixture(scope="module")
 def df():
-    return S.with_points(make_trials())
+    return PT.with_points(make_trials())
 
 
 @pytest.fixture(scope="module")
 def pts(df):
-    return S.points_table(df)
+    return PT.points_table(df)
 
 
 @pytest.fixture(scope="module")
 def series(pts):
-    return S.highlighted_points(pts)
+    return PT.highlighted_points(pts)
 
 
 # ---------------------------------------------------------------- helpers
@@ -100,18 +104,19 @@ def test_colors_fixed_and_colorblind_palette():
     import seaborn as sns
 
     cb = set(sns.color_palette("colorblind").as_hex())
-    a = P.series_colors(["none", "numab2", "rfc-default", "tuned", "oracle", "p1", "p2"])
-    b = P.series_colors(["p1", "oracle", "tuned", "none"])
+    a = L.series_colors(["none", "numab2", "rfc-default", "tuned", "oracle", "p1", "p2"])
+    b = L.series_colors(["p1", "oracle", "tuned", "none"])
     for name in ("none", "tuned", "oracle"):
-        assert a[name] == b[name] == P.FIXED_COLORS[name]
+        assert a[name] == b[name] == L.FIXED_COLORS[name]
     assert set(a.values()) <= cb
     assert len(set(a.values())) == len(a)  # distinct within a figure
 
 
 def test_every_figure_uses_the_same_colour_per_series(df, pts, series):
-    colors = P.series_colors(series)
-    f1 = P.plot_policy_comparison(df, series, colors)
-    f2 = P.plot_pareto(S.pareto_table(pts), series, colors)
+    colors = L.series_colors(series)
+    f1 = P.plot_policy_comparison(TB.comparison_table(df, series),
+                                  TB.comparison_seeds(df, series), series, colors)
+    f2 = P.plot_pareto(TB.pareto_table(pts), series, colors)
     import matplotlib.colors as mc
 
     for s in series:
@@ -126,7 +131,7 @@ def test_every_figure_uses_the_same_colour_per_series(df, pts, series):
 
 
 def test_comparison_table_matches_groupby(df, series):
-    tab = S.comparison_table(df, series)
+    tab = TB.comparison_table(df, series)
     raw = make_trials()
     g = raw[raw["label"].isin(series)].groupby(["workload", "label"])
     for _, row in tab.iterrows():
@@ -140,14 +145,19 @@ def test_comparison_table_matches_groupby(df, series):
 
 
 def test_policy_figure_draws_the_table(df, series):
-    fig = P.plot_policy_comparison(df, series)
-    tab = S.comparison_table(df, series)
+    tab = TB.comparison_table(df, series)
+    seeds = TB.comparison_seeds(df, series)
+    fig = P.plot_policy_comparison(tab, seeds, series)
     for ax, col in zip(fig.axes[:2], ("hit_rate_pct", "cost_cpu_s"), strict=True):
         for s in series:
             heights = [p.get_height() for p in ax.patches if p.get_gid() == f"bar:{s}"]
             want = tab[tab["series"] == s].set_index("workload").loc[list(WORKLOADS), col]
             np.testing.assert_allclose(heights, want.to_numpy())
-    assert fig.axes[0].get_ylabel() == P.HIT_LABEL and "%" in P.HIT_LABEL
+        # The dots are the seeds, one per evaluation of the series.
+        dots = [c for c in ax.collections if isinstance(c, PathCollection)]
+        for c, s in zip(dots, series, strict=True):
+            np.testing.assert_allclose(c.get_offsets()[:, 1], seeds[seeds["series"] == s][col])
+    assert fig.axes[0].get_ylabel() == L.HIT_LABEL and "%" in L.HIT_LABEL
     assert "CPU-s" in fig.axes[1].get_ylabel()
     _check_labels(fig)
 
@@ -169,7 +179,7 @@ def _brute_front(cost, hit):
 def test_pareto_mask_equals_brute_force(pairs):
     cost = np.array([p[0] for p in pairs], dtype=float)
     hit = np.array([p[1] for p in pairs], dtype=float)
-    np.testing.assert_array_equal(S.pareto_mask(cost, hit), _brute_front(cost, hit))
+    np.testing.assert_array_equal(TB.pareto_mask(cost, hit), _brute_front(cost, hit))
 
 
 def test_pareto_on_hand_made_frame():
@@ -184,7 +194,7 @@ def test_pareto_on_hand_made_frame():
                          "label": label, "policy": pol, "workload": "w", "seed": seed,
                          "hit_rate": hit + (0.01 if seed == 1 else -0.01),
                          "cost_cpu_s": float(cost), "objective": 0.0})
-    par = S.pareto_table(S.points_table(pd.DataFrame(rows)))
+    par = TB.pareto_table(PT.points_table(pd.DataFrame(rows)))
     front = set(par.loc[par["on_front"], "point"])
     assert front == {"a", "b", "d"}
     assert not par.set_index("point").loc["oracle", "contender"]
@@ -208,16 +218,16 @@ def test_points_are_means_over_workloads_of_seed_means(df, pts):
 def test_incomplete_points_are_left_off_the_front():
     raw = make_trials(grid=False)
     raw = raw[~((raw["label"] == "tuned") & (raw["workload"] == "zipf"))]
-    pts = S.points_table(S.with_points(raw))
+    pts = PT.points_table(PT.with_points(raw))
     assert not pts.set_index("point").loc["tuned", "complete"]
-    assert "tuned" not in set(S.pareto_table(pts)["point"])
+    assert "tuned" not in set(TB.pareto_table(pts)["point"])
 
 
 # ------------------------------------------------------------- 3. heatmaps
 
 
 def test_heatmap_pivot_equals_mean_objective(df):
-    maps = S.heatmap_tables(df)
+    maps = TB.heatmap_tables(df)
     assert len(maps) == 1
     m = maps[0]
     assert {m.x, m.y} == {"param.policy.scan_size_mb", "param.policy.scan_sleep_ms"}
@@ -240,7 +250,7 @@ def test_heatmap_pivot_equals_mean_objective(df):
 
 
 def test_no_heatmap_without_a_grid():
-    assert S.heatmap_tables(S.with_points(make_trials(grid=False))) == []
+    assert TB.heatmap_tables(PT.with_points(make_trials(grid=False))) == []
 
 
 def test_continuous_knobs_are_not_a_grid():
@@ -248,7 +258,7 @@ def test_continuous_knobs_are_not_a_grid():
     rng = np.random.default_rng(0)
     raw["param.policy.scan_sleep_ms"] = np.where(raw["label"].str.startswith("g-"),
                                                  rng.uniform(1, 100, len(raw)), np.nan)
-    assert S.heatmap_tables(S.with_points(raw)) == []
+    assert TB.heatmap_tables(PT.with_points(raw)) == []
 
 
 # ------------------------------------------------------------ 4. over time
@@ -257,11 +267,11 @@ def test_continuous_knobs_are_not_a_grid():
 @pytest.mark.parametrize("per_mm", [False, True])
 def test_timeseries_frame_and_figure(df, series, per_mm):
     ts = make_timeseries(df, per_mm=per_mm)
-    ev = S.pick_timeseries_eval(df, ts, series)
+    ev = TB.pick_timeseries_eval(df, ts, series)
     row = df[df["eval_id"] == ev].iloc[0]
     assert row["label"] == "tuned" and row["workload"] == WORKLOADS[0]
     assert row["seed"] == min(SEEDS)
-    f = S.timeseries_frame(ts, ev)
+    f = TB.timeseries_frame(ts, ev)
     raw = ts[ts["eval_id"] == ev]
     if per_mm:
         assert len(raw) == 2 * len(f)
@@ -273,10 +283,10 @@ def test_timeseries_frame_and_figure(df, series, per_mm):
     dt = np.diff(raw["t_s"].to_numpy(), prepend=0.0)
     np.testing.assert_allclose(f["promotions_per_s"], raw["promotions"].to_numpy() / dt)
     np.testing.assert_allclose(f["hit_rate_pct"], raw["hit_rate"].to_numpy() * 100)
-    frames = {"tuned": f, "none": S.timeseries_frame(
+    frames = {"tuned": f, "none": TB.timeseries_frame(
         ts, df[(df["label"] == "none") & (df["workload"] == row["workload"])
                & (df["seed"] == row["seed"])]["eval_id"].iloc[0])}
-    fig = P.plot_timeseries("tuned", frames, "tuned on zipf", P.series_colors(["none", "tuned"]))
+    fig = P.plot_timeseries("tuned", frames, "tuned on zipf", L.series_colors(["none", "tuned"]))
     lines = {ln.get_gid(): ln for ax in fig.axes for ln in ax.lines}
     np.testing.assert_allclose(lines["main:queue_len"].get_ydata(), f["queue_len"])
     np.testing.assert_allclose(lines["main:scan_size_mb"].get_ydata(), f["scan_size_mb"])
@@ -285,7 +295,7 @@ def test_timeseries_frame_and_figure(df, series, per_mm):
     for ax, unit in zip(fig.axes, ("%", "pages/s", "pages", "ms", "MB"), strict=True):
         assert f"({unit})" in ax.get_ylabel()
     _check_labels(fig)
-    summ = S.timeseries_summary(frames).set_index("series")
+    summ = TB.timeseries_summary(frames).set_index("series")
     assert summ.loc["tuned", "queue_len_max"] == f["queue_len"].max()
 
 
@@ -302,7 +312,7 @@ def test_study_tables_and_figure(tmp_path):
                                 sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(lambda t: t.suggest_int("policy.scan_size_mb", 256, 4096, log=True) / 1000
                    + 0.001 * t.suggest_int("policy.scan_sleep_ms", 4, 64), n_trials=25)
-    tabs = S.study_tables(S.load_study(tmp_path / "study.journal"))
+    tabs = ST.study_tables(ST.load_study(tmp_path / "study.journal"))
     want = [t.value for t in study.trials]
     np.testing.assert_allclose(tabs.history["value"], want)
     np.testing.assert_allclose(tabs.history["best_so_far"], np.maximum.accumulate(want))
@@ -321,8 +331,8 @@ def test_study_tables_and_figure(tmp_path):
 
 
 def test_evaluator_choice_by_study_size():
-    assert S.choose_evaluator(50_000)[1] == "PED-ANOVA"
-    name = S.choose_evaluator(20)[1]
+    assert ST.choose_evaluator(50_000)[1] == "PED-ANOVA"
+    name = ST.choose_evaluator(20)[1]
     try:
         import sklearn  # noqa: F401
     except ImportError:
@@ -332,11 +342,11 @@ def test_evaluator_choice_by_study_size():
 
 
 def test_knob_labels_carry_units():
-    assert S.knob_label("param.policy.scan_size_mb") == "scan_size (MB)"
-    assert S.knob_label("param.policy.scan_period_ms") == "scan_period (ms)"
-    assert S.knob_label("param.policy.migrate_rate_limit_mbps") == "migrate_rate_limit (MB/s)"
-    assert S.knob_label("param.policy.migrate_batch") == "migrate_batch (pages)"
-    assert S.knob_label("param.workload.size_gb") == "workload.size (GiB)"
+    assert L.knob_label("param.policy.scan_size_mb") == "scan_size (MB)"
+    assert L.knob_label("param.policy.scan_period_ms") == "scan_period (ms)"
+    assert L.knob_label("param.policy.migrate_rate_limit_mbps") == "migrate_rate_limit (MB/s)"
+    assert L.knob_label("param.policy.migrate_batch") == "migrate_batch (pages)"
+    assert L.knob_label("param.workload.size_gb") == "workload.size (GiB)"
 
 
 # ----------------------------------------------- study tables: modes, holdout seeds
@@ -344,13 +354,13 @@ def test_knob_labels_carry_units():
 
 def test_points_of_a_study_run_share_the_suite_seeds():
     raw = make_tune_like()
-    df = S.with_points(raw)
+    df = PT.with_points(raw)
     names = {(m, lab): p for m, lab, p in zip(df["mode"], df["label"], df["point"], strict=True)}
     assert names[("compare", "rfc-default")] == "rfc-default"
     assert names[("tune", "rfc-default")] == "rfc-default (tune #0)"
     assert names[("compare", "tuned")] == "tuned" and names[("tune", "t2")] == "t2"
-    assert S.reference_suite(df) == {(w, s) for w in ("zipf", "hotset") for s in (1, 2)}
-    pts = S.points_table(df).set_index("point")
+    assert PT.reference_suite(df) == {(w, s) for w in ("zipf", "hotset") for s in (1, 2)}
+    pts = PT.points_table(df).set_index("point")
     # Holdout seed 3 of the final comparison stays out: tuned == t2 (same knobs, same seeds).
     assert pts.loc["tuned", "objective"] == pytest.approx(pts.loc["t2", "objective"])
     sub = raw[(raw["label"] == "tuned") & (raw["seed"] < 3)]
@@ -358,17 +368,17 @@ def test_points_of_a_study_run_share_the_suite_seeds():
         sub.groupby("workload")["hit_rate"].mean().mean())
     assert pts["complete"].all()
     # The best trial is not shown a second time beside "tuned".
-    series = S.highlighted_points(S.points_table(df))
+    series = PT.highlighted_points(PT.points_table(df))
     assert series[:2] == ["rfc-default", "tuned"] and "t2" not in series
-    tab = S.comparison_table(df, series)
+    tab = TB.comparison_table(df, series)
     assert (tab["n_seeds"] == 2).all()
 
 
 def test_pareto_zooms_on_crowded_kmmscand_points():
-    df = S.with_points(make_trials(grid=False))
-    pts = S.points_table(df)
-    par = S.pareto_table(pts)
-    fig = P.plot_pareto(par, S.highlighted_points(pts))
+    df = PT.with_points(make_trials(grid=False))
+    pts = PT.points_table(df)
+    par = TB.pareto_table(pts)
+    fig = P.plot_pareto(par, PT.highlighted_points(pts))
     assert len(fig.axes) == 1  # rfc-default and tuned are far apart here: no zoom
     raw = make_tune_like()
     base = make_trials(grid=False)
@@ -377,9 +387,9 @@ def test_pareto_zooms_on_crowded_kmmscand_points():
     # Slow placement: none hits nothing; numab2 is costly: the kmmscand points crowd.
     base.loc[base["label"] == "numab2", "cost_cpu_s"] *= 10
     base.loc[base["label"] == "none", "hit_rate"] = 0.0
-    both = S.with_points(pd.concat([raw, base], ignore_index=True))
-    pts = S.points_table(both)
-    fig = P.plot_pareto(S.pareto_table(pts), S.highlighted_points(pts))
+    both = PT.with_points(pd.concat([raw, base], ignore_index=True))
+    pts = PT.points_table(both)
+    fig = P.plot_pareto(TB.pareto_table(pts), PT.highlighted_points(pts))
     assert len(fig.axes) == 2
     _check_labels(fig)
 
@@ -396,7 +406,7 @@ def test_multi_objective_study_uses_the_first_objective(tmp_path):
     study.set_metric_names(["hit_rate", "cost_cpu_s"])
     study.optimize(lambda t: (t.suggest_float("policy.scan_size_mb", 256, 4096) / 4096,
                               t.suggest_float("policy.scan_sleep_ms", 4, 64) / 64), n_trials=15)
-    tabs = S.study_tables(S.load_study(tmp_path / "m.journal"))
+    tabs = ST.study_tables(ST.load_study(tmp_path / "m.journal"))
     assert tabs.metric == "hit_rate" and tabs.direction == "maximize"
     np.testing.assert_allclose(tabs.history["value"], [t.values[0] for t in study.trials])
     assert tabs.importances["param"].iloc[0] == "policy.scan_size_mb"

@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 from synth_results import make_trials, write_run
 
-from harness.analysis import summary as S
+from harness.analysis.runs import load_run
+from harness.analysis.study_tables import find_study
 from harness.cli import main
 from harness.errors import InputError
-from harness.report.html import html as R
+from harness.report import figures as F
+from harness.report import html as R
 
 KEYS = ["1-policies", "2-pareto", "3-sensitivity", "4-timeseries", "5-study"]
 
@@ -118,20 +120,20 @@ def test_missing_optional_inputs_are_skipped_not_fatal(tmp_path):
 def test_compare_record_points_to_the_tuning_run(tmp_path, run_dir):
     d = write_run(tmp_path / "cmp", trials=make_trials(grid=False), timeseries=False)
     (d / "compare.json").write_text(json.dumps({"tuned_from": str(run_dir)}))
-    study = R.find_study(S.load_run(d))
+    study = find_study(load_run(d))
     assert study is not None and study.study_name == "demo-tune"
 
 
 def test_pick_another_eval_for_the_time_series(run_dir):
-    run = S.load_run(run_dir)
+    run = load_run(run_dir)
     trials = run.trials
     ev = trials[(trials["label"] == "numab2") & (trials["seed"] == 1)]["eval_id"].iloc[0]
-    figs = {f.key: f for f in R.build_figures(run, None, ev, progress=False)}
+    figs = {f.key: f for f in F.build_figures(run, None, ev, progress=False)}
     ts = dict(figs["4-timeseries"].tables)["timeseries"]
     assert ts["series"].iloc[0] == "numab2"
     assert "eval " + ev in figs["4-timeseries"].fig.axes[0].get_title()
     with pytest.raises(InputError, match="no evaluation with eval_id 'nope'"):
-        R.build_figures(run, None, "nope", progress=False)
+        F.build_figures(run, None, "nope", progress=False)
 
 
 # ------------------------------------------------------------------ errors
@@ -201,12 +203,12 @@ def test_unmerged_part_files_are_read_like_the_store_merges_them(tmp_path):
     (d / "parts").mkdir()
     newer = t.iloc[:3].assign(objective=99.0)  # rewritten rows: the newest wins
     newer.to_parquet(d / "parts" / "trials-0001.parquet")
-    run = S.load_run(d)
+    run = load_run(d)
     assert len(run.trials) == len(t)
     assert (run.trials.set_index("eval_id").loc[newer["eval_id"], "objective"] == 99.0).all()
     assert any("part file" in n for n in run.notes)
     (d / "trials.parquet").unlink()  # only parts (a first batch, never merged)
-    assert len(S.load_run(d).trials) == 3
+    assert len(load_run(d).trials) == 3
     (d / "parts" / "trials-0002.parquet").write_text("torn")
     with pytest.raises(InputError, match="trials-0002.parquet: not a readable parquet"):
-        S.load_run(d)
+        load_run(d)

@@ -10,9 +10,10 @@ import yaml
 from synth_results import make_trials, write_run
 
 from harness.analysis import recommend as D
-from harness.analysis import summary as S
+from harness.analysis.runs import load_run
 from harness.cli import main
 from harness.errors import InputError
+from harness.report import defaults_out as O
 
 
 @pytest.fixture()
@@ -21,7 +22,7 @@ def run_dir(tmp_path):
 
 
 def test_recommends_best_mean_objective_and_shows_evidence(run_dir):
-    res = D.write_defaults(run_dir)
+    res = O.write_defaults(run_dir)
     raw = pd.read_parquet(run_dir / "trials.parquet")
     kmm = raw[raw["policy"] == "kmmscand"]
     means = kmm.groupby(["label", "workload"])["objective"].mean().groupby("label").mean()
@@ -53,7 +54,7 @@ def test_recommends_best_mean_objective_and_shows_evidence(run_dir):
 
 
 def test_shell_snippet_writes_into_a_fake_sysfs(run_dir, tmp_path):
-    res = D.write_defaults(run_dir)
+    res = O.write_defaults(run_dir)
     fake = tmp_path / "sysfs"
     fake.mkdir()
     (fake / "scan_sleep_ms").write_text("16\n")
@@ -64,13 +65,13 @@ def test_shell_snippet_writes_into_a_fake_sysfs(run_dir, tmp_path):
 
 
 def test_sysfs_mapping_and_bools():
-    assert D.knob_kind("policy.scan_period_ms") == "sysfs"
-    assert D.SYSFS_KNOBS["policy.scan_period_ms"] == "mm_scan_period_ms"
+    assert O.knob_kind("policy.scan_period_ms") == "sysfs"
+    assert O.SYSFS_KNOBS["policy.scan_period_ms"] == "mm_scan_period_ms"
     for k in ("policy.scan_size_mb", "policy.migrate_sleep_ms", "policy.migrate_batch",
               "policy.migrate_rate_limit_mbps", "policy.dedup"):
-        assert D.knob_kind(k) == "compile-time"
-    assert D.knob_kind("workload.size_gb") == "model"
-    assert D._sysfs_value(True) == "1" and D._sysfs_value(False) == "0"
+        assert O.knob_kind(k) == "compile-time"
+    assert O.knob_kind("workload.size_gb") == "model"
+    assert O.sysfs_value(True) == "1" and O.sysfs_value(False) == "0"
     assert D.rfc_default("policy.scan_sleep_ms", "v3") == 20
     assert D.rfc_default("policy.scan_size_mb", "v0") == 4096
 
@@ -78,7 +79,7 @@ def test_sysfs_mapping_and_bools():
 def test_incomplete_points_are_not_recommended(tmp_path):
     raw = make_trials()
     raw = raw[~((raw["label"] == "tuned") & (raw["workload"] == "uniform"))]
-    rec = D.recommend(S.load_run(write_run(tmp_path / "d", trials=raw, timeseries=False)))
+    rec = D.recommend(load_run(write_run(tmp_path / "d", trials=raw, timeseries=False)))
     assert rec.point != "tuned"
     assert rec.point.startswith("g-")
 
@@ -97,7 +98,7 @@ def test_study_best_trial_wins(tmp_path):
     target = raw[raw["label"] == "g-256-32"]["trial"].iloc[0]
     for n in range(int(raw["trial"].max()) + 1):
         study.add_trial(optuna.trial.create_trial(value=1.0 if n == target else 0.0))
-    rec = D.recommend(S.load_run(d))
+    rec = D.recommend(load_run(d))
     assert rec.point == "g-256-32" and rec.trial == target
     assert "best trial" in rec.selected_by
     assert rec.knobs == {"policy.scan_size_mb": 256, "policy.scan_sleep_ms": 32}
@@ -106,10 +107,10 @@ def test_study_best_trial_wins(tmp_path):
 def test_no_rfc_rows_is_noted(tmp_path):
     raw = make_trials()
     raw = raw[raw["label"] != "rfc-default"]
-    rec = D.recommend(S.load_run(write_run(tmp_path / "d", trials=raw, timeseries=False)))
+    rec = D.recommend(load_run(write_run(tmp_path / "d", trials=raw, timeseries=False)))
     assert rec.evidence["objective_rfc"].isna().all()
     assert any("no rfc-default" in n for n in rec.notes)
-    assert "RFC defaults" not in D.to_shell(rec).splitlines()[3]
+    assert "RFC defaults" not in O.to_shell(rec).splitlines()[3]
 
 
 def test_no_kmmscand_rows_is_an_input_error(tmp_path, capsys):
@@ -117,7 +118,7 @@ def test_no_kmmscand_rows_is_an_input_error(tmp_path, capsys):
     raw = raw[raw["policy"] != "kmmscand"]
     d = write_run(tmp_path / "d", trials=raw, timeseries=False)
     with pytest.raises(InputError, match="no kmmscand evaluations"):
-        D.recommend(S.load_run(d))
+        D.recommend(load_run(d))
     assert main(["defaults", str(d)]) == 2
     assert "tiersweep: error:" in capsys.readouterr().err
 
@@ -142,7 +143,7 @@ def test_study_evidence_splits_study_and_holdout_seeds(tmp_path):
     study = optuna.create_study(study_name="st", storage=storage, direction="maximize")
     for n in range(4):
         study.add_trial(optuna.trial.create_trial(value=1.0 if n == 2 else 0.0))
-    rec = D.recommend(S.load_run(d))
+    rec = D.recommend(load_run(d))
     assert rec.point == "t2" and rec.trial == 2
     assert rec.knobs == {"policy.scan_size_mb": 4096, "policy.scan_sleep_ms": 8}
     ev = rec.evidence.set_index(["seeds", "workload"])

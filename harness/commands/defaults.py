@@ -19,7 +19,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from harness.analysis.recommend import SYSFS_DIR, evidence_text, write_defaults
+    from harness.report.defaults_out import SYSFS_DIR, evidence_text, write_defaults
 
     res = write_defaults(args.run_dir, args.out, args.sysfs_dir or SYSFS_DIR)
     rec = res.rec

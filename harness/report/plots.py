@@ -4,7 +4,8 @@ Every figure uses the same style, one colour per series (policy or labelled
 point) from seaborn's colour-blind-safe "colorblind" palette plus a marker
 shape per series, axis labels with units, and constrained layout so that no
 text overlaps. The numbers drawn are exactly those of the matching table in
-``harness.analysis.summary`` (the report prints them under each figure).
+``harness.analysis`` (the report prints them under each figure); names,
+units and colours come from ``harness.report.labels``.
 """
 
 from __future__ import annotations
@@ -25,27 +26,22 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from harness.analysis import summary as S  # noqa: E402
-
-PALETTE = sns.color_palette("colorblind", 10).as_hex()
-# Fixed colours of the named series; the colorblind palette's order is blue,
-# orange, green, vermillion, reddish purple, brown, pink, grey, yellow, sky blue.
-FIXED_COLORS = {"rfc-default": PALETTE[0], "numab2": PALETTE[1], "tuned": PALETTE[2],
-                "oracle": PALETTE[4], "none": PALETTE[7]}
-OTHER_COLORS = [PALETTE[9], PALETTE[5], PALETTE[3]]
-# Bars of series that are not named labels also carry a hatch: told apart without colour.
-OTHER_HATCH = "///"
-BACKGROUND_COLOR = "#c8c8c8"  # points that are not highlighted
-FIXED_MARKERS = {"none": "s", "numab2": "^", "rfc-default": "D", "tuned": "*", "oracle": "P"}
-OTHER_MARKERS = ["o", "v", "X", "h"]
-
-HIT_LABEL = "fast-tier hit rate (% of accesses)"
-COST_LABEL = "CPU cost (CPU-s per run)"
-OBJ_LABEL = "objective (gain pp per CPU% + 1)"
-# Study values are raw metrics (hit rate as a share, not %).
-METRIC_LABELS = {"objective": OBJ_LABEL, "hit_rate": "fast-tier hit rate (share of accesses)",
-                 "hit_rate_gain": "hit-rate gain over none (share)", "cost_cpu_s": COST_LABEL,
-                 "time_to_90pct_s": "time to 90% of final hit rate (s)"}
+from harness.analysis.points import format_value  # noqa: E402
+from harness.analysis.study_tables import StudyTables  # noqa: E402
+from harness.analysis.tables import HeatmapData  # noqa: E402
+from harness.report.labels import (  # noqa: E402
+    BACKGROUND_COLOR,
+    COST_LABEL,
+    FIXED_COLORS,
+    HIT_LABEL,
+    METRIC_LABELS,
+    OBJ_LABEL,
+    OTHER_HATCH,
+    TIMESERIES_PANELS,
+    knob_label,
+    series_colors,
+    series_markers,
+)
 
 RC = {
     "svg.hashsalt": "tiersweep",  # stable SVG ids
@@ -70,34 +66,6 @@ def style() -> Iterator[None]:
         yield
 
 
-def series_colors(series: list[str]) -> dict[str, str]:
-    """Colour of each series: fixed for the named labels, then the remaining palette
-    colours in the given order (pass series in legend order); grey after that."""
-    out: dict[str, str] = {}
-    k = 0
-    for s in series:
-        if s in FIXED_COLORS:
-            out[s] = FIXED_COLORS[s]
-        elif k < len(OTHER_COLORS):
-            out[s] = OTHER_COLORS[k]
-            k += 1
-        else:
-            out[s] = BACKGROUND_COLOR
-    return out
-
-
-def series_markers(series: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    k = 0
-    for s in series:
-        if s in FIXED_MARKERS:
-            out[s] = FIXED_MARKERS[s]
-        else:
-            out[s] = OTHER_MARKERS[k % len(OTHER_MARKERS)]
-            k += 1
-    return out
-
-
 def _figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)  # not registered with pyplot: nothing to close, no global state
@@ -114,30 +82,25 @@ def _colors_for(series: list[str], colors: dict[str, str] | None) -> dict[str, s
 # ------------------------------------------------------ 1. policy comparison
 
 
-def plot_policy_comparison(df: pd.DataFrame, series: list[str],
+def plot_policy_comparison(table: pd.DataFrame, seeds: pd.DataFrame, series: list[str],
                            colors: dict[str, str] | None = None) -> Figure:
     """Hit rate and cost per workload and series: bars are means over seeds, error
-    bars one sample sd, dots the seeds. `df` is the results table (with points)."""
-    if "point" not in df.columns:
-        df = S.with_points(df)
-    tab = S.comparison_table(df, series)
-    series = [s for s in series if s in set(tab["series"])]
+    bars one sample sd (`table`: tables.comparison_table), dots the seeds (`seeds`:
+    tables.comparison_seeds)."""
+    series = [s for s in series if s in set(table["series"])]
     colors = _colors_for(series, colors)
-    workloads = list(dict.fromkeys(tab["workload"]))
+    workloads = list(dict.fromkeys(table["workload"]))
     n_s = max(1, len(series))
     width = min(14.0, max(6.0, 1.0 + 0.35 * n_s * len(workloads) + 0.6 * len(workloads)))
     with style():
         fig = _figure(width, 5.6)
         axes = fig.subplots(2, 1, sharex=True)
         bw = 0.8 / n_s
-        raw = S.in_suite(df)
-        raw = raw[raw["point"].isin(series)]
-        for ax, col, sd, scale, ylabel in (
-                (axes[0], "hit_rate_pct", "hit_rate_sd_pct", 100.0, HIT_LABEL),
-                (axes[1], "cost_cpu_s", "cost_cpu_s_sd", 1.0, COST_LABEL)):
-            src = "hit_rate" if col == "hit_rate_pct" else "cost_cpu_s"
+        for ax, col, sd, ylabel in (
+                (axes[0], "hit_rate_pct", "hit_rate_sd_pct", HIT_LABEL),
+                (axes[1], "cost_cpu_s", "cost_cpu_s_sd", COST_LABEL)):
             for j, s in enumerate(series):
-                part = tab[tab["series"] == s]
+                part = table[table["series"] == s]
                 x = np.array([workloads.index(w) for w in part["workload"]]) - 0.4 + bw * (j + .5)
                 hatch = None if s in FIXED_COLORS else OTHER_HATCH
                 ax.bar(x, part[col], width=bw * 0.9, color=colors[s], label=s, hatch=hatch,
@@ -145,9 +108,9 @@ def plot_policy_comparison(df: pd.DataFrame, series: list[str],
                 err = part[sd].fillna(0).to_numpy()
                 ax.errorbar(x, part[col], yerr=err, fmt="none", ecolor="#333333",
                             elinewidth=0.9, capsize=2)
-                r = raw[raw["point"] == s]
+                r = seeds[seeds["series"] == s]
                 xs = np.array([workloads.index(w) for w in r["workload"]]) - 0.4 + bw * (j + .5)
-                ax.scatter(xs, r[src] * scale, s=7, color="#222222", zorder=3, linewidths=0)
+                ax.scatter(xs, r[col], s=7, color="#222222", zorder=3, linewidths=0)
             ax.set_ylabel(ylabel)
             ax.set_xticks(range(len(workloads)), workloads)
             ax.set_xlim(-0.5, len(workloads) - 0.5)
@@ -261,7 +224,7 @@ def plot_pareto(pareto: pd.DataFrame, series: list[str],
 # --------------------------------------------------------- 3. sensitivity maps
 
 
-def plot_heatmaps(maps: list[S.HeatmapData]) -> Figure:
+def plot_heatmaps(maps: list[HeatmapData]) -> Figure:
     """Mean objective over pairs of knobs, one heatmap per pair (cividis: readable
     without colour vision, lighter = better)."""
     n = len(maps)
@@ -278,14 +241,14 @@ def plot_heatmaps(maps: list[S.HeatmapData]) -> Figure:
                         annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
                         cbar_kws={"label": OBJ_LABEL, "shrink": 0.85}, square=False)
             ax.invert_yaxis()  # larger values upward
-            ax.set_xlabel(S.knob_label(m.x))
-            ax.set_ylabel(S.knob_label(m.y))
-            ax.set_xticklabels([S._fmt_value(v) for v in m.pivot.columns], rotation=0)
-            ax.set_yticklabels([S._fmt_value(v) for v in m.pivot.index], rotation=0)
+            ax.set_xlabel(knob_label(m.x))
+            ax.set_ylabel(knob_label(m.y))
+            ax.set_xticklabels([format_value(v) for v in m.pivot.columns], rotation=0)
+            ax.set_yticklabels([format_value(v) for v in m.pivot.index], rotation=0)
             title = "mean objective"
             if m.others:
                 title += " (averaged over " + ", ".join(
-                    S.knob_label(o).split(" (")[0] for o in m.others) + ")"
+                    knob_label(o).split(" (")[0] for o in m.others) + ")"
             ax.set_title(title, fontsize=9)
         for ax in axes[n:]:
             ax.set_visible(False)
@@ -304,11 +267,7 @@ def plot_timeseries(main: str, frames: dict[str, pd.DataFrame], title: str,
     series = list(frames)
     colors = _colors_for(series, colors)
     f = frames[main]
-    panels = (("hit_rate_pct", "hit rate (%)"),
-              ("promotions_per_s", "promotions (pages/s)"),
-              ("queue_len", "migration queue (pages)"),
-              ("scan_period_ms", "scan_period (ms)"),
-              ("scan_size_mb", "scan_size (MB)"))
+    panels = TIMESERIES_PANELS
     with style():
         fig = _figure(7.6, 8.2)
         axes = fig.subplots(len(panels), 1, sharex=True)
@@ -346,7 +305,7 @@ def plot_timeseries(main: str, frames: dict[str, pd.DataFrame], title: str,
 # -------------------------------------------------------------- 5. studies
 
 
-def plot_study(tables: S.StudyTables, color: str | None = None) -> Figure:
+def plot_study(tables: StudyTables, color: str | None = None) -> Figure:
     """Optimization history (each completed trial, best so far) and parameter
     importances (Optuna's evaluator named in the title)."""
     color = color or FIXED_COLORS["tuned"]
@@ -365,7 +324,7 @@ def plot_study(tables: S.StudyTables, color: str | None = None) -> Figure:
                       f"({tables.n_complete} trials)")
         ax1.legend(loc="best", frameon=False)
         if len(imp):
-            labels = [S.knob_label(p if p.startswith("param.") else "param." + p)
+            labels = [knob_label(p if p.startswith("param.") else "param." + p)
                       for p in imp["param"]]
             ax2.barh(range(len(imp)), imp["importance"], color=color, gid="importance")
             ax2.set_yticks(range(len(imp)), labels)

@@ -1,0 +1,151 @@
+"""`tiersweep defaults RUN_DIR`: the recommendation written out.
+
+Beside the results (or in another directory): ``defaults.yaml`` (knobs, their
+RFC defaults, where each lives in the kernel, the evidence) and ``defaults.sh``
+(sysfs writes for the knobs the patches expose; the others as comments). The
+recommendation itself is ``harness.analysis.recommend``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from harness import atomic
+from harness.analysis.recommend import NOT_KNOBS, Recommendation, plain, recommend, rfc_default
+from harness.analysis.runs import load_run
+from harness.run.store.layout import DEFAULTS_SH, DEFAULTS_YAML
+
+SYSFS_DIR = "/sys/kernel/mm/kmmscand"
+
+# Knobs the patches expose in sysfs (MODEL.md), by RunConfig path -> file name.
+SYSFS_KNOBS = {
+    "policy.scan_sleep_ms": "scan_sleep_ms",
+    "policy.scan_period_ms": "mm_scan_period_ms",
+    "policy.mms_to_scan": "mms_to_scan",
+    "policy.scan_enabled": "scan_enabled",
+    "policy.target_node": "target_node",
+}
+
+
+def knob_kind(key: str) -> str:
+    """Where a knob lives: sysfs, compile-time (other kmmscand knobs: constants in the
+    patches or knobs only the simulator has), or model (not a kernel setting)."""
+    if key in SYSFS_KNOBS:
+        return "sysfs"
+    if key in NOT_KNOBS:
+        return "policy"
+    if key.startswith("policy."):
+        return "compile-time"
+    return "model"
+
+
+def to_yaml(rec: Recommendation) -> str:
+    knobs = {}
+    for key, value in rec.knobs.items():
+        kind = knob_kind(key)
+        entry: dict[str, Any] = {"value": plain(value), "rfc_default": plain(
+            rfc_default(key, rec.version)), "kernel": kind}
+        if kind == "sysfs":
+            entry["sysfs"] = f"{SYSFS_DIR}/{SYSFS_KNOBS[key]}"
+        knobs[key] = entry
+    evidence = [{k: plain(round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
+                for r in rec.evidence.to_dict("records")]
+    doc = {
+        "run": rec.run,
+        "mode": rec.mode,
+        "point": rec.point,
+        "label": rec.label,
+        **({"trial": rec.trial} if rec.trial is not None else {}),
+        "policy_version": rec.version,
+        "selected_by": rec.selected_by,
+        "knobs": knobs,
+        "overrides": {k: plain(v) for k, v in rec.knobs.items()},
+        "evidence": evidence,
+        "summary": {k: round(v, 6) for k, v in rec.summary().items()},
+    }
+    if rec.notes:
+        doc["notes"] = rec.notes
+    head = ("# Recommended kmmscand knobs (tiersweep defaults). `overrides` can be used as\n"
+            "# `tiersweep simulate --set KEY=VALUE` or in an experiment's `set:` mapping.\n")
+    return head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+
+
+def sysfs_value(v: Any) -> str:
+    """A knob value as sysfs takes it (booleans as 1/0)."""
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    return str(plain(v))
+
+
+def to_shell(rec: Recommendation, sysfs_dir: str = SYSFS_DIR) -> str:
+    s = rec.summary()
+    lines = [
+        "#!/bin/sh",
+        f"# Recommended kmmscand knobs from tiersweep run {rec.run!r} ({rec.mode}),",
+        f"# point {rec.point!r}, patch version {rec.version}; selected by {rec.selected_by}.",
+        f"# Mean over the suite: objective {s['objective']:.3f}, hit rate "
+        f"{100 * s['hit_rate']:.2f}%"
+        + (f" (RFC defaults: {s['objective_rfc']:.3f}, {100 * s['hit_rate_rfc']:.2f}%)."
+           if "objective_rfc" in s else "."),
+        "# V2/V3 name the thread kscand: set KMMSCAND_SYSFS to the directory your kernel has.",
+        "set -e",
+        f"SYSFS=\"${{KMMSCAND_SYSFS:-{sysfs_dir}}}\"",
+    ]
+    sysfs = {k: v for k, v in rec.knobs.items() if knob_kind(k) == "sysfs"}
+    if sysfs:
+        for key, v in sysfs.items():
+            lines.append(f"echo {shlex.quote(sysfs_value(v))} > \"$SYSFS/{SYSFS_KNOBS[key]}\""
+                         f"   # RFC default {sysfs_value(rfc_default(key, rec.version))}")
+    else:
+        lines.append("# (no sysfs knob was varied in this run: nothing to write)")
+    ct = {k: v for k, v in rec.knobs.items() if knob_kind(k) == "compile-time"}
+    if ct:
+        lines.append("# Compile-time constants in the patches (or knobs only the simulator has);")
+        lines.append("# change them in the kernel source and rebuild:")
+        for key, v in ct.items():
+            lines.append(f"#   {key.split('.', 1)[1]} = {sysfs_value(v)}"
+                         f"   (RFC default {sysfs_value(rfc_default(key, rec.version))})")
+    model = {k: v for k, v in rec.knobs.items() if knob_kind(k) == "model"}
+    if model:
+        lines.append("# Simulator parameters (not kernel settings), as evaluated:")
+        for key, v in model.items():
+            lines.append(f"#   {key} = {sysfs_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def evidence_text(rec: Recommendation) -> str:
+    e = rec.evidence.copy()
+    out = pd.DataFrame({
+        "seeds": e["seeds"], "workload": e["workload"], "n": e["n_seeds"],
+        "objective": e["objective"].map(lambda x: f"{x:.3f}"),
+        "obj (RFC)": e["objective_rfc"].map(lambda x: "-" if pd.isna(x) else f"{x:.3f}"),
+        "hit %": (100 * e["hit_rate"]).map(lambda x: f"{x:.2f}"),
+        "hit % (RFC)": (100 * e["hit_rate_rfc"]).map(lambda x: "-" if pd.isna(x) else f"{x:.2f}"),
+        "CPU-s": e["cost_cpu_s"].map(lambda x: f"{x:.3f}"),
+        "CPU-s (RFC)": e["cost_cpu_s_rfc"].map(lambda x: "-" if pd.isna(x) else f"{x:.3f}"),
+    })
+    return out.to_string(index=False)
+
+
+@dataclass
+class DefaultsResult:
+    rec: Recommendation
+    yaml_path: Path
+    sh_path: Path
+
+
+def write_defaults(run_dir: str | Path, out_dir: str | Path | None = None,
+                   sysfs_dir: str = SYSFS_DIR) -> DefaultsResult:
+    run = load_run(run_dir)
+    rec = recommend(run)
+    out = Path(out_dir) if out_dir is not None else run.path
+    y, sh = out / DEFAULTS_YAML, out / DEFAULTS_SH
+    atomic.write_text(y, to_yaml(rec))
+    atomic.write_text(sh, to_shell(rec, sysfs_dir))
+    return DefaultsResult(rec, y, sh)

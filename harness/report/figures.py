@@ -1,0 +1,156 @@
+"""The report's figures, each with its caption and the tables behind it
+(nothing written here; see ``harness.report.html``)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from harness.analysis import points as pt
+from harness.analysis import tables as tb
+from harness.analysis.runs import RunData
+from harness.analysis.study_tables import study_tables
+from harness.errors import InputError
+from harness.report import plots as P
+from harness.report.labels import BACKGROUND_COLOR, knob_label, series_colors
+from harness.run.store.layout import TIMESERIES, TRIALS
+
+
+@dataclass
+class FigureOut:
+    key: str
+    title: str
+    caption: str
+    fig: object | None = None  # matplotlib Figure
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    skipped: str | None = None
+
+
+def _progress(items, desc: str):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return items
+    return tqdm(items, desc=desc, unit="fig", disable=None, file=sys.stderr, leave=False)
+
+
+def build_figures(run: RunData, study=None, timeseries_eval: str | None = None,
+                  progress: bool = True) -> list[FigureOut]:
+    """Every figure of the report with the tables behind it (nothing written)."""
+    df = pt.with_points(run.trials)
+    suite = pt.reference_suite(df)
+    left_out = len(df) - len(pt.in_suite(df, suite))
+    note = (f"{left_out} evaluation(s) on seeds outside the suite every mode ran (e.g. a "
+            f"study's holdout seeds) are left out of figures 1-3 (see tiersweep defaults)")
+    if left_out and note not in run.notes:
+        run.notes.append(note)
+    pts = pt.points_table(df)
+    series = pt.highlighted_points(pts)
+    ranked = pt.rank_points(pts)["point"].tolist()
+    colors = series_colors([s for s in ranked if s in series])
+    out: list[FigureOut] = []
+    steps = ["policies", "pareto", "sensitivity", "timeseries", "study"]
+    for step in _progress(steps, "figures") if progress else steps:
+        if step == "policies":
+            f = FigureOut("1-policies", "1. Policies across workloads",
+                          "Fast-tier hit rate and CPU cost of each policy on each workload of "
+                          "the suite: bars are means over seeds, lines one sample standard "
+                          "deviation, dots single seeds.")
+            table = tb.comparison_table(df, series)
+            f.fig = P.plot_policy_comparison(table, tb.comparison_seeds(df, series), series,
+                                             colors)
+            f.tables.append(("policies", table))
+        elif step == "pareto":
+            f = FigureOut("2-pareto", "2. Hit rate against cost",
+                          "Each complete point (configuration evaluated on every workload and "
+                          "seed) at its mean hit rate and mean cost. The front joins the points "
+                          "no other contender beats on both; the oracle (free migrations) is an "
+                          "upper bound, not a contender.")
+            par = tb.pareto_table(pts)
+            if par.empty:
+                f.skipped = "no point was evaluated on every workload and seed"
+            else:
+                f.fig = P.plot_pareto(par, series, colors)
+                shown = par[par["on_front"] | par["point"].isin(series)]
+                cols = ["point", "policy", "hit_rate_pct", "cost_cpu_s", "objective",
+                        "on_front", "contender"]
+                f.tables.append(("pareto", shown[cols].reset_index(drop=True)))
+        elif step == "sensitivity":
+            f = FigureOut("3-sensitivity", "3. Sensitivity to pairs of knobs",
+                          "Mean objective of grid points over each pair of swept knobs "
+                          "(mean over workloads, seeds and any other swept knob).")
+            maps = tb.heatmap_tables(df)
+            if not maps:
+                f.skipped = ("no grid over two or more kmmscand knobs in this run (run a sweep "
+                             "with a grid:, or add one to the compare experiment)")
+            else:
+                f.fig = P.plot_heatmaps(maps)
+                for m in maps:
+                    t = m.pivot.copy()
+                    t.index = [f"{knob_label(m.y)} = {pt.format_value(v)}" for v in t.index]
+                    t.columns = [f"{knob_label(m.x)} = {pt.format_value(v)}" for v in t.columns]
+                    f.tables.append((f"sensitivity-{pt.knob_name(m.y)}-{pt.knob_name(m.x)}",
+                                     t.reset_index(names="mean objective")))
+        elif step == "timeseries":
+            f = FigureOut("4-timeseries", "4. One run over time",
+                          "One evaluation sampled over simulated time; the first panel adds "
+                          "the other highlighted series on the same workload and seed.")
+            _timeseries_figure(f, run, df, series, colors, timeseries_eval)
+        else:
+            f = FigureOut("5-study", "5. Optimization history and parameter importances",
+                          "Every completed trial's value (the study's objective aggregated "
+                          "over the suite) and the best so far; importances from Optuna's "
+                          "evaluator (fANOVA on small studies when scikit-learn is installed, "
+                          "PED-ANOVA otherwise).")
+            if study is None:
+                f.skipped = "no Optuna study in this run (tune runs keep a journal file)"
+            else:
+                st = study_tables(study)
+                if st.n_complete == 0:
+                    f.skipped = f"study {st.name} has no completed trial"
+                else:
+                    f.fig = P.plot_study(st, colors.get(pt.TUNED))
+                    best = st.history[st.history["value"] == st.history["best_so_far"]]
+                    improving = best.drop_duplicates("best_so_far")
+                    f.tables.append(("study-history", improving.reset_index(drop=True)))
+                    f.tables.append(("study-importances", st.importances))
+                    f.caption += f" Evaluator used: {st.evaluator}."
+        out.append(f)
+    return out
+
+
+def _timeseries_figure(f: FigureOut, run: RunData, df: pd.DataFrame, series: list[str],
+                       colors: dict, eval_id: str | None) -> None:
+    ts = run.timeseries
+    if ts is None:
+        f.skipped = f"no {TIMESERIES} in this run"
+        return
+    if eval_id is None:
+        eval_id = tb.pick_timeseries_eval(df, ts, series)
+        if eval_id is None:
+            f.skipped = f"{TIMESERIES} has no samples for any evaluation of the table"
+            return
+    elif eval_id not in set(df["eval_id"]):
+        raise InputError(f"{run.path / TRIALS}: no evaluation with eval_id {eval_id!r}")
+    row = df[df["eval_id"] == eval_id].iloc[0]
+    same = df[(df["workload"] == row["workload"]) & (df["seed"] == row["seed"])
+              & (df["point"].isin(series) | (df["eval_id"] == eval_id))]
+    f.caption = ("One evaluation sampled over simulated time; the first panel adds the "
+                 "baselines and the other named series on the same workload and seed.")
+    have = set(ts["eval_id"].unique())
+    frames = {row["point"]: tb.timeseries_frame(ts, eval_id)}
+    # Context in the hit-rate panel: the baselines and the other named series only.
+    for p in [s for s in series if s != row["point"] and s in pt.NAMED_LABELS]:
+        r = same[(same["point"] == p) & same["eval_id"].isin(have)]
+        if len(r):
+            frames[p] = tb.timeseries_frame(ts, str(r["eval_id"].iloc[0]))
+    cols = dict(colors)
+    cols.setdefault(row["point"], BACKGROUND_COLOR)
+    title = f"{row['point']} on {row['workload']}, seed {int(row['seed'])} (eval {eval_id})"
+    f.fig = P.plot_timeseries(row["point"], frames, title, cols)
+    f.tables.append(("timeseries", tb.timeseries_summary(frames)))
+    f.caption += (" Hit rate and promotions are per sampling interval; queue length, "
+                  "scan_period and scan_size are read at each sample (mean over the "
+                  "processes' slots).")
