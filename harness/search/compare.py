@@ -47,10 +47,10 @@ class Tuned:
 
 def tuned_from(run_dir: str | Path) -> Tuned:
     """The knobs `tiersweep defaults` recommends for a tuning (or sweep) run."""
-    from harness.analysis import summary as S
     from harness.analysis.recommend import recommend
+    from harness.analysis.runs import load_run
 
-    run = S.load_run(run_dir)
+    run = load_run(run_dir)
     rec = recommend(run)
     params = {k: v for k, v in rec.params.items() if k != "policy.kind"}
     if not params:
