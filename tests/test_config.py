@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from harness.config import load_config
+from harness.config import VERSION_DEFAULTS, from_dict, load_config
 from harness.errors import ConfigError
 
 
@@ -54,3 +54,29 @@ def test_bad_yaml_names_line(tmp_path):
     p.write_text("seed: 1\npolicy: [unclosed\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: line \d+: not valid YAML"):
         load_config(p)
+
+
+def test_missing_required_field_names_it():
+    with pytest.raises(ConfigError) as exc:
+        from_dict({"platform": {"nodes": [{"tier": "fast", "capacity_gb": 1}]}}, "x.yaml")
+    assert str(exc.value) == "x.yaml: platform.nodes[0].id: missing; this field is required"
+
+
+def test_override_errors_name_their_source_not_a_flag():
+    # Library code names no flag; the command passes its own (simulate: --set).
+    with pytest.raises(ConfigError, match=r"^override: 'x': expected KEY=VALUE"):
+        load_config("configs/zipf.yaml", ["x"])
+    with pytest.raises(ConfigError, match=r"^--set: 'x': expected KEY=VALUE"):
+        load_config("configs/zipf.yaml", ["x"], override_source="--set")
+    r = subprocess.run([sys.executable, "-m", "harness", "simulate", "configs/zipf.yaml",
+                        "--set", "x"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--set: 'x': expected KEY=VALUE" in r.stderr
+
+
+@pytest.mark.parametrize("version", sorted(VERSION_DEFAULTS))
+def test_unset_knobs_take_their_version_defaults(version):
+    pol = from_dict({"policy": {"version": version}}).policy
+    for name, value in VERSION_DEFAULTS[version].items():
+        assert getattr(pol, name) == value, name
+    assert pol.second_access == (version == "v3")
+    assert from_dict({"policy": {"version": version, "scan_sleep_ms": 7}}).policy.scan_sleep_ms == 7
