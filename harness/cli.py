@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from harness.errors import TiersweepError
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tiersweep: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader left (`tiersweep ... | head`): no traceback, and none at exit
+        # when Python flushes stdout (the recipe of the signal module's docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return int(rc or 0)
 
 
