@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from harness.errors import ConfigError
-from harness.experiment import load_experiment
-from harness.run.store import ResultStore, read_trials, timeseries_long
+from harness.experiment import load_experiment, parse_space
+from harness.run.store import ResultStore, read_trials
+from harness.run.worker import timeseries_long
 from harness.search.aggregate import aggregate, suite_value
 
 ZIPF = "configs/zipf.yaml"
@@ -98,6 +99,14 @@ sweep:
      "        objectives: [{metric: hit_rate}, {metric: cost_cpu_s, direction: minimize}],\n"
      "        pruner: median}", "prunes single-objective studies only"),
     ("seeds: [1, 1]", "seeds: duplicate seeds"),
+    ("seeds: [1, -2]", "seeds: expected integers >= 0, got -2"),
+    ("sweep: {seed: x, grid: {policy.scan_size_mb: [512]}}", "sweep.seed: expected an integer"),
+    ("sweep: {grid: {policy.scan_size_mb: []}}",
+     "sweep.grid.policy.scan_size_mb: expected a non-empty list of values"),
+    ("study: {space: {policy.scan_size_mb: {type: int, low: 1, high: 2}},\n"
+     "        objectives: [{direction: minimize}]}", "study.objectives[0].metric: missing"),
+    ("study: {space: {policy.scan_size_mb: {type: int, low: 1, high: 2}},\n"
+     "        pruner: {kind: median, n_warmup_steps: x}}", "study.pruner.n_warmup_steps: expected"),
     ("bogus: 1", "bogus: unknown field"),
 ])
 def test_bad_fields_name_file_and_path(tmp_path, exp_text, snippet, needle):
@@ -111,6 +120,24 @@ def test_bad_fields_name_file_and_path(tmp_path, exp_text, snippet, needle):
     assert msg.startswith(str(p)), msg
     assert needle in msg, msg
     assert "\n" not in msg
+
+
+def test_space_keeps_numbers_as_written():
+    """A space's repr is part of a run directory's fingerprint: an int bound stays an
+    int and a float a float, as the file wrote them."""
+    space = parse_space({"policy.scan_size_mb": {"type": "int", "low": 256, "high": 4096,
+                                                 "log": True},
+                         "policy.version": ["v1", "v3"],
+                         "policy.a_bit_miss": {"type": "float", "low": 0, "high": 0.5,
+                                               "when": {"policy.version": ["v1", "v3"]}}},
+                        "study.space")
+    assert [repr(p) for p in space] == [
+        "Param(key='policy.scan_size_mb', type='int', low=256, high=4096, log=True, step=None, "
+        "choices=(), when=(), grid=())",
+        "Param(key='policy.version', type='categorical', low=None, high=None, log=False, "
+        "step=None, choices=('v1', 'v3'), when=(), grid=())",
+        "Param(key='policy.a_bit_miss', type='float', low=0, high=0.5, log=False, step=None, "
+        "choices=(), when=(('policy.version', ('v1', 'v3')),), grid=())"]
 
 
 def test_bad_suite_entry(tmp_path, exp_text):

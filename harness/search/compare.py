@@ -66,7 +66,7 @@ def _key(params: dict) -> str:
 
 def compare_evaluations(exp, policies: list[str], tuned: Tuned | None, out_dir: Path) -> list:
     """Evaluation objects: each policy x suite workload x seed (study + holdout seeds)."""
-    from harness.run.runner import Evaluation, eval_id
+    from harness.run.worker import Evaluation, eval_id
 
     seeds = list(exp.seeds) + [s for s in exp.holdout_seeds if s not in exp.seeds]
     base_kind = exp.run_config(exp.workloads[0], seeds[0]).policy.kind

@@ -44,23 +44,19 @@ from harness import atomic
 from harness.errors import ConfigError, TiersweepError
 from harness.experiment import DEFAULT_LABEL, Experiment, StudySpec
 from harness.run.backends import Backend
-from harness.run.runner import (
-    Evaluation,
-    Scheduler,
-    eval_id,
-    make_row,
-    progress_bar,
-    run_evaluations,
-)
+from harness.run.progress import progress_bar
+from harness.run.runner import run_evaluations
+from harness.run.scheduler import Scheduler
 from harness.run.store import (
     ResultStore,
     RunLock,
-    atomic_write_parquet,
     finish_manifest,
     jsonable,
     start_manifest,
     write_manifest,
+    write_parquet,
 )
+from harness.run.worker import Evaluation, eval_id, make_row
 from harness.search.aggregate import aggregate, per_workload
 
 JOURNAL = "study.journal"
@@ -694,4 +690,4 @@ def _write_study_table(study, out: Path) -> None:
             df[c] = df[c].map(lambda v: None if v is None else str(v))
     if "state" in df:
         df["state"] = df["state"].astype(str)
-    atomic_write_parquet(df, out / "study_trials.parquet")
+    write_parquet(df, out / "study_trials.parquet")

@@ -9,8 +9,9 @@ import pandas as pd
 
 from harness.experiment import Experiment
 from harness.run.backends import Backend
-from harness.run.runner import Evaluation, Outcome, eval_id, run_recorded
+from harness.run.runner import Outcome, run_recorded
 from harness.run.store import RunLock, start_manifest
+from harness.run.worker import Evaluation, eval_id
 from harness.search.aggregate import suite_value
 
 

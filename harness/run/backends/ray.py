@@ -1,104 +1,15 @@
-"""Execution backends: where chunks of evaluations run.
-
-The search code (sweeps, studies) sees only this interface:
-
-    put(obj) -> handle            share a large object once (Ray: the object store)
-    submit(specs, shared) -> task run a chunk of evaluations (harness.run.runner.run_chunk)
-    wait(tasks, timeout) -> (done, pending)
-    result(task) -> list of outputs   (raises TaskFailed)
-    cancel(task)
-    slots                         how many chunks may run at once
-    close()
-
-Backends: ``RayBackend`` (a local Ray instance, or an existing cluster by
-address) and ``InlineBackend`` (runs chunks in this process, one at a time:
-for small unit tests and debugging).
-"""
+"""Ray tasks: a local Ray instance, or an existing cluster by address."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-import time
+from collections.abc import Callable
 from typing import Any
 
 from harness.errors import TiersweepError
-
-
-class TaskFailed(Exception):
-    """A chunk failed as a whole (its worker died for good, or it was cancelled)."""
-
-
-class Backend:
-    slots: int = 1
-    name: str = "backend"
-
-    def put(self, obj: Any) -> Any:
-        return obj
-
-    def submit(self, specs: list, shared: list) -> Any:
-        raise NotImplementedError
-
-    def wait(self, tasks: list, timeout: float | None) -> tuple[list, list]:
-        raise NotImplementedError
-
-    def result(self, task: Any) -> list:
-        raise NotImplementedError
-
-    def cancel(self, task: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def describe(self) -> dict:
-        return {"backend": self.name, "slots": self.slots}
-
-    def __enter__(self) -> Backend:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class InlineBackend(Backend):
-    """Runs each chunk in this process when waited for; deterministic order."""
-
-    name = "inline"
-
-    def __init__(self, slots: int = 1):
-        self.slots = slots
-        self._done: dict[int, Any] = {}
-
-    def submit(self, specs: list, shared: list) -> Any:
-        return _Thunk(specs, shared)
-
-    def wait(self, tasks: list, timeout: float | None) -> tuple[list, list]:
-        if not tasks:
-            return [], []
-        first = tasks[0]
-        first.run()
-        return [first], list(tasks[1:])
-
-    def result(self, task: Any) -> list:
-        if task.cancelled:
-            raise TaskFailed("cancelled")
-        return task.run()
-
-
-class _Thunk:
-    def __init__(self, specs, shared):
-        self.specs, self.shared = specs, shared
-        self.out = None
-        self.cancelled = False
-
-    def run(self):
-        if self.out is None and not self.cancelled:
-            from harness.run.runner import run_chunk
-
-            self.out = run_chunk(self.specs, *self.shared)
-        return self.out
+from harness.run.backends.base import Backend, TaskFailed
 
 
 def _local_ray_env() -> None:
@@ -130,7 +41,7 @@ class RayBackend(Backend):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         address = address or os.environ.get("RAY_ADDRESS") or None
         if cpus is not None and cpus < 1:
-            raise TiersweepError("--cpus: expected at least 1 CPU")
+            raise TiersweepError(f"cpus: expected at least 1 CPU, not {cpus}")
         if address is None:
             _local_ray_env()
         import ray
@@ -161,20 +72,22 @@ class RayBackend(Backend):
             raise TiersweepError("the Ray cluster offers no CPUs")
         self.cluster_cpus = total
         self.slots = min(total, cpus) if cpus else total
-        from harness.run.runner import run_chunk
-
-        # max_retries: a chunk whose worker process died (killed, lost node,
-        # out of memory) is run again elsewhere; retry_exceptions covers
-        # MemoryError raised inside the task. Evaluation errors are caught in
-        # run_chunk and reported per evaluation (retrying them is pointless).
-        self._fn = ray.remote(num_cpus=1, max_retries=max_retries,
-                              retry_exceptions=[MemoryError])(run_chunk)
+        self.max_retries = max_retries
+        self._remote: dict[Callable, Any] = {}
 
     def put(self, obj: Any) -> Any:
         return self._ray.put(obj)
 
-    def submit(self, specs: list, shared: list) -> Any:
-        return self._fn.remote(specs, *shared)
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        remote = self._remote.get(fn)
+        if remote is None:
+            # max_retries: a task whose worker process died (killed, lost node,
+            # out of memory) is run again elsewhere; retry_exceptions covers
+            # MemoryError raised inside the task. The function reports its own
+            # errors per evaluation (retrying those is pointless).
+            remote = self._remote[fn] = self._ray.remote(
+                num_cpus=1, max_retries=self.max_retries, retry_exceptions=[MemoryError])(fn)
+        return remote.remote(*args)
 
     def wait(self, tasks: list, timeout: float | None) -> tuple[list, list]:
         if not tasks:
@@ -185,7 +98,7 @@ class RayBackend(Backend):
             done += more
         return done, pending
 
-    def result(self, task: Any) -> list:
+    def result(self, task: Any) -> Any:
         from ray.exceptions import RayError, TaskCancelledError
 
         try:
@@ -210,14 +123,3 @@ class RayBackend(Backend):
         return {"backend": "ray", "address": self.address or "local", "slots": self.slots,
                 "cluster_cpus": self.cluster_cpus, "ray_version": self._ray.__version__,
                 "node_id": ctx.get_node_id(), "gcs_address": ctx.gcs_address}
-
-
-def make_backend(kind: str = "ray", address: str | None = None, cpus: int | None = None) -> Backend:
-    t0 = time.perf_counter()
-    if kind == "inline":
-        return InlineBackend()
-    if kind != "ray":
-        raise TiersweepError(f"unknown backend {kind!r}: expected ray or inline")
-    b = RayBackend(address=address, cpus=cpus)
-    b.startup_s = time.perf_counter() - t0
-    return b

@@ -1,0 +1,16 @@
+"""A run directory's files: names (layout), the result store (parts), manifest, lock."""
+
+from __future__ import annotations
+
+from harness.run.store.lock import RunLock
+from harness.run.store.manifest import (
+    finish_manifest,
+    jsonable,
+    read_manifest,
+    start_manifest,
+    write_manifest,
+)
+from harness.run.store.parts import ResultStore, read_trials, write_parquet
+
+__all__ = ["ResultStore", "RunLock", "finish_manifest", "jsonable", "read_manifest",
+           "read_trials", "start_manifest", "write_manifest", "write_parquet"]

@@ -1,0 +1,48 @@
+"""The file names of a run directory: the one owner (readers import them from here).
+
+Layout of ``results/<name>/`` (or another run directory)::
+
+    trials.parquet        one row per evaluation (consolidated; schema: harness.run.worker)
+    timeseries.parquet    the time series of every evaluation, long form
+    parts/                batches appended as results arrive (trials-*.parquet, ts-*.parquet)
+    manifest.json         resolved config, seeds, package versions, git revision, commands
+    .lock                 one driver per directory (an flock)
+    study.journal         the Optuna journal storage (tune, unless another storage is given)
+    study_trials.parquet  Optuna's view of the study's trials (tune)
+    summary.json          best trial(s) and the default-versus-tuned comparison (tune)
+    compare.json          where a comparison's tuned knobs came from (compare --tuned)
+    defaults.yaml, defaults.sh   the recommended knobs (defaults)
+    report.html, figures/        the report (report)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TRIALS = "trials.parquet"
+TIMESERIES = "timeseries.parquet"
+PARTS = "parts"
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+JOURNAL = "study.journal"
+JOURNAL_GLOB = "*.journal"  # a journal named otherwise (an explicit path in the directory)
+STUDY_TRIALS = "study_trials.parquet"
+SUMMARY = "summary.json"
+COMPARE_INFO = "compare.json"
+DEFAULTS_YAML = "defaults.yaml"
+DEFAULTS_SH = "defaults.sh"
+REPORT = "report.html"
+FIGURES_DIR = "figures"
+
+# Part files: parts/<kind>-<stamp>.parquet; stamps sort in write order.
+TRIALS_PART = "trials"
+TS_PART = "ts"
+
+
+def part_path(run_dir: Path, kind: str, stamp: str) -> Path:
+    return Path(run_dir) / PARTS / f"{kind}-{stamp}.parquet"
+
+
+def part_files(run_dir: Path, kind: str) -> list[Path]:
+    """The part files of one kind (TRIALS_PART or TS_PART), oldest first."""
+    return sorted((Path(run_dir) / PARTS).glob(f"{kind}-*.parquet"))

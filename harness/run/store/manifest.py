@@ -1,0 +1,112 @@
+"""manifest.json: what ran in a run directory, with which versions, and how it ended."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness import atomic
+from harness.errors import InputError
+from harness.run.store.layout import MANIFEST
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("tiersweep", "ray", "optuna", "numpy", "pandas", "pyarrow", "pyyaml", "tqdm"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_revision() -> dict[str, Any] | None:
+    root = Path(__file__).resolve().parents[3]  # the repository
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10)
+        if rev.returncode != 0:
+            return None
+        st = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                            capture_output=True, text=True, timeout=10)
+        return {"commit": rev.stdout.strip(), "dirty": bool(st.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def read_manifest(out_dir: str | Path) -> dict | None:
+    p = Path(out_dir) / MANIFEST
+    if not p.exists():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{p}: cannot read manifest: {exc}") from None
+
+
+def write_manifest(out_dir: str | Path, manifest: dict) -> None:
+    p = Path(out_dir) / MANIFEST
+    atomic.write_text(p, json.dumps(jsonable(manifest), indent=2, sort_keys=False) + "\n",
+                      sync=True)
+
+
+def start_manifest(out_dir: Path, *, mode: str, fingerprint: str, experiment: dict,
+                   command: list[str] | None, extra: dict | None = None) -> dict:
+    """Create or extend manifest.json; refuse a directory holding another experiment."""
+    m = read_manifest(out_dir) or {}
+    fps = m.setdefault("fingerprints", {})
+    old = fps.get(mode)
+    if old is not None and old != fingerprint:
+        raise InputError(
+            f"{out_dir}: holds a different {mode} of {m.get('run', '?')} (its configs, seeds or "
+            "search space differ from this one); use another run directory")
+    fps[mode] = fingerprint
+    m["run"] = experiment.get("name")
+    m["experiment"] = experiment
+    m.setdefault("created_at", _now())
+    inv = {"mode": mode, "command": command if command is not None else sys.argv,
+           "cwd": os.getcwd(), "started_at": _now(), "host": socket.gethostname(),
+           "pid": os.getpid(), "versions": package_versions(), "git": git_revision(),
+           "status": "running", **(extra or {})}
+    m.setdefault("invocations", []).append(inv)
+    write_manifest(out_dir, m)
+    return m
+
+
+def finish_manifest(out_dir: Path, manifest: dict, status: str, **info: Any) -> None:
+    inv = manifest["invocations"][-1]
+    inv["status"] = status
+    inv["finished_at"] = _now()
+    inv.update(info)
+    write_manifest(out_dir, manifest)
+
+
+def _now() -> str:
+    return pd.Timestamp.now(tz="UTC").isoformat()
