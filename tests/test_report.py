@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 from synth_results import make_trials, write_run
 
-from harness.analysis.runs import load_run
+from harness.analysis.runs import REQUIRED_TRIAL_COLUMNS, load_run
 from harness.analysis.study_tables import find_study
 from harness.cli import main
 from harness.errors import InputError
 from harness.report import figures as F
 from harness.report import html as R
+from harness.run.worker import HEAD_COLUMNS
 
 KEYS = ["1-policies", "2-pareto", "3-sensitivity", "4-timeseries", "5-study"]
 
@@ -137,6 +138,12 @@ def test_pick_another_eval_for_the_time_series(run_dir):
 
 
 # ------------------------------------------------------------------ errors
+
+
+def test_required_columns_are_the_trials_schema():
+    """The report reads the columns the worker writes (harness.run.worker owns them)."""
+    keys = [c for c in REQUIRED_TRIAL_COLUMNS if c not in ("hit_rate", "cost_cpu_s", "objective")]
+    assert set(keys) <= set(HEAD_COLUMNS)
 
 
 def _bad(tmp_path, mutate):

@@ -26,7 +26,8 @@ from harness.run.store.layout import (
     part_files,
 )
 
-# Columns the figures, report and defaults need, and their kind.
+# Columns the figures, report and defaults need, and their kind: schema columns
+# (harness.run.worker) and three metrics.
 REQUIRED_TRIAL_COLUMNS: dict[str, str] = {
     "run": "text", "mode": "text", "eval_id": "text", "label": "text", "policy": "text",
     "workload": "text", "seed": "number", "hit_rate": "number", "cost_cpu_s": "number",

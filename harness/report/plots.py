@@ -26,7 +26,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from harness.analysis.points import format_value  # noqa: E402
+from harness.analysis.points import TUNED, format_value  # noqa: E402
 from harness.analysis.study_tables import StudyTables  # noqa: E402
 from harness.analysis.tables import HeatmapData  # noqa: E402
 from harness.report.labels import (  # noqa: E402
@@ -42,6 +42,7 @@ from harness.report.labels import (  # noqa: E402
     series_colors,
     series_markers,
 )
+from harness.run.worker import PARAM_PREFIX  # noqa: E402
 
 RC = {
     "svg.hashsalt": "tiersweep",  # stable SVG ids
@@ -308,7 +309,7 @@ def plot_timeseries(main: str, frames: dict[str, pd.DataFrame], title: str,
 def plot_study(tables: StudyTables, color: str | None = None) -> Figure:
     """Optimization history (each completed trial, best so far) and parameter
     importances (Optuna's evaluator named in the title)."""
-    color = color or FIXED_COLORS["tuned"]
+    color = color or FIXED_COLORS[TUNED]
     h, imp = tables.history, tables.importances
     with style():
         fig = _figure(10.0, 4.0)
@@ -324,7 +325,7 @@ def plot_study(tables: StudyTables, color: str | None = None) -> Figure:
                       f"({tables.n_complete} trials)")
         ax1.legend(loc="best", frameon=False)
         if len(imp):
-            labels = [knob_label(p if p.startswith("param.") else "param." + p)
+            labels = [knob_label(p if p.startswith(PARAM_PREFIX) else PARAM_PREFIX + p)
                       for p in imp["param"]]
             ax2.barh(range(len(imp)), imp["importance"], color=color, gid="importance")
             ax2.set_yticks(range(len(imp)), labels)
