@@ -28,13 +28,14 @@ def check_conservation(sim: Sim) -> None:
     alive = np.zeros(sim.n_pages, dtype=bool)
     for mm in sim.mms:
         alive[mm.spec.lo:mm.spec.hi] = mm.alive
-    for node, free in ((sim.node, sim.free), (sim.base_node, sim.base_free)):
+    mem = sim.mem
+    for node, free in ((mem.node, mem.free), (mem.base_node, mem.base_free)):
         # Every page of a live process is on exactly one node, no other page is.
-        assert ((node >= 0) & (node < sim.n_nodes))[alive].all()
+        assert ((node >= 0) & (node < mem.n_nodes))[alive].all()
         assert (node[~alive] == -1).all()
-        used = np.bincount(node[alive].astype(np.int64), minlength=sim.n_nodes)
+        used = np.bincount(node[alive].astype(np.int64), minlength=mem.n_nodes)
         assert int(used.sum()) == int(alive.sum())
-        assert (used + free == sim.capacity).all()
+        assert (used + free == mem.capacity).all()
         assert (free >= 0).all(), "a node above its capacity"
 
 
@@ -42,25 +43,26 @@ def instrument(sim: Sim, events: list) -> None:
     """Check invariants after every event and around every move and adaptation."""
     cfg = sim.cfg.policy
     kernel_promoter = cfg.kind in ("kmmscand", "numab2")
-    move = sim.move
+    mem = sim.mem
+    move = mem.move
 
     def checked_move(pages, dst, kind, *args, **kwargs):
         pages = np.asarray(pages, dtype=np.int64)
         assert len(np.unique(pages)) == len(pages), "a page moved twice in one call"
         dsts = np.broadcast_to(np.asarray(dst, dtype=np.int64), pages.shape)
         if kind == "promote" and kernel_promoter and len(pages):
-            assert not sim.node_is_fast[sim.node[pages]].any(), "promotion from a fast node"
+            assert not mem.node_is_fast[mem.node[pages]].any(), "promotion from a fast node"
             for d in np.unique(dsts):
                 k = int((dsts == d).sum())
                 # Each promoted page needed free pages above the high watermark.
-                assert k <= sim.free[d] - sim.wmark_high[d], "promotion under the watermark"
+                assert k <= mem.free[d] - mem.wmark_high[d], "promotion under the watermark"
         if kind == "demote" and len(pages) and cfg.kind != "oracle":
-            assert sim.node_is_fast[sim.node[pages]].all()
-            assert not sim.node_is_fast[dsts].any()
+            assert mem.node_is_fast[mem.node[pages]].all()
+            assert not mem.node_is_fast[dsts].any()
         move(pages, dst, kind, *args, **kwargs)
-        assert (sim.free >= 0).all(), "a node above its capacity"
+        assert (mem.free >= 0).all(), "a node above its capacity"
 
-    sim.move = checked_move
+    mem.move = checked_move
 
     def after(s: Sim) -> None:
         check_conservation(s)
@@ -68,18 +70,19 @@ def instrument(sim: Sim, events: list) -> None:
 
     sim.after_event = after
     if cfg.kind == "kmmscand":
-        adapt = sim.policy._adapt
+        scanner = sim.policy.scanner
+        adapt = scanner.adapt
 
         def checked_adapt(mm, y, scanned):
             adapt(mm, y, scanned)
-            slot = mm.slot
+            slot = sim.policy.slot(mm)
             if cfg.adapt and (cfg.version != "v3" or cfg.scan_scale == 1):
-                assert cfg.scan_period_min_ms <= slot["scan_period"] <= cfg.scan_period_max_ms
-                assert (cfg.scan_size_min_mb * MIB <= slot["scan_size"]
+                assert cfg.scan_period_min_ms <= slot.scan_period <= cfg.scan_period_max_ms
+                assert (cfg.scan_size_min_mb * MIB <= slot.scan_size
                         <= cfg.scan_size_max_mb * MIB)
-            events.append(("adapt", slot["scan_period"]))
+            events.append(("adapt", slot.scan_period))
 
-        sim.policy._adapt = checked_adapt
+        scanner.adapt = checked_adapt
 
 
 KINDS = ["kmmscand", "numab2", "oracle", "none"]
@@ -154,7 +157,8 @@ def test_scan_scale_applies_after_the_clamp():
     sim.policy.start(sim)
     mm = sim.mms[0]
     sim.policy.on_mm_start(sim, mm)
-    mm.slot.update(scan_period=5000, scan_delta=1000)  # X > 0, Y = 0: x 8, clamp to 5000
-    sim.policy._adapt(mm, 0, np.zeros(sim.n_nodes, dtype=np.int64))
-    assert mm.slot["scan_period"] == 5000 + 5000 * 9 // 9 == 10_000
-    assert mm.slot["scan_period"] > cfg.policy.scan_period_max_ms
+    slot = sim.policy.slot(mm)
+    slot.scan_period, slot.scan_delta = 5000, 1000  # X > 0, Y = 0: x 8, clamp to 5000
+    sim.policy.scanner.adapt(mm, 0, np.zeros(sim.mem.n_nodes, dtype=np.int64))
+    assert slot.scan_period == 5000 + 5000 * 9 // 9 == 10_000
+    assert slot.scan_period > cfg.policy.scan_period_max_ms

@@ -179,12 +179,13 @@ def test_kswapd_clock_takes_each_victim_once(impl, need, victims, hand):
     the next victim. Asked for 3, it stops after two full turns."""
     cfg = tiny(dict(kind="none"))
     sim = make_reference_sim(cfg) if impl == "reference" else Sim(cfg, make_policy(cfg.policy))
-    sim.node[:] = [0, 1, 1, 1, 1, 0, 1, 1]
-    sim.referenced[:] = [True] + [False] * 7
-    sim.kswapd_hand[0] = 3
-    assert list(sim._rule_kswapd_victims(0, need)) == victims
-    assert int(sim.kswapd_hand[0]) == hand
-    assert not sim.referenced.any()
+    mem = sim.mem
+    mem.node[:] = [0, 1, 1, 1, 1, 0, 1, 1]
+    mem.referenced[:] = [True] + [False] * 7
+    mem.kswapd_hand[0] = 3
+    assert list(mem._rule_kswapd_victims(0, need)) == victims
+    assert int(mem.kswapd_hand[0]) == hand
+    assert not mem.referenced.any()
 
 
 # ------------------------------------------------------- per-mm adaptation
@@ -201,7 +202,7 @@ def _slot_sim(version: str = "v1", **pol):
     sim.policy.start(sim)
     mm = sim.mms[0]
     sim.policy.on_mm_start(sim, mm)
-    return sim, mm
+    return sim, mm, sim.policy.slot(mm)
 
 
 @pytest.mark.parametrize("version,x,y,period,size_mb,delta", [
@@ -216,36 +217,36 @@ def _slot_sim(version: str = "v1", **pol):
     ("v3", 0, 300, 600, 4096, 300),      # V2/V3 minimum 600 ms
 ])
 def test_adaptation_table_and_clamps(version, x, y, period, size_mb, delta):
-    sim, mm = _slot_sim(version, scan_period_ms=2000, scan_size_mb=1024)
-    mm.slot["scan_delta"] = x
-    sim.policy._adapt(mm, y, np.zeros(sim.n_nodes, dtype=np.int64))
-    assert mm.slot["scan_period"] == period
-    assert mm.slot["scan_size"] == size_mb * MIB
-    assert mm.slot["scan_delta"] == delta
-    assert mm.slot["next_scan"] == sim.t + period * 1000
+    sim, mm, slot = _slot_sim(version, scan_period_ms=2000, scan_size_mb=1024)
+    slot.scan_delta = x
+    sim.policy.scanner.adapt(mm, y, np.zeros(sim.mem.n_nodes, dtype=np.int64))
+    assert slot.scan_period == period
+    assert slot.scan_size == size_mb * MIB
+    assert slot.scan_delta == delta
+    assert slot.next_scan == sim.t + period * 1000
 
 
 def test_target_node_is_the_fast_node_scanned_most():
-    sim, mm = _slot_sim("v1")
-    sim.policy._adapt(mm, 0, np.array([3, 5, 10]))
-    assert mm.slot["target"] == 1
-    sim.policy._adapt(mm, 0, np.array([0, 0, 10]))  # nothing on a fast node
-    assert mm.slot["target"] == 0  # the target_node knob
+    sim, mm, slot = _slot_sim("v1")
+    sim.policy.scanner.adapt(mm, 0, np.array([3, 5, 10]))
+    assert slot.target == 1
+    sim.policy.scanner.adapt(mm, 0, np.array([0, 0, 10]))  # nothing on a fast node
+    assert slot.target == 0  # the target_node knob
 
 
 def test_v3_failure_feedback_after_1024_migrations():
     """ok = (ok >> 2) + successes, bad = (bad >> 2) + failures, every 1024
     migrations; scan_period *= 1 + (100 * bad / (ok + bad)) / 10, unclamped."""
-    sim, mm = _slot_sim("v3")
-    mm.slot["scan_period"] = 5000
+    sim, mm, slot = _slot_sim("v3")
+    slot.scan_period = 5000
     ok = np.zeros(1023, dtype=bool)
     ok[:512] = True
-    sim.policy._feedback(np.zeros(1023, dtype=np.int64), ok)
-    assert mm.slot["scan_period"] == 5000  # 1023 migrations: not yet
-    sim.policy._feedback(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=bool))
+    sim.policy.migrator.feedback(np.zeros(1023, dtype=np.int64), ok)
+    assert slot.scan_period == 5000  # 1023 migrations: not yet
+    sim.policy.migrator.feedback(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=bool))
     # 512 successes, 512 failures: ratio 50 -> x6, above the 5000 ms maximum.
-    assert (mm.slot["ok"], mm.slot["bad"]) == (512, 512)
-    assert mm.slot["scan_period"] == 30_000
+    assert (slot.ok, slot.bad) == (512, 512)
+    assert slot.scan_period == 30_000
 
 
 # ---------------------------------------------------------- shipped configs
@@ -317,7 +318,7 @@ def test_kswapd_keeps_pages_accessed_since_its_last_look_without_a_scanner():
     def after(s):
         if s.t >= 2_000_000 and "done" not in seen:
             seen["done"] = True
-            victims = s._rule_kswapd_victims(0, 4)
+            victims = s.mem._rule_kswapd_victims(0, 4)
             seen["victims"] = sorted(int(v) for v in victims)
 
     sim.after_event = after

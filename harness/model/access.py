@@ -168,3 +168,4 @@ class CountsAccess:
             rest = rest[~hit]
             k += 1
         return out
+

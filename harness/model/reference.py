@@ -1,7 +1,7 @@
 """Per-page reference implementation of the model's page-level rules (tests only).
 
 The vectorized model keeps every per-page decision in a ``_rule_*`` method (and
-in a few page helpers of ``Sim`` and of the access models). This module
+in a few page helpers of ``Memory`` and of the access models). This module
 subclasses each of them and re-states the same rule as a plain Python loop
 over pages, in page (or list) order, one decision at a time. Everything else
 (event scheduling, per-mm adaptation, failure feedback, costs, metrics) is
@@ -25,8 +25,10 @@ from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.model.access import INF, CountsAccess, RateAccess
 from harness.model.engine import Sim
+from harness.model.memory import Memory
 from harness.model.policies import KmmscandPolicy, Policy
-from harness.model.policies._kmmscand import INELIGIBLE, NOT_HOT, OK, SAME_NODE, WATERMARK
+from harness.model.policies._kmmscand import Migrator, Scanner
+from harness.model.policies._kmmscand.migrator import INELIGIBLE, NOT_HOT, OK, SAME_NODE, WATERMARK
 from harness.model.policies._none import NonePolicy
 from harness.model.policies._numab2 import Numab2Policy
 from harness.model.policies._oracle import OraclePolicy
@@ -154,15 +156,10 @@ def _as_reference(access):
     return ref
 
 
-# ------------------------------------------------------------------------ engine
+# ------------------------------------------------------------------------ memory
 
 
-class ReferenceSim(Sim):
-    def __init__(self, cfg: RunConfig, policy: Policy, layout=None):
-        super().__init__(cfg, policy, layout)
-        for seg in self.layout.segments:
-            seg.access = _as_reference(seg.access)
-
+class ReferenceMemory(Memory):
     def count_nodes(self, nodes: np.ndarray) -> np.ndarray:
         out = np.zeros(self.n_nodes, dtype=np.int64)
         for d in nodes:
@@ -221,7 +218,7 @@ class ReferenceSim(Sim):
                 order = fast_wmark + slow_any
         for p in rest:
             if not put(p, order) and not put(p, anywhere):
-                raise ConfigError(f"{self.cfg.name}: workloads: process {s.index} does not fit "
+                raise ConfigError(f"{self.name}: workloads: process {s.index} does not fit "
                                   "in the free memory when it starts")
         return free
 
@@ -239,7 +236,7 @@ class ReferenceSim(Sim):
         while len(victims) < need and examined < 2 * n:
             p = hand
             if self.node[p] == d and p not in chosen:
-                young = bool(self.test_and_clear_pages(np.array([p]))[0])
+                young = bool(self.bits.test_and_clear_pages(np.array([p]))[0])
                 if young or self.referenced[p]:
                     self.referenced[p] = False
                 else:
@@ -251,19 +248,29 @@ class ReferenceSim(Sim):
         return np.array(victims, dtype=np.int64)
 
 
+class ReferenceSim(Sim):
+    memory_cls = ReferenceMemory
+
+    def __init__(self, cfg: RunConfig, policy: Policy, layout=None):
+        super().__init__(cfg, policy, layout)
+        for seg in self.layout.segments:
+            seg.access = _as_reference(seg.access)
+
+
 # ---------------------------------------------------------------------- policies
 
 
-class ReferenceKmmscandPolicy(KmmscandPolicy):
+class ReferenceScanner(Scanner):
     def _rule_scan_pages(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, int, int]:
         sim, c = self.sim, self.cfg
-        acc = sim.test_and_clear(lo, hi)
-        scanned = np.zeros(sim.n_nodes, dtype=np.int64)
-        accessed = np.zeros(sim.n_nodes, dtype=np.int64)
+        mem = sim.mem
+        acc = sim.bits.test_and_clear(lo, hi)
+        scanned = np.zeros(mem.n_nodes, dtype=np.int64)
+        accessed = np.zeros(mem.n_nodes, dtype=np.int64)
         n_slow = 0
         queue: list[int] = []
         for p in range(lo, hi):
-            d = int(sim.node[p])
+            d = int(mem.node[p])
             scanned[d] += 1
             young = bool(acc[p - lo])
             # x86 clears the A bit without a TLB flush: some accesses are missed.
@@ -272,8 +279,8 @@ class ReferenceKmmscandPolicy(KmmscandPolicy):
             candidate = False
             if young:
                 accessed[d] += 1
-                sim.referenced[p] = True
-                if not sim.node_is_fast[d]:
+                mem.referenced[p] = True
+                if not mem.node_is_fast[d]:
                     n_slow += 1
                     candidate = True
             if self.prev_accessed is not None:
@@ -291,41 +298,48 @@ class ReferenceKmmscandPolicy(KmmscandPolicy):
         self.queue.push(np.array(queue, dtype=np.int64))
         return scanned, accessed, n_slow, len(queue)
 
+
+class ReferenceMigrator(Migrator):
     def _rule_migrate(self, pages: np.ndarray, dst: np.ndarray, budget: int | None) -> np.ndarray:
         """Entry by entry in list order; the first failing check gives the reason.
         With a budget, the pass stops once `budget` pages have been promoted."""
-        sim = self.sim
+        sim, mem = self.sim, self.sim.mem
         reasons: list[int] = []
         promoted = 0
         for p, d in zip(pages, dst, strict=True):
             if budget is not None and promoted >= budget:
                 break
             p, d = int(p), int(d)
-            src = int(sim.node[p])
-            if self.cfg.hot_check and not sim.peek(np.array([p]))[0]:
+            src = int(mem.node[p])
+            if self.cfg.hot_check and not sim.bits.peek(np.array([p]))[0]:
                 r = NOT_HOT
             elif src == d:
                 r = SAME_NODE
-            elif sim.node_is_fast[src]:
+            elif mem.node_is_fast[src]:
                 r = INELIGIBLE
-            elif sim.free[d] <= sim.wmark_high[d]:
+            elif mem.free[d] <= mem.wmark_high[d]:
                 r = WATERMARK
             else:
-                sim.move(np.array([p]), d, "promote")
+                mem.move(np.array([p]), d, "promote")
                 promoted += 1
                 r = OK
             reasons.append(r)
         return np.array(reasons, dtype=np.int8)
 
 
+class ReferenceKmmscandPolicy(KmmscandPolicy):
+    scanner_cls = ReferenceScanner
+    migrator_cls = ReferenceMigrator
+
+
 class ReferenceNumab2Policy(Numab2Policy):
     def _rule_mark(self, lo: int, hi: int) -> int:
-        sim = self.sim
+        sim, mem = self.sim, self.sim.mem
         filed = 0
         for p in range(lo, hi):
-            if sim.node_is_fast[sim.node[p]]:
+            if mem.node_is_fast[mem.node[p]]:
                 continue  # only slow-tier pages are marked
-            ft = float(sim.next_access_after(np.array([p]), sim.t)[0])
+            ft = float(sim.bits.next_access_after(np.array([p]), sim.t)[0])
             self.mark_time[p] = sim.t
             self.fault_time[p] = ft
             if ft <= sim.end_us:
@@ -337,9 +351,10 @@ class ReferenceNumab2Policy(Numab2Policy):
 
     def _rule_faults(self, pages: np.ndarray, ft: np.ndarray, t: int) -> None:
         sim, costs, d = self.sim, self.sim.costs, self.dst
+        mem, ctr = sim.mem, sim.counters
         n = len(pages)
-        sim.counters["hint_faults"] += n
-        sim.cpu_ns["app_fault"] += n * costs.hint_fault_us * 1000
+        ctr.hint_faults += n
+        sim.cpu_ns.app_fault += n * costs.hint_fault_us * 1000
         window = t // 1_000_000
         if window != self.window:
             self.window, self.window_cand = window, 0
@@ -347,37 +362,37 @@ class ReferenceNumab2Policy(Numab2Policy):
         moved = 0
         for p, f in zip(pages, ft, strict=True):
             p = int(p)
-            if sim.node_is_fast[sim.node[p]]:
+            if mem.node_is_fast[mem.node[p]]:
                 continue
-            if sim.free[d] > sim.wmark_promo[d]:
+            if mem.free[d] > mem.wmark_promo[d]:
                 # Plenty of free memory: promote at once.
-                sim.move(np.array([p]), d, "promote")
+                mem.move(np.array([p]), d, "promote")
                 moved += 1
                 continue
             if f - self.mark_time[p] >= self.threshold_us:
-                sim.counters["failed_not_candidate"] += 1
+                ctr.failed_not_candidate += 1
                 continue
             allowed = self.window_cand < limit
             self.window_cand += 1
             self.nr_cand += 1
             if not allowed:
-                sim.counters["failed_rate_limited"] += 1
-            elif sim.free[d] > sim.wmark_high[d]:
-                sim.move(np.array([p]), d, "promote")
+                ctr.failed_rate_limited += 1
+            elif mem.free[d] > mem.wmark_high[d]:
+                mem.move(np.array([p]), d, "promote")
                 moved += 1
             else:
-                sim.counters["failed_dest_watermark"] += 1
-                sim.wake_kswapd(d)
-        sim.cpu_ns["app_fault"] += moved * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
+                ctr.failed_dest_watermark += 1
+                mem.wake_kswapd(d)
+        sim.cpu_ns.app_fault += moved * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
 
 
 class ReferenceOraclePolicy(OraclePolicy):
     def _rule_hottest(self) -> np.ndarray:
-        sim = self.sim
-        k = int(sum(sim.capacity[d] - sim.wmark_high[d] for d in sim.fast_nodes))
-        live = [p for p in range(sim.n_pages) if sim.node[p] >= 0 and sim.rate[p] > 0]
-        live.sort(key=lambda p: (-sim.rate[p], p))
-        hot = np.zeros(sim.n_pages, dtype=bool)
+        mem = self.sim.mem
+        k = int(sum(mem.capacity[d] - mem.wmark_high[d] for d in mem.fast_nodes))
+        live = [p for p in range(mem.n_pages) if mem.node[p] >= 0 and mem.rate[p] > 0]
+        live.sort(key=lambda p: (-mem.rate[p], p))
+        hot = np.zeros(mem.n_pages, dtype=bool)
         for p in live[:k]:
             hot[p] = True
         return hot

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 from harness.config import PolicyConfig
+
+if TYPE_CHECKING:
+    from harness.model.engine import MMState, Sim
+    from harness.model.workloads import Segment
 
 
 class Policy(ABC):
     """Base class of promotion policies.
 
-    ``start`` schedules the policy's threads with ``sim.schedule``; the hooks
-    tell it about processes starting and exiting and rates changing. Per-page
-    decisions live in ``_rule_*`` methods so that the per-page reference
-    implementation can replace exactly those.
+    A policy is made from its config, then handed the run's ``Sim`` in
+    ``start``; from there on it acts only through events it schedules with
+    ``sim.schedule`` and through the hooks below, which the engine calls at
+    the time of the change (``sim.t``), before any policy event of that time.
+    It reads and changes memory through ``sim.mem``, the accessed bits
+    through ``sim.bits``, and accounts its work in ``sim.counters`` and
+    ``sim.cpu_ns``.
+
+    Per-page decisions live in ``_rule_*`` methods so that the per-page
+    reference implementation (``reference.py``) can replace exactly those.
+    Per-mm state is the policy's own, keyed by ``mm.spec.index``.
     """
 
     name = "base"
@@ -22,21 +34,28 @@ class Policy(ABC):
         self.cfg = cfg
 
     @abstractmethod
-    def start(self, sim) -> None:
-        """Schedule the policy's first events."""
+    def start(self, sim: Sim) -> None:
+        """Called once at t = 0, after the engine scheduled phases, process
+        starts and samples, before the first event runs. Keep ``sim`` and
+        schedule the policy's threads (``sim.schedule(t, prio, fn)``)."""
 
-    def on_mm_start(self, sim, mm) -> None:  # noqa: B027 - optional hook
-        pass
+    def on_mm_start(self, sim: Sim, mm: MMState) -> None:  # noqa: B027 - optional hook
+        """Called when process ``mm`` starts, right after its pages were placed
+        (``mm.alive`` is True). Register its per-mm state here."""
 
-    def on_mm_exit(self, sim, mm) -> None:  # noqa: B027 - optional hook
-        pass
+    def on_mm_exit(self, sim: Sim, mm: MMState) -> None:  # noqa: B027 - optional hook
+        """Called when process ``mm`` exits, before its pages are freed
+        (``mm.alive`` is already False): drop its queued work here."""
 
-    def on_phase(self, sim, segment) -> None:  # noqa: B027 - optional hook
-        pass
+    def on_phase(self, sim: Sim, segment: Segment) -> None:  # noqa: B027 - optional hook
+        """Called after the access rates of ``segment``'s pages changed (a new
+        phase; ``sim.mem.rate`` holds the new ones)."""
 
     def queue_length(self) -> int:
+        """Pending promotion work, for the time series (each sample)."""
         return 0
 
-    def mm_knobs(self, sim) -> tuple[list, list]:
-        """Per-mm (scan_period_ms, scan_size_mb) for the time series."""
+    def mm_knobs(self, sim: Sim) -> tuple[list, list]:
+        """Per-mm (scan_period_ms, scan_size_mb) for the time series (each
+        sample), one entry per ``sim.mms``, None for a process not alive."""
         return [], []

@@ -12,27 +12,41 @@ task. Hint faults are processed every numab_tick_ms (the model's resolution).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from harness.config import MIB
-from harness.model.engine import PRIO_POLICY
+from harness.model.core import PRIO_POLICY
 from harness.model.policies._base import Policy
 
+if TYPE_CHECKING:
+    from harness.model.engine import MMState, Sim
+
 ADJUST_STEPS = 16
+
+
+@dataclass(slots=True)
+class Numab2Slot:
+    """Per-mm scan state (task_numa_work's mm->numa_scan_offset)."""
+
+    cursor: int = 0  # page offset in the mm where the next marking pass starts
 
 
 class Numab2Policy(Policy):
     name = "numab2"
 
-    def start(self, sim) -> None:
+    def start(self, sim: Sim) -> None:
         c = self.cfg
         self.sim = sim
+        self.slots: dict[int, Numab2Slot] = {}
         n = sim.n_pages
         self.mark_time = np.full(n, -1, dtype=np.int64)
         self.fault_time = np.full(n, np.inf)
         self.buckets: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.tick_us = c.numab_tick_ms * 1000
-        self.dst = sim.node_ids.index(c.target_node)
+        self.dst = sim.mem.node_ids.index(c.target_node)
         self.threshold_us = c.hot_threshold_ms * 1000
         self.rate_limit_pages = c.promote_rate_limit_mbps * MIB / sim.page_bytes
         self.window = -1
@@ -44,8 +58,8 @@ class Numab2Policy(Policy):
         adjust_us = int(c.threshold_adjust_s * 1e6)
         sim.schedule(adjust_us, PRIO_POLICY + 2, self._adjust)
 
-    def on_mm_start(self, sim, mm) -> None:
-        mm.slot.update(cursor=0)
+    def on_mm_start(self, sim: Sim, mm: MMState) -> None:
+        self.slots[mm.spec.index] = Numab2Slot()
         sim.schedule(sim.t + self.cfg.first_scan_delay_ms * 1000, PRIO_POLICY,
                      lambda m=mm: self._mark(m))
 
@@ -53,7 +67,7 @@ class Numab2Policy(Policy):
         return self.pending
 
     # --------------------------------------------------------------- marking
-    def _mark(self, mm) -> None:
+    def _mark(self, mm: MMState) -> None:
         if not mm.alive:
             return
         sim, c = self.sim, self.cfg
@@ -61,25 +75,26 @@ class Numab2Policy(Policy):
         s = mm.spec
         n = s.hi - s.lo
         want = min(n, c.numab_scan_size_mb * MIB // sim.page_bytes)
-        cur = mm.slot["cursor"]
+        slot = self.slots[s.index]
+        cur = slot.cursor
         stop = min(cur + want, n)
         lo, hi = s.lo + cur, s.lo + stop
-        mm.slot["cursor"] = 0 if stop >= n else stop
+        slot.cursor = 0 if stop >= n else stop
         marked = self._rule_mark(lo, hi)
-        sim.cpu_ns["app_mark"] += (hi - lo) * sim.costs.numab_mark_pte_ns
-        sim.counters["ptes_scanned"] += hi - lo
-        sim.counters["mm_scans"] += 1
+        sim.cpu_ns.app_mark += (hi - lo) * sim.costs.numab_mark_pte_ns
+        sim.counters.ptes_scanned += hi - lo
+        sim.counters.mm_scans += 1
         self.pending += marked
         sim.schedule(sim.t + c.numab_scan_period_ms * 1000, PRIO_POLICY, lambda: self._mark(mm))
 
     def _rule_mark(self, lo: int, hi: int) -> int:
         """Mark the slow-tier pages of [lo, hi) PROT_NONE; compute each one's
         next access (its hint fault) and file it in its tick bucket."""
-        sim = self.sim
-        pages = lo + np.flatnonzero(~sim.node_is_fast[sim.node[lo:hi]])
+        sim, mem = self.sim, self.sim.mem
+        pages = lo + np.flatnonzero(~mem.node_is_fast[mem.node[lo:hi]])
         if len(pages) == 0:
             return 0
-        ft = sim.next_access_after(pages, sim.t)
+        ft = sim.bits.next_access_after(pages, sim.t)
         self.mark_time[pages] = sim.t
         self.fault_time[pages] = ft
         due = ft <= sim.end_us
@@ -111,7 +126,7 @@ class Numab2Policy(Policy):
         ft = np.concatenate([f for _, f in parts])
         self.pending -= len(pages)
         live = self.fault_time[pages] == ft  # re-marked or freed pages are stale
-        live &= self.sim.node[pages] >= 0
+        live &= self.sim.mem.node[pages] >= 0
         pages, ft = pages[live], ft[live]
         if len(pages) == 0:
             return
@@ -129,20 +144,21 @@ class Numab2Policy(Policy):
         the fault latency is under the threshold and the rate limit allows,
         and only while the destination stays above its high watermark."""
         sim, costs, d = self.sim, self.sim.costs, self.dst
+        mem, ctr = sim.mem, sim.counters
         n = len(pages)
-        sim.counters["hint_faults"] += n
-        sim.cpu_ns["app_fault"] += n * costs.hint_fault_us * 1000
-        slow = ~sim.node_is_fast[sim.node[pages]]
+        ctr.hint_faults += n
+        sim.cpu_ns.app_fault += n * costs.hint_fault_us * 1000
+        slow = ~mem.node_is_fast[mem.node[pages]]
         idx = np.flatnonzero(slow)
         # Phase A: plenty of free memory, promote at once (no threshold, no limit).
-        plenty = max(int(sim.free[d] - sim.wmark_promo[d]), 0)
+        plenty = max(int(mem.free[d] - mem.wmark_promo[d]), 0)
         a = idx[:plenty]
         rest = idx[plenty:]
-        free_after_a = int(sim.free[d]) - len(a)
+        free_after_a = int(mem.free[d]) - len(a)
         # Phase B: latency check, then the rate limit, then the watermark.
         latency = ft[rest] - self.mark_time[pages[rest]]
         cand = rest[latency < self.threshold_us]
-        sim.counters["failed_not_candidate"] += len(rest) - len(cand)
+        ctr.failed_not_candidate += len(rest) - len(cand)
         window = t // 1_000_000
         if window != self.window:
             self.window, self.window_cand = window, 0
@@ -150,15 +166,15 @@ class Numab2Policy(Policy):
         self.window_cand += len(cand)
         self.nr_cand += len(cand)
         passed = cand[:allowed]
-        sim.counters["failed_rate_limited"] += len(cand) - len(passed)
-        room = max(free_after_a - int(sim.wmark_high[d]), 0)
+        ctr.failed_rate_limited += len(cand) - len(passed)
+        room = max(free_after_a - int(mem.wmark_high[d]), 0)
         b = passed[:room]
         if len(passed) > room:
-            sim.counters["failed_dest_watermark"] += len(passed) - room
-            sim.wake_kswapd(d)
+            ctr.failed_dest_watermark += len(passed) - room
+            mem.wake_kswapd(d)
         moved = pages[np.concatenate([a, b])]
-        sim.move(moved, d, "promote")
-        sim.cpu_ns["app_fault"] += len(moved) * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
+        mem.move(moved, d, "promote")
+        sim.cpu_ns.app_fault += len(moved) * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
 
     def _adjust(self) -> None:
         """numa_promotion_adjust_threshold: move the threshold toward the rate limit."""

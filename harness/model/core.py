@@ -1,0 +1,63 @@
+"""The event core: a time-ordered heap of callbacks (the shape of SimPy's core.py).
+
+Threads of the model (the scanner, the migrator, NUMA hint-fault processing,
+the closed-loop step, the sampler) are callbacks that reschedule themselves.
+Times are integer microseconds. At equal times events run in priority order,
+then in the order they were scheduled.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+# Event priorities at equal times: rates change first, then processes start
+# and exit, then policy threads, then the sampler sees the result.
+PRIO_PHASE, PRIO_MM_START, PRIO_MM_EXIT, PRIO_RUNTIME, PRIO_POLICY, PRIO_SAMPLE = 0, 1, 2, 3, 5, 9
+
+Callback = Callable[[], None]
+
+
+class EventCore:
+    """The clock (``now``), the horizon (``end_us``) and the event heap."""
+
+    def __init__(self, end_us: int):
+        self.now = 0
+        self.end_us = end_us
+        self.stopped = False
+        self._heap: list[tuple[int, int, int, Callback]] = []
+        self._seq = 0
+
+    def schedule(self, t: int, prio: int, fn: Callback) -> None:
+        """Run fn at time t (events past the horizon are dropped)."""
+        if t <= self.end_us:
+            self._seq += 1
+            heapq.heappush(self._heap, (int(t), prio, self._seq, fn))
+
+    def peek(self) -> float:
+        """Time of the next event (infinity when none is left)."""
+        return self._heap[0][0] if self._heap else float("inf")
+
+    def step(self, before: Callable[[int], None]) -> None:
+        """Process the next event: ``before(t)`` sees the clock still at the
+        previous event, then the clock moves to t and the callback runs."""
+        t, _, _, fn = heapq.heappop(self._heap)
+        before(t)
+        self.now = t
+        fn()
+
+    def stop(self, end_us: int) -> None:
+        """End the run at end_us (e.g. the closed-loop work completed)."""
+        self.end_us = end_us
+        self.stopped = True
+
+    def run(self, before: Callable[[int], None], after: Callback) -> None:
+        """Process events until none is left or stop() was called; ``after``
+        runs after every event."""
+        heap, pop = self._heap, heapq.heappop
+        while heap and not self.stopped:
+            t, _, _, fn = pop(heap)
+            before(t)
+            self.now = t
+            fn()
+            after()

@@ -1,0 +1,148 @@
+"""What a run reports: the hit accounting, the time series and the flat
+metrics dict of ``RunResult`` (from the counters and CPU time of counters.py).
+
+Hit accounting integrates expected accesses exactly between events from the
+access rates by tier that ``Memory`` keeps up to date.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from harness.model.counters import Counters, CpuTime
+from harness.model.workloads import US
+
+if TYPE_CHECKING:
+    from harness.model.memory import Memory
+    from harness.model.runtime import ClosedLoop
+
+SERIES_KEYS = ("t_s", "hit_rate", "hit_rate_cum", "queue_len", "promotions", "demotions",
+               "failed", "scan_period_ms", "scan_size_mb")
+
+
+class Metrics:
+    """Counters, CPU time, expected accesses (total, on the fast tier, and on
+    the fast tier under the `none` baseline's placement) and the time series."""
+
+    def __init__(self, mem: Memory, counters: Counters, cpu_ns: CpuTime):
+        self.mem = mem
+        self.counters = counters
+        self.cpu_ns = cpu_ns
+        self.acc_fast = 0.0
+        self.acc_total = 0.0
+        self.acc_base_fast = 0.0
+        self.t_acc = 0
+        self.series: dict[str, list] = {k: [] for k in SERIES_KEYS}
+        self._last_sample = (0.0, 0.0, 0, 0, 0)
+
+    def advance(self, t: int, speed: float) -> None:
+        """Integrate the expected accesses up to t at the current rates."""
+        dt = (t - self.t_acc) / US * speed
+        if dt > 0:
+            mem = self.mem
+            self.acc_fast += mem.fast_rate * dt
+            self.acc_total += mem.total_rate * dt
+            self.acc_base_fast += mem.base_fast_rate * dt
+        self.t_acc = t
+
+    def sample(self, t: int, queue_len: int, knobs: tuple[list, list]) -> None:
+        """One time-series point: the interval since the last one, and totals."""
+        c = self.counters
+        f0, a0, p0, d0, x0 = self._last_sample
+        failed = c.failed()
+        da = self.acc_total - a0
+        s = self.series
+        s["t_s"].append(t / US)
+        s["hit_rate"].append((self.acc_fast - f0) / da if da > 0 else float("nan"))
+        s["hit_rate_cum"].append(self.acc_fast / self.acc_total if self.acc_total else float("nan"))
+        s["queue_len"].append(int(queue_len))
+        s["promotions"].append(c.promotions - p0)
+        s["demotions"].append(c.demotions - d0)
+        s["failed"].append(failed - x0)
+        period, size = knobs
+        s["scan_period_ms"].append(period)
+        s["scan_size_mb"].append(size)
+        self._last_sample = (self.acc_fast, self.acc_total, c.promotions, c.demotions, failed)
+
+    def finish(self, policy_name: str, end_us: int, runtime: dict, wall_s: float) -> dict:
+        """The flat metrics of RunResult (keys are part of the results schema)."""
+        c, cpu, mem = self.counters, self.cpu_ns, self.mem
+        dur = end_us / US
+        hit = self.acc_fast / self.acc_total if self.acc_total > 0 else 0.0
+        base = self.acc_base_fast / self.acc_total if self.acc_total > 0 else 0.0
+        scan_s = cpu.scanner / 1e9
+        mig_s = cpu.migrator / 1e9
+        mark_s = cpu.app_mark / 1e9
+        fault_s = cpu.app_fault / 1e9
+        app_s = mark_s + fault_s
+        cost = scan_s + mig_s + app_s
+        page_bytes = mem.page_bytes
+        return dict(
+            policy=policy_name,
+            hit_rate=hit,
+            hit_rate_none=base,
+            hit_rate_gain=hit - base,
+            accesses=self.acc_total,
+            promotions=c.promotions,
+            promote_failed=c.failed(),
+            **c.failed_by_reason(),
+            demotions=c.demotions,
+            pingpong=c.pingpong,
+            ptes_scanned=c.ptes_scanned,
+            mm_scans=c.mm_scans,
+            vma_scans=c.vma_scans,
+            migadded=c.migadded,
+            slowtier=c.slowtier,
+            toptier=c.toptier,
+            idlepage=c.idlepage,
+            hint_faults=c.hint_faults,
+            migrate_dropped=c.migrate_dropped,
+            kswapd_runs=c.kswapd_runs,
+            scanner_cpu_s=scan_s,
+            migrator_cpu_s=mig_s,
+            app_overhead_s=app_s,
+            cost_cpu_s=cost,
+            bytes_promoted=c.promotions * page_bytes,
+            bytes_demoted=c.demotions * page_bytes,
+            bytes_migrated=(c.promotions + c.demotions) * page_bytes,
+            time_to_90pct_s=time_to_fraction(self.series["t_s"], self.series["hit_rate"], 0.9),
+            objective=objective(hit, base, cost, dur),
+            numab_task_work_s=mark_s,
+            numab_hint_fault_s=fault_s,
+            **runtime,
+            duration_s=dur,
+            pages=mem.n_pages,
+            footprint_gb=mem.n_pages * page_bytes / (1 << 30),
+            wall_s=wall_s,
+        )
+
+
+def runtime_metrics(loop: ClosedLoop | None) -> dict:
+    """Completion time and its split (NaN in open loop)."""
+    if loop is None:
+        nan = float("nan")
+        return dict(completion_s=nan, all_fast_s=nan, slowdown=nan, runtime_penalty_s=nan,
+                    runtime_stall_s=nan, completed=0)
+    return loop.metrics()
+
+
+def objective(hit: float, hit_none: float, cost_cpu_s: float, duration_s: float) -> float:
+    """Fast-tier hit-rate gain over `none`, in percentage points, per percent of
+    one CPU spent on promotion (scan + migration + application-charged), with a
+    floor of 1 % of a CPU: gain_pp / (cpu_pct + 1). Doing nothing scores 0."""
+    cpu_pct = 100.0 * cost_cpu_s / duration_s
+    return 100.0 * (hit - hit_none) / (cpu_pct + 1.0)
+
+
+def time_to_fraction(t: list, hit: list, frac: float) -> float:
+    """First sample time at which the interval hit rate reaches frac x its final
+    level (the mean over the last 10 % of samples)."""
+    h = np.asarray(hit, dtype=float)
+    if len(h) == 0 or np.all(np.isnan(h)):
+        return float("nan")
+    tail = h[-max(1, len(h) // 10):]
+    final = float(np.nanmean(tail)) if not np.all(np.isnan(tail)) else 0.0
+    ok = np.flatnonzero(np.nan_to_num(h, nan=-1.0) >= frac * final)
+    return float(t[ok[0]]) if len(ok) else float("nan")

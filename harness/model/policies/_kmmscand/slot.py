@@ -1,0 +1,24 @@
+"""Per-mm state of kmmscand (the kernel's kmmscand_mm_slot)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class KmmscandSlot:
+    """One mm's scan state. The scanner owns the scan fields; the migrator
+    reads ``target`` and, in V3, counts outcomes and lengthens scan_period."""
+
+    next_scan: int      # us; the scanner visits the mm at or after this time
+    scan_period: int    # ms
+    scan_size: int      # bytes a visit covers (whole VMAs)
+    target: int         # node index promotions of this mm go to
+    scan_delta: int = 0  # decayed slow-tier accessed count (the adaptation's X)
+    cursor: int = 0      # VMA index where the next visit starts
+    # V3 failure feedback: decayed successes / failures, and the running counts.
+    ok: int = 0
+    bad: int = 0
+    attempts: int = 0
+    succ: int = 0
+    fail: int = 0
