@@ -188,6 +188,20 @@ def test_kswapd_clock_takes_each_victim_once(impl, need, victims, hand):
     assert not mem.referenced.any()
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("n_nodes", [2, 3])
+def test_count_nodes_skips_unallocated_pages(impl, n_nodes):
+    """Pages per node counts allocated pages only (-1 is no node), with two
+    nodes (one compare per node) as with more."""
+    platform = dict(nodes=[dict(id=i, tier="fast" if i == 0 else "slow",
+                                capacity_gb=gb(16)) for i in range(n_nodes)])
+    cfg = tiny(dict(kind="none"), platform=platform)
+    sim = make_reference_sim(cfg) if impl == "reference" else Sim(cfg, make_policy(cfg.policy))
+    nodes = np.array([-1, 0, 1, -1, 1, n_nodes - 1, -1], dtype=np.int8)
+    want = [int((nodes == d).sum()) for d in range(n_nodes)]
+    assert list(sim.mem.count_nodes(nodes)) == want
+
+
 # ------------------------------------------------------- per-mm adaptation
 
 

@@ -107,6 +107,11 @@ class Sim:
     def rt(self) -> runtime.RuntimeState | None:
         return None if self.loop is None else self.loop.state
 
+    def next_event_time(self) -> float:
+        """Time of the next scheduled event (inf when none): how far a thread
+        that takes time may run before another event has to run."""
+        return self.core.peek()
+
     def work_now(self):
         """The access models' clock: real time, or nominal work time in closed loop."""
         return self.bits.work_now()
