@@ -45,7 +45,13 @@ def harness_imports(path: Path) -> set[str]:
     me = module_name(path)
     package = me if path.name == "__init__.py" else me.rpartition(".")[0]
     out: set[str] = set()
+    # Imports under `if TYPE_CHECKING:` are for annotations only: no runtime edge.
+    typing_only = {id(n) for block in ast.walk(tree)
+                   if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+                   for stmt in block.body for n in ast.walk(stmt)}
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             out.update(a.name for a in node.names if a.name.split(".")[0] == "harness")
         elif isinstance(node, ast.ImportFrom):
@@ -123,8 +129,11 @@ def test_the_check_sees_a_violation(tmp_path):
     """The parser finds lazy and relative imports (the test can fail)."""
     f = ROOT / "model" / "_probe_.py"
     try:
-        f.write_text("def f():\n    from harness.search import study\n    from . import engine\n")
+        f.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                     "    from harness.run import worker\n"
+                     "def f():\n    from harness.search import study\n    from . import engine\n")
         deps = harness_imports(f)
     finally:
         f.unlink()
     assert "harness.search.study" in deps and "harness.model.engine" in deps
+    assert "harness.run.worker" not in deps
