@@ -61,11 +61,16 @@ def test_evaluations_cover_policies_workloads_and_seeds(exp_file, tuned, tmp_pat
     assert {e.mode for e in evals} == {"compare"}
 
 
-def test_unknown_policy_is_a_config_error(exp_file, tmp_path):
+def test_unknown_policy_is_a_config_error(exp_file, tmp_path, capsys):
     exp = load_experiment(exp_file)
-    with pytest.raises(ConfigError, match="--policies: unknown lru"):
+    with pytest.raises(ConfigError, match="^policies: unknown lru"):
         C.run_compare(exp, tmp_path / "o", InlineBackend(), policies=["none", "lru"],
                       progress=False)
+    # On the command line the same error names the flag.
+    rc = main(["compare", str(exp_file), "--out", str(tmp_path / "c"), "--backend", "inline",
+               "--policies", "none,lru"])
+    assert rc == 2
+    assert "tiersweep: error: --policies: unknown lru" in capsys.readouterr().err
 
 
 def test_run_compare_writes_a_results_directory_and_reuses_it(exp_file, tuned, tmp_path):

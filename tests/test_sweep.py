@@ -239,3 +239,23 @@ def test_local_ray_binds_to_loopback(ray_backend):
     assert ray_backend.describe()["gcs_address"].startswith("127.0.0.1:")
     assert ray.util.get_node_ip_address() == "127.0.0.1"
     assert ray_backend.slots == 2
+
+
+def test_errors_name_values_in_the_library_and_flags_on_the_command_line(tmp_path, capsys):
+    from harness.cli import main
+    from harness.errors import TiersweepError
+    from harness.run.store import RunLock
+
+    with pytest.raises(TiersweepError, match="^cpus: expected at least 1 CPU"):
+        RayBackend(cpus=0)
+    cfg = write(tmp_path, SMALL)
+    assert main(["sweep", str(cfg), "--out", str(tmp_path / "a"), "--cpus", "0"]) == 1
+    assert "tiersweep: error: --cpus: expected at least 1 CPU" in capsys.readouterr().err
+    out = tmp_path / "b"
+    with RunLock(out):  # another driver holds the run directory
+        with pytest.raises(TiersweepError, match="use another run directory$"), RunLock(out):
+            pass
+        assert main(["sweep", str(cfg), "--out", str(out), "--backend", "inline"]) == 1
+    err = capsys.readouterr().err
+    assert "in use by another tiersweep process" in err
+    assert err.rstrip().endswith("use another run directory (--out DIR)")

@@ -15,9 +15,11 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 from sessions import end_session
 
+from harness.commands.tune import study_text
 from harness.experiment import load_experiment
 from harness.run.backends import InlineBackend
-from harness.search.study import make_sampler, run_study
+from harness.search._optuna import make_sampler
+from harness.search.study import run_study
 
 ZIPF = os.path.abspath("configs/zipf.yaml")
 
@@ -205,7 +207,8 @@ def test_multi_objective_and_grid_studies_inline(tmp_path):
     assert len(load(tmp_path / "m").directions) == 2
     assert type(make_sampler(exp.study, 0, "x")).__name__ == "NSGAIISampler"
     assert rep.counts == {"complete": 6} and rep.best
-    assert "pareto front" in rep.text and "cost_cpu_s (minimize)" in rep.text
+    printed = study_text(exp, rep)
+    assert "pareto front" in printed and "cost_cpu_s (minimize)" in printed
     grid = text.replace("sampler: random", "sampler: grid").replace(
         "policy.scan_size_mb: {type: int, low: 256, high: 4096, log: true}",
         "policy.scan_size_mb: {type: int, low: 256, high: 4096, grid: [256, 4096]}")
@@ -229,3 +232,19 @@ def test_torn_journal_record_is_dropped(tmp_path):
     run_study(exp, out, InlineBackend(), trials=3, progress=False, compare=False)
     assert journal.read_bytes().endswith(b"\n")
     assert len([t for t in load(out).trials if t.state == TrialState.COMPLETE]) == 3
+
+
+def test_bad_storage_is_named_by_value_in_the_library_and_by_flag_on_the_command_line(
+        tmp_path, capsys):
+    from harness.cli import main
+    from harness.errors import TiersweepError
+
+    cfg = write(tmp_path, 3)
+    with pytest.raises(TiersweepError, match="^storage nosuchdb://x: "):
+        run_study(load_experiment(cfg), tmp_path / "a", InlineBackend(), trials=1,
+                  storage="nosuchdb://x", progress=False)
+    rc = main(["tune", str(cfg), "--out", str(tmp_path / "b"), "--backend", "inline",
+               "--storage", "nosuchdb://x", "--trials", "1", "--no-progress"])
+    assert rc == 1
+    assert "tiersweep: error: --storage nosuchdb://x: " in capsys.readouterr().err
+

@@ -1,9 +1,12 @@
-"""Arguments shared by the sweep, tune and bench-harness commands."""
+"""Arguments shared by the sweep, tune and compare commands, and their flag names in errors."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
+
+from harness.errors import TiersweepError
 
 
 def add_backend_args(p) -> None:
@@ -40,3 +43,31 @@ def backend_from(args):
     from harness.run.backends import make_backend
 
     return make_backend(args.backend, address=args.address, cpus=args.cpus)
+
+
+# Library errors name the value they are about ("cpus: expected at least 1 CPU");
+# on the command line the same error names the flag that set it ("--cpus: ...").
+FLAGS = {"cpus": "--cpus", "storage": "--storage", "policies": "--policies"}
+
+
+def flag_message(msg: str, flags: dict[str, str] = FLAGS) -> str:
+    from harness.run.store.layout import ANOTHER_RUN_DIR
+
+    for field, flag in flags.items():
+        if msg.startswith((f"{field}:", f"{field} ")):
+            msg = flag + msg[len(field):]
+            break
+    return msg.replace(ANOTHER_RUN_DIR, f"{ANOTHER_RUN_DIR} (--out DIR)")
+
+
+@contextlib.contextmanager
+def flag_names(flags: dict[str, str] = FLAGS):
+    """Re-raise a library error with the command line's flag names in its message."""
+    try:
+        yield
+    except TiersweepError as exc:
+        msg = flag_message(str(exc), flags)
+        if msg == str(exc):
+            raise
+        new = type(exc)(msg)
+        raise new.with_traceback(exc.__traceback__) from None

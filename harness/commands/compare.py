@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from harness.commands._common import backend_from, command_line, out_dir
+    from harness.commands._common import backend_from, command_line, flag_names, out_dir
     from harness.experiment import load_experiment
     from harness.search.compare import run_compare, tuned_from
 
@@ -36,7 +36,7 @@ def run(args) -> int:
         if args.policies else None
     # Progress bar on a terminal only: quiet in logs and CI.
     progress = args.progress and sys.stderr.isatty()
-    with backend_from(args) as backend:
+    with flag_names(), backend_from(args) as backend:
         rep = run_compare(exp, out, backend, policies=policies, tuned=tuned, progress=progress,
                           command=command_line())
     o = rep.outcome

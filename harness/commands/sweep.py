@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.commands._common import add_run_args, backend_from, command_line, out_dir
+from harness.commands._common import add_run_args, backend_from, command_line, flag_names, out_dir
 
 
 def register(sub) -> None:
@@ -16,11 +16,12 @@ def run(args) -> int:
     import pandas as pd
 
     from harness.experiment import load_experiment
+    from harness.run.store.layout import MANIFEST, TIMESERIES, TRIALS
     from harness.search.sweep import run_sweep
 
     exp = load_experiment(args.config, args.overrides)
     out = out_dir(args, exp.name)
-    with backend_from(args) as backend:
+    with flag_names(), backend_from(args) as backend:
         rep = run_sweep(exp, out, backend, progress=args.progress, command=command_line())
     o = rep.outcome
     print(f"sweep {exp.name}: {len(o.table)} evaluations ({o.computed} run now, {o.reused} "
@@ -28,8 +29,7 @@ def run(args) -> int:
     if not rep.summary.empty:
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             print(rep.summary.head(args.top).to_string(index=False))
-    print(f"results: {out / 'trials.parquet'}, {out / 'timeseries.parquet'}, "
-          f"{out / 'manifest.json'}")
+    print(f"results: {out / TRIALS}, {out / TIMESERIES}, {out / MANIFEST}")
     if o.errors:
         print(f"tiersweep: {len(o.errors)} evaluations failed (first: {o.errors[0][0]}: "
               f"{o.errors[0][1]}); run the same command again to retry them")

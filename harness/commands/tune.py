@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from harness.commands._common import add_run_args, backend_from, command_line, out_dir
+from typing import Any
+
+from harness.commands._common import add_run_args, backend_from, command_line, flag_names, out_dir
 
 
 def register(sub) -> None:
@@ -21,7 +23,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from harness.errors import TiersweepError
+    from harness.errors import ConfigError, TiersweepError
     from harness.experiment import load_experiment
     from harness.search.study import run_study
 
@@ -29,13 +31,97 @@ def run(args) -> int:
         raise TiersweepError("--trials: expected at least 1")
     exp = load_experiment(args.config, args.overrides)
     if exp.study is None:
-        from harness.errors import ConfigError
-
         raise ConfigError(f"{args.config}: study: missing; add a study: section with a space")
     out = out_dir(args, exp.name)
-    with backend_from(args) as backend:
+    with flag_names(), backend_from(args) as backend:
         rep = run_study(exp, out, backend, trials=args.trials, timeout_s=args.timeout,
                         storage=args.storage, progress=args.progress, command=command_line(),
                         compare=args.compare)
-    print(rep.text)
+    print(study_text(exp, rep))
     return 0
+
+
+# ------------------------------------------------------------------ the report
+
+
+def study_text(exp, rep) -> str:
+    """What `tune` prints at the end: counts, the comparison, the front, importances."""
+    from harness.run.store.layout import MANIFEST, TIMESERIES, TRIALS
+
+    parts = [_header(exp, rep)]
+    if rep.best and not rep.comparison.empty:
+        parts.append(_comparison_text(exp, rep.best[0], rep.comparison))
+        parts.append(_front_text(exp, rep.best) if exp.study.multi else "")
+    parts.append(_importance_text(rep.importances))
+    out = rep.out_dir
+    parts.append(f"results: {out / TRIALS} ({rep.rows} rows), {out / TIMESERIES}, "
+                 f"{out / MANIFEST}\ndashboard: optuna-dashboard {rep.storage}")
+    return "\n".join(t for t in parts if t)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def _header(exp, rep) -> str:
+    st, counts = exp.study, rep.counts
+    lines = [f"study {exp.name}: {sum(counts.values())} trials "
+             f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}) in "
+             f"{rep.trials_wall_s:.1f} s; {rep.evaluations_run} evaluations run, "
+             f"{rep.evaluations_reused} reused"]
+    if rep.recovered:
+        lines.append(f"  resumed: trials {rep.recovered} were left running by a dead driver; "
+                     "marked failed and retried")
+    objs = ", ".join(f"{o.metric} ({o.direction}, {o.aggregate} over {len(exp.workloads)} "
+                     f"workloads x {len(exp.seeds)} seeds)" for o in st.objectives)
+    lines.append(f"  objective: {objs}")
+    return "\n".join(lines)
+
+
+def _comparison_text(exp, best: dict, df) -> str:
+    from harness.analysis.points import TUNED
+    from harness.experiment import DEFAULT_LABEL
+
+    defaults = exp.default_values(list(best["params"]))
+    lines = [f"{TUNED} (trial {best['number']}) vs {DEFAULT_LABEL} knobs:"]
+    for k, v in best["params"].items():
+        lines.append(f"  {k:<36} {_fmt(v):>12}   ({DEFAULT_LABEL}: {_fmt(defaults.get(k))})")
+    for o in exp.study.objectives:
+        for gname, g in df[df["objective"] == o.metric].groupby("seeds", sort=False):
+            seeds = exp.seeds if gname == "study seeds" else exp.holdout_seeds
+            lines.append(f"{o.metric} ({o.direction}), mean over {gname} {list(seeds)}:")
+            lines.append(f"  {'workload':<16} {DEFAULT_LABEL:>12} {TUNED:>12} {'change':>12}")
+            for r in g.to_dict("records"):
+                d, tv = r[DEFAULT_LABEL], r[TUNED]
+                diff = tv - d
+                rel = f" ({diff / abs(d):+.1%})" if abs(d) > 1e-12 else ""
+                better = (diff > 0) if o.direction == "maximize" else (diff < 0)
+                mark = "  better" if better else ("  same" if diff == 0 else "  worse")
+                lines.append(f"  {r['workload']:<16} {d:>12.5g} {tv:>12.5g} {diff:>+12.4g}"
+                             f"{rel}{mark}")
+    return "\n".join(lines)
+
+
+def _front_text(exp, best: list[dict]) -> str:
+    from harness.run.store.layout import STUDY_TRIALS
+
+    objectives = exp.study.objectives
+    lines = [f"pareto front ({len(best)} trials): " + " | ".join(
+        f"{o.metric} ({o.direction})" for o in objectives)]
+    for b in best[:15]:
+        vals = "  ".join(f"{v:.5g}" for v in b["values"])
+        knobs = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in b["params"].items())
+        lines.append(f"  t{b['number']:<5} {vals}   {knobs}")
+    if len(best) > 15:
+        lines.append(f"  ... {len(best) - 15} more in {STUDY_TRIALS}")
+    return "\n".join(lines)
+
+
+def _importance_text(importances: dict[str, dict[str, float]]) -> str:
+    lines = []
+    for metric, imp in importances.items():
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in list(imp.items())[:6])
+        lines.append(f"parameter importance for {metric} (PED-ANOVA): {parts}")
+    return "\n".join(lines)

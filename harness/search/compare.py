@@ -9,9 +9,12 @@ on the fast tier, free migrations: an upper bound).
 
 Every policy runs every suite workload with every seed (study seeds plus
 holdout seeds) as Ray tasks through ``harness.run.runner.run_evaluations``, into
-a results directory like any sweep (mode "compare"). Evaluation ids follow
-the study's final comparison (``default``, ``tuned-tNNNNN``), so in a tuning
-run's own directory the evaluations it already made are reused, not rerun.
+a results directory like any sweep (mode "compare").
+
+This module is the one builder of default-versus-tuned evaluations: a study's
+final comparison (``compare_default``) is the same two labels built here, so
+in a tuning run's own directory the evaluations it already made
+(``default``, ``tuned-tNNNNN``) are reused, not rerun.
 """
 
 from __future__ import annotations
@@ -22,11 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import atomic
-from harness.errors import ConfigError, InputError
+import pandas as pd
 
-POLICIES = ("none", "numab2", "rfc-default", "tuned", "oracle")
-COMPARE_INFO = "compare.json"
+from harness import atomic
+from harness.analysis.points import NAMED_LABELS, TUNED
+from harness.errors import ConfigError, InputError, TiersweepError
+from harness.experiment import DEFAULT_LABEL, Experiment
+from harness.run.backends import Backend
+from harness.run.runner import Outcome, run_evaluations, run_recorded
+from harness.run.store import ResultStore, RunLock, start_manifest
+from harness.run.store.layout import COMPARE_INFO
+from harness.run.worker import Evaluation, eval_id
+from harness.search.aggregate import aggregate
+
+POLICIES = NAMED_LABELS  # none, numab2, rfc-default, tuned, oracle
 
 # Overrides that turn the experiment's base config into each policy.
 _POLICY_PARAMS: dict[str, dict[str, Any]] = {
@@ -64,16 +76,20 @@ def _key(params: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def compare_evaluations(exp, policies: list[str], tuned: Tuned | None, out_dir: Path) -> list:
-    """Evaluation objects: each policy x suite workload x seed (study + holdout seeds)."""
-    from harness.run.worker import Evaluation, eval_id
+def all_seeds(exp: Experiment) -> list[int]:
+    """Study seeds, then the holdout seeds not among them."""
+    return list(exp.seeds) + [s for s in exp.holdout_seeds if s not in exp.seeds]
 
-    seeds = list(exp.seeds) + [s for s in exp.holdout_seeds if s not in exp.seeds]
+
+def compare_evaluations(exp: Experiment, policies: list[str], tuned: Tuned | None,
+                        out_dir: Path) -> list[Evaluation]:
+    """Evaluation objects: each policy x suite workload x seed (study + holdout seeds)."""
+    seeds = all_seeds(exp)
     base_kind = exp.run_config(exp.workloads[0], seeds[0]).policy.kind
     evals = []
     for label in policies:
         trial = -1
-        if label == "tuned":
+        if label == TUNED:
             if tuned is None:
                 continue
             params = dict(tuned.params)
@@ -84,7 +100,7 @@ def compare_evaluations(exp, policies: list[str], tuned: Tuned | None, out_dir: 
                 key, trial = f"tuned-t{tuned.trial:05d}", tuned.trial  # as the study's own
             else:
                 key = f"tuned-{_key(params)}"
-        elif label == "rfc-default":
+        elif label == DEFAULT_LABEL:
             key = "default"
             params = {} if base_kind == "kmmscand" else {"policy.kind": "kmmscand"}
         else:
@@ -112,24 +128,21 @@ def fingerprint(exp, policies: list[str], tuned: Tuned | None) -> str:
 @dataclass
 class CompareReport:
     out_dir: Path
-    outcome: Any  # harness.run.runner.Outcome
-    table: Any  # per label: mean objective, hit rate and cost over the suite
+    outcome: Outcome
+    table: pd.DataFrame  # per label: mean objective, hit rate and cost over the suite
 
 
-def run_compare(exp, out_dir: str | Path, backend, *, policies: list[str] | None = None,
-                tuned: Tuned | None = None, progress: bool = True,
-                command: list[str] | None = None) -> CompareReport:
-    from harness.run.runner import run_recorded
-    from harness.run.store import RunLock, start_manifest
-
+def run_compare(exp: Experiment, out_dir: str | Path, backend: Backend, *,
+                policies: list[str] | None = None, tuned: Tuned | None = None,
+                progress: bool = True, command: list[str] | None = None) -> CompareReport:
     out = Path(out_dir)
     policies = list(policies or POLICIES)
     bad = [p for p in policies if p not in POLICIES]
     if bad:
-        raise ConfigError(f"--policies: unknown {', '.join(bad)}; expected some of "
+        raise ConfigError(f"policies: unknown {', '.join(bad)}; expected some of "
                           f"{', '.join(POLICIES)}")
-    if "tuned" in policies and tuned is None:
-        policies.remove("tuned")
+    if TUNED in policies and tuned is None:
+        policies.remove(TUNED)
     evals = compare_evaluations(exp, policies, tuned, out)
     with RunLock(out):
         manifest = start_manifest(out, mode="compare", fingerprint=fingerprint(exp, policies, tuned),
@@ -143,13 +156,11 @@ def run_compare(exp, out_dir: str | Path, backend, *, policies: list[str] | None
             atomic.write_text(out / COMPARE_INFO, json.dumps(info, indent=2, default=str) + "\n")
         outcome = run_recorded(evals, out, manifest, backend, run=exp.name, mode="compare",
                                progress=progress)
-    return CompareReport(out, outcome, summarize(outcome.table, policies))
+    return CompareReport(out, outcome, policy_table(outcome.table, policies))
 
 
-def summarize(table, policies: list[str]):
+def policy_table(table: pd.DataFrame, policies: list[str]) -> pd.DataFrame:
     """Per label: mean over workloads of the means over seeds (all seeds run)."""
-    import pandas as pd
-
     if table.empty:
         return pd.DataFrame()
     pw = table.groupby(["label", "workload"])[["objective", "hit_rate", "cost_cpu_s"]].mean()
@@ -158,3 +169,46 @@ def summarize(table, policies: list[str]):
     out = out.rename(columns={"hit_rate": "hit rate %", "cost_cpu_s": "CPU-s"})
     order = [p for p in policies if p in out.index]
     return out.loc[order].reset_index()
+
+
+# ------------------------------------------------- a study's final comparison
+
+
+def compare_default(exp: Experiment, best: dict, store: ResultStore, backend: Backend,
+                    progress: bool) -> pd.DataFrame:
+    """Evaluate the RFC defaults and a study's best knobs on the suite (+ holdout seeds)
+    into the study's own store; the per-objective table of ``default_vs_tuned``."""
+    tuned = Tuned(run_dir=store.dir, params=dict(best["params"]), trial=best["number"],
+                  point=f"t{best['number']}", selected_by="study best")
+    evals = compare_evaluations(exp, [DEFAULT_LABEL, TUNED], tuned, store.dir)
+    outcome = run_evaluations(evals, store, backend, run=exp.name, mode="compare",
+                              progress=progress, desc="compare")
+    if outcome.errors:
+        raise TiersweepError(f"comparison evaluations failed: {outcome.errors[0][1]}")
+    return default_vs_tuned(exp, outcome.table)
+
+
+def default_vs_tuned(exp: Experiment, table: pd.DataFrame) -> pd.DataFrame:
+    """Per objective x seed group (study, holdout) x workload: the mean over seeds of
+    rfc-default and tuned, then one row of each objective's suite aggregate."""
+    st = exp.study
+    rows = []
+    groups = [("study seeds", list(exp.seeds))]
+    if exp.holdout_seeds:
+        groups.append(("holdout seeds", list(exp.holdout_seeds)))
+    for o in st.objectives:
+        for gname, gseeds in groups:
+            sub = table[table["seed"].isin(gseeds)]
+            per = {}
+            for label in (DEFAULT_LABEL, TUNED):
+                s2 = sub[sub["label"] == label]
+                per[label] = {w: float(s2[s2["workload"] == w][o.metric].mean())
+                              for w in exp.workloads}
+            for w in exp.workloads:
+                rows.append({"objective": o.metric, "seeds": gname, "workload": w,
+                             DEFAULT_LABEL: per[DEFAULT_LABEL][w], TUNED: per[TUNED][w]})
+            rows.append({"objective": o.metric, "seeds": gname, "workload": f"[{o.aggregate}]",
+                         **{label: aggregate(per[label].values(), o.aggregate, o.direction,
+                                             st.gmean_shift)
+                            for label in (DEFAULT_LABEL, TUNED)}})
+    return pd.DataFrame(rows)

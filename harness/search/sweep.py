@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.experiment import Experiment
+from harness.experiment import DEFAULT_LABEL, Experiment
 from harness.run.backends import Backend
 from harness.run.runner import Outcome, run_recorded
 from harness.run.store import RunLock, start_manifest
@@ -18,7 +18,7 @@ from harness.search.aggregate import suite_value
 def sweep_evaluations(exp: Experiment) -> list[Evaluation]:
     evals = []
     for pt in exp.sweep_points():
-        key = "default" if pt.label == "rfc-default" else pt.label
+        key = "default" if pt.label == DEFAULT_LABEL else pt.label
         for w in exp.workloads:
             for s in exp.seeds:
                 evals.append(Evaluation(
@@ -47,10 +47,10 @@ def run_sweep(exp: Experiment, out_dir: str | Path, backend: Backend, *, progres
                                          "evaluations": len(evals)})
         outcome = run_recorded(evals, out, manifest, backend, run=exp.name, mode="sweep",
                                progress=progress)
-    return SweepReport(out, outcome, summarize(outcome.table, exp, metric, aggregate))
+    return SweepReport(out, outcome, point_table(outcome.table, exp, metric, aggregate))
 
 
-def summarize(table: pd.DataFrame, exp: Experiment, metric: str = "objective",
+def point_table(table: pd.DataFrame, exp: Experiment, metric: str = "objective",
               aggregate: str = "mean") -> pd.DataFrame:
     """Per point: the metric aggregated over the suite (mean over seeds per workload)."""
     if table.empty or metric not in table:

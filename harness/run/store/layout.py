@@ -34,6 +34,10 @@ DEFAULTS_SH = "defaults.sh"
 REPORT = "report.html"
 FIGURES_DIR = "figures"
 
+# The remedy when a run directory is taken (locked, or holds another experiment);
+# the command layer names its flag for it.
+ANOTHER_RUN_DIR = "use another run directory"
+
 # Part files: parts/<kind>-<stamp>.parquet; stamps sort in write order.
 TRIALS_PART = "trials"
 TS_PART = "ts"

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from harness.errors import TiersweepError
-from harness.run.store.layout import LOCK
+from harness.run.store.layout import ANOTHER_RUN_DIR, LOCK
 
 
 class RunLock:
@@ -27,8 +27,7 @@ class RunLock:
             holder = f.read().strip() or "?"
             f.close()
             raise TiersweepError(f"{self.path.parent}: in use by another tiersweep process "
-                                 f"(pid {holder}); wait for it or use another run "
-                                 "directory") from None
+                                 f"(pid {holder}); wait for it or {ANOTHER_RUN_DIR}") from None
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()))

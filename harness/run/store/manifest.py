@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness import atomic
 from harness.errors import InputError
-from harness.run.store.layout import MANIFEST
+from harness.run.store.layout import ANOTHER_RUN_DIR, MANIFEST
 
 
 def package_versions() -> dict[str, str | None]:
@@ -86,7 +86,7 @@ def start_manifest(out_dir: Path, *, mode: str, fingerprint: str, experiment: di
     if old is not None and old != fingerprint:
         raise InputError(
             f"{out_dir}: holds a different {mode} of {m.get('run', '?')} (its configs, seeds or "
-            "search space differ from this one); use another run directory")
+            f"search space differ from this one); {ANOTHER_RUN_DIR}")
     fps[mode] = fingerprint
     m["run"] = experiment.get("name")
     m["experiment"] = experiment
