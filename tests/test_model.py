@@ -19,6 +19,7 @@ from simcfg import gb
 from harness.config import MIB, from_dict, load_config
 from harness.model import simulate
 from harness.model.engine import Sim
+from harness.model.memory import PG_REFERENCED
 from harness.model.policies import make_policy
 from harness.model.reference import make_reference_sim
 
@@ -181,11 +182,11 @@ def test_kswapd_clock_takes_each_victim_once(impl, need, victims, hand):
     sim = make_reference_sim(cfg) if impl == "reference" else Sim(cfg, make_policy(cfg.policy))
     mem = sim.mem
     mem.node[:] = [0, 1, 1, 1, 1, 0, 1, 1]
-    mem.referenced[:] = [True] + [False] * 7
+    mem.pgflags[:] = [PG_REFERENCED] + [0] * 7
     mem.kswapd_hand[0] = 3
     assert list(mem._rule_kswapd_victims(0, need)) == victims
     assert int(mem.kswapd_hand[0]) == hand
-    assert not mem.referenced.any()
+    assert not mem.pgflags.any()
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from harness.model.counters import Counters
     from harness.model.workloads import Segment
 
+# Page flags (bits of Memory.pgflags, one byte per page): the kernel's folio
+# flags that the scanners and reclaim read. PG_idle and PG_young are
+# CONFIG_PAGE_IDLE_FLAG's (page_idle.h); PG_referenced is the LRU's. They are
+# per page index, so a move keeps them (folio_migrate_flags copies them).
+PG_IDLE, PG_YOUNG, PG_REFERENCED = 1, 2, 4
+
 
 class Memory:
     def __init__(self, cfg: RunConfig, layout: Layout, bits: PageBits, counters: Counters):
@@ -65,7 +71,7 @@ class Memory:
         self.kswapd_hand = np.zeros(self.n_nodes, dtype=np.int64)
 
         self.node = np.full(n, -1, dtype=np.int8)
-        self.referenced = np.zeros(n, dtype=bool)  # reclaim's second chance
+        self.pgflags = np.zeros(n, dtype=np.uint8)  # PG_IDLE | PG_YOUNG | PG_REFERENCED
         self.was_demoted = np.zeros(n, dtype=bool)
         self.base_node = np.full(n, -1, dtype=np.int8)
         self.base_free = cap.copy()
@@ -211,11 +217,11 @@ class Memory:
             c.promotions += len(pages)
             c.pingpong += int(self.was_demoted[pages].sum())
             self.was_demoted[pages] = False
-            self.referenced[pages] = True
+            self.pgflags[pages] |= PG_REFERENCED
         else:
             c.demotions += len(pages)
             self.was_demoted[pages] = True
-            self.referenced[pages] = False
+            self.pgflags[pages] &= ~np.uint8(PG_REFERENCED)
 
     # ------------------------------------------------------------ kswapd
     def wake_kswapd(self, node: int) -> None:
@@ -247,8 +253,8 @@ class Memory:
         """CLOCK over page indices from node d's hand. Each page of node d it
         examines has its A bit tested and cleared (reclaim's rmap walk, which
         also hides that access from a later scan); a page that was accessed or
-        carries the referenced flag (set when a scan saw it accessed, or on
-        promotion) loses the flag and is skipped (second chance); any other
+        carries PG_referenced or PG_young loses both flags and is skipped
+        (second chance); any other
         page is demoted, once (the second turn passes over the first turn's
         victims). Stops after `need` victims or two full turns; the hand stays
         after the last page examined."""
@@ -267,7 +273,7 @@ class Memory:
                 on &= ~taken[hand:hi]
             pos = np.flatnonzero(on)
             young = bits.peek_range(hand, hi)[pos]  # what the test-and-clear below finds
-            keep = young | self.referenced[hand:hi][pos]
+            keep = young | ((self.pgflags[hand:hi][pos] & (PG_REFERENCED | PG_YOUNG)) != 0)
             cand = pos[~keep]
             if len(cand) >= need - got:
                 last = int(cand[need - got - 1])
@@ -284,7 +290,7 @@ class Memory:
                 taken[hand + cand] = True
                 step = hi - hand
             bits.test_and_clear_pages(hand + pos[young])
-            self.referenced[hand + pos] = False
+            self.pgflags[hand + pos] &= ~np.uint8(PG_REFERENCED | PG_YOUNG)
             scanned += step
             hand += step
             if hand >= n:

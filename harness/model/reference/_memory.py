@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.model.memory import Memory
+from harness.model.memory import PG_REFERENCED, PG_YOUNG, Memory
 from harness.model.workloads import MMSpec
 
 
@@ -76,8 +76,8 @@ class ReferenceMemory(Memory):
 
     def _rule_kswapd_victims(self, d: int, need: int) -> np.ndarray:
         """CLOCK from node d's hand over page indices: a page of node d has its
-        A bit tested and cleared; if it was accessed or carries the referenced
-        flag, it loses the flag and is passed over (second chance); otherwise
+        A bit tested and cleared; if it was accessed or carries PG_referenced
+        or PG_young, it loses both and is passed over (second chance); otherwise
         it becomes a victim, once. Stop at `need` victims or after two full
         turns; the hand stays after the last page examined."""
         n = self.n_pages
@@ -89,8 +89,8 @@ class ReferenceMemory(Memory):
             p = hand
             if self.node[p] == d and p not in chosen:
                 young = bool(self.bits.test_and_clear_pages(np.array([p]))[0])
-                if young or self.referenced[p]:
-                    self.referenced[p] = False
+                if young or self.pgflags[p] & (PG_REFERENCED | PG_YOUNG):
+                    self.pgflags[p] &= ~np.uint8(PG_REFERENCED | PG_YOUNG)
                 else:
                     victims.append(p)
                     chosen.add(p)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.model.memory import PG_REFERENCED
 from harness.model.policies._kmmscand import Scanner
 
 
@@ -26,7 +27,7 @@ class ReferenceScanner(Scanner):
             candidate = False
             if young:
                 accessed[d] += 1
-                mem.referenced[p] = True
+                mem.pgflags[p] |= PG_REFERENCED
                 if not mem.node_is_fast[d]:
                     n_slow += 1
                     candidate = True

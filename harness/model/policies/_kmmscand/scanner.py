@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.config import MIB, PolicyConfig
+from harness.model.memory import PG_REFERENCED
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -130,7 +131,7 @@ class Scanner:
         acc_nodes = nodes[idx]
         scanned = mem.count_nodes(nodes)
         accessed = mem.count_nodes(acc_nodes)
-        mem.referenced[lo:hi][idx] = True
+        mem.pgflags[lo:hi][idx] |= PG_REFERENCED
         cand = idx[mem.slow_mask(acc_nodes)]
         n_slow = len(cand)
         if self.prev_accessed is not None:
