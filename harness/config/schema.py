@@ -237,6 +237,9 @@ class CostConfig:
 
     scan_pte_ns: float = 50.0
     scan_vma_ns: float = 1000.0
+    # kzalloc(GFP_NOWAIT) of one migration-list entry (kmalloc-64 slab fast
+    # path, zeroing, list_add): a plausible 50-200 ns, no public figure.
+    kzalloc_ns: float = 100.0
     # 11.19 s for about 2.1 M pages (V0, 8 GB) is ~5.3 us a page, shootdown included.
     migrate_page_us: float = 3.3
     tlb_shootdown_us: float = 2.0
