@@ -32,8 +32,13 @@ class NodeConfig:
     id: int
     tier: Tier
     capacity_gb: float
+    # Load-to-use latency of one cache line from a CPU of the node's own socket.
     latency_ns: float = 90.0
     bandwidth_gbps: float = 100.0
+    # The socket the node hangs off (a top-tier node's own socket; a CPU-less
+    # CXL node's host socket). The closed-loop runtime spreads the threads
+    # evenly over the sockets of the top-tier nodes.
+    socket: int = 0
 
     def __post_init__(self) -> None:
         if self.id < 0:
@@ -42,6 +47,8 @@ class NodeConfig:
             _fail("capacity_gb", "expected a capacity > 0")
         if self.latency_ns <= 0 or self.bandwidth_gbps <= 0:
             _fail("latency_ns", "expected latency and bandwidth > 0")
+        if self.socket < 0:
+            _fail("socket", "expected a socket id >= 0")
 
 
 def _default_nodes() -> tuple[NodeConfig, ...]:
@@ -255,10 +262,13 @@ class CostConfig:
 @dataclass(frozen=True)
 class RuntimeConfig:
     """Closed-loop mode: a fixed amount of work whose progress depends on where
-    its pages are and on the overhead charged to it (issue: runtime model).
+    its pages are and on the stalls charged to it (harness/model/runtime.py).
 
-    Per-access cost on a node: fast_access_ns / slow_access_ns for its tier
-    when set (calibrated), else the node's latency_ns x access_cost_factor.
+    Per-access cost on a node (ns): a TLB-miss page walk (footprint against the
+    TLB's reach, page-table entries against the cache) plus the lines one access
+    moves x the node's latency (local, remote socket, CXL host socket) / the
+    lines in flight. fast_access_ns / slow_access_ns, when set, replace the
+    whole cost on that tier (old calibrations). Ranges: README, calibrate.py.
     """
 
     enabled: bool = False
@@ -269,11 +279,27 @@ class RuntimeConfig:
     think_us: float = 1.0
     fast_access_ns: float | None = None
     slow_access_ns: float | None = None
+    # Multiplies every node's latency (kept for old configs).
     access_cost_factor: float = 1.0
-    # Bytes moved per access, for the bandwidth limit of each node.
+    # Bytes one access moves (cache lines of 64 B): its latency term and each
+    # node's bandwidth limit.
     bytes_per_access: float = 64.0
-    # Share of application-charged CPU time (hint faults, sync migration,
-    # PTE marking) that lies on the critical path, spread over the threads.
+    # Cache lines one thread keeps in flight (memory-level parallelism).
+    lines_in_flight: float = 1.0
+    # Remote-socket top-tier latency / local; the hop to a CXL node on the other
+    # socket adds (factor - 1) x the top-tier local latency.
+    remote_factor: float = 1.5
+    # L2 dTLB entries (reach = entries x page size).
+    tlb_entries: int = 3072
+    # Cache capacity holding page-table entries (8 bytes per page).
+    pte_cache_mib: float = 16.0
+    # Page walk whose PTE hits in the cache / misses to DRAM.
+    walk_hit_ns: float = 20.0
+    walk_miss_ns: float = 120.0
+    # Time each CPU running the mm loses to one TLB-shootdown IPI (handler).
+    ipi_handler_us: float = 1.0
+    # Multiplier on the in-task stalls (hint faults, synchronous migration, PTE
+    # marking): fixed at 1 (the faulting thread loses its own time), not fitted.
     stall_share: float = 1.0
     step_ms: int = 100
 
@@ -294,6 +320,15 @@ class RuntimeConfig:
             _fail("bytes_per_access", "expected bytes > 0")
         if self.access_cost_factor <= 0:
             _fail("access_cost_factor", "expected a factor > 0")
+        if self.lines_in_flight < 1:
+            _fail("lines_in_flight", "expected at least 1 line in flight")
+        if self.remote_factor < 1:
+            _fail("remote_factor", "expected a factor >= 1")
+        if self.tlb_entries < 1:
+            _fail("tlb_entries", "expected at least 1 entry")
+        for name in ("pte_cache_mib", "walk_hit_ns", "walk_miss_ns", "ipi_handler_us"):
+            if getattr(self, name) < 0:
+                _fail(name, "expected a value >= 0")
         if self.stall_share < 0:
             _fail("stall_share", "expected a share >= 0")
         if self.step_ms < 1:
