@@ -80,6 +80,24 @@ def _normalize(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+# ------------------------------------------------------------- the merge rule
+# Files are merged oldest first (the consolidated table, then the parts in
+# stamp order); the newest wins.
+
+SOURCE = "_src"  # with newest_series: the index of the file a time-series row came from
+
+
+def newest_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """One trials row per eval_id: the last one (rows of older files first)."""
+    return df.drop_duplicates("eval_id", keep="last").reset_index(drop=True)
+
+
+def newest_series(ts: pd.DataFrame) -> pd.DataFrame:
+    """Each eval_id's samples from the newest file that has it (column SOURCE, dropped)."""
+    newest = ts.groupby("eval_id")[SOURCE].transform("max")
+    return ts[ts[SOURCE] == newest].drop(columns=SOURCE).reset_index(drop=True)
+
+
 class ResultStore:
     """Append-only store of evaluation rows and time series in a run directory."""
 
@@ -151,19 +169,16 @@ class ResultStore:
         tables = [t for t in [self._read(self.dir / TRIALS)] + [self._read(p) for p in tparts]
                   if t is not None and t.num_rows]
         if tables:
-            df = concat_tables(tables).to_pandas()
-            df = df.drop_duplicates("eval_id", keep="last").reset_index(drop=True)
+            df = newest_rows(concat_tables(tables).to_pandas())
             write_parquet(order_columns(df), self.dir / TRIALS)
         stables = []
         for k, t in enumerate([self._read(self.dir / TIMESERIES)] +
                               [self._read(p) for p in sparts]):
             if t is not None and t.num_rows:
-                stables.append(t.append_column("_src", pa.array(np.full(t.num_rows, k))))
+                stables.append(t.append_column(SOURCE, pa.array(np.full(t.num_rows, k))))
         if stables:
-            ts = concat_tables(stables).to_pandas()
-            newest = ts.groupby("eval_id")["_src"].transform("max")
-            ts = ts[ts["_src"] == newest].drop(columns="_src").reset_index(drop=True)
-            write_parquet(ts, self.dir / TIMESERIES)
+            write_parquet(newest_series(concat_tables(stables).to_pandas()),
+                          self.dir / TIMESERIES)
         for p in tparts + sparts:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
@@ -192,4 +207,4 @@ def read_trials(out_dir: str | Path) -> pd.DataFrame:
     if not frames:
         raise InputError(f"{d}: no {TRIALS} (nothing has run here yet)")
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    return order_columns(df.drop_duplicates("eval_id", keep="last").reset_index(drop=True))
+    return order_columns(newest_rows(df))
