@@ -18,18 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.experiment import DEFAULT_LABEL
+from harness.experiment.spec import NAMED_LABELS, TUNED
 from harness.run.worker import PARAM_PREFIX
 
 METRICS = ["hit_rate", "cost_cpu_s", "objective"]
-
-# compare's label of the recommended knobs (and a study's final comparison).
-TUNED = "tuned"
-# Named labels, in legend order: the baselines (policies other than kmmscand),
-# kmmscand at its RFC defaults and tuned.
-NAMED_LABELS = ("none", "numab2", DEFAULT_LABEL, TUNED, "oracle")
-# The oracle's migrations cost nothing: an upper bound, never a contender.
-NOT_CONTENDERS = ("oracle",)
 
 UNSET = "<unset>"  # a knob a point does not set (NaN would vanish from groupby keys)
 

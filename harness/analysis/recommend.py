@@ -21,7 +21,6 @@ from typing import Any
 import pandas as pd
 
 from harness.analysis.points import (
-    TUNED,
     knob_name,
     param_columns,
     points_table,
@@ -33,6 +32,7 @@ from harness.analysis.runs import RunData, study_name
 from harness.analysis.study_tables import load_study
 from harness.errors import InputError
 from harness.experiment import DEFAULT_LABEL
+from harness.experiment.spec import TUNED
 from harness.run.store.layout import TRIALS
 
 # Not knobs: they choose the policy and the patch version being simulated.

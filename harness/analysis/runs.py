@@ -25,6 +25,7 @@ from harness.run.store.layout import (
     TS_PART,
     part_files,
 )
+from harness.run.store.parts import SOURCE, newest_rows, newest_series
 
 # Columns the figures, report and defaults need, and their kind: schema columns
 # (harness.run.worker) and three metrics.
@@ -96,7 +97,7 @@ def read_trials(path: str | Path, parts: list[Path] = ()) -> pd.DataFrame:
         frames.append(part)
     df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if parts:
-        df = df.drop_duplicates("eval_id", keep="last").reset_index(drop=True)
+        df = newest_rows(df)
     if df.empty:
         raise InputError(f"{p}: no rows; expected one row per evaluation")
     dup = df["eval_id"].duplicated()
@@ -120,10 +121,8 @@ def read_timeseries(path: str | Path, parts: list[Path] = ()) -> pd.DataFrame:
     for k, f in enumerate(([p] if p.exists() or not parts else []) + list(parts)):
         part = _read_parquet(f, "the time series (long form keyed by eval_id)")
         _check_columns(part, f, REQUIRED_TIMESERIES_COLUMNS)
-        frames.append(part.assign(_src=k))
-    df = pd.concat(frames, ignore_index=True)
-    newest = df.groupby("eval_id")["_src"].transform("max")
-    return df[df["_src"] == newest].drop(columns="_src").reset_index(drop=True)
+        frames.append(part.assign(**{SOURCE: k}))
+    return newest_series(pd.concat(frames, ignore_index=True))
 
 
 def read_manifest(path: Path) -> dict:

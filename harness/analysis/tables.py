@@ -13,16 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.analysis.points import (
-    NAMED_LABELS,
-    NOT_CONTENDERS,
-    TUNED,
-    in_suite,
-    varying_params,
-    with_points,
-)
+from harness.analysis.points import in_suite, varying_params, with_points
 from harness.errors import InputError
-from harness.experiment import DEFAULT_LABEL
+from harness.experiment.spec import DEFAULT_LABEL, NAMED_LABELS, NOT_CONTENDERS, TUNED
 from harness.run.store.layout import TIMESERIES
 
 # ------------------------------------------------------ 1. policy comparison

@@ -29,7 +29,7 @@ def run(args) -> int:
     from harness.experiment import load_experiment
     from harness.search.compare import run_compare, tuned_from
 
-    exp = load_experiment(args.config, args.overrides)
+    exp = load_experiment(args.config, args.overrides, override_source="--set")
     out = out_dir(args, exp.name)
     tuned = tuned_from(args.tuned) if args.tuned else None
     policies = [p.strip() for p in args.policies.split(",") if p.strip()] \

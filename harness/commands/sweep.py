@@ -19,7 +19,7 @@ def run(args) -> int:
     from harness.run.store.layout import MANIFEST, TIMESERIES, TRIALS
     from harness.search.sweep import run_sweep
 
-    exp = load_experiment(args.config, args.overrides)
+    exp = load_experiment(args.config, args.overrides, override_source="--set")
     out = out_dir(args, exp.name)
     with flag_names(), backend_from(args) as backend:
         rep = run_sweep(exp, out, backend, progress=args.progress, command=command_line())

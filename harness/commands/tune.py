@@ -29,7 +29,7 @@ def run(args) -> int:
 
     if args.trials is not None and args.trials < 1:
         raise TiersweepError("--trials: expected at least 1")
-    exp = load_experiment(args.config, args.overrides)
+    exp = load_experiment(args.config, args.overrides, override_source="--set")
     if exp.study is None:
         raise ConfigError(f"{args.config}: study: missing; add a study: section with a space")
     out = out_dir(args, exp.name)
@@ -81,8 +81,8 @@ def _header(exp, rep) -> str:
 
 
 def _comparison_text(exp, best: dict, df) -> str:
-    from harness.analysis.points import TUNED
     from harness.experiment import DEFAULT_LABEL
+    from harness.experiment.spec import TUNED
 
     defaults = exp.default_values(list(best["params"]))
     lines = [f"{TUNED} (trial {best['number']}) vs {DEFAULT_LABEL} knobs:"]

@@ -26,6 +26,13 @@ from harness.experiment.space import Param
 # The label of the base config's evaluations (sweep point 0, a study's
 # enqueued trial, the comparisons' default): its one owner.
 DEFAULT_LABEL = "rfc-default"
+# compare's label of the recommended knobs (and a study's final comparison).
+TUNED = "tuned"
+# Named labels, in legend order: the baselines (policies other than kmmscand),
+# kmmscand at its RFC defaults and tuned.
+NAMED_LABELS = ("none", "numab2", DEFAULT_LABEL, TUNED, "oracle")
+# The oracle's migrations cost nothing: an upper bound, never a contender.
+NOT_CONTENDERS = ("oracle",)
 AGGREGATES = ("mean", "worst", "gmean")
 SAMPLERS = ("auto", "tpe", "nsga2", "random", "grid", "gp")
 PRUNERS = ("auto", "none", "median", "percentile", "successive_halving", "hyperband")

@@ -13,6 +13,7 @@ from harness.analysis import tables as tb
 from harness.analysis.runs import RunData
 from harness.analysis.study_tables import study_tables
 from harness.errors import InputError
+from harness.experiment.spec import NAMED_LABELS, TUNED
 from harness.report import plots as P
 from harness.report.labels import BACKGROUND_COLOR, knob_label, series_colors
 from harness.run.store.layout import TIMESERIES, TRIALS
@@ -111,7 +112,7 @@ def build_figures(run: RunData, study=None, timeseries_eval: str | None = None,
                 if st.n_complete == 0:
                     f.skipped = f"study {st.name} has no completed trial"
                 else:
-                    f.fig = P.plot_study(st, colors.get(pt.TUNED))
+                    f.fig = P.plot_study(st, colors.get(TUNED))
                     best = st.history[st.history["value"] == st.history["best_so_far"]]
                     improving = best.drop_duplicates("best_so_far")
                     f.tables.append(("study-history", improving.reset_index(drop=True)))
@@ -142,7 +143,7 @@ def _timeseries_figure(f: FigureOut, run: RunData, df: pd.DataFrame, series: lis
     have = set(ts["eval_id"].unique())
     frames = {row["point"]: tb.timeseries_frame(ts, eval_id)}
     # Context in the hit-rate panel: the baselines and the other named series only.
-    for p in [s for s in series if s != row["point"] and s in pt.NAMED_LABELS]:
+    for p in [s for s in series if s != row["point"] and s in NAMED_LABELS]:
         r = same[(same["point"] == p) & same["eval_id"].isin(have)]
         if len(r):
             frames[p] = tb.timeseries_frame(ts, str(r["eval_id"].iloc[0]))

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import seaborn as sns
 
-from harness.analysis.points import TUNED, knob_name
+from harness.analysis.points import knob_name
 from harness.experiment import DEFAULT_LABEL
+from harness.experiment.spec import TUNED
 
 # ------------------------------------------------------------------- knobs
 

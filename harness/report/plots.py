@@ -26,9 +26,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from harness.analysis.points import TUNED, format_value  # noqa: E402
+from harness.analysis.points import format_value  # noqa: E402
 from harness.analysis.study_tables import StudyTables  # noqa: E402
 from harness.analysis.tables import HeatmapData  # noqa: E402
+from harness.experiment.spec import TUNED  # noqa: E402
 from harness.report.labels import (  # noqa: E402
     BACKGROUND_COLOR,
     COST_LABEL,

@@ -28,9 +28,9 @@ from typing import Any
 import pandas as pd
 
 from harness import atomic
-from harness.analysis.points import NAMED_LABELS, TUNED
 from harness.errors import ConfigError, InputError, TiersweepError
 from harness.experiment import DEFAULT_LABEL, Experiment
+from harness.experiment.spec import NAMED_LABELS, TUNED
 from harness.run.backends import Backend
 from harness.run.runner import Outcome, run_evaluations, run_recorded
 from harness.run.store import ResultStore, RunLock, start_manifest
