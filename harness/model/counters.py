@@ -24,6 +24,8 @@ class Counters:
     idlepage: int = 0          # scanned pages not accessed
     hint_faults: int = 0
     migrate_dropped: int = 0   # list entries of an exiting mm
+    migrate_stale: int = 0     # entries whose page already moved (also counted as failed)
+    queue_len_peak: int = 0    # the longest the migration list has been (entries)
     kswapd_runs: int = 0
     shootdowns: int = 0        # TLB shootdowns (one per page moved, not the oracle's)
     # Failed promotions, by reason (FAIL_REASONS).

@@ -79,6 +79,9 @@ class Memory:
         # Access rates (per s) of each page and their sums by where pages are.
         self.rate = np.zeros(n)
         self.fast_rate = 0.0
+        # rate x us the fast tier did not serve before pages moved at their own
+        # times inside an event (move's at_us); Metrics takes it back.
+        self.fast_lag = 0.0
         self.total_rate = 0.0
         self.base_fast_rate = 0.0
         self.node_rate = np.zeros(self.n_nodes)
@@ -194,10 +197,13 @@ class Memory:
         return ~self.node_is_fast[nodes]
 
     def move(self, pages: np.ndarray, dst: np.ndarray | int, kind: str,
-             shootdown: bool = True) -> None:
+             shootdown: bool = True, at_us: np.ndarray | None = None) -> None:
         """Move pages to dst node(s); kind is 'promote' or 'demote'. Each moved page
         needs a TLB shootdown, which stalls every thread of the workload (only the
-        oracle moves for free)."""
+        oracle moves for free).
+        at_us: each page's own move time (float us, inside the calling thread's
+        chunk, e.g. when its migration-list entry completes; default: now); the
+        hit accounting counts the page on its old tier until then."""
         if len(pages) == 0:
             return
         c = self.counters
@@ -206,6 +212,9 @@ class Memory:
         r = self.rate[pages]
         was_fast, now_fast = self.node_is_fast[src], self.node_is_fast[dst]
         self.fast_rate += float(r[now_fast & ~was_fast].sum() - r[was_fast & ~now_fast].sum())
+        if at_us is not None:
+            gain = np.where(now_fast, r, 0.0) - np.where(was_fast, r, 0.0)
+            self.fast_lag += float(gain @ (np.asarray(at_us, dtype=np.float64) - self.bits.core.now))
         self.node_rate += (np.bincount(dst, weights=r, minlength=self.n_nodes)
                            - np.bincount(src, weights=r, minlength=self.n_nodes))
         if shootdown:

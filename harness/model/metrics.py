@@ -7,6 +7,7 @@ access rates by tier that ``Memory`` keeps up to date.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,8 +19,12 @@ if TYPE_CHECKING:
     from harness.model.memory import Memory
     from harness.model.runtime import ClosedLoop
 
-SERIES_KEYS = ("t_s", "hit_rate", "hit_rate_cum", "queue_len", "promotions", "demotions",
-               "failed", "scan_period_ms", "scan_size_mb")
+SERIES_KEYS = ("t_s", "hit_rate", "hit_rate_cum", "queue_len", "queue_bytes", "promotions",
+               "demotions", "failed", "scan_period_ms", "scan_size_mb")
+
+# Memory of one migration-list entry: the 40-byte kmmscand_migrate_info is a
+# kmalloc-64 slab object.
+ENTRY_BYTES = 64
 
 
 class Metrics:
@@ -36,15 +41,24 @@ class Metrics:
         self.t_acc = 0
         self.series: dict[str, list] = {k: [] for k in SERIES_KEYS}
         self._last_sample = (0.0, 0.0, 0, 0, 0)
+        # Memory held by a migration list (bytes), set by a policy that keeps one.
+        self.list_bytes: Callable[[], int] | None = None
 
     def advance(self, t: int, speed: float) -> None:
-        """Integrate the expected accesses up to t at the current rates."""
+        """Integrate the expected accesses up to t at the current rates.
+
+        Pages moved inside the last event at their own times (``Memory.move``
+        with at_us) changed the rates from the event's time on; ``mem.fast_lag``
+        (rate x us) is what the fast tier did not serve before each move, taken
+        back with the interval that follows the event (at the interval's speed,
+        constant between events), so a sample at the event's time is exact too."""
+        mem = self.mem
         dt = (t - self.t_acc) / US * speed
         if dt > 0:
-            mem = self.mem
-            self.acc_fast += mem.fast_rate * dt
+            self.acc_fast += mem.fast_rate * dt - mem.fast_lag / US * speed
             self.acc_total += mem.total_rate * dt
             self.acc_base_fast += mem.base_fast_rate * dt
+            mem.fast_lag = 0.0
         self.t_acc = t
 
     def sample(self, t: int, queue_len: int, knobs: tuple[list, list]) -> None:
@@ -58,6 +72,7 @@ class Metrics:
         s["hit_rate"].append((self.acc_fast - f0) / da if da > 0 else float("nan"))
         s["hit_rate_cum"].append(self.acc_fast / self.acc_total if self.acc_total else float("nan"))
         s["queue_len"].append(int(queue_len))
+        s["queue_bytes"].append(int(self.list_bytes()) if self.list_bytes is not None else 0)
         s["promotions"].append(c.promotions - p0)
         s["demotions"].append(c.demotions - d0)
         s["failed"].append(failed - x0)
@@ -99,6 +114,9 @@ class Metrics:
             idlepage=c.idlepage,
             hint_faults=c.hint_faults,
             migrate_dropped=c.migrate_dropped,
+            migrate_stale=c.migrate_stale,
+            queue_len_peak=c.queue_len_peak,
+            queue_bytes_peak=c.queue_len_peak * ENTRY_BYTES,
             kswapd_runs=c.kswapd_runs,
             scanner_cpu_s=scan_s,
             migrator_cpu_s=mig_s,

@@ -19,11 +19,14 @@ class ReferenceMemory(Memory):
                 out[d] += 1
         return out
 
-    def move(self, pages: np.ndarray, dst, kind: str, *args, **kwargs) -> None:
-        """One page at a time, in list order (the engine's bookkeeping per page)."""
+    def move(self, pages: np.ndarray, dst, kind: str, shootdown: bool = True,
+             at_us: np.ndarray | None = None) -> None:
+        """One page at a time, in list order (the engine's bookkeeping per page),
+        each at its own time when given."""
         dsts = np.broadcast_to(np.asarray(dst, dtype=np.int64), (len(pages),))
-        for p, d in zip(pages, dsts, strict=True):
-            super().move(np.array([p], dtype=np.int64), int(d), kind, *args, **kwargs)
+        for i, (p, d) in enumerate(zip(pages, dsts, strict=True)):
+            at = None if at_us is None else np.asarray(at_us, dtype=np.float64)[i:i + 1]
+            super().move(np.array([p], dtype=np.int64), int(d), kind, shootdown, at)
 
     def _place(self, s: MMSpec, node: np.ndarray, free: np.ndarray) -> np.ndarray:
         """Initial placement, page by page in page order. A fast node takes pages
