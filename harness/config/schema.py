@@ -250,6 +250,15 @@ class CostConfig:
     # 11.19 s for about 2.1 M pages (V0, 8 GB) is ~5.3 us a page, shootdown included.
     migrate_page_us: float = 3.3
     tlb_shootdown_us: float = 2.0
+    # A migration-list entry that fails (destination below its watermark, which
+    # also wakes kswapd; not hot in V2+): the mm and page lookup (a page-table
+    # walk, often missing the caches), the checks, the kfree. No public figure;
+    # a plausible 200-1000 ns.
+    migrate_fail_ns: float = 500.0
+    # An entry whose page already moved (a duplicate, or a page no longer on
+    # the slow tier): the same lookup and checks stop at the node test; a
+    # plausible 100-600 ns.
+    migrate_stale_ns: float = 300.0
     hint_fault_us: float = 1.0
     numab_mark_pte_ns: float = 20.0
 
