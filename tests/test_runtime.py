@@ -1,10 +1,13 @@
-"""Closed-loop runtime model (issue 6): exact identities and monotonicity."""
+"""Closed-loop runtime model (issues 6, 10): exact identities, the access-cost
+mechanisms against hand-derived numbers, stalls from mechanisms, monotonicity."""
 
 import math
 
+import numpy as np
 import pytest
 
 from harness.config import from_dict
+from harness.model import runtime as rt_model
 from harness.model import simulate
 
 
@@ -22,6 +25,12 @@ def closed_loop(policy="none", placement="slow", slow_latency=220.0, **runtime):
     })
 
 
+PAGES = 0.125 * 2**30 / 4096
+# 128 MiB of random pages against a 3072-entry TLB (12 MiB reach): every access
+# but 12/128 walks; the PTEs (256 KiB) fit in 16 MiB of cache: a walk hits.
+WALK_NS = (1 - 12 / 128) * 20.0
+
+
 def test_all_fast_and_no_migration_equals_all_fast_time():
     m = simulate(closed_loop("none", placement="fast")).metrics
     assert m["completed"] == 1
@@ -29,15 +38,15 @@ def test_all_fast_and_no_migration_equals_all_fast_time():
     assert m["completion_s"] == pytest.approx(m["all_fast_s"], rel=1e-6)
     assert m["runtime_penalty_s"] == pytest.approx(0.0, abs=1e-9)
     assert m["runtime_stall_s"] == 0.0
-    # accesses per thread x (think + fast cost) for the derived work
-    pages = 0.125 * 2**30 / 4096
-    assert m["all_fast_s"] == pytest.approx(400 * pages / 4 * (1.0 + 0.090) / 1e6, rel=1e-9)
+    # accesses per thread x (think + walk + one line at the fast latency)
+    assert m["all_fast_s"] == pytest.approx(
+        400 * PAGES / 4 * (1.0 + (WALK_NS + 90.0) / 1000) / 1e6, rel=1e-9)
 
 
 def test_all_slow_time_is_exact():
     m = simulate(closed_loop("none", placement="slow")).metrics
-    pages = 0.125 * 2**30 / 4096
-    assert m["completion_s"] == pytest.approx(400 * pages / 4 * (1.0 + 0.220) / 1e6, rel=1e-6)
+    assert m["completion_s"] == pytest.approx(
+        400 * PAGES / 4 * (1.0 + (WALK_NS + 220.0) / 1000) / 1e6, rel=1e-6)
 
 
 @pytest.mark.parametrize("policy", ["none", "kmmscand", "numab2"])
@@ -70,8 +79,93 @@ def test_promotion_beats_no_promotion_and_stalls_cost_time():
     kmm = simulate(closed_loop("kmmscand")).metrics
     assert kmm["promotions"] > 0
     assert kmm["completion_s"] < none["completion_s"]
-    slow_ipi = simulate(closed_loop("kmmscand").replace({"costs.tlb_shootdown_us": 50.0})).metrics
+    slow_ipi = simulate(closed_loop("kmmscand").replace({"runtime.ipi_handler_us": 50.0})).metrics
     assert slow_ipi["runtime_stall_s"] > kmm["runtime_stall_s"]
+
+
+# ---------------------------------------------------------------- access-cost mechanisms
+
+
+def two_socket(size_gb=0.125, cxl_socket=0, **runtime):
+    """Two top-tier nodes on sockets 0 and 1, a CXL node on cxl_socket."""
+    cfg = closed_loop("none", **runtime)
+    return cfg.replace({
+        "workloads.0.size_gb": size_gb,
+        "platform.nodes": [
+            {"id": 0, "tier": "fast", "capacity_gb": 1, "latency_ns": 100, "socket": 0},
+            {"id": 1, "tier": "fast", "capacity_gb": 1, "latency_ns": 100, "socket": 1},
+            {"id": 2, "tier": "slow", "capacity_gb": 1, "latency_ns": 250, "socket": cxl_socket,
+             "bandwidth_gbps": 36}]})
+
+
+def test_threads_on_two_sockets_see_local_and_remote_latency():
+    cfg = two_socket(**{"remote_factor": 1.6})
+    # a top-tier node: half the threads local (100), half remote (160)
+    # the CXL node on socket 0: 250 from socket 0, 250 + 0.6 x 100 from socket 1
+    assert rt_model.node_latency_ns(cfg).tolist() == pytest.approx([130.0, 130.0, 280.0])
+    assert rt_model.node_latency_ns(two_socket(cxl_socket=1, remote_factor=1.6))[2] == \
+        pytest.approx(280.0)
+
+
+def test_tlb_reach_and_page_table_cache_set_the_walk_term():
+    # within the TLB's reach (12 MiB): no walk
+    assert rt_model.walk_ns(two_socket(size_gb=8 / 1024)) == 0.0
+    # 8 GiB: PTEs 16 MiB fit in 16 MiB; 64 GiB: PTEs 128 MiB, 1/8 fit
+    p8 = 1 - 12 / 8192
+    assert rt_model.walk_ns(two_socket(size_gb=8)) == pytest.approx(p8 * 20.0)
+    p64 = 1 - 12 / 65536
+    assert rt_model.walk_ns(two_socket(size_gb=64)) == pytest.approx(
+        p64 * (20.0 / 8 + 120.0 * 7 / 8))
+    assert rt_model.walk_ns(two_socket(size_gb=64, walk_miss_ns=200.0)) > \
+        rt_model.walk_ns(two_socket(size_gb=64))
+
+
+def test_one_access_moves_its_lines_with_some_in_flight():
+    # 4 KiB = 64 lines; 4 in flight: 16 latencies per access
+    cfg = two_socket(bytes_per_access=4096, lines_in_flight=4, remote_factor=1.6)
+    walk = rt_model.walk_ns(cfg)
+    assert rt_model.node_costs_ns(cfg).tolist() == pytest.approx(
+        [walk + 16 * 130.0, walk + 16 * 130.0, walk + 16 * 280.0])
+    # one line cannot overlap with itself
+    one = two_socket(bytes_per_access=64, lines_in_flight=4, remote_factor=1.6)
+    assert rt_model.data_ns(one).tolist() == pytest.approx([130.0, 130.0, 280.0])
+
+
+def test_cxl_bandwidth_binds_when_the_threads_demand_more():
+    cfg = two_socket(bytes_per_access=4096, lines_in_flight=16, threads=64)
+    costs = rt_model.node_costs_ns(cfg)
+    bw = np.array([100e9, 100e9, 36e9])
+    period = rt_model.mixed_period_us(cfg.runtime, np.array([0.0, 0.0, 1.0]), costs, bw)
+    # latency bound: 1 + (walk + 4 x 275) ns ~ 2.1 us; 64 x 4 KiB / 36 GB/s = 7.28 us
+    assert period == pytest.approx(64 * 4096 / 36e9 * 1e6)
+
+
+# ---------------------------------------------------------------- stalls from mechanisms
+
+
+def test_shootdown_ipis_stall_every_thread_by_the_handler_time():
+    """kmmscand charges nothing to the task: the stall is promotions x IPI time."""
+    cfg = closed_loop("kmmscand", ipi_handler_us=3.0)
+    m = simulate(cfg).metrics
+    assert m["promotions"] > 0
+    assert m["app_overhead_s"] == 0.0
+    assert m["runtime_stall_s"] == pytest.approx(
+        (m["promotions"] + m["demotions"]) * 3.0e-6, rel=1e-6)
+
+
+def test_in_task_cpu_stalls_one_thread_of_the_application():
+    """NUMAB2's faults, synchronous migration and marking: 1/threads of their
+    CPU time, plus the IPIs of its migrations."""
+    from harness.model import Sim, make_policy
+
+    cfg = closed_loop("numab2", ipi_handler_us=0.0)
+    sim = Sim(cfg, make_policy(cfg.policy))
+    m = sim.run()
+    assert m["hint_faults"] > 0
+    assert m["runtime_stall_s"] == pytest.approx(m["app_overhead_s"] / 4, rel=1e-6)
+    split = sim.loop.stall_split_s()
+    assert split["stall_ipi_s"] == 0.0
+    assert split["stall_task_s"] == pytest.approx(m["runtime_stall_s"], rel=1e-12)
 
 
 def test_runtime_rejects_counts_workloads():
@@ -97,13 +191,13 @@ def test_shipped_calibration_reproduces_the_8gb_figures():
 def test_saturated_slow_tier_bandwidth_slows_the_work():
     cfg = closed_loop("none")
     free = simulate(cfg).metrics["completion_s"]
-    # 4 threads x ~0.8 M accesses/s x 4 KiB = ~13 GB/s demanded of the slow node
+    # 4 threads x 4 KiB per access against 1 GB/s: 16.4 us a period, longer
+    # than the latency bound (1 us + 64 lines x 220 ns + the walk = 15.1 us)
     tight = cfg.replace({"runtime.bytes_per_access": 4096, "platform.nodes.1.bandwidth_gbps": 1})
     m = simulate(tight).metrics
     assert m["completion_s"] > 5 * free
     # at saturation the node serves exactly its bandwidth
-    pages = 0.125 * 2**30 / 4096
-    accesses = 400 * pages / 4 * 4
+    accesses = 400 * PAGES / 4 * 4
     assert m["completion_s"] == pytest.approx(accesses * 4096 / 1e9, rel=0.05)
 
 

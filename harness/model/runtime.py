@@ -1,17 +1,37 @@
 """Closed-loop runtime: a fixed amount of work that runs faster from fast memory.
 
 Work is counted in *nominal time* tau: the time the work would take with every
-access served at the cheapest fast-tier cost and no stalls. The engine maps
-real time to tau with a speed in (0, 1] recomputed every runtime step:
+access served from the best fast-tier node and no stalls. The engine maps real
+time to tau with a speed in (0, 1] recomputed every runtime step:
 
     speed = a * b,  a = P_fast / P_mix,  b = 1 - stall share of the step
 
-P = think time + per-access cost, P_mix weighted by where accesses go now and
-stretched on a node whose bandwidth is saturated.
-Stalls: application-charged CPU (hint faults, synchronous migration, PTE
-marking) x stall_share / threads, plus one TLB shootdown per migrated page
-(every thread of the mm takes the IPI). Access models run in tau,
-so a uniform slow-down needs no redraws.
+P is one thread's access period: think time + the per-access cost, weighted by
+where accesses go now, or the node's bandwidth limit if that is longer.
+
+Per-access cost on node d (ns), each term a mechanism (constants: RuntimeConfig):
+
+* page walk: P(dTLB miss) x walk, P(miss) = 1 - TLB reach / footprint (random
+  pages; reach = tlb_entries x page size), walk = walk_hit_ns when the
+  page-table entries (8 bytes per page) fit in pte_cache_mib, else
+  walk_miss_ns (the PTE line comes from DRAM), mixed by the share that fits;
+* data: lines moved x latency / lines in flight (Little's law: a thread with
+  L lines in flight streams L lines per latency). The latency is the mean over
+  the sockets the threads run on (spread evenly): a top-tier node's own
+  latency from its socket, x remote_factor from the other; a CXL node's from
+  its host socket, + the inter-socket hop ((remote_factor - 1) x top-tier
+  local latency) from the other;
+* bandwidth: threads x share x bytes_per_access / period <= node bandwidth.
+
+Stalls (application time lost), from mechanisms, no fitted share:
+
+* in-task CPU: hint faults, synchronous migration (NUMAB2 promotes in the
+  faulting task) and PTE marking (task_numa_work -> change_prot_numa) run on
+  one application thread: its own time, 1/threads of the application's;
+* TLB shootdowns: every successful migration unmaps the page and flushes the
+  TLBs of every CPU running the mm; each thread loses ipi_handler_us.
+
+Access models run in tau, so a uniform slow-down needs no redraws.
 """
 
 from __future__ import annotations
@@ -25,20 +45,100 @@ import numpy as np
 from harness.config import GIB, RunConfig
 from harness.model.workloads import US
 
+LINE_BYTES = 64     # a cache line
+PTE_BYTES = 8       # one page-table entry per 4 KiB page (x86-64)
+MIB = 1 << 20
+
+
+def _nodes(cfg: RunConfig):
+    return sorted(cfg.platform.nodes, key=lambda n: n.id)
+
+
+def footprint_bytes(cfg: RunConfig) -> float:
+    return cfg.workloads[0].size_gb * GIB
+
+
+def thread_sockets(cfg: RunConfig) -> list[int]:
+    """Sockets the application's threads run on (spread evenly): those of the
+    top-tier nodes (CXL nodes have no CPUs)."""
+    return sorted({n.socket for n in cfg.platform.nodes if n.tier == "fast"})
+
+
+def node_latency_ns(cfg: RunConfig) -> np.ndarray:
+    """Mean load latency of one line from each node, over the threads' sockets."""
+    rt = cfg.runtime
+    nodes = _nodes(cfg)
+    sockets = thread_sockets(cfg)
+    local_top = float(np.mean([n.latency_ns for n in nodes if n.tier == "fast"]))
+    hop = (rt.remote_factor - 1.0) * local_top   # one inter-socket hop
+    out = []
+    for n in nodes:
+        lat = []
+        for s in sockets:
+            if s == n.socket:
+                lat.append(n.latency_ns)
+            elif n.tier == "fast":
+                lat.append(n.latency_ns * rt.remote_factor)
+            else:
+                lat.append(n.latency_ns + hop)
+        out.append(float(np.mean(lat)) * rt.access_cost_factor)
+    return np.array(out, dtype=np.float64)
+
+
+def tlb_miss_probability(cfg: RunConfig) -> float:
+    """P(an access to a random page misses the L2 dTLB): 1 - reach / footprint."""
+    reach = cfg.runtime.tlb_entries * cfg.platform.page_bytes
+    fp = footprint_bytes(cfg)
+    return max(0.0, 1.0 - reach / fp) if fp > 0 else 0.0
+
+
+def pte_cached_share(cfg: RunConfig) -> float:
+    """Share of the footprint's page-table entries that fit in the cache."""
+    pte = footprint_bytes(cfg) / cfg.platform.page_bytes * PTE_BYTES
+    return min(1.0, cfg.runtime.pte_cache_mib * MIB / pte) if pte > 0 else 1.0
+
+
+def walk_ns(cfg: RunConfig) -> float:
+    """Mean page-walk time per access: P(TLB miss) x (PTE in cache or in DRAM)."""
+    rt = cfg.runtime
+    share = pte_cached_share(cfg)
+    return tlb_miss_probability(cfg) * (share * rt.walk_hit_ns + (1 - share) * rt.walk_miss_ns)
+
+
+def lines_per_access(rt) -> float:
+    return max(1.0, rt.bytes_per_access / LINE_BYTES)
+
+
+def data_ns(cfg: RunConfig) -> np.ndarray:
+    """Per node: lines moved x latency / lines in flight (at most the lines)."""
+    rt = cfg.runtime
+    lines = lines_per_access(rt)
+    return lines * node_latency_ns(cfg) / min(rt.lines_in_flight, lines)
+
 
 def node_costs_ns(cfg: RunConfig) -> np.ndarray:
-    """Per-access cost of each node (sorted by node id), in ns."""
+    """Per-access cost of each node (sorted by node id), in ns: page walk + data;
+    a tier's fast_access_ns / slow_access_ns replaces it when set."""
     rt = cfg.runtime
+    mech = walk_ns(cfg) + data_ns(cfg)
     out = []
-    for n in sorted(cfg.platform.nodes, key=lambda n: n.id):
+    for n, c in zip(_nodes(cfg), mech, strict=True):
         fixed = rt.fast_access_ns if n.tier == "fast" else rt.slow_access_ns
-        out.append(fixed if fixed is not None else n.latency_ns * rt.access_cost_factor)
+        out.append(fixed if fixed is not None else float(c))
     return np.array(out, dtype=np.float64)
+
+
+def access_cost_terms(cfg: RunConfig) -> dict:
+    """The per-access cost's terms by node (for reports and tests)."""
+    return dict(tlb_miss_p=tlb_miss_probability(cfg), pte_cached=pte_cached_share(cfg),
+                walk_ns=walk_ns(cfg), latency_ns=node_latency_ns(cfg).tolist(),
+                data_ns=data_ns(cfg).tolist(), cost_ns=node_costs_ns(cfg).tolist(),
+                lines=lines_per_access(cfg.runtime))
 
 
 def fast_period_us(cfg: RunConfig) -> float:
     """Per-thread access period with every access on the best fast node."""
-    nodes = sorted(cfg.platform.nodes, key=lambda n: n.id)
+    nodes = _nodes(cfg)
     costs = node_costs_ns(cfg)
     bw = np.array([n.bandwidth_gbps for n in nodes]) * 1e9
     best = None
@@ -95,6 +195,8 @@ class RuntimeState:
     b: float = 1.0           # 1 - stall share of the current step
     app_ns: float = 0.0      # application-charged CPU seen so far
     shootdowns: int = 0      # shootdowns seen so far
+    task_charged_us: float = 0.0  # stall charged by in-task CPU (faults, sync migration, marking)
+    ipi_charged_us: float = 0.0   # stall charged by shootdown IPIs
 
 
 class ClosedLoop:
@@ -130,11 +232,14 @@ class ClosedLoop:
         return self.completion_us == self.completion_us  # not NaN
 
     def step(self, t: int, node_rate: np.ndarray, total_rate: float, app_ns: float,
-             shootdowns: int, tlb_shootdown_us: float) -> int | None:
+             shootdowns: int, tlb_shootdown_us: float = 0.0) -> int | None:
         """Account the elapsed step, then set the next speed from where accesses
         go now (access rates per node, their total) and the stalls charged so far
-        (application CPU in ns, TLB shootdowns). Returns the time of the next
-        step, or None when the work completed inside this one."""
+        (application-charged CPU in ns, TLB shootdowns). Returns the time of the
+        next step, or None when the work completed inside this one.
+
+        tlb_shootdown_us (the initiator's wait for the IPI round) is the
+        migrating thread's cost, not the other CPUs': unused here."""
         rt = self.state
         tau_now = self.work_at(t)
         dt = t - self.tau_t0
@@ -152,16 +257,31 @@ class ClosedLoop:
         if total_rate > 0:
             rt.a = self.p_fast_us / mixed_period_us(
                 cfg_rt, node_rate / total_rate, self.node_cost_ns, self.node_bw)
-        sd = shootdowns
-        rt.debt_us += ((app_ns - rt.app_ns) * cfg_rt.stall_share / cfg_rt.threads
-                       + (sd - rt.shootdowns) * tlb_shootdown_us * 1000) / 1000
-        rt.app_ns, rt.shootdowns = app_ns, sd
+        # In-task CPU runs on one of the threads: 1/threads of the application.
+        task = (app_ns - rt.app_ns) * cfg_rt.stall_share / cfg_rt.threads / 1000
+        # Every CPU running the mm takes the IPI of each shootdown.
+        ipi = (shootdowns - rt.shootdowns) * cfg_rt.ipi_handler_us
+        rt.task_charged_us += task
+        rt.ipi_charged_us += ipi
+        rt.debt_us += task + ipi
+        rt.app_ns, rt.shootdowns = app_ns, shootdowns
         used = min(rt.debt_us, step_us)
         rt.debt_us -= used
         rt.b = 1 - used / step_us
         self.tau0, self.tau_t0 = tau_now, t
         self.speed = rt.a * rt.b
         return t + step_us
+
+    def stall_split_s(self) -> dict[str, float]:
+        """The stall time by mechanism (s): in-task CPU and shootdown IPIs, the
+        stall served split in proportion to what each charged (the debt is
+        served first in, first out; the two charges interleave step by step)."""
+        rt = self.state
+        charged = rt.task_charged_us + rt.ipi_charged_us
+        if charged <= 0:
+            return {"stall_task_s": 0.0, "stall_ipi_s": 0.0}
+        return {"stall_task_s": rt.stall_us * rt.task_charged_us / charged / US,
+                "stall_ipi_s": rt.stall_us * rt.ipi_charged_us / charged / US}
 
     def end_us(self) -> int:
         """The run's end once the work completed."""
