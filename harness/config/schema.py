@@ -261,6 +261,12 @@ class CostConfig:
     migrate_stale_ns: float = 300.0
     hint_fault_us: float = 1.0
     numab_mark_pte_ns: float = 20.0
+    # kswapd's cost per page it scans (pgscan_kswapd): isolating it from the
+    # LRU and the rmap walk of folio_referenced (test and clear the A bit of
+    # each mapping PTE), then the putback; a victim adds its migration
+    # (migrate_page_us + tlb_shootdown_us). No public figure; a plausible
+    # 100-500 ns.
+    kswapd_scan_ns: float = 250.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
