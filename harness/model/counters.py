@@ -52,10 +52,12 @@ assert {f"failed_{r}" for r in FAIL_REASONS} <= {f.name for f in fields(Counters
 class CpuTime:
     """CPU time by who pays it, in ns. app_mark: PTE marking (NUMAB2 task
     work); app_fault: hint faults and synchronous migration in the faulting
-    task. Both are charged to the application."""
+    task. Both are charged to the application. kswapd: reclaim's scan and
+    demotions (a kernel thread, like the scanner and the migrator)."""
 
     scanner: float = 0.0
     migrator: float = 0.0
+    kswapd: float = 0.0
     app_mark: float = 0.0
     app_fault: float = 0.0
 

@@ -89,10 +89,13 @@ class Metrics:
         base = self.acc_base_fast / self.acc_total if self.acc_total > 0 else 0.0
         scan_s = cpu.scanner / 1e9
         mig_s = cpu.migrator / 1e9
+        kswapd_s = cpu.kswapd / 1e9
         mark_s = cpu.app_mark / 1e9
         fault_s = cpu.app_fault / 1e9
         app_s = mark_s + fault_s
-        cost = scan_s + mig_s + app_s
+        # kswapd runs only when a promotion failed for want of free memory:
+        # its scan and demotions are part of what promotion costs.
+        cost = scan_s + mig_s + app_s + kswapd_s
         page_bytes = mem.page_bytes
         return dict(
             policy=policy_name,
@@ -120,6 +123,7 @@ class Metrics:
             kswapd_runs=c.kswapd_runs,
             scanner_cpu_s=scan_s,
             migrator_cpu_s=mig_s,
+            kswapd_cpu_s=kswapd_s,
             app_overhead_s=app_s,
             cost_cpu_s=cost,
             bytes_promoted=c.promotions * page_bytes,
@@ -148,8 +152,9 @@ def runtime_metrics(loop: ClosedLoop | None) -> dict:
 
 def objective(hit: float, hit_none: float, cost_cpu_s: float, duration_s: float) -> float:
     """Fast-tier hit-rate gain over `none`, in percentage points, per percent of
-    one CPU spent on promotion (scan + migration + application-charged), with a
-    floor of 1 % of a CPU: gain_pp / (cpu_pct + 1). Doing nothing scores 0."""
+    one CPU spent on promotion (scan + migration + application-charged + the
+    kswapd demotions that failed promotions cause), with a floor of 1 % of a
+    CPU: gain_pp / (cpu_pct + 1). Doing nothing scores 0."""
     cpu_pct = 100.0 * cost_cpu_s / duration_s
     return 100.0 * (hit - hit_none) / (cpu_pct + 1.0)
 
