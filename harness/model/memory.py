@@ -112,6 +112,7 @@ class Memory:
         """A process starts: place its pages (both placements), count its rates."""
         self.free = self._place(s, self.node, self.free)
         self.base_free = self._place(s, self.base_node, self.base_free)
+        self.pgflags[s.lo:s.hi] = 0  # newly faulted: not idle, not young
         r = self.rate[s.lo:s.hi]
         self.node_rate += np.bincount(self.node[s.lo:s.hi], weights=r, minlength=self.n_nodes)
         self.fast_rate += float(r[self.node_is_fast[self.node[s.lo:s.hi]]].sum())
@@ -128,6 +129,7 @@ class Memory:
             nodes = node[s.lo:s.hi]
             free += np.bincount(nodes[nodes >= 0], minlength=self.n_nodes)
             node[s.lo:s.hi] = -1
+        self.pgflags[s.lo:s.hi] = 0
 
     def _place(self, s: MMSpec, node: np.ndarray, free: np.ndarray) -> np.ndarray:
         """Initial placement of an mm's pages in page order (slices, no per-page loop)."""
@@ -200,7 +202,8 @@ class Memory:
              shootdown: bool = True, at_us: np.ndarray | None = None) -> None:
         """Move pages to dst node(s); kind is 'promote' or 'demote'. Each moved page
         needs a TLB shootdown, which stalls every thread of the workload (only the
-        oracle moves for free).
+        oracle moves for free). The page flags stay (folio_migrate_flags copies
+        them to the new folio).
         at_us: each page's own move time (float us, inside the calling thread's
         chunk, e.g. when its migration-list entry completes; default: now); the
         hit accounting counts the page on its old tier until then."""
@@ -226,11 +229,9 @@ class Memory:
             c.promotions += len(pages)
             c.pingpong += int(self.was_demoted[pages].sum())
             self.was_demoted[pages] = False
-            self.pgflags[pages] |= PG_REFERENCED
         else:
             c.demotions += len(pages)
             self.was_demoted[pages] = True
-            self.pgflags[pages] &= ~np.uint8(PG_REFERENCED)
 
     # ------------------------------------------------------------ kswapd
     def wake_kswapd(self, node: int) -> None:
