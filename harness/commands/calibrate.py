@@ -9,26 +9,49 @@ from harness.tools import calibrate as cal
 
 
 def register(sub) -> None:
-    p = sub.add_parser("calibrate", help="fit the runtime model's free constants to the "
-                       "RFC's 8 GB Abench figures and write them to a config")
+    p = sub.add_parser("calibrate", help="fit the runtime model's physical constants to the "
+                       "RFC's 8 GB Abench figures, each inside its plausible range, and write "
+                       "them to a config")
     p.add_argument("--dir", type=Path, default=cal.ABENCH_DIR,
                    help="folder of the Abench configs (default: configs/abench)")
     p.add_argument("--rounds", type=int, default=2, help="fit rounds (2)")
     p.set_defaults(func=run_calibrate)
     v = sub.add_parser("validate", help="predict Abench times at 8-64 GB with the "
-                       "calibrated constants, beside the published figures")
+                       "calibrated constants: growth per doubling, each overhead's share, "
+                       "the migration list at 8 GB")
     v.add_argument("--dir", type=Path, default=cal.ABENCH_DIR)
     v.add_argument("--sizes", default="8,16,32,64", help="sizes in GB (8,16,32,64)")
     v.add_argument("--json", action="store_true", help="print a JSON list")
     v.set_defaults(func=run_validate)
 
 
+def _print_rows(rows: list[dict]) -> None:
+    eight = [r for r in rows if r["size_gb"] == 8]
+    if eight:
+        print("\noverheads at 8 GB (s), the RFC's categories:")
+        for r in eight:
+            if r["overheads"]:
+                print(f"  {r['policy']:12s} {cal.format_overheads(r)}")
+    lists = [r for r in eight if "migadded" in r]
+    if lists:
+        print("\nmigration list at 8 GB:")
+        print(cal.LIST_HEADER)
+        for r in lists:
+            print(cal.format_list(r))
+
+
 def run_calibrate(args) -> int:
     const = cal.calibrate(args.dir, rounds=args.rounds)
     path = cal.write_constants(const, args.dir)
-    print(f"wrote {path}")
+    print(f"wrote {path}\n")
+    print(cal.format_constants(cal.constants_table(None, args.dir)))
+    edges = [r for r in cal.constants_table(None, args.dir) if r["edge"]]
+    print("\nat an edge of its range: " + (", ".join(
+        f"{r['name']} ({r['edge']})" for r in edges) if edges else "none") + "\n")
     print(cal.HEADER)
-    cal.predict(sizes=(8,), directory=args.dir, progress=print)
+    rows = cal.predict(sizes=(8,), directory=args.dir, progress=lambda r: print(
+        cal.format_row(r), flush=True))
+    _print_rows(rows)
     return 0
 
 
@@ -38,5 +61,7 @@ def run_validate(args) -> int:
         print(json.dumps(cal.predict(sizes=sizes, directory=args.dir)))
         return 0
     print(cal.HEADER)
-    cal.predict(sizes=sizes, directory=args.dir, progress=lambda s: print(s, flush=True))
+    rows = cal.predict(sizes=sizes, directory=args.dir,
+                       progress=lambda r: print(cal.format_row(r), flush=True))
+    _print_rows(rows)
     return 0
