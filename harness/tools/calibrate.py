@@ -261,10 +261,11 @@ def calibrate(directory: Path = ABENCH_DIR, rounds: int = 2, log=print) -> dict:
         const["costs.migrate_page_us"] = _clamp("costs.migrate_page_us", (
             PUBLISHED_OVERHEAD[("kmmscand-v0", "migration")] - rest) * 1e6 / m["promotions"])
         m = _run(cfg("numab2"))
-        c = const["costs.numab_mark_pte_ns"]
-        rest = m["numab_task_work_s"] - m["ptes_scanned"] * c / 1e9
+        # Task work is PTE marking only: proportional to its per-PTE cost
+        # (whichever PTEs the policy counts as marked).
         const["costs.numab_mark_pte_ns"] = _clamp("costs.numab_mark_pte_ns", (
-            PUBLISHED_OVERHEAD[("numab2", "task_work")] - rest) * 1e9 / m["ptes_scanned"])
+            const["costs.numab_mark_pte_ns"] * PUBLISHED_OVERHEAD[("numab2", "task_work")]
+            / m["numab_task_work_s"]))
         c = const["costs.hint_fault_us"]
         rest = m["numab_hint_fault_s"] - m["hint_faults"] * c / 1e6
         const["costs.hint_fault_us"] = _clamp("costs.hint_fault_us", (
