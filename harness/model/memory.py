@@ -82,6 +82,12 @@ class Memory:
         # rate x us the fast tier did not serve before pages moved at their own
         # times inside an event (move's at_us); Metrics takes it back.
         self.fast_lag = 0.0
+        # Pages moved in the current event at a later time (at_us), with that
+        # time: a second move of one of them in the same event (kswapd's
+        # demotion of a page just promoted) is not counted before the first.
+        self._later_t = -1
+        self._later_pages = np.zeros(0, dtype=np.int64)
+        self._later_at = np.zeros(0)
         self.total_rate = 0.0
         self.base_fast_rate = 0.0
         self.node_rate = np.zeros(self.n_nodes)
@@ -215,9 +221,10 @@ class Memory:
         r = self.rate[pages]
         was_fast, now_fast = self.node_is_fast[src], self.node_is_fast[dst]
         self.fast_rate += float(r[now_fast & ~was_fast].sum() - r[was_fast & ~now_fast].sum())
+        at_us = self._move_times(pages, at_us)
         if at_us is not None:
             gain = np.where(now_fast, r, 0.0) - np.where(was_fast, r, 0.0)
-            self.fast_lag += float(gain @ (np.asarray(at_us, dtype=np.float64) - self.bits.core.now))
+            self.fast_lag += float(gain @ (at_us - self.bits.core.now))
         self.node_rate += (np.bincount(dst, weights=r, minlength=self.n_nodes)
                            - np.bincount(src, weights=r, minlength=self.n_nodes))
         if shootdown:
@@ -232,6 +239,36 @@ class Memory:
         else:
             c.demotions += len(pages)
             self.was_demoted[pages] = True
+
+    def _move_times(self, pages: np.ndarray, at_us: np.ndarray | None) -> np.ndarray | None:
+        """Each page's move time for the hit accounting (None: now): not before
+        an earlier move of the same page in this event, and remembered when
+        later than now."""
+        now = self.bits.core.now
+        if self._later_t != now:
+            self._later_t = now
+            self._later_pages = np.zeros(0, dtype=np.int64)
+            self._later_at = np.zeros(0)
+        if len(self._later_pages):
+            pos = np.searchsorted(self._later_pages, pages)
+            pos[pos == len(self._later_pages)] = 0
+            hit = self._later_pages[pos] == pages
+            if hit.any():
+                at_us = (np.full(len(pages), float(now)) if at_us is None
+                         else np.array(at_us, dtype=np.float64))
+                at_us[hit] = np.maximum(at_us[hit], self._later_at[pos[hit]])
+        if at_us is None:
+            return None
+        at_us = np.asarray(at_us, dtype=np.float64)
+        later = at_us > now
+        if later.any():
+            p = np.concatenate([self._later_pages, np.asarray(pages)[later]])
+            a = np.concatenate([self._later_at, at_us[later]])
+            order = np.lexsort((a, p))
+            p, a = p[order], a[order]
+            last = np.append(p[1:] != p[:-1], True)  # the latest time of each page
+            self._later_pages, self._later_at = p[last], a[last]
+        return at_us
 
     # ------------------------------------------------------------ kswapd
     def wake_kswapd(self, node: int) -> None:

@@ -9,14 +9,22 @@ from harness.model.policies._kmmscand.migrator import INELIGIBLE, NOT_HOT, OK, S
 
 
 class ReferenceMigrator(Migrator):
-    def _rule_migrate(self, pages: np.ndarray, dst: np.ndarray, budget: int | None) -> np.ndarray:
-        """Entry by entry in list order; the first failing check gives the reason.
-        With a budget, the pass stops once `budget` pages have been promoted."""
+    def _rule_process(self, pages: np.ndarray, dst: np.ndarray, vis: np.ndarray, start: int,
+                      bound: int, budget: int | None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Entry by entry in list order on the thread's clock: the pass stops at
+        an entry not yet on the list when the previous one ends, at one that
+        would end after `bound`, and once `budget` pages were promoted. The first failing check gives
+        the outcome; a promoted page moves when its entry ends."""
         sim, mem = self.sim, self.sim.mem
         reasons: list[int] = []
+        ends: list[int] = []
+        clock = start
         promoted = 0
-        for p, d in zip(pages, dst, strict=True):
+        for p, d, v in zip(pages, dst, vis, strict=True):
             if budget is not None and promoted >= budget:
+                break
+            if v > clock / 1000:
                 break
             p, d = int(p), int(d)
             src = int(mem.node[p])
@@ -29,8 +37,14 @@ class ReferenceMigrator(Migrator):
             elif mem.free[d] <= mem.wmark_high[d]:
                 r = WATERMARK
             else:
-                mem.move(np.array([p]), d, "promote")
-                promoted += 1
                 r = OK
+            end = clock + int(self.cost_ns[r])
+            if end > bound:
+                break
+            if r == OK:
+                mem.move(np.array([p]), d, "promote", at_us=np.array([end / 1000]))
+                promoted += 1
             reasons.append(r)
-        return np.array(reasons, dtype=np.int8)
+            ends.append(end)
+            clock = end
+        return np.array(reasons, dtype=np.int8), np.array(ends, dtype=np.int64)

@@ -3,26 +3,25 @@
 Mechanics per ../shared/MODEL.md: mm slots visited round-robin each wake-up,
 VMA-granular scan_size accounting with a resume cursor, per-mm adaptation of
 scan_period and scan_size with the version's clamps, a migration list without
-de-duplication drained every 20 + migrate_sleep_ms, and the destination
-watermark check. Added knobs: batch per pass, MB/s rate limit, de-duplication,
-single-thread (V0) mode.
+de-duplication drained by passes that take time (each entry in FIFO order,
+costed by its outcome, its page moved when it completes), and the destination
+watermark check. Added knobs: batch per pass, MB/s rate limit,
+de-duplication, single-thread (V0) mode.
 
 The package: ``scanner.py`` (the scanner half), ``migrator.py`` (the
 migration thread's half), ``queue.py`` (the migration list between them),
-``slot.py`` (per-mm state). This module runs them as the kernel's threads.
+``slot.py`` (per-mm state). This module runs them as the kernel's threads,
+each an event chain on its own clock (the engine contract of issue 10).
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from harness.config import MIB, PolicyConfig
-from harness.model.core import PRIO_POLICY
+from harness.model.core import PRIO_POLICY, PRIO_SAMPLE
 from harness.model.policies._base import Policy
-from harness.model.policies._kmmscand.migrator import Migrator
+from harness.model.policies._kmmscand.migrator import MORE, SLEEP, WAIT, Migrator, ceil_us
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.scanner import Scanner
 from harness.model.policies._kmmscand.slot import KmmscandSlot
@@ -31,6 +30,9 @@ if TYPE_CHECKING:
     from harness.model.engine import MMState, Sim
 
 MIGRATOR_SLEEP_MS = 20  # the thread sleeps 20 ms, then waits up to migrate_sleep_ms
+# A thread whose next entry ends after the next event goes on after every
+# event of that instant (so that it cannot run again before them).
+PRIO_RESUME = PRIO_SAMPLE + 1
 
 
 class KmmscandPolicy(Policy):
@@ -49,12 +51,12 @@ class KmmscandPolicy(Policy):
     def start(self, sim: Sim) -> None:
         c = self.cfg
         self.sim = sim
-        self.queue = EntryQueue()
+        # The list de-duplicates (dedup knob) itself, so the scanner gets no bitmap.
+        self.queue = EntryQueue(sim.n_pages, c.dedup, sim.counters)
+        sim.metrics.list_bytes = lambda: self.queue.bytes
         self.slots: dict[int, KmmscandSlot] = {}  # by mm index, kept after exit
-        queued = np.zeros(sim.n_pages, dtype=bool) if c.dedup else None
-        self.scanner.start(sim, self.queue, self.slots, queued)
-        self.migrator.start(sim, self.queue, self.slots, queued)
-        self.queued = queued
+        self.scanner.start(sim, self.queue, self.slots, None)
+        self.migrator.start(sim, self.queue, self.slots)
         if c.scan_enabled:
             sim.schedule(0, PRIO_POLICY, self._scanner_thread)
         if not c.single_thread:
@@ -74,8 +76,6 @@ class KmmscandPolicy(Policy):
     def on_mm_exit(self, sim: Sim, mm: MMState) -> None:
         dropped = self.queue.drop_range(mm.spec.lo, mm.spec.hi)
         sim.counters.migrate_dropped += len(dropped)
-        if self.queued is not None:
-            self.queued[mm.spec.lo:mm.spec.hi] = False
         self.scanner.remove(mm)
 
     def slot(self, mm: MMState) -> KmmscandSlot:
@@ -91,27 +91,49 @@ class KmmscandPolicy(Policy):
 
     # ---------------------------------------------------------------- threads
     def _scanner_thread(self) -> None:
-        """kmmscand: one wake-up, then sleep scan_sleep_ms after the work."""
+        """kmmscand: one wake-up (its visits take time), then sleep
+        scan_sleep_ms after the walks. V0: the same thread then drains the
+        list in a pass (``_v0_pass``) before it sleeps; scanning pauses."""
         sim, c = self.sim, self.cfg
         t = sim.t
         cost_ns = self.scanner.wake()
         sim.cpu_ns.scanner += cost_ns
         if c.single_thread:
-            # V0: the scanner thread migrates too; the time is the thread's, the
-            # CPU is accounted as migration work.
-            mig_ns = self.migrator.migrate_pass()
-            sim.cpu_ns.migrator += mig_ns
-            cost_ns += mig_ns
-        sim.schedule(t + math.ceil(cost_ns / 1000) + c.scan_sleep_ms * 1000, PRIO_POLICY,
-                     self._scanner_thread)
+            self.migrator.begin_pass(t * 1000 + round(cost_ns))
+            sim.schedule(ceil_us(self.migrator.clock_ns), PRIO_POLICY, self._v0_pass)
+            return
+        sim.schedule(ceil_us(t * 1000 + round(cost_ns) + c.scan_sleep_ms * 1_000_000),
+                     PRIO_POLICY, self._scanner_thread)
+
+    def _v0_pass(self) -> None:
+        """V0's pass after its visits: chunks until the list is drained (or the
+        batch / rate limit ends it), then scan_sleep_ms until the next wake-up."""
+        sim, mig = self.sim, self.migrator
+        cost_ns, state = mig.work()
+        sim.cpu_ns.migrator += cost_ns
+        if state == MORE:
+            sim.schedule(ceil_us(mig.clock_ns), PRIO_POLICY, self._v0_pass)
+        elif state == WAIT:
+            sim.schedule(int(sim.next_event_time()), PRIO_RESUME, self._v0_pass)
+        elif state == SLEEP:
+            sim.schedule(ceil_us(mig.clock_ns + self.cfg.scan_sleep_ms * 1_000_000),
+                         PRIO_POLICY, self._scanner_thread)
 
     def _migrator_thread(self) -> None:
-        """kmmmigrated: one pass, then sleep 20 + migrate_sleep_ms after the work."""
-        sim = self.sim
-        cost_ns = self.migrator.migrate_pass()
+        """kmmmigrated: on waking, a pass if an entry is visible; the pass runs
+        in chunks up to the next event; then sleep 20 + migrate_sleep_ms."""
+        sim, mig = self.sim, self.migrator
+        if not mig.in_pass:
+            mig.begin_pass(sim.t * 1000)
+        cost_ns, state = mig.work()
         sim.cpu_ns.migrator += cost_ns
-        delay = math.ceil(cost_ns / 1000) + (MIGRATOR_SLEEP_MS + self.cfg.migrate_sleep_ms) * 1000
-        sim.schedule(sim.t + delay, PRIO_POLICY + 1, self._migrator_thread)
+        if state == MORE:
+            sim.schedule(ceil_us(mig.clock_ns), PRIO_POLICY + 1, self._migrator_thread)
+        elif state == WAIT:
+            sim.schedule(int(sim.next_event_time()), PRIO_RESUME, self._migrator_thread)
+        elif state == SLEEP:
+            sleep_ns = (MIGRATOR_SLEEP_MS + self.cfg.migrate_sleep_ms) * 1_000_000
+            sim.schedule(ceil_us(mig.clock_ns + sleep_ns), PRIO_POLICY + 1, self._migrator_thread)
 
 
 __all__ = ["EntryQueue", "KmmscandPolicy", "KmmscandSlot", "Migrator", "Scanner"]

@@ -1,6 +1,19 @@
-"""kmmscand's migration-thread half (kmmmigrated): a pass over the head of the
-migration list with the kernel's per-entry checks, the batch and rate-limit
-knobs, kswapd wake-ups on a full destination, and V3's failure feedback."""
+"""kmmscand's migration-thread half (kmmmigrated): passes over the migration
+list that take simulated time, with the kernel's per-entry checks, the batch,
+rate-limit and (through the list) de-duplication knobs, kswapd wake-ups on a
+full destination, and V3's failure feedback.
+
+A pass takes the list's entries in FIFO order, one after the other on the
+thread's own clock (integer ns, so that the per-page reference adds up the same
+times): each entry costs by its outcome (success: copy + unmap + the TLB
+shootdown round the initiator waits for; failure; stale or duplicate) and its
+page moves when the entry completes. The work is done in chunks, each up to the
+engine's next event, so that every other event sees the list and the pages as
+they are at its time; entries the scanner splices on during the pass are
+drained by the same pass. The pass ends when no visible entry is left, when
+migrate_batch entries were processed, or when the rate limit's allowance is
+spent; the thread then sleeps.
+"""
 
 from __future__ import annotations
 
@@ -19,39 +32,126 @@ FEEDBACK_EVERY = 1024
 
 # Outcome of one list entry.
 OK, NOT_HOT, SAME_NODE, INELIGIBLE, WATERMARK = 0, 1, 2, 3, 4
+N_OUTCOMES = 5
+
+# What a chunk of work leaves the thread to do next: go on at its clock; go
+# on once the next event ran (the next entry would end after it); sleep (the
+# pass is over); stop (nothing ends before the run does).
+MORE, WAIT, SLEEP, HORIZON = "more", "wait", "sleep", "horizon"
+
+
+def ceil_us(ns: int) -> int:
+    """The event time (us) at which work ending at ns (an integer) is done."""
+    return -(-int(ns) // 1000)
 
 
 class Migrator:
-    """The migration thread's work. ``migrate_pass`` is one pass."""
+    """The migration thread's work: ``begin_pass`` then ``work`` per chunk."""
 
     def __init__(self, cfg: PolicyConfig):
         self.cfg = cfg
 
-    def start(self, sim: Sim, queue: EntryQueue, slots: dict[int, KmmscandSlot],
-              queued: np.ndarray | None) -> None:
-        """Bind to the run: the list it drains, the per-mm slots, and the
-        de-duplication bitmap (pages on the list) if that knob is on."""
+    def start(self, sim: Sim, queue: EntryQueue, slots: dict[int, KmmscandSlot]) -> None:
+        """Bind to the run: the list it drains (which de-duplicates) and the
+        per-mm slots."""
         self.sim = sim
         self.queue = queue
         self.slots = slots
-        self.queued = queued
-        self.last_pass = 0
+        self.clock_ns = 0       # when the thread's current work ends
+        self.in_pass = False
+        self.pass_done = 0      # entries processed in this pass
+        self.refill_ns = 0      # the rate limit's last refill
         self.allowance = 0.0
         self._entries_unique = False
         self._stamp: np.ndarray | None = None
+        self._mark: np.ndarray | None = None
+        costs = sim.costs
+        ok = round((costs.migrate_page_us + costs.tlb_shootdown_us) * 1000)
+        fail, stale = round(costs.migrate_fail_ns), round(costs.migrate_stale_ns)
+        # ns of an entry by outcome code (integers: exact sums in any order)
+        self.cost_ns = np.array([ok, fail, stale, stale, fail], dtype=np.int64)
 
-    def _budget(self) -> int | None:
-        """Rate limit as a token bucket: the allowance grows at the rate (at most
-        one second's worth is kept) and each promotion spends a page of it, so a
-        limit below one page per pass still migrates, just not every pass."""
+    # ------------------------------------------------------------- the pass
+    def begin_pass(self, at_ns: int) -> None:
+        """The thread wakes (or, V0, finished its visits) at at_ns and starts a pass."""
+        self.clock_ns = int(at_ns)
+        self.in_pass = True
+        self.pass_done = 0
+
+    def _budget(self, at_ns: int) -> int | None:
+        """Rate limit as a token bucket of successes: the allowance grows at the
+        rate on the thread's clock (at most one second's worth is kept) and
+        each promotion spends a page of it, so a limit below one page per pass
+        still migrates, just not every pass. None: no limit."""
         rate = self.cfg.migrate_rate_limit_mbps
-        t = self.sim.t
-        elapsed, self.last_pass = t - self.last_pass, t
+        elapsed, self.refill_ns = at_ns - self.refill_ns, at_ns
         if rate <= 0:
             return None
         per_s = rate * MIB / self.sim.page_bytes
-        self.allowance = min(self.allowance + per_s * elapsed / 1e6, max(per_s, 1.0))
+        self.allowance = min(self.allowance + per_s * elapsed / 1e9, max(per_s, 1.0))
         return int(self.allowance)
+
+    def work(self) -> tuple[int, str]:
+        """Process the entries that end by the next event, from the thread's
+        clock. Returns the CPU time spent (ns) and what comes next: MORE (the
+        pass goes on at the clock), WAIT (the next entry ends after the next
+        event: go on after it, from the same clock), SLEEP (the pass is over),
+        HORIZON (the next entry would end after the run)."""
+        sim, c, q = self.sim, self.cfg, self.queue
+        start = self.clock_ns
+        if q.head_visible_at() > start / 1000:
+            self.in_pass = False
+            return 0, SLEEP
+        budget = self._budget(start)
+        if budget == 0:
+            self.in_pass = False
+            return 0, SLEEP
+        horizon = sim.end_us * 1000
+        bound = int(min(sim.next_event_time(), sim.end_us)) * 1000
+        limit = q.length
+        if c.migrate_batch:
+            limit = min(limit, c.migrate_batch - self.pass_done)
+        cheapest = int(self.cost_ns.min())
+        if cheapest > 0:  # no more entries than can fit before the bound
+            limit = min(limit, max(bound - start, 0) // cheapest + 1)
+        n = q.visible_count(max(bound, start) / 1000, limit)
+        pages, vis, self._entries_unique = q.peek(n)
+        dst, mm_idx = self._destinations(pages)
+        reason, ends = self._rule_process(pages, dst, vis, start, bound, budget)
+        k = len(reason)
+        if k == 0:
+            return 0, (HORIZON if bound >= horizon else WAIT)
+        q.consume(k)
+        self.clock_ns = int(ends[-1])
+        self.pass_done += k
+        codes = np.bincount(reason, minlength=N_OUTCOMES)
+        self._count(codes, reason, dst[:k])
+        if c.failure_feedback:
+            mm_idx = np.zeros(k, dtype=np.int64) if mm_idx is None else mm_idx[:k]
+            self.feedback(mm_idx, reason == OK)
+        if budget is not None:
+            self.allowance -= int(codes[OK])
+        spent = budget is not None and int(self.allowance) <= 0
+        capped = c.migrate_batch and self.pass_done >= c.migrate_batch
+        if spent or capped or q.head_visible_at() > self.clock_ns / 1000:
+            self.in_pass = False
+            state = SLEEP
+        else:
+            state = MORE
+        return int(codes @ self.cost_ns), state
+
+    def _count(self, codes: np.ndarray, reason: np.ndarray, dst: np.ndarray) -> None:
+        """Counters of the processed entries; wake kswapd on a full destination."""
+        ctr = self.sim.counters
+        ctr.failed_not_hot += int(codes[NOT_HOT])
+        ctr.failed_same_node += int(codes[SAME_NODE])
+        ctr.failed_ineligible_src += int(codes[INELIGIBLE])
+        ctr.failed_dest_watermark += int(codes[WATERMARK])
+        ctr.migrate_stale += int(codes[SAME_NODE] + codes[INELIGIBLE])
+        if codes[WATERMARK]:
+            single = self._single_target(dst)
+            for d in [single] if single is not None else np.unique(dst[reason == WATERMARK]):
+                self.sim.mem.wake_kswapd(int(d))
 
     def _targets(self) -> np.ndarray:
         """Each mm's target node (0 for an mm not registered yet)."""
@@ -60,44 +160,66 @@ class Migrator:
         return np.array([slots[i].target if i in slots else 0 for i in range(len(self.sim.mms))],
                         dtype=np.int8)
 
-    def migrate_pass(self) -> float:
-        """Process the head of the list (all of it, or migrate_batch entries).
-        Returns the CPU time spent, in ns."""
-        sim, c = self.sim, self.cfg
-        mem, ctr = sim.mem, sim.counters
-        budget = self._budget()
-        m = self.queue.length if c.migrate_batch == 0 else min(c.migrate_batch, self.queue.length)
-        if m == 0 or budget == 0:
-            return 0.0
-        entries, self._entries_unique = self.queue.peek(m)
+    def _destinations(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each entry's destination node, and its mm (None: a single mm)."""
         targets = self._targets()
-        if len(sim.mms) == 1:
-            mm_idx = None
-            dst = np.broadcast_to(targets[0], len(entries))
-        else:
-            mm_idx = sim.mm_of(entries)
-            dst = targets[mm_idx]
-        reason = self._rule_migrate(entries, dst, budget)
-        k = len(reason)
-        self.queue.consume(k)
-        entries, dst = entries[:k], dst[:k]
-        codes = [int(np.count_nonzero(reason == code)) for code in range(WATERMARK + 1)]
-        if budget is not None:
-            self.allowance -= int(codes[OK])
-        ctr.failed_not_hot += codes[NOT_HOT]
-        ctr.failed_same_node += codes[SAME_NODE]
-        ctr.failed_ineligible_src += codes[INELIGIBLE]
-        ctr.failed_dest_watermark += codes[WATERMARK]
-        if codes[WATERMARK]:
-            single = self._single_target(dst)
-            for d in [single] if single is not None else np.unique(dst[reason == WATERMARK]):
-                mem.wake_kswapd(int(d))
-        if self.queued is not None:
-            self.queued[entries] = False
-        if c.failure_feedback:
-            mm_idx = np.zeros(k, dtype=np.int64) if mm_idx is None else mm_idx[:k]
-            self.feedback(mm_idx, reason == OK)
-        return int(codes[OK]) * (sim.costs.migrate_page_us + sim.costs.tlb_shootdown_us) * 1000
+        if len(self.sim.mms) == 1:
+            return np.broadcast_to(targets[0], len(pages)), None
+        mm_idx = self.sim.mm_of(pages)
+        return targets[mm_idx], mm_idx
+
+    def _single_target(self, dst: np.ndarray) -> int | None:
+        """The one destination node when every live mm targets the same node."""
+        targets = {self.slots[mm.spec.index].target for mm in self.sim.mms if mm.alive}
+        if len(targets) == 1 and len(dst) and dst[0] in targets:
+            return int(dst[0])
+        return None
+
+    # ---------------------------------------------------------- entry rules
+    def _rule_process(self, pages: np.ndarray, dst: np.ndarray, vis: np.ndarray, start: int,
+                      bound: int, budget: int | None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Process entries from the head, one after the other from ``start``
+        (ns): each is processed only if it is on the list (visible) when the
+        previous one ends and it ends by ``bound``; the rate limit's
+        ``budget`` caps the successes. A success moves its page when the entry
+        ends. Returns the outcome code and end time (ns) of each processed entry.
+
+        Vectorized: the outcomes of a prefix depend only on the state at the
+        chunk's start and the entries before, so they are decided for a
+        candidate prefix (grown by doubling), costed, and cut; only the cut
+        prefix changes state.
+        """
+        n = len(pages)
+        dearest = int(self.cost_ns.max())
+        m = n if dearest == 0 else min(n, max(bound - start, 0) // dearest + 1)
+        while True:
+            reason, succ = self._outcomes(pages[:m], dst[:m], budget)
+            r = len(reason)
+            ends = start + np.cumsum(self.cost_ns[reason])
+            prev_us = np.empty(r)
+            prev_us[0] = start / 1000
+            prev_us[1:] = ends[:-1] / 1000
+            late = np.flatnonzero(vis[:r] > prev_us)
+            k = int(late[0]) if len(late) else r
+            fit = int(np.searchsorted(ends[:k], bound, side="right"))
+            if fit < k or k < m or m == n:
+                break
+            m = min(2 * m, n)
+        k = fit
+        succ = succ[succ < k]
+        self._promote(pages[succ], dst[succ], ends[succ] / 1000)
+        return reason[:k], ends[:k]
+
+    def _promote(self, pages: np.ndarray, dst: np.ndarray, at_us: np.ndarray) -> None:
+        mem = self.sim.mem
+        single = self._single_target(dst)
+        if single is not None:
+            mem.move(pages, single, "promote", at_us=at_us)
+            return
+        for d in mem.fast_nodes:
+            sel = dst == d
+            mem.move(pages[sel], int(d), "promote", at_us=at_us[sel])
 
     def _first_occurrences(self, p: np.ndarray) -> np.ndarray:
         """Positions of the first occurrence of each page, in order (O(n), no sort):
@@ -108,22 +230,17 @@ class Migrator:
         self._stamp[p[::-1]] = pos[::-1]
         return np.flatnonzero(self._stamp[p] == pos)
 
-    def _single_target(self, dst: np.ndarray) -> int | None:
-        """The one destination node when every live mm targets the same node."""
-        targets = {self.slots[mm.spec.index].target for mm in self.sim.mms if mm.alive}
-        if len(targets) == 1 and len(dst) and dst[0] in targets:
-            return int(dst[0])
-        return None
-
-    def _rule_migrate(self, pages: np.ndarray, dst: np.ndarray, budget: int | None) -> np.ndarray:
-        """Migrate list entries in order; return the outcome code of each entry processed.
+    def _outcomes(self, pages: np.ndarray, dst: np.ndarray, budget: int | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """The outcome of each entry, in list order, from the state now
+        (nothing changes); also the positions of the successes.
 
         Checks per entry: still hot (V2+), source == destination, source not
         slow tier, destination free pages above its high watermark (else
         fail and wake kswapd). A page queued twice is migrated by its first
         entry; the later one then finds source == destination. With a rate
-        limit the pass stops after `budget` successes, so the codes may cover
-        only a prefix of the entries.
+        limit only `budget` entries succeed and the codes stop at the last of
+        them.
         """
         sim = self.sim
         mem = sim.mem
@@ -164,21 +281,22 @@ class Migrator:
             cut = int(succ[budget - 1]) + 1
             succ = succ[:budget]
             reason = reason[:cut]
-        if single is not None:
-            mem.move(pages[succ], int(single), "promote")
-        else:
-            for d in mem.fast_nodes:
-                mem.move(pages[succ[dst[succ] == d]], int(d), "promote")
         rest = reason == OK
         rest[succ] = False
-        if self._entries_unique:  # no later entry of a page moved in this pass
+        if self._entries_unique:  # no later entry of a page that succeeds here
             reason[rest] = WATERMARK
-            return reason
+            return reason, succ
+        # A later entry of a page that succeeds finds it moved (its source is
+        # the destination); any other one finds the destination full.
+        if self._mark is None:
+            self._mark = np.zeros(self.sim.n_pages, dtype=bool)
         r_idx = np.flatnonzero(rest)
-        moved_here = mem.node[pages[r_idx]] == dst[r_idx]
+        self._mark[pages[succ]] = True
+        moved_here = self._mark[pages[r_idx]]
+        self._mark[pages[succ]] = False
         reason[r_idx[moved_here]] = SAME_NODE
         reason[r_idx[~moved_here]] = WATERMARK
-        return reason
+        return reason, succ
 
     def feedback(self, mm_idx: np.ndarray, ok: np.ndarray) -> None:
         """V3: every 1024 migrations of an mm, lengthen scan_period by the failure ratio."""

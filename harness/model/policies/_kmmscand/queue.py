@@ -2,69 +2,134 @@
 
 from __future__ import annotations
 
+from collections import deque
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from harness.model.metrics import ENTRY_BYTES
+
+if TYPE_CHECKING:
+    from harness.model.counters import Counters
 
 
 class EntryQueue:
     """The migration list: page indices in FIFO order, kept as numpy chunks.
 
-    Each chunk carries the id of the scanner visit that queued it. One visit
-    scans a page at most once, so entries that all come from one visit are
-    distinct pages, which lets a migration pass skip duplicate handling.
+    A chunk is what the scanner splices onto the list at once (one VMA's
+    entries): its pages (int32: V1 floods the list, so entries stay compact),
+    the time it becomes visible to the migration thread (us, the end of that
+    VMA's walk) and the id of the scanner visit that queued it. One visit scans
+    a page at most once, so entries that all come from one visit are distinct
+    pages, which lets a migration pass skip duplicate handling. Chunks are
+    spliced in time order, so visible times never decrease along the list.
+
+    De-duplication (the ``dedup`` knob): a page already on the list is not
+    queued again; its queued bit clears when its entry is processed (or dropped).
     """
 
-    def __init__(self) -> None:
-        self.chunks: list[np.ndarray] = []
-        self.tags: list[int] = []
+    def __init__(self, n_pages: int = 0, dedup: bool = False, counters: Counters | None = None):
+        if n_pages >= 2**31:
+            raise ValueError("page indices must fit int32")
+        self.chunks: deque[np.ndarray] = deque()
+        self.visible: deque[float] = deque()
+        self.tags: deque[int] = deque()
         self.head = 0  # entries of chunks[0] already consumed
         self.length = 0
+        self.peak = 0  # the longest the list has been (entries)
+        self.queued = np.zeros(n_pages, dtype=bool) if dedup else None
+        self.counters = counters
 
-    def push(self, pages: np.ndarray, tag: int = -1) -> None:
-        """Append entries; tag: the scanner visit that found them (-1: unknown)."""
+    @property
+    def bytes(self) -> int:
+        """Memory the entries hold (kmalloc-64 slab objects)."""
+        return self.length * ENTRY_BYTES
+
+    def push(self, pages: np.ndarray, visible_at_us: float = 0.0, tag: int = -1) -> np.ndarray:
+        """Append entries (distinct pages) that become visible to the migration
+        thread at visible_at_us; tag: the scanner visit that found them (-1:
+        unknown). With de-duplication, pages already on the list are left out.
+        Returns the pages queued."""
+        pages = np.asarray(pages)
+        if self.queued is not None and len(pages):
+            pages = pages[~self.queued[pages]]
+            self.queued[pages] = True
         if len(pages):
-            self.chunks.append(np.asarray(pages, dtype=np.int64))
+            self.chunks.append(pages.astype(np.int32, copy=False))
+            self.visible.append(float(visible_at_us))
             self.tags.append(tag)
             self.length += len(pages)
+            if self.length > self.peak:
+                self.peak = self.length
+                if self.counters is not None:
+                    self.counters.queue_len_peak = self.peak
+        return pages
 
-    def peek(self, m: int) -> tuple[np.ndarray, bool]:
-        """The first m entries, and whether they are certainly distinct pages."""
-        out, got, tags = [], 0, set()
-        for i, c in enumerate(self.chunks):
-            c = c[self.head:] if i == 0 else c
-            out.append(c[: m - got])
-            tags.add(self.tags[i])
-            got += len(out[-1])
+    def head_visible_at(self) -> float:
+        """When the entry at the head of the list is visible (inf: empty list)."""
+        return self.visible[0] if self.chunks else float("inf")
+
+    def visible_count(self, t_us: float, limit: int) -> int:
+        """Entries from the head that are visible at t_us (at most limit)."""
+        got = 0
+        for i, (c, v) in enumerate(zip(self.chunks, self.visible, strict=True)):
+            if v > t_us or got >= limit:
+                break
+            got += len(c) - (self.head if i == 0 else 0)
+        return min(got, limit)
+
+    def peek(self, m: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The first m entries, the time each is visible, and whether they are
+        certainly distinct pages."""
+        out, vis, got, tags = [], [], 0, set()
+        for i, (c, v, tag) in enumerate(zip(self.chunks, self.visible, self.tags, strict=True)):
             if got >= m:
                 break
+            c = c[self.head:] if i == 0 else c
+            out.append(c[: m - got])
+            vis.append(np.full(len(out[-1]), v))
+            tags.add(tag)
+            got += len(out[-1])
         if not out:
-            return np.zeros(0, dtype=np.int64), True
+            return np.zeros(0, dtype=np.int32), np.zeros(0), True
         unique = len(tags) == 1 and -1 not in tags
-        return (out[0] if len(out) == 1 else np.concatenate(out)), unique
+        if len(out) == 1:
+            return out[0], vis[0], unique
+        return np.concatenate(out), np.concatenate(vis), unique
 
     def consume(self, k: int) -> None:
-        """Remove the first k entries."""
+        """Remove the first k entries (processed): their pages may be queued again."""
         self.length -= k
         while k > 0:
-            avail = len(self.chunks[0]) - self.head
-            if k >= avail:
-                self.chunks.pop(0)
-                self.tags.pop(0)
+            c = self.chunks[0]
+            avail = len(c) - self.head
+            take = min(k, avail)
+            if self.queued is not None:
+                self.queued[c[self.head:self.head + take]] = False
+            if take == avail:
+                self.chunks.popleft()
+                self.visible.popleft()
+                self.tags.popleft()
                 self.head = 0
-                k -= avail
             else:
-                self.head += k
-                k = 0
+                self.head += take
+            k -= take
 
     def drop_range(self, lo: int, hi: int) -> np.ndarray:
         """Remove the entries of pages [lo, hi) (an exiting mm); return them."""
-        dropped, kept, tags = [], [], []
-        for i, c in enumerate(self.chunks):
+        dropped = []
+        chunks, visible, tags = deque(), deque(), deque()
+        for i, (c, v, tag) in enumerate(zip(self.chunks, self.visible, self.tags, strict=True)):
             c = c[self.head:] if i == 0 else c
             inside = (c >= lo) & (c < hi)
             dropped.append(c[inside])
             if not inside.all():
-                kept.append(c[~inside])
-                tags.append(self.tags[i])
-        self.chunks, self.tags, self.head = kept, tags, 0
-        self.length = sum(len(c) for c in kept)
-        return np.concatenate(dropped) if dropped else np.zeros(0, dtype=np.int64)
+                chunks.append(c[~inside])
+                visible.append(v)
+                tags.append(tag)
+        self.chunks, self.visible, self.tags, self.head = chunks, visible, tags, 0
+        self.length = sum(len(c) for c in chunks)
+        out = np.concatenate(dropped) if dropped else np.zeros(0, dtype=np.int32)
+        if self.queued is not None:
+            self.queued[out] = False
+        return out
