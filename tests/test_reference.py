@@ -87,6 +87,14 @@ KMMSCAND_CASES = {
     "two_fast_nodes": (dict(), dict(fast_nodes=2, fast=30, workload=dict(processes=2)),
                        ["promotions", "demotions"]),
     "tiny_fast_node": (dict(version="v3", hot_check=False), dict(fast=2), ["demotions"]),
+    # Passes cut into chunks by a sample every ms (the migration thread's time).
+    "chunked_passes": (dict(), dict(sample_ms=1, workload=dict(placement="slow")),
+                       ["promotions", "failed_dest_watermark"]),
+    "chunked_v0": (dict(version="v0"), dict(sample_ms=1, workload=dict(placement="slow")),
+                   ["promotions"]),
+    # A slow migrator and fast rescans: pages queued twice, later entries stale.
+    "duplicates_stale": (dict(scan_period_ms=100, scan_period_min_ms=50, migrate_sleep_ms=2000),
+                         dict(workload=dict(placement="slow")), ["migrate_stale", "promotions"]),
 }
 
 
