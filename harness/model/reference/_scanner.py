@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.model.memory import PG_REFERENCED
+from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG
 from harness.model.policies._kmmscand import Scanner
 
 
 class ReferenceScanner(Scanner):
-    def _rule_scan_pages(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    def _rule_scan_pages(self, lo: int, hi: int) -> tuple[np.ndarray, int, int, np.ndarray]:
+        """hot_vma_idle_pte_entry, one PTE at a time in page order."""
         sim, c = self.sim, self.cfg
         mem = sim.mem
         acc = sim.bits.test_and_clear(lo, hi)
         scanned = np.zeros(mem.n_nodes, dtype=np.int64)
-        accessed = np.zeros(mem.n_nodes, dtype=np.int64)
-        n_slow = 0
+        n_top = n_slow = 0
         queue: list[int] = []
         for p in range(lo, hi):
             d = int(mem.node[p])
@@ -24,24 +24,32 @@ class ReferenceScanner(Scanner):
             # x86 clears the A bit without a TLB flush: some accesses are missed.
             if young and c.a_bit_miss > 0 and self.miss_rng.random() < c.a_bit_miss:
                 young = False
-            candidate = False
-            if young:
-                accessed[d] += 1
-                mem.pgflags[p] |= PG_REFERENCED
-                if not mem.node_is_fast[d]:
-                    n_slow += 1
-                    candidate = True
-            if self.prev_accessed is not None:
-                # V3: queue only if the previous scan saw it accessed too.
-                candidate = candidate and bool(self.prev_accessed[p])
-                self.prev_accessed[p] = young
-            if candidate and self.queued is not None:
-                # De-duplication knob: a page already on the list is not queued again.
-                if self.queued[p]:
-                    candidate = False
+            flags = int(mem.pgflags[p])
+            slow = not mem.node_is_fast[d]
+            if not c.second_access:
+                # V0-V2: page_idle_clear_pte_refs, the test, folio_set_idle.
+                if young:
+                    flags = (flags & ~PG_IDLE) | PG_YOUNG
+                accessed = (not flags & PG_IDLE or bool(flags & PG_YOUNG)
+                            or bool(flags & PG_REFERENCED) or young)
+                flags |= PG_IDLE
+            else:
+                # V3: prev_idle, folio_set_idle, page_idle_clear_pte_refs, the test.
+                prev_idle = bool(flags & PG_IDLE)
+                flags |= PG_IDLE
+                if young:
+                    flags = (flags & ~PG_IDLE) | PG_YOUNG
+                young_or_ref = bool(flags & (PG_YOUNG | PG_REFERENCED))
+                if slow:
+                    accessed = not flags & PG_IDLE and not prev_idle and young_or_ref
                 else:
-                    self.queued[p] = True
-            if candidate:
-                queue.append(p)
-        self.queue.push(np.array(queue, dtype=np.int64))
-        return scanned, accessed, n_slow, len(queue)
+                    accessed = young_or_ref or young
+            mem.pgflags[p] = flags
+            if not accessed:
+                continue
+            if not slow:
+                n_top += 1
+                continue
+            n_slow += 1
+            queue.append(p)
+        return scanned, n_top, n_slow, np.array(queue, dtype=np.int64)

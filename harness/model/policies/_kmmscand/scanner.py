@@ -4,12 +4,13 @@ and the per-mm adaptation of scan_period and scan_size (MODEL.md)."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harness.config import MIB, PolicyConfig
-from harness.model.memory import PG_REFERENCED
+from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from harness.model.engine import MMState, Sim
 
 DECAY_SHIFT = 4
+PG_FLAGS = PG_IDLE | PG_YOUNG | PG_REFERENCED
 
 
 class Scanner:
@@ -26,15 +28,12 @@ class Scanner:
         self.cfg = cfg
 
     def start(self, sim: Sim, queue: EntryQueue, slots: dict[int, KmmscandSlot],
-              queued: np.ndarray | None) -> None:
-        """Bind to the run: the list it fills, the per-mm slots, and the
-        de-duplication bitmap (pages on the list) if that knob is on."""
-        c = self.cfg
+              queued: np.ndarray | None = None) -> None:
+        """Bind to the run: the list it fills (which holds the de-duplication
+        knob's bitmap) and the per-mm slots; ``queued`` is not used."""
         self.sim = sim
         self.queue = queue
         self.slots = slots
-        self.queued = queued
-        self.prev_accessed = np.zeros(sim.n_pages, dtype=bool) if c.second_access else None
         self.miss_rng = np.random.default_rng([sim.cfg.seed, 0xB17])
         self.ring: list[MMState] = []  # registered mms, in registration order
         self.rr = 0
@@ -55,26 +54,36 @@ class Scanner:
 
     def wake(self) -> float:
         """Visit up to mms_to_scan mms from the round-robin position, each only
-        when its next_scan is due. Returns the CPU time spent, in ns."""
+        when its next_scan is due, one after the other on the thread's clock.
+        Returns the CPU time spent (the walks' total), in ns."""
         sim, c = self.sim, self.cfg
-        t = sim.t
-        cost_ns = 0.0
+        t0_ns = sim.t * 1000.0
+        clock_ns = t0_ns
         n = len(self.ring)
         visits = min(c.mms_to_scan, n)
         order = [self.ring[(self.rr + k) % n] for k in range(visits)]
         for mm in order:
-            if t < self.slots[mm.spec.index].next_scan or c.scan_scale == 0:
+            if clock_ns < self.slots[mm.spec.index].next_scan * 1000.0 or c.scan_scale == 0:
                 continue
-            cost_ns += self.visit(mm)
+            clock_ns = self.visit(mm, clock_ns)
         if n:
             self.rr = (self.rr + visits) % n
-        return cost_ns
+        return clock_ns - t0_ns
 
-    def visit(self, mm: MMState) -> float:
-        """Scan one mm from its cursor, whole VMAs, until scan_size is reached.
-        Returns the CPU time, in ns."""
+    def visit(self, mm: MMState, clock_ns: float) -> float:
+        """Scan one mm from its cursor, whole VMAs, until scan_size is reached;
+        the walk starts at clock_ns and takes time. Returns when it ends (ns).
+
+        The walk of a VMA costs PTEs x scan_pte_ns + scan_vma_ns + entries x
+        kzalloc_ns; its entries reach the migration list (visible to the
+        migration thread) when that VMA's walk ends. The A bits are read at the
+        wake's event time, not at each PTE's own time (an approximation: a walk
+        is milliseconds long). next_scan counts from the walk's end. Nothing
+        is charged to the application: the walk holds mmap_read_lock, which
+        page faults also take in read mode; only mmap writers (mmap, munmap,
+        mprotect), which the modelled workloads do not issue, would wait."""
         sim, slot = self.sim, self.slots[mm.spec.index]
-        mem = sim.mem
+        mem, costs = sim.mem, sim.costs
         self.visit_seq += 1
         bounds = mm.spec.vma_bounds
         nv = len(bounds) - 1
@@ -82,16 +91,18 @@ class Scanner:
         total = 0
         nvmas = 0
         scanned = np.zeros(mem.n_nodes, dtype=np.int64)
-        accessed = np.zeros(mem.n_nodes, dtype=np.int64)
-        slow_accessed = 0
-        queued = 0
+        top = slow = queued = 0
+        dedup = self.queue.queued  # the de-duplication knob's pages on the list
         while True:
             lo, hi = int(bounds[i]), int(bounds[i + 1])
-            s, a, y, q = self._rule_scan_pages(lo, hi)
+            s, a_top, a_slow, q = self._rule_scan_pages(lo, hi)
             scanned += s
-            accessed += a
-            slow_accessed += y
-            queued += q
+            top += a_top
+            slow += a_slow
+            if dedup is not None:  # no entry, so no kzalloc, for a page on the list
+                q = q[~dedup[q]]
+            clock_ns += (hi - lo) * costs.scan_pte_ns + costs.scan_vma_ns + len(q) * costs.kzalloc_ns
+            queued += len(self.queue.push(q, clock_ns / 1000, self.visit_seq))
             total += (hi - lo) * mem.page_bytes
             nvmas += 1
             i += 1
@@ -102,24 +113,34 @@ class Scanner:
                 break
         slot.cursor = i
         ptes = int(scanned.sum())
-        n_acc = int(accessed.sum())
-        top = int(accessed[mem.fast_nodes].sum())
         ctr = sim.counters
         ctr.mm_scans += 1
         ctr.vma_scans += nvmas
         ctr.ptes_scanned += ptes
         ctr.migadded += queued
         ctr.toptier += top
-        ctr.slowtier += n_acc - top
-        ctr.idlepage += ptes - n_acc
-        self.adapt(mm, slow_accessed, scanned)
-        return ptes * sim.costs.scan_pte_ns + nvmas * sim.costs.scan_vma_ns
+        ctr.slowtier += slow
+        ctr.idlepage += ptes - top - slow
+        self.adapt(mm, slow, scanned, math.ceil(clock_ns / 1000))
+        return clock_ns
 
-    def _rule_scan_pages(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """Test-and-clear the A bits of pages [lo, hi) (allocated: a live mm's
-        VMA); queue accessed slow-tier pages.
+    def _rule_scan_pages(self, lo: int, hi: int) -> tuple[np.ndarray, int, int, np.ndarray]:
+        """One VMA's PTEs [lo, hi) (all present: a live mm's pages), the
+        kernel's hot_vma_idle_pte_entry over a page slice.
 
-        Returns (scanned per node, accessed per node, slow-tier accessed, queued).
+        Test-and-clear each A bit (a_bit_miss: some set bits read clear, x86's
+        clear without a TLB flush); an A bit clears PG_idle and sets PG_young
+        (page_idle_clear_pte_refs). Accessed (V0-V2, flags as the visit found
+        them): ``!idle || young || referenced || A``, and every PTE ends idle
+        (folio_set_idle). With second_access (V3): prev_idle is read first,
+        folio_set_idle, then the A-bit clear; a slow-tier page is accessed iff
+        ``!idle && !prev_idle && (young || referenced)``: A set now and not
+        idle when the visit began (A set at the previous visit, newly faulted,
+        or reclaim's walk cleared PG_idle since); a top-tier page iff
+        ``young || referenced || A``. Accessed slow-tier pages are queued.
+
+        Returns (scanned per node, top-tier accessed, slow-tier accessed,
+        pages to queue in page order).
         """
         sim, c = self.sim, self.cfg
         mem = sim.mem
@@ -128,27 +149,28 @@ class Scanner:
             missed = self.miss_rng.random(len(idx)) < c.a_bit_miss
             idx = idx[~missed]
         nodes = mem.node[lo:hi]
-        acc_nodes = nodes[idx]
+        flags = mem.pgflags[lo:hi]
         scanned = mem.count_nodes(nodes)
-        accessed = mem.count_nodes(acc_nodes)
-        mem.pgflags[lo:hi][idx] |= PG_REFERENCED
-        cand = idx[mem.slow_mask(acc_nodes)]
-        n_slow = len(cand)
-        if self.prev_accessed is not None:
-            prev = self.prev_accessed[lo:hi]
-            cand = cand[prev[cand]]
-            prev[:] = False
-            prev[idx] = True
-        q = lo + cand
-        if self.queued is not None:
-            q = q[~self.queued[q]]
-            self.queued[q] = True
-        self.queue.push(q, self.visit_seq)
-        return scanned, accessed, n_slow, len(q)
+        slow = mem.slow_mask(nodes)
+        if not c.second_access:
+            acc = (flags & PG_FLAGS) != PG_IDLE  # !idle || young || referenced
+            acc[idx] = True
+            flags[idx] |= PG_YOUNG
+            flags |= PG_IDLE
+            cand = np.flatnonzero(acc & slow)
+            n_top = int(np.count_nonzero(acc)) - len(cand)
+        else:
+            was_busy = (flags[idx] & PG_IDLE) == 0  # !prev_idle, where A is set
+            flags |= PG_IDLE
+            flags[idx] = (flags[idx] & ~np.uint8(PG_IDLE)) | PG_YOUNG
+            cand = idx[was_busy & slow[idx]]
+            n_top = int(np.count_nonzero(((flags & (PG_YOUNG | PG_REFERENCED)) != 0) & ~slow))
+        return scanned, n_top, len(cand), lo + cand
 
-    def adapt(self, mm: MMState, y: int, scanned: np.ndarray) -> None:
+    def adapt(self, mm: MMState, y: int, scanned: np.ndarray, end_us: int | None = None) -> None:
         """The per-mm adaptation table of kmmscand_update_mmslot_info; y is the
-        visit's slow-tier accessed count, scanned the PTEs per node."""
+        visit's slow-tier accessed count, scanned the PTEs per node, end_us
+        when the walk ended (next_scan counts from there; default now)."""
         sim, c, slot = self.sim, self.cfg, self.slots[mm.spec.index]
         period, size = slot.scan_period, slot.scan_size
         if c.adapt:
@@ -173,7 +195,7 @@ class Scanner:
         if c.version == "v3" and c.scan_scale != 1:
             period += period * (c.scan_scale - 1) // 9
         slot.scan_period, slot.scan_size = period, size
-        slot.next_scan = sim.t + period * 1000
+        slot.next_scan = (sim.t if end_us is None else end_us) + period * 1000
         fast = sim.mem.fast_nodes
         best = fast[np.argmax(scanned[fast])]
         slot.target = (int(best) if scanned[best] > 0
