@@ -95,6 +95,13 @@ KMMSCAND_CASES = {
     # A slow migrator and fast rescans: pages queued twice, later entries stale.
     "duplicates_stale": (dict(scan_period_ms=100, scan_period_min_ms=50, migrate_sleep_ms=2000),
                          dict(workload=dict(placement="slow")), ["migrate_stale", "promotions"]),
+    # V3's accessed test (prev_idle) on V1's other mechanics.
+    "v1_second_access": (dict(second_access=True), {}, ["promotions", "slowtier"]),
+    # Visits that take long (200 us a PTE, 50 us an entry) over three mms a
+    # wake: entries visible only at the end of each VMA's walk.
+    "slow_walks": (dict(), dict(costs=dict(scan_pte_ns=200_000, kzalloc_ns=50_000),
+                                workload=dict(placement="slow", processes=3)),
+                   ["promotions", "failed_dest_watermark"]),
 }
 
 
