@@ -70,6 +70,7 @@ class Migrator:
         fail, stale = round(costs.migrate_fail_ns), round(costs.migrate_stale_ns)
         # ns of an entry by outcome code (integers: exact sums in any order)
         self.cost_ns = np.array([ok, fail, stale, stale, fail], dtype=np.int64)
+        self._mean_ns = float(self.cost_ns.max())  # mean entry cost of the last chunk
 
     # ------------------------------------------------------------- the pass
     def begin_pass(self, at_ns: int) -> None:
@@ -191,22 +192,26 @@ class Migrator:
         prefix changes state.
         """
         n = len(pages)
-        dearest = int(self.cost_ns.max())
-        m = n if dearest == 0 else min(n, max(bound - start, 0) // dearest + 1)
+        # First guess of how many fit: at the last chunk's mean entry cost.
+        per = self._mean_ns
+        m = n if per <= 0 else min(n, int(max(bound - start, 0) / per * 1.1) + 16)
+        # Entries already visible at the start need no visibility check.
+        seen = int(np.searchsorted(vis, start / 1000, side="right"))
         while True:
             reason, succ = self._outcomes(pages[:m], dst[:m], budget)
             r = len(reason)
             ends = start + np.cumsum(self.cost_ns[reason])
-            prev_us = np.empty(r)
-            prev_us[0] = start / 1000
-            prev_us[1:] = ends[:-1] / 1000
-            late = np.flatnonzero(vis[:r] > prev_us)
-            k = int(late[0]) if len(late) else r
+            k = r
+            if seen < r:  # later ones must be on the list when the previous one ends
+                late = np.flatnonzero(vis[seen:r] > ends[seen - 1:r - 1] / 1000)
+                k = seen + int(late[0]) if len(late) else r
             fit = int(np.searchsorted(ends[:k], bound, side="right"))
             if fit < k or k < m or m == n:
                 break
             m = min(2 * m, n)
         k = fit
+        if k:
+            self._mean_ns = (int(ends[k - 1]) - start) / k
         succ = succ[succ < k]
         self._promote(pages[succ], dst[succ], ends[succ] / 1000)
         return reason[:k], ends[:k]

@@ -55,8 +55,12 @@ class EntryQueue:
             pages = pages[~self.queued[pages]]
             self.queued[pages] = True
         if len(pages):
+            # Behind a chunk not visible yet, an entry is not reached earlier.
+            vis = float(visible_at_us)
+            if self.visible and self.visible[-1] > vis:
+                vis = self.visible[-1]
             self.chunks.append(pages.astype(np.int32, copy=False))
-            self.visible.append(float(visible_at_us))
+            self.visible.append(vis)
             self.tags.append(tag)
             self.length += len(pages)
             if self.length > self.peak:
