@@ -150,15 +150,22 @@ class Scanner:
             idx = idx[~missed]
         nodes = mem.node[lo:hi]
         flags = mem.pgflags[lo:hi]
-        scanned = mem.count_nodes(nodes)
         slow = mem.slow_mask(nodes)
+        if mem.n_nodes == 2:  # one fast, one slow node: the mask counts both
+            n_slow = int(np.count_nonzero(slow))
+            scanned = np.zeros(2, dtype=np.int64)
+            scanned[mem.fast_nodes[0]] = (hi - lo) - n_slow
+            scanned[mem.slow_nodes[0]] = n_slow
+        else:
+            scanned = mem.count_nodes(nodes)
         if not c.second_access:
             acc = (flags & PG_FLAGS) != PG_IDLE  # !idle || young || referenced
             acc[idx] = True
             flags[idx] |= PG_YOUNG
             flags |= PG_IDLE
-            cand = np.flatnonzero(acc & slow)
-            n_top = int(np.count_nonzero(acc)) - len(cand)
+            n_acc = int(np.count_nonzero(acc))
+            cand = np.flatnonzero(np.logical_and(acc, slow, out=acc))
+            n_top = n_acc - len(cand)
         else:
             was_busy = (flags[idx] & PG_IDLE) == 0  # !prev_idle, where A is set
             flags |= PG_IDLE
