@@ -151,7 +151,7 @@ class Scanner:
         nodes = mem.node[lo:hi]
         flags = mem.pgflags[lo:hi]
         slow = mem.slow_mask(nodes)
-        if mem.n_nodes == 2:  # one fast, one slow node: the mask counts both
+        if len(mem.fast_nodes) == 1 and len(mem.slow_nodes) == 1:  # the mask counts both
             n_slow = int(np.count_nonzero(slow))
             scanned = np.zeros(2, dtype=np.int64)
             scanned[mem.fast_nodes[0]] = (hi - lo) - n_slow
