@@ -19,7 +19,6 @@ from simcfg import gb
 from harness.config import MIB, from_dict, load_config
 from harness.model import simulate
 from harness.model.engine import Sim
-from harness.model.memory import PG_REFERENCED
 from harness.model.policies import make_policy
 from harness.model.reference import make_reference_sim
 
@@ -135,36 +134,7 @@ def test_kmmscand_scan_size_counts_whole_vmas(impl, scan_mb, ptes, vmas, idle):
                     migadded=40)
 
 
-# ------------------------------------------------------------------ numab2
-
-
-@pytest.mark.parametrize("impl", IMPLS)
-def test_numab2_plenty_of_free_memory_promotes_at_once(impl):
-    """Marking at 1, 2, 3 s (8 PTEs each). Pages 0-3 fault at 1.5 s; the fast
-    node has 8 free pages, above promo (1), so all four are promoted at once.
-    Pages 4-7 are never accessed and never fault."""
-    m = run(tiny(dict(kind="numab2")), impl)
-    assert_counters(m, mm_scans=3, ptes_scanned=24, hint_faults=4, promotions=4,
-                    promote_failed=0)
-    assert m["hit_rate"] == pytest.approx(4 * 2.0 / 14)
-
-
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("threshold_ms,limit_mbps,want,hit", [
-    # Fault latency is 500 ms (marked at s, accessed at s + 0.5). Fast node of
-    # 4 pages, promo watermark 2: at 1.5 s only 2 pages are "plenty".
-    (400, 65536.0, dict(hint_faults=8, promotions=2, failed_not_candidate=6), 2 * 2.0),
-    (1000, 65536.0, dict(hint_faults=4, promotions=4, failed_not_candidate=0), 4 * 2.0),
-    # 0.004 MB/s = 1.024 pages: one candidate per 1 s window; page 3 waits.
-    (1000, 0.004, dict(hint_faults=5, promotions=4, failed_rate_limited=1), 3 * 2.0 + 1.0),
-])
-def test_numab2_threshold_and_rate_limit(impl, threshold_ms, limit_mbps, want, hit):
-    cfg = tiny(dict(kind="numab2", hot_threshold_ms=threshold_ms,
-                    promote_rate_limit_mbps=limit_mbps),
-               fast_pages=4, platform=dict(wmark_promo_pct=49.0))
-    m = run(cfg, impl)
-    assert_counters(m, mm_scans=3, **want)
-    assert m["hit_rate"] == pytest.approx(hit / 14)
+# numab2 and kswapd: tests/test_numab2_kswapd.py
 
 
 # ------------------------------------------------------------------ oracle
@@ -180,24 +150,7 @@ def test_oracle_holds_the_hottest_pages(impl):
     assert m["hit_rate"] == pytest.approx((3 * 2 + 6 * 1.5) / (4 * 2 + 8 * 1.5))
 
 
-# ------------------------------------------------------------------ kswapd
-
-
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("need,victims,hand", [(2, [5, 0], 1), (3, [5, 0], 3)])
-def test_kswapd_clock_takes_each_victim_once(impl, need, victims, hand):
-    """Node 0 holds pages 0 (referenced) and 5; the hand is at 3. First turn:
-    5 is a victim, 0 loses its flag. Second turn: 5 is already taken, 0 is
-    the next victim. Asked for 3, it stops after two full turns."""
-    cfg = tiny(dict(kind="none"))
-    sim = make_reference_sim(cfg) if impl == "reference" else Sim(cfg, make_policy(cfg.policy))
-    mem = sim.mem
-    mem.node[:] = [0, 1, 1, 1, 1, 0, 1, 1]
-    mem.pgflags[:] = [PG_REFERENCED] + [0] * 7
-    mem.kswapd_hand[0] = 3
-    assert list(mem._rule_kswapd_victims(0, need)) == victims
-    assert int(mem.kswapd_hand[0]) == hand
-    assert not mem.pgflags.any()
+# ------------------------------------------------------------ page helpers
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -315,39 +268,3 @@ def test_rate_limit_below_one_page_per_pass_still_migrates_at_the_rate():
     # first pass after the first scan (1 s) on
     assert m["promotions"] >= per_s * (20 - 1.1) - 1
     assert m["failed_rate_limited"] == 0  # entries wait in the list; nothing fails
-
-
-def test_kswapd_keeps_pages_accessed_since_its_last_look_without_a_scanner():
-    """Reclaim reads the A bits itself: under a policy that never scans (none
-    with pressure from a late process), a hot fast-tier page survives a
-    kswapd run that demotes cold ones."""
-    import numpy as np
-
-    from harness.config import from_dict
-    from harness.model import Sim
-    from harness.model.policies import make_policy
-
-    counts = np.zeros((4, 8), dtype=np.int64)
-    counts[:, 0] = 50  # page 0 hot, every window; the rest never touched
-    cfg = from_dict({
-        "duration_s": 4,
-        "platform": {"page_size_kb": 4, "wmark_high_pct": 0, "wmark_promo_pct": 0,
-                     "nodes": [{"id": 0, "tier": "fast", "capacity_gb": 8 * 4096 / 2**30},
-                               {"id": 1, "tier": "slow", "capacity_gb": 1}]},
-        "workload": {"kind": "counts", "counts": counts.tolist(), "window_ms": 1000,
-                     "placement": "fast", "vma_mb": 0},
-        "policy": {"kind": "none"},
-    })
-    sim = Sim(cfg, make_policy(cfg.policy))
-    seen = {}
-
-    def after(s):
-        if s.t >= 2_000_000 and "done" not in seen:
-            seen["done"] = True
-            victims = s.mem._rule_kswapd_victims(0, 4)
-            seen["victims"] = sorted(int(v) for v in victims)
-
-    sim.after_event = after
-    sim.run()
-    assert 0 not in seen["victims"]
-    assert seen["victims"] == [1, 2, 3, 4]

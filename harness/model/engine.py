@@ -73,7 +73,7 @@ class Sim:
         self.bits = PageBits(self.layout.segments, self.core, self.loop)
         self.counters = Counters()
         self.cpu_ns = CpuTime()
-        self.mem = self.memory_cls(cfg, self.layout, self.bits, self.counters)
+        self.mem = self.memory_cls(cfg, self.layout, self.bits, self.counters, self.cpu_ns)
         self.metrics = Metrics(self.mem, self.counters, self.cpu_ns)
         self.series = self.metrics.series
         self.mms = [MMState(m) for m in self.layout.mms]

@@ -19,11 +19,12 @@ import numpy as np
 
 from harness.config import RunConfig
 from harness.errors import ConfigError
+from harness.model.core import PRIO_POLICY
 from harness.model.workloads import Layout, MMSpec
 
 if TYPE_CHECKING:
     from harness.model.bits import PageBits
-    from harness.model.counters import Counters
+    from harness.model.counters import Counters, CpuTime
     from harness.model.workloads import Segment
 
 # Page flags (bits of Memory.pgflags, one byte per page): the kernel's folio
@@ -32,9 +33,15 @@ if TYPE_CHECKING:
 # per page index, so a move keeps them (folio_migrate_flags copies them).
 PG_IDLE, PG_YOUNG, PG_REFERENCED = 1, 2, 4
 
+# kswapd's thread runs after the policy threads of the same time, before the sampler.
+PRIO_KSWAPD = PRIO_POLICY + 3
+# Reclaim's batch (pages): kswapd_shrink_node reclaims max(high watermark, this) a round.
+SWAP_CLUSTER_MAX = 32
+
 
 class Memory:
-    def __init__(self, cfg: RunConfig, layout: Layout, bits: PageBits, counters: Counters):
+    def __init__(self, cfg: RunConfig, layout: Layout, bits: PageBits, counters: Counters,
+                 cpu_ns: CpuTime):
         self.name = cfg.name
         self.bits = bits
         self.counters = counters
@@ -69,6 +76,18 @@ class Memory:
         self.kswapd_enabled = plat.kswapd
         self.kswapd_pending: set[int] = set()
         self.kswapd_hand = np.zeros(self.n_nodes, dtype=np.int64)
+        # pgdat_balanced: the PROMO watermark only in NUMA balancing's
+        # memory-tiering mode (numa_balancing=2, the numab2 policy), else HIGH.
+        self.memory_tiering = cfg.policy.kind == "numab2"
+        self.kswapd_wmark = self.wmark_promo if self.memory_tiering else self.wmark_high
+        self.kswapd_running = np.zeros(self.n_nodes, dtype=bool)
+        self.kswapd_scanned = np.zeros(self.n_nodes, dtype=np.int64)  # this run's CLOCK steps
+        self.kswapd_round = np.zeros(self.n_nodes, dtype=np.int64)  # victims left this round
+        costs = cfg.costs
+        self.kswapd_scan_ns = costs.kswapd_scan_ns
+        self.kswapd_demote_ns = (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000.0
+        self.cpu_ns = cpu_ns
+        self.core = bits.core
 
         self.node = np.full(n, -1, dtype=np.int8)
         self.pgflags = np.zeros(n, dtype=np.uint8)  # PG_IDLE | PG_YOUNG | PG_REFERENCED
@@ -271,76 +290,173 @@ class Memory:
         return at_us
 
     # ------------------------------------------------------------ kswapd
+    def pgdat_balanced(self, d: int) -> bool:
+        """kswapd's goal on node d: free pages above its watermark (PROMO in
+        NUMA balancing's memory-tiering mode, else HIGH)."""
+        return bool(self.free[d] > self.kswapd_wmark[d])
+
     def wake_kswapd(self, node: int) -> None:
-        """Ask for reclaim on a node; it runs after the current event."""
+        """wakeup_kswapd (a failed promotion: migrate_balanced_pgdat false); the
+        engine calls kswapd() after the current event."""
         if self.kswapd_enabled:
             self.kswapd_pending.add(int(node))
 
     def kswapd(self) -> None:
-        """Demote from each woken node until its free pages reach the promotion
-        watermark, to the slow node with the most free pages."""
+        """Start the kswapd thread of each woken node, unless it is running
+        already (the wake-up is lost, as with no waiter on kswapd_wait) or the
+        node is balanced."""
         nodes, self.kswapd_pending = sorted(self.kswapd_pending), set()
         for d in nodes:
-            need = int(self.wmark_promo[d] - self.free[d])
-            if need <= 0:
+            if self.kswapd_running[d] or self.pgdat_balanced(d):
                 continue
+            self.kswapd_running[d] = True
+            self.kswapd_scanned[d] = 0
+            self.kswapd_round[d] = 0
             self.counters.kswapd_runs += 1
-            while need > 0:
-                dest = int(self.slow_nodes[np.argmax(self.free[self.slow_nodes])])
-                k = min(need, int(self.free[dest]))
-                if k <= 0:
-                    break
-                victims = self._rule_kswapd_victims(d, k)
-                if len(victims) == 0:
-                    break
-                self.move(victims, dest, "demote")
-                need -= len(victims)
+            self.core.schedule(self.core.now, PRIO_KSWAPD, lambda d=d: self._kswapd_run(d))
 
-    def _rule_kswapd_victims(self, d: int, need: int) -> np.ndarray:
-        """CLOCK over page indices from node d's hand. Each page of node d it
-        examines has its A bit tested and cleared (reclaim's rmap walk, which
-        also hides that access from a later scan); a page that was accessed or
-        carries PG_referenced or PG_young loses both flags and is skipped
-        (second chance); any other
-        page is demoted, once (the second turn passes over the first turn's
-        victims). Stops after `need` victims or two full turns; the hand stays
-        after the last page examined."""
+    def _kswapd_run(self, d: int) -> None:
+        """One chunk of node d's kswapd (balance_pgdat), up to the next event:
+        rounds of kswapd_shrink_node, each demoting up to nr_to_reclaim =
+        max(high watermark, SWAP_CLUSTER_MAX) victims found by the CLOCK of
+        _rule_kswapd_victims, to the slow node with the most free pages; the
+        node's balance is checked before each round. Each page scanned costs
+        kswapd_scan_ns, each victim also its migration; victims move at their
+        completion times. The thread reschedules itself at the end of its work
+        (and checks the balance there before it sleeps); it gives up after
+        two full turns without enough victims, or when no slow node has a
+        free page."""
+        core = self.core
+        t = core.now
+        budget = (core.peek() - t) * 1000.0  # ns to the next event (inf: none)
+        clock = 0.0
+        while True:
+            if self.kswapd_round[d] == 0:
+                if self.pgdat_balanced(d):
+                    break
+                self.kswapd_round[d] = max(int(self.wmark_high[d]), SWAP_CLUSTER_MAX)
+            dest = int(self.slow_nodes[np.argmax(self.free[self.slow_nodes])])
+            k = min(int(self.kswapd_round[d]), int(self.free[dest]))
+            if k <= 0:
+                self.kswapd_scanned[d] = 2 * self.n_pages  # nowhere to demote to: give up
+                break
+            victims, done, clock = self._rule_kswapd_victims(d, k, clock, budget)
+            self.move(victims, dest, "demote", at_us=t + done / 1000.0)
+            self.kswapd_round[d] -= len(victims)
+            if len(victims) < k:
+                break  # the next event comes first, or two full turns
+        self.cpu_ns.kswapd += clock
+        if clock > 0 and self.kswapd_scanned[d] < 2 * self.n_pages:
+            core.schedule(math.ceil(t + clock / 1000.0), PRIO_KSWAPD, lambda: self._kswapd_run(d))
+        else:
+            self.kswapd_running[d] = False
+
+    def _rule_kswapd_victims(self, d: int, need: int, clock: float,
+                             budget: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """CLOCK over page indices from node d's hand (reclaim's scan of the
+        LRU), in batches of SWAP_CLUSTER_MAX pages of node d (shrink_folio_list
+        on the isolated batch, then demote_folio_list). Each page scanned
+        costs kswapd_scan_ns and gets folio_referenced: its A bit tested and
+        cleared (an A bit clears PG_idle), PG_young tested and cleared; either
+        is a reference. A referenced page is passed over and gets
+        PG_referenced (folio_check_references: another trip around the list);
+        any other page loses PG_referenced and is a victim, its migration
+        costing kswapd_demote_ns more; met again in this call (second turn), a
+        passed-over page is a victim and a victim is skipped. A batch ends
+        early at the `need`-th victim; its victims move when it completes.
+        `clock` is the chunk's time so far (ns); a batch runs only if it ends
+        by `budget` (the next event) or the chunk has spent nothing yet. Stops
+        after `need` victims, at the budget, or after two full turns in this
+        run (kswapd_scanned); the hand stays after the last batch. Returns the
+        victims, each one's completion time and the clock."""
         n = self.n_pages
-        bits = self.bits
+        bits, flags = self.bits, self.pgflags
+        c_scan, c_demote = self.kswapd_scan_ns, self.kswapd_demote_ns
         hand = int(self.kswapd_hand[d])
-        found: list[np.ndarray] = []
-        got = 0
-        scanned = 0
-        chunk = max(4 * need, 1 << 16)
-        taken = None  # victims so far, once the scan goes past its first chunk
-        while got < need and scanned < 2 * n:
-            hi = min(hand + chunk, n, hand + 2 * n - scanned)
-            on = self.node[hand:hi] == d
-            if taken is not None:
-                on &= ~taken[hand:hi]
-            pos = np.flatnonzero(on)
-            young = bits.peek_range(hand, hi)[pos]  # what the test-and-clear below finds
-            keep = young | ((self.pgflags[hand:hi][pos] & (PG_REFERENCED | PG_YOUNG)) != 0)
-            cand = pos[~keep]
-            if len(cand) >= need - got:
-                last = int(cand[need - got - 1])
-                found.append(hand + cand[:need - got])
-                upto = int(np.searchsorted(pos, last, side="right"))
-                pos, young = pos[:upto], young[:upto]
-                step = last + 1
-                got = need
+        limit = 2 * n - int(self.kswapd_scanned[d])  # CLOCK steps left in this run
+        # Gather node d's pages in CLOCK order (offsets u from the hand) with
+        # what folio_referenced would find, without side effects, until the
+        # batches to take are known.
+        fit = need if c_scan <= 0 or budget == np.inf else min(need, int(budget / c_scan) + 1)
+        width = max(4 * fit, 1024)
+        cols: list[tuple] = []  # (pages, u, a, ref, second visit)
+        got = items = 0
+        first_ref = None  # turn-1 references, for the second turn
+        segs = [(hand, n, 0), (0, hand, n - hand), (hand, n, n), (0, hand, 2 * n - hand)]
+        si, lo = 0, hand
+        u_end = 0
+        while got < need and u_end < limit:
+            seg_lo, seg_hi, base = segs[si]
+            hi = min(seg_hi, lo + width, lo + limit - (base + lo - seg_lo))
+            if lo >= hi:
+                si += 1
+                if si == len(segs):
+                    break
+                lo = segs[si][0]
+                continue
+            pos = np.flatnonzero(self.node[lo:hi] == d)
+            pages = lo + pos
+            if si < 2:
+                a = bits.peek_range(lo, hi)[pos]
+                ref = a | ((flags[pages] & PG_YOUNG) != 0)
+                second = np.zeros(len(pos), dtype=bool)
             else:
-                found.append(hand + cand)
-                got += len(cand)
-                if taken is None:
-                    taken = np.zeros(n, dtype=bool)
-                taken[hand + cand] = True
-                step = hi - hand
-            bits.test_and_clear_pages(hand + pos[young])
-            self.pgflags[hand + pos] &= ~np.uint8(PG_REFERENCED | PG_YOUNG)
-            scanned += step
-            hand += step
-            if hand >= n:
-                hand = 0
-        self.kswapd_hand[d] = hand
-        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+                if first_ref is None:
+                    first_ref = np.zeros(n, dtype=bool)
+                    for c in cols:
+                        first_ref[c[0]] = c[3]
+                keep = first_ref[pages]  # passed over on the first visit: a victim now
+                pages, pos = pages[keep], pos[keep]
+                a = np.zeros(len(pos), dtype=bool)
+                ref = a.copy()
+                second = np.ones(len(pos), dtype=bool)
+            cols.append((pages, base + (lo - seg_lo) + pos, a, ref, second))
+            got += int(np.count_nonzero(~ref))
+            items += len(pages)
+            u_end = base + (hi - seg_lo)
+            lo = hi
+            width *= 2
+            # Known once a whole batch does not fit (and is not the chunk's first).
+            if items >= SWAP_CLUSTER_MAX and got < need:
+                cost = np.concatenate([np.where(c[3], c_scan, c_scan + c_demote) for c in cols])
+                cum = np.cumsum(np.r_[clock, cost])
+                b = (items // SWAP_CLUSTER_MAX) * SWAP_CLUSTER_MAX
+                if cum[b] > budget and cum[b - SWAP_CLUSTER_MAX] != 0.0:
+                    break
+        if not cols:
+            self.kswapd_hand[d] = (hand + u_end) % n
+            self.kswapd_scanned[d] += u_end
+            return np.zeros(0, dtype=np.int64), np.zeros(0), clock
+        pages, u, a, ref, second = (np.concatenate(x) for x in zip(*cols, strict=True))
+        vi = np.flatnonzero(~ref)
+        need_cut = len(vi) >= need
+        cut = int(vi[need - 1]) + 1 if need_cut else len(pages)
+        ends = np.r_[np.arange(SWAP_CLUSTER_MAX, cut, SWAP_CLUSTER_MAX), cut].astype(np.int64)
+        cum = np.cumsum(np.r_[clock, np.where(ref[:cut], c_scan, c_scan + c_demote)])
+        ok = (cum[ends] <= budget) | (cum[np.r_[0, ends[:-1]]] == 0.0)
+        nb = len(ends) if ok.all() else int(np.argmin(ok))
+        m = int(ends[nb - 1]) if nb else 0
+        if need_cut and m == cut:
+            u_stop = int(u[cut - 1]) + 1
+        elif nb < len(ends):
+            u_stop = int(u[m - 1]) + 1 if m else 0  # the next batch does not fit
+        else:
+            u_stop = u_end
+        # Side effects of the batches taken, in CLOCK order.
+        first = ~second[:m]
+        p1, a1, r1 = pages[:m][first], a[:m][first], ref[:m][first]
+        wrap = p1 < hand  # the second segment of the first turn comes after the first
+        bits.test_and_clear_pages(p1[a1 & ~wrap])
+        bits.test_and_clear_pages(p1[a1 & wrap])
+        f = flags[p1]
+        f[a1] &= ~np.uint8(PG_IDLE)
+        f &= ~np.uint8(PG_YOUNG | PG_REFERENCED)
+        f[r1] |= PG_REFERENCED
+        flags[p1] = f
+        p2 = pages[:m][second[:m]]
+        flags[p2] &= ~np.uint8(PG_YOUNG | PG_REFERENCED)
+        victims = np.flatnonzero(~ref[:m])
+        done = cum[ends[victims // SWAP_CLUSTER_MAX]]
+        self.kswapd_hand[d] = (hand + u_stop) % n
+        self.kswapd_scanned[d] += u_stop
+        return pages[victims], done, float(cum[m])

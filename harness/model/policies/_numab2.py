@@ -1,13 +1,18 @@
 """NUMA balancing in tiering mode (numa_balancing=2, "NUMAB2").
 
-Each scan pass (in the task's context, cost charged to the application) marks
-numab_scan_size_mb of an mm's slow-tier pages PROT_NONE. The first access
-after marking takes a hint fault; the page is a promotion candidate if the
-fault comes within hot_threshold_ms of the marking, or at once if the
-destination has plenty of free memory. Candidates are capped at
-promote_rate_limit_mbps per 1 s window; every threshold_adjust_s the
-threshold moves toward that rate. Promotion is synchronous in the faulting
-task. Hint faults are processed every numab_tick_ms (the model's resolution).
+task_numa_work (in the task's context, cost charged to the application)
+marks slow-tier pages of an mm PROT_NONE with change_prot_numa, a budget of
+numab_scan_size_mb a pass; the first access after marking takes a hint fault
+(numab_tick_ms is the model's resolution for processing them). The fault
+goes to one of the mm's threads; the page's destination is that CPU's node
+(mpol_misplaced: the local node of the faulting CPU). should_numa_migrate_memory
+then promotes at once if the destination has plenty of free memory
+(pgdat_free_space_enough), else if the hint-fault latency is under the
+node's threshold and the node's rate limit allows (numa_promotion_rate_limit);
+the threshold moves toward the rate limit every threshold_adjust_s
+(numa_promotion_adjust_threshold). The migration is synchronous in the
+faulting task and fails, waking kswapd, if the destination is at or under
+its high watermark (migrate_balanced_pgdat).
 """
 
 from __future__ import annotations
@@ -17,14 +22,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.config import MIB
+from harness.config import GIB, MIB
 from harness.model.core import PRIO_POLICY
 from harness.model.policies._base import Policy
 
 if TYPE_CHECKING:
     from harness.model.engine import MMState, Sim
 
-ADJUST_STEPS = 16
+ADJUST_STEPS = 16      # NUMA_MIGRATION_ADJUST_STEPS
+HPAGE_BYTES = 2 << 20  # HPAGE_SIZE (x86 PMD): task_numa_work's chunks end on its boundaries
+VIRT_FACTOR = 8        # virtpages = pages * 8: the virtual range a pass may skip through
+RL_WINDOW_US = 1_000_000  # numa_promotion_rate_limit's window (MSEC_PER_SEC)
+CPU_STREAM = 0x4E55    # seed tag of the stream that picks the faulting CPU's node
 
 
 @dataclass(slots=True)
@@ -34,29 +43,48 @@ class Numab2Slot:
     cursor: int = 0  # page offset in the mm where the next marking pass starts
 
 
+@dataclass(slots=True)
+class PromoteState:
+    """Per top-tier node (pglist_data) state of should_numa_migrate_memory;
+    times in us."""
+
+    nr_cand: int = 0             # PGPROMOTE_CANDIDATE
+    nbp_threshold: int = 0       # hot threshold, 0 = the default
+    nbp_th_start: int = 0        # start of the threshold's adjustment period
+    nbp_th_nr_cand: int = 0      # nr_cand at that start
+    nbp_rl_start: float = -np.inf  # start of the rate limit's window
+    nbp_rl_nr_cand: int = 0      # nr_cand at that start
+
+
 class Numab2Policy(Policy):
     name = "numab2"
 
     def start(self, sim: Sim) -> None:
-        c = self.cfg
+        c, mem = self.cfg, sim.mem
         self.sim = sim
         self.slots: dict[int, Numab2Slot] = {}
         n = sim.n_pages
+        self.prot_none = np.zeros(n, dtype=bool)  # marked, hint fault not taken yet
         self.mark_time = np.full(n, -1, dtype=np.int64)
-        self.fault_time = np.full(n, np.inf)
         self.buckets: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.tick_us = c.numab_tick_ms * 1000
-        self.dst = sim.mem.node_ids.index(c.target_node)
-        self.threshold_us = c.hot_threshold_ms * 1000
-        self.rate_limit_pages = c.promote_rate_limit_mbps * MIB / sim.page_bytes
-        self.window = -1
-        self.window_cand = 0
-        self.nr_cand = 0
-        self.last_nr_cand = 0
+        self.scan_pages = c.numab_scan_size_mb * MIB // sim.page_bytes
+        self.hpage_pages = max(HPAGE_BYTES // sim.page_bytes, 1)
+        self.ref_th_us = c.hot_threshold_ms * 1000
+        self.period_us = int(c.threshold_adjust_s * 1e6)
+        # MB_TO_PAGES: whole pages a second.
+        self.rate_limit_pages = int(c.promote_rate_limit_mbps * MIB // sim.page_bytes)
+        # pgdat_free_space_enough: free pages above the promo watermark plus
+        # max(1 GB, node size / 16).
+        margin = np.maximum(GIB // sim.page_bytes, mem.capacity >> 4)
+        self.enough_wmark = mem.wmark_promo + margin
+        self.fast_nodes = mem.fast_nodes
+        self.promo = {int(d): PromoteState() for d in mem.fast_nodes}
+        # The mm's threads run spread evenly over the sockets, one per top-tier
+        # node; which thread takes a fault is drawn per fault from this stream.
+        self.cpu_rng = np.random.default_rng([sim.cfg.seed, CPU_STREAM])
         self.pending = 0
         sim.schedule(self.tick_us, PRIO_POLICY + 1, self._tick)
-        adjust_us = int(c.threshold_adjust_s * 1e6)
-        sim.schedule(adjust_us, PRIO_POLICY + 2, self._adjust)
 
     def on_mm_start(self, sim: Sim, mm: MMState) -> None:
         self.slots[mm.spec.index] = Numab2Slot()
@@ -72,35 +100,69 @@ class Numab2Policy(Policy):
             return
         sim, c = self.sim, self.cfg
         self._faults_until(sim.t)
-        s = mm.spec
-        n = s.hi - s.lo
-        want = min(n, c.numab_scan_size_mb * MIB // sim.page_bytes)
-        slot = self.slots[s.index]
-        cur = slot.cursor
-        stop = min(cur + want, n)
-        lo, hi = s.lo + cur, s.lo + stop
-        slot.cursor = 0 if stop >= n else stop
-        marked = self._rule_mark(lo, hi)
-        sim.cpu_ns.app_mark += (hi - lo) * sim.costs.numab_mark_pte_ns
-        sim.counters.ptes_scanned += hi - lo
+        walked = self._task_numa_work(mm)
+        sim.cpu_ns.app_mark += walked * sim.costs.numab_mark_pte_ns
+        sim.counters.ptes_scanned += walked
         sim.counters.mm_scans += 1
-        self.pending += marked
         sim.schedule(sim.t + c.numab_scan_period_ms * 1000, PRIO_POLICY, lambda: self._mark(mm))
 
-    def _rule_mark(self, lo: int, hi: int) -> int:
-        """Mark the slow-tier pages of [lo, hi) PROT_NONE; compute each one's
-        next access (its hint fault) and file it in its tick bucket."""
+    def _task_numa_work(self, mm: MMState) -> int:
+        """One pass of task_numa_work from the mm's cursor: chunks of the VMAs,
+        each ending on an HPAGE_SIZE boundary after the remaining budget (or at
+        the VMA's end); a chunk in which change_prot_numa updated any PTE takes
+        its whole length off the budget (`pages`), every chunk takes it off
+        the virtual range (`virtpages` = 8 x the budget). Returns the PTEs
+        walked. The cursor wraps to the mm's start at its end (a real mm has
+        more VMAs above, e.g. the stack)."""
+        s = mm.spec
+        slot = self.slots[s.index]
+        bounds = s.vma_bounds
+        pages = self.scan_pages
+        virtpages = pages * VIRT_FACTOR
+        hp = self.hpage_pages
+        start = s.lo + slot.cursor
+        v = int(np.searchsorted(bounds, start, side="right")) - 1
+        walked = 0
+        while v < len(bounds) - 1:
+            vma_lo, vma_hi = int(bounds[v]), int(bounds[v + 1])
+            end = start
+            while end != vma_hi:
+                start = max(start, vma_lo)
+                end = min(s.lo + -(-(start - s.lo + pages) // hp) * hp, vma_hi)
+                if self._rule_change_prot_numa(start, end):
+                    pages -= end - start
+                virtpages -= end - start
+                walked += end - start
+                start = end
+                if pages <= 0 or virtpages <= 0:
+                    slot.cursor = 0 if start >= s.hi else start - s.lo
+                    return walked
+            v += 1
+        slot.cursor = 0
+        return walked
+
+    def _rule_change_prot_numa(self, lo: int, hi: int) -> int:
+        """change_prot_numa over pages [lo, hi) in tiering mode: a slow-tier page
+        not PROT_NONE yet is marked (top-tier pages and pages already PROT_NONE
+        are skipped, their mark time kept); its next access is its hint fault,
+        filed in its tick bucket. Returns the PTEs updated."""
         sim, mem = self.sim, self.sim.mem
-        pages = lo + np.flatnonzero(~mem.node_is_fast[mem.node[lo:hi]])
+        upd = ~mem.node_is_fast[mem.node[lo:hi]] & ~self.prot_none[lo:hi]
+        pages = lo + np.flatnonzero(upd)
         if len(pages) == 0:
             return 0
-        ft = sim.bits.next_access_after(pages, sim.t)
+        self.prot_none[pages] = True
         self.mark_time[pages] = sim.t
-        self.fault_time[pages] = ft
+        ft = sim.bits.next_access_after(pages, sim.t)
         due = ft <= sim.end_us
-        pages, ft = pages[due], ft[due]
+        self._file(pages[due], ft[due])
+        return len(pages)
+
+    def _file(self, pages: np.ndarray, ft: np.ndarray) -> None:
+        """File hint faults (pages in ascending order) in their tick buckets."""
         if len(pages) == 0:
-            return 0
+            return
+        self.pending += len(pages)
         tick = np.ceil(ft / self.tick_us).astype(np.int64)
         order = np.argsort(tick, kind="stable")
         pages, ft, tick = pages[order], ft[order], tick[order]
@@ -108,7 +170,6 @@ class Numab2Policy(Policy):
         for p, f, k in zip(np.split(pages, cuts), np.split(ft, cuts), tick[np.r_[0, cuts]],
                            strict=True):
             self.buckets.setdefault(int(k), []).append((p, f))
-        return len(pages)
 
     # ---------------------------------------------------------------- faults
     def _tick(self) -> None:
@@ -125,68 +186,112 @@ class Numab2Policy(Policy):
         pages = np.concatenate([p for p, _ in parts])
         ft = np.concatenate([f for _, f in parts])
         self.pending -= len(pages)
-        live = self.fault_time[pages] == ft  # re-marked or freed pages are stale
-        live &= self.sim.mem.node[pages] >= 0
+        live = self.sim.mem.node[pages] >= 0  # pages of an exited mm are gone
         pages, ft = pages[live], ft[live]
         if len(pages) == 0:
             return
         order = np.lexsort((pages, ft))
         pages, ft = pages[order], ft[order]
-        # A page marked again before its fault comes can be filed twice with the
-        # same fault time (counts form); PROT_NONE twice is still one fault.
-        once = np.r_[True, pages[1:] != pages[:-1]]
-        pages, ft = pages[once], ft[once]
-        self.fault_time[pages] = np.inf
+        self.prot_none[pages] = False  # the fault restores the PTE
         self._rule_faults(pages, ft, t)
 
+    def _cpu_nodes(self, n: int) -> np.ndarray:
+        """Node of the CPU taking each of n hint faults: the mm's threads spread
+        evenly over the top-tier nodes' sockets, one drawn per fault."""
+        fast = self.fast_nodes
+        if len(fast) == 1:
+            return np.full(n, int(fast[0]), dtype=np.int64)
+        return fast[(self.cpu_rng.random(n) * len(fast)).astype(np.int64)]
+
     def _rule_faults(self, pages: np.ndarray, ft: np.ndarray, t: int) -> None:
-        """Hint faults in time order: promote if free memory is plenty, else if
-        the fault latency is under the threshold and the rate limit allows,
-        and only while the destination stays above its high watermark."""
-        sim, costs, d = self.sim, self.sim.costs, self.dst
+        """Hint faults in time order, each to its CPU's node: promote if that node
+        has plenty of free memory; else if the latency is under the node's
+        threshold (adjusted first when its period is over) and the node's rate
+        limit allows, and only while the node stays above its high watermark.
+        Nodes do not interact within a batch, so each node's faults are taken
+        together, in runs between threshold adjustments."""
+        sim, costs = self.sim, self.sim.costs
         mem, ctr = sim.mem, sim.counters
         n = len(pages)
         ctr.hint_faults += n
         sim.cpu_ns.app_fault += n * costs.hint_fault_us * 1000
+        dst = self._cpu_nodes(n)
         slow = ~mem.node_is_fast[mem.node[pages]]
-        idx = np.flatnonzero(slow)
-        # Phase A: plenty of free memory, promote at once (no threshold, no limit).
-        plenty = max(int(mem.free[d] - mem.wmark_promo[d]), 0)
-        a = idx[:plenty]
-        rest = idx[plenty:]
-        free_after_a = int(mem.free[d]) - len(a)
-        # Phase B: latency check, then the rate limit, then the watermark.
-        latency = ft[rest] - self.mark_time[pages[rest]]
-        cand = rest[latency < self.threshold_us]
-        ctr.failed_not_candidate += len(rest) - len(cand)
-        window = t // 1_000_000
-        if window != self.window:
-            self.window, self.window_cand = window, 0
-        allowed = max(int(self.rate_limit_pages) - self.window_cand, 0)
-        self.window_cand += len(cand)
-        self.nr_cand += len(cand)
-        passed = cand[:allowed]
-        ctr.failed_rate_limited += len(cand) - len(passed)
-        room = max(free_after_a - int(mem.wmark_high[d]), 0)
-        b = passed[:room]
-        if len(passed) > room:
-            ctr.failed_dest_watermark += len(passed) - room
-            mem.wake_kswapd(d)
-        moved = pages[np.concatenate([a, b])]
-        mem.move(moved, d, "promote")
-        sim.cpu_ns.app_fault += len(moved) * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
+        moved = 0
+        for d in np.unique(dst[slow]):
+            d = int(d)
+            idx = np.flatnonzero(slow & (dst == d))
+            st = self.promo[d]
+            # pgdat_free_space_enough: promote at once (and reset the threshold).
+            k = min(max(int(mem.free[d]) - int(self.enough_wmark[d]), 0), len(idx))
+            if k:
+                st.nbp_threshold = 0
+            rest = idx[k:]
+            allowed = self._candidates(st, ft[rest], ft[rest] - self.mark_time[pages[rest]])
+            ok = rest[allowed]
+            room = max(int(mem.free[d]) - k - int(mem.wmark_high[d]), 0)
+            if len(ok) > room:
+                ctr.failed_dest_watermark += len(ok) - room
+                mem.wake_kswapd(d)
+            go = pages[np.concatenate([idx[:k], ok[:room]])]
+            mem.move(go, d, "promote")
+            moved += len(go)
+        sim.cpu_ns.app_fault += moved * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
 
-    def _adjust(self) -> None:
-        """numa_promotion_adjust_threshold: move the threshold toward the rate limit."""
-        sim, c = self.sim, self.cfg
-        period_s = c.threshold_adjust_s
-        ref_th = c.hot_threshold_ms * 1000
+    def _candidates(self, st: PromoteState, ft: np.ndarray, latency: np.ndarray) -> np.ndarray:
+        """Which of a node's faults (not plenty, in time order) pass the latency
+        threshold and the rate limit."""
+        ctr = self.sim.counters
+        out = np.zeros(len(ft), dtype=bool)
+        i = 0
+        while i < len(ft):
+            if ft[i] - st.nbp_th_start > self.period_us:
+                self._adjust_threshold(st, int(ft[i]))
+            later = np.flatnonzero(ft[i + 1:] - st.nbp_th_start > self.period_us)
+            j = i + 1 + int(later[0]) if len(later) else len(ft)
+            th = st.nbp_threshold or self.ref_th_us
+            cand = i + np.flatnonzero(latency[i:j] < th)
+            ctr.failed_not_candidate += (j - i) - len(cand)
+            limited = self._rate_limited(st, ft[cand])
+            ctr.failed_rate_limited += int(limited.sum())
+            out[cand[~limited]] = True
+            i = j
+        return out
+
+    def _rate_limited(self, st: PromoteState, ft: np.ndarray) -> np.ndarray:
+        """numa_promotion_rate_limit for candidates in time order: each counts;
+        the first one more than 1 s after the window's start starts a new
+        window; a candidate is limited once rate_limit candidates counted
+        since the window's start."""
+        limit = self.rate_limit_pages
+        out = np.zeros(len(ft), dtype=bool)
+        i = 0
+        while i < len(ft):
+            later = np.flatnonzero(ft[i:] - st.nbp_rl_start > RL_WINDOW_US)
+            r = i + int(later[0]) if len(later) else len(ft)
+            cnt = st.nr_cand - st.nbp_rl_nr_cand + np.arange(1, r - i + 1)
+            out[i:r] = cnt >= limit
+            st.nr_cand += r - i
+            if r < len(ft):
+                st.nr_cand += 1
+                st.nbp_rl_start = float(ft[r])
+                st.nbp_rl_nr_cand = st.nr_cand
+                out[r] = limit <= 0
+            i = r + 1
+        return out
+
+    def _adjust_threshold(self, st: PromoteState, now: int) -> None:
+        """numa_promotion_adjust_threshold: after each period, move the node's
+        threshold a step toward the rate limit's candidates per period."""
+        ref_th = self.ref_th_us
+        ref_cand = self.rate_limit_pages * self.period_us / 1e6
+        diff = st.nr_cand - st.nbp_th_nr_cand
         unit = ref_th * 2 // ADJUST_STEPS
-        ref_cand = self.rate_limit_pages * period_s
-        diff = self.nr_cand - self.last_nr_cand
-        self.last_nr_cand = self.nr_cand
+        th = st.nbp_threshold or ref_th
         if diff > ref_cand * 11 / 10:
-            self.threshold_us = max(self.threshold_us - unit, unit)
+            th = max(th - unit, unit)
         elif diff < ref_cand * 9 / 10:
-            self.threshold_us = min(self.threshold_us + unit, ref_th * 2)
-        sim.schedule(sim.t + int(period_s * 1e6), PRIO_POLICY + 2, self._adjust)
+            th = min(th + unit, ref_th * 2)
+        st.nbp_th_start = now
+        st.nbp_th_nr_cand = st.nr_cand
+        st.nbp_threshold = th

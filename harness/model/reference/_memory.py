@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.model.memory import PG_REFERENCED, PG_YOUNG, Memory
+from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG, SWAP_CLUSTER_MAX, Memory
 from harness.model.workloads import MMSpec
 
 
@@ -77,27 +77,62 @@ class ReferenceMemory(Memory):
                                   "in the free memory when it starts")
         return free
 
-    def _rule_kswapd_victims(self, d: int, need: int) -> np.ndarray:
-        """CLOCK from node d's hand over page indices: a page of node d has its
-        A bit tested and cleared; if it was accessed or carries PG_referenced
-        or PG_young, it loses both and is passed over (second chance); otherwise
-        it becomes a victim, once. Stop at `need` victims or after two full
-        turns; the hand stays after the last page examined."""
+    def _rule_kswapd_victims(self, d: int, need: int, clock: float,
+                             budget: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """CLOCK from node d's hand over page indices, one batch of up to
+        SWAP_CLUSTER_MAX pages of node d at a time: walk to collect the batch
+        (what folio_referenced finds: the A bit or PG_young; a page met again
+        in this call is a victim if it was passed over, skipped if taken),
+        ending early at the `need`-th victim; its cost is kswapd_scan_ns a page
+        plus kswapd_demote_ns a victim; it runs only if it ends by `budget` or
+        the chunk has spent nothing yet. Running it: an A bit is cleared (and
+        PG_idle with it), PG_young and PG_referenced are cleared, a referenced
+        page gets PG_referenced, the others are victims done at the batch's
+        end. Stop at `need` victims, at the budget, or after two full turns in
+        this run; the hand stays after the last batch."""
         n = self.n_pages
+        c_scan, c_demote = self.kswapd_scan_ns, self.kswapd_demote_ns
         hand = int(self.kswapd_hand[d])
         victims: list[int] = []
-        chosen: set[int] = set()
-        examined = 0
-        while len(victims) < need and examined < 2 * n:
-            p = hand
-            if self.node[p] == d and p not in chosen:
-                young = bool(self.bits.test_and_clear_pages(np.array([p]))[0])
-                if young or self.pgflags[p] & (PG_REFERENCED | PG_YOUNG):
-                    self.pgflags[p] &= ~np.uint8(PG_REFERENCED | PG_YOUNG)
+        times: list[float] = []
+        first_ref: dict[int, bool] = {}  # this call's first visit: passed over?
+        while len(victims) < need and self.kswapd_scanned[d] < 2 * n:
+            batch: list[tuple[int, bool, bool, bool]] = []  # page, A bit, referenced, again
+            h, steps, got = hand, int(self.kswapd_scanned[d]), len(victims)
+            while len(batch) < SWAP_CLUSTER_MAX and got < need and steps < 2 * n:
+                p = h
+                if self.node[p] == d:
+                    if p in first_ref:
+                        if first_ref[p]:  # passed over: its A bit and PG_young are clear
+                            batch.append((p, False, False, True))
+                            got += 1
+                    else:
+                        a = bool(self.bits.peek(np.array([p]))[0])
+                        ref = a or bool(self.pgflags[p] & PG_YOUNG)
+                        first_ref[p] = ref
+                        batch.append((p, a, ref, False))
+                        got += not ref
+                steps += 1
+                h = (h + 1) % n
+            end = clock
+            for _, _, ref, _ in batch:
+                end += c_scan if ref else c_scan + c_demote
+            if batch and clock != 0.0 and end > budget:
+                break  # the batch does not fit before the next event
+            for p, a, ref, _ in batch:
+                flags = int(self.pgflags[p])
+                if a:
+                    self.bits.test_and_clear_pages(np.array([p]))
+                    flags &= ~PG_IDLE
+                flags &= ~(PG_YOUNG | PG_REFERENCED)
+                if ref:
+                    flags |= PG_REFERENCED
                 else:
                     victims.append(p)
-                    chosen.add(p)
-            examined += 1
-            hand = (hand + 1) % n
+                    times.append(end)
+                self.pgflags[p] = flags
+            clock = end
+            hand = h
+            self.kswapd_scanned[d] = steps
         self.kswapd_hand[d] = hand
-        return np.array(victims, dtype=np.int64)
+        return np.array(victims, dtype=np.int64), np.array(times), clock

@@ -1,58 +1,59 @@
-"""Reference twin of NUMAB2's marking and fault rules."""
+"""Reference twin of NUMAB2's marking and fault rules, one PTE or fault at a time."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from harness.model.policies._numab2 import Numab2Policy
+from harness.model.policies._numab2 import RL_WINDOW_US, Numab2Policy
 
 
 class ReferenceNumab2Policy(Numab2Policy):
-    def _rule_mark(self, lo: int, hi: int) -> int:
+    def _rule_change_prot_numa(self, lo: int, hi: int) -> int:
         sim, mem = self.sim, self.sim.mem
-        filed = 0
+        updated = 0
         for p in range(lo, hi):
-            if mem.node_is_fast[mem.node[p]]:
-                continue  # only slow-tier pages are marked
-            ft = float(sim.bits.next_access_after(np.array([p]), sim.t)[0])
+            if mem.node_is_fast[mem.node[p]] or self.prot_none[p]:
+                continue  # top tier, or already PROT_NONE: not updated
+            self.prot_none[p] = True
             self.mark_time[p] = sim.t
-            self.fault_time[p] = ft
+            ft = float(sim.bits.next_access_after(np.array([p]), sim.t)[0])
             if ft <= sim.end_us:
-                tick = math.ceil(ft / self.tick_us)
-                self.buckets.setdefault(tick, []).append(
-                    (np.array([p], dtype=np.int64), np.array([ft])))
-                filed += 1
-        return filed
+                self._file(np.array([p], dtype=np.int64), np.array([ft]))
+            updated += 1
+        return updated
 
     def _rule_faults(self, pages: np.ndarray, ft: np.ndarray, t: int) -> None:
-        sim, costs, d = self.sim, self.sim.costs, self.dst
+        sim, costs = self.sim, self.sim.costs
         mem, ctr = sim.mem, sim.counters
         n = len(pages)
         ctr.hint_faults += n
         sim.cpu_ns.app_fault += n * costs.hint_fault_us * 1000
-        window = t // 1_000_000
-        if window != self.window:
-            self.window, self.window_cand = window, 0
-        limit = int(self.rate_limit_pages)
+        limit = self.rate_limit_pages
         moved = 0
         for p, f in zip(pages, ft, strict=True):
-            p = int(p)
+            p, f = int(p), float(f)
+            d = int(self._cpu_nodes(1)[0])  # the faulting CPU's node
             if mem.node_is_fast[mem.node[p]]:
                 continue
-            if mem.free[d] > mem.wmark_promo[d]:
-                # Plenty of free memory: promote at once.
+            st = self.promo[d]
+            if mem.free[d] > self.enough_wmark[d]:
+                # pgdat_free_space_enough: promote at once, reset the threshold.
+                st.nbp_threshold = 0
                 mem.move(np.array([p]), d, "promote")
                 moved += 1
                 continue
-            if f - self.mark_time[p] >= self.threshold_us:
+            if f - st.nbp_th_start > self.period_us:
+                self._adjust_threshold(st, int(f))
+            th = st.nbp_threshold or self.ref_th_us
+            if f - self.mark_time[p] >= th:
                 ctr.failed_not_candidate += 1
                 continue
-            allowed = self.window_cand < limit
-            self.window_cand += 1
-            self.nr_cand += 1
-            if not allowed:
+            # numa_promotion_rate_limit: count, maybe start a window, compare.
+            st.nr_cand += 1
+            if f - st.nbp_rl_start > RL_WINDOW_US:
+                st.nbp_rl_start = f
+                st.nbp_rl_nr_cand = st.nr_cand
+            if st.nr_cand - st.nbp_rl_nr_cand >= limit:
                 ctr.failed_rate_limited += 1
             elif mem.free[d] > mem.wmark_high[d]:
                 mem.move(np.array([p]), d, "promote")
