@@ -117,6 +117,16 @@ NUMAB2_CASES = {
     "rate_limit": (dict(promote_rate_limit_mbps=0.05), {}, ["failed_rate_limited"]),
     "threshold": (dict(hot_threshold_ms=150), {}, ["failed_not_candidate"]),
     "slow_placement": (dict(), dict(workload=dict(placement="slow")), ["promotions"]),
+    # Faults promote to the faulting CPU's node (one draw per fault); kswapd per node.
+    "two_fast_nodes": (dict(), dict(fast_nodes=2, fast=30, workload=dict(processes=2)),
+                       ["promotions", "demotions", "failed_dest_watermark"]),
+    # Per-node threshold adjusted every 1 s, moving with the rate limit's candidates.
+    "threshold_adjust": (dict(threshold_adjust_s=1.0, promote_rate_limit_mbps=0.05,
+                              hot_threshold_ms=300), {},
+                         ["failed_rate_limited", "failed_not_candidate", "promotions"]),
+    # kswapd chunks cut short by the next event (slow per-page scan).
+    "slow_kswapd": (dict(), dict(costs=dict(kswapd_scan_ns=20000.0, migrate_page_us=50.0)),
+                    ["demotions", "kswapd_cpu_s"]),
 }
 
 
