@@ -195,8 +195,12 @@ def test_shipped_calibration_reproduces_the_8gb_figures():
         for k, pub in r["published_overheads"].items():
             if (r["policy"], k) not in at_edge:
                 assert r["overheads"][k] == pytest.approx(pub, rel=0.25), (r["policy"], k)
-    # must-show 3: the migration thread takes time, so V0 and V1 differ
-    assert by["kmmscand-v0"]["predicted_s"] != by["kmmscand-v1"]["predicted_s"]
+    # must-show 3: the migration thread takes time: 90 % of the accesses reach
+    # the fast tier about when the pages migrated x the per-page time is spent
+    for p in ("kmmscand-v0", "kmmscand-v1"):
+        r = by[p]
+        assert r["queue_len_peak"] > 0 and r["queue_bytes_peak"] == 64 * r["queue_len_peak"]
+        assert 0.8 <= r["time_to_90pct_s"] / r["migrated_x_page_s"] <= 1.5, r
 
 
 def test_saturated_slow_tier_bandwidth_slows_the_work():
