@@ -144,6 +144,14 @@ CONSTANTS = (
              1, 3, "MODEL.md: 1-3 us per IPI round"),
     Constant("costs.kzalloc_ns", "GFP_NOWAIT kzalloc of one migration-list entry (ns)",
              50, 200, "MODEL.md: ~50-200 ns"),
+    Constant("costs.scan_vma_ns", "scanner: per-VMA walk setup (ns)", 200, 5000,
+             "MODEL.md: a per-VMA cost, no public figure"),
+    Constant("costs.migrate_fail_ns", "migration thread: a failed entry (watermark, not hot) "
+             "(ns)", 200, 1000, "no public figure (CostConfig)"),
+    Constant("costs.migrate_stale_ns", "migration thread: a stale or duplicate entry (ns)",
+             100, 600, "no public figure (CostConfig)"),
+    Constant("costs.kswapd_scan_ns", "kswapd: one page scanned (isolate, rmap walk, putback) "
+             "(ns)", 100, 500, "no public figure (CostConfig)"),
 )
 FITTED = {c.path: c for c in CONSTANTS if c.target}
 
