@@ -10,7 +10,7 @@ class KmmscandSlot:
     """One mm's scan state. The scanner owns the scan fields; the migrator
     reads ``target`` and, in V3, counts outcomes and lengthens scan_period."""
 
-    next_scan: int      # us; the scanner visits the mm at or after this time
+    next_scan: int      # us; visits at or after this (a visit's walk end + scan_period)
     scan_period: int    # ms
     scan_size: int      # bytes a visit covers (whole VMAs)
     target: int         # node index promotions of this mm go to
