@@ -73,9 +73,11 @@ def instrument(sim: Sim, events: list) -> None:
         scanner = sim.policy.scanner
         adapt = scanner.adapt
 
-        def checked_adapt(mm, y, scanned):
-            adapt(mm, y, scanned)
+        def checked_adapt(mm, y, scanned, *args):
+            adapt(mm, y, scanned, *args)
             slot = sim.policy.slot(mm)
+            # next_scan counts from the end of the walk, which is not before now.
+            assert slot.next_scan >= sim.t + slot.scan_period * 1000
             if cfg.adapt and (cfg.version != "v3" or cfg.scan_scale == 1):
                 assert cfg.scan_period_min_ms <= slot.scan_period <= cfg.scan_period_max_ms
                 assert (cfg.scan_size_min_mb * MIB <= slot.scan_size
