@@ -356,6 +356,10 @@ class RunConfig:
     seed: int = 1
     duration_s: float = 120.0
     sample_ms: int = 1000
+    # Model resolution: kernel threads that take time (the migration thread,
+    # kswapd) run in chunks up to the next other event, at most this far
+    # ahead, so two busy threads see each other's page moves at this grain.
+    thread_quantum_us: int = 10000
     platform: PlatformConfig = field(default_factory=PlatformConfig)
     workloads: tuple[WorkloadConfig, ...] = field(default_factory=lambda: (WorkloadConfig(),))
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -375,6 +379,8 @@ class RunConfig:
             _fail("duration_s", "expected seconds > 0")
         if self.sample_ms < 1:
             _fail("sample_ms", "expected ms >= 1")
+        if not 1 <= self.thread_quantum_us <= 1_000_000:
+            _fail("thread_quantum_us", "expected microseconds in [1, 1000000]")
         if not self.workloads:
             _fail("workloads", "expected at least one workload")
         fast_ids = {n.id for n in self.platform.nodes if n.tier == "fast"}

@@ -21,27 +21,44 @@ Callback = Callable[[], None]
 class EventCore:
     """The clock (``now``), the horizon (``end_us``) and the event heap."""
 
-    def __init__(self, end_us: int):
+    def __init__(self, end_us: int, thread_quantum_us: int = 10000):
         self.now = 0
         self.end_us = end_us
         self.stopped = False
+        self.thread_quantum_us = thread_quantum_us
         self._heap: list[tuple[int, int, int, Callback]] = []
+        self._threads: list[tuple[int, int, int, Callback]] = []  # kernel threads' chunks
         self._seq = 0
 
-    def schedule(self, t: int, prio: int, fn: Callback) -> None:
-        """Run fn at time t (events past the horizon are dropped)."""
+    def schedule(self, t: int, prio: int, fn: Callback, thread: bool = False) -> None:
+        """Run fn at time t (events past the horizon are dropped). ``thread``:
+        the next chunk of a kernel thread that takes time; other threads'
+        chunks do not bound it (see ``thread_bound``)."""
         if t <= self.end_us:
             self._seq += 1
-            heapq.heappush(self._heap, (int(t), prio, self._seq, fn))
+            heapq.heappush(self._threads if thread else self._heap, (int(t), prio, self._seq, fn))
 
     def peek(self) -> float:
         """Time of the next event (infinity when none is left)."""
-        return self._heap[0][0] if self._heap else float("inf")
+        return min(self._heap[0][0] if self._heap else float("inf"),
+                   self._threads[0][0] if self._threads else float("inf"))
+
+    def thread_bound(self) -> float:
+        """How far a kernel thread's chunk may run from now: to the next event
+        that is not another thread's chunk, at most thread_quantum_us ahead."""
+        nxt = self._heap[0][0] if self._heap else float("inf")
+        return min(nxt, self.now + self.thread_quantum_us)
+
+    def _pop(self) -> tuple[int, int, int, Callback]:
+        heap, threads = self._heap, self._threads
+        if threads and (not heap or threads[0] < heap[0]):
+            return heapq.heappop(threads)
+        return heapq.heappop(heap)
 
     def step(self, before: Callable[[int], None]) -> None:
         """Process the next event: ``before(t)`` sees the clock still at the
         previous event, then the clock moves to t and the callback runs."""
-        t, _, _, fn = heapq.heappop(self._heap)
+        t, _, _, fn = self._pop()
         before(t)
         self.now = t
         fn()
@@ -54,9 +71,9 @@ class EventCore:
     def run(self, before: Callable[[int], None], after: Callback) -> None:
         """Process events until none is left or stop() was called; ``after``
         runs after every event."""
-        heap, pop = self._heap, heapq.heappop
-        while heap and not self.stopped:
-            t, _, _, fn = pop(heap)
+        pop = self._pop
+        while (self._heap or self._threads) and not self.stopped:
+            t, _, _, fn = pop()
             before(t)
             self.now = t
             fn()

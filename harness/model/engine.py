@@ -68,7 +68,7 @@ class Sim:
         self.policy = policy
         self.costs = cfg.costs
         self.layout = layout or build_layout(cfg)
-        self.core = EventCore(int(round(cfg.duration_s * US)))
+        self.core = EventCore(int(round(cfg.duration_s * US)), cfg.thread_quantum_us)
         self.schedule = self.core.schedule
         self.bits = PageBits(self.layout.segments, self.core, self.loop)
         self.counters = Counters()
@@ -107,10 +107,10 @@ class Sim:
     def rt(self) -> runtime.RuntimeState | None:
         return None if self.loop is None else self.loop.state
 
-    def next_event_time(self) -> float:
-        """Time of the next scheduled event (inf when none): how far a thread
-        that takes time may run before another event has to run."""
-        return self.core.peek()
+    def thread_bound(self) -> float:
+        """How far a kernel thread that takes time may run its chunk from now
+        (EventCore.thread_bound)."""
+        return self.core.thread_bound()
 
     def work_now(self):
         """The access models' clock: real time, or nominal work time in closed loop."""

@@ -104,7 +104,6 @@ class Memory:
         # Pages moved in the current event at a later time (at_us), with that
         # time: a second move of one of them in the same event (kswapd's
         # demotion of a page just promoted) is not counted before the first.
-        self._later_t = -1
         self._later_pages = np.zeros(0, dtype=np.int64)
         self._later_at = np.zeros(0)
         self.total_rate = 0.0
@@ -261,13 +260,14 @@ class Memory:
 
     def _move_times(self, pages: np.ndarray, at_us: np.ndarray | None) -> np.ndarray | None:
         """Each page's move time for the hit accounting (None: now): not before
-        an earlier move of the same page in this event, and remembered when
-        later than now."""
+        a move of the same page still in the future (another thread's chunk
+        may run ahead, up to the thread quantum), and remembered when later
+        than now."""
         now = self.bits.core.now
-        if self._later_t != now:
-            self._later_t = now
-            self._later_pages = np.zeros(0, dtype=np.int64)
-            self._later_at = np.zeros(0)
+        if len(self._later_pages):  # forget moves that are past
+            keep = self._later_at > now
+            if not keep.all():
+                self._later_pages, self._later_at = self._later_pages[keep], self._later_at[keep]
         if len(self._later_pages):
             pos = np.searchsorted(self._later_pages, pages)
             pos[pos == len(self._later_pages)] = 0
@@ -313,7 +313,8 @@ class Memory:
             self.kswapd_scanned[d] = 0
             self.kswapd_round[d] = 0
             self.counters.kswapd_runs += 1
-            self.core.schedule(self.core.now, PRIO_KSWAPD, lambda d=d: self._kswapd_run(d))
+            self.core.schedule(self.core.now, PRIO_KSWAPD, lambda d=d: self._kswapd_run(d),
+                               thread=True)
 
     def _kswapd_run(self, d: int) -> None:
         """One chunk of node d's kswapd (balance_pgdat), up to the next event:
@@ -328,7 +329,7 @@ class Memory:
         free page."""
         core = self.core
         t = core.now
-        budget = (core.peek() - t) * 1000.0  # ns to the next event (inf: none)
+        budget = (core.thread_bound() - t) * 1000.0  # ns this chunk may take
         clock = 0.0
         while True:
             if self.kswapd_round[d] == 0:
@@ -347,7 +348,8 @@ class Memory:
                 break  # the next event comes first, or two full turns
         self.cpu_ns.kswapd += clock
         if clock > 0 and self.kswapd_scanned[d] < 2 * self.n_pages:
-            core.schedule(math.ceil(t + clock / 1000.0), PRIO_KSWAPD, lambda: self._kswapd_run(d))
+            core.schedule(math.ceil(t + clock / 1000.0), PRIO_KSWAPD, lambda: self._kswapd_run(d),
+                          thread=True)
         else:
             self.kswapd_running[d] = False
 

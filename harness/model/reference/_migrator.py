@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG
 from harness.model.policies._kmmscand import Migrator
 from harness.model.policies._kmmscand.migrator import INELIGIBLE, NOT_HOT, OK, SAME_NODE, WATERMARK
 
@@ -16,7 +17,7 @@ class ReferenceMigrator(Migrator):
         an entry not yet on the list when the previous one ends, at one that
         would end after `bound`, and once `budget` pages were promoted. The first failing check gives
         the outcome; a promoted page moves when its entry ends."""
-        sim, mem = self.sim, self.sim.mem
+        mem = self.sim.mem
         reasons: list[int] = []
         ends: list[int] = []
         clock = start
@@ -28,7 +29,8 @@ class ReferenceMigrator(Migrator):
                 break
             p, d = int(p), int(d)
             src = int(mem.node[p])
-            if self.cfg.hot_check and not sim.bits.peek(np.array([p]))[0]:
+            f = int(mem.pgflags[p])
+            if self.cfg.hot_check and not (not f & PG_IDLE and f & (PG_YOUNG | PG_REFERENCED)):
                 r = NOT_HOT
             elif src == d:
                 r = SAME_NODE

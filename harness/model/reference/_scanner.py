@@ -26,22 +26,23 @@ class ReferenceScanner(Scanner):
                 young = False
             flags = int(mem.pgflags[p])
             slow = not mem.node_is_fast[d]
-            if not c.second_access:
-                # V0-V2: page_idle_clear_pte_refs, the test, folio_set_idle.
+            if not self.kscand:
+                # V0, V1: page_idle_clear_pte_refs, the test, folio_set_idle.
                 if young:
                     flags = (flags & ~PG_IDLE) | PG_YOUNG
                 accessed = (not flags & PG_IDLE or bool(flags & PG_YOUNG)
                             or bool(flags & PG_REFERENCED) or young)
                 flags |= PG_IDLE
             else:
-                # V3: prev_idle, folio_set_idle, page_idle_clear_pte_refs, the test.
+                # V2+: (V3: prev_idle,) folio_set_idle, page_idle_clear_pte_refs, the test.
                 prev_idle = bool(flags & PG_IDLE)
                 flags |= PG_IDLE
                 if young:
                     flags = (flags & ~PG_IDLE) | PG_YOUNG
                 young_or_ref = bool(flags & (PG_YOUNG | PG_REFERENCED))
                 if slow:
-                    accessed = not flags & PG_IDLE and not prev_idle and young_or_ref
+                    accessed = (not flags & PG_IDLE and young_or_ref
+                                and not (c.second_access and prev_idle))
                 else:
                     accessed = young_or_ref or young
             mem.pgflags[p] = flags

@@ -112,9 +112,9 @@ class KmmscandPolicy(Policy):
         cost_ns, state = mig.work()
         sim.cpu_ns.migrator += cost_ns
         if state == MORE:
-            sim.schedule(ceil_us(mig.clock_ns), PRIO_POLICY, self._v0_pass)
+            sim.schedule(ceil_us(mig.clock_ns), PRIO_POLICY, self._v0_pass, thread=True)
         elif state == WAIT:
-            sim.schedule(int(sim.next_event_time()), PRIO_RESUME, self._v0_pass)
+            sim.schedule(int(sim.thread_bound()), PRIO_RESUME, self._v0_pass, thread=True)
         elif state == SLEEP:
             sim.schedule(ceil_us(mig.clock_ns + self.cfg.scan_sleep_ms * 1_000_000),
                          PRIO_POLICY, self._scanner_thread)
@@ -128,9 +128,10 @@ class KmmscandPolicy(Policy):
         cost_ns, state = mig.work()
         sim.cpu_ns.migrator += cost_ns
         if state == MORE:
-            sim.schedule(ceil_us(mig.clock_ns), PRIO_POLICY + 1, self._migrator_thread)
+            sim.schedule(ceil_us(mig.clock_ns), PRIO_POLICY + 1, self._migrator_thread,
+                         thread=True)
         elif state == WAIT:
-            sim.schedule(int(sim.next_event_time()), PRIO_RESUME, self._migrator_thread)
+            sim.schedule(int(sim.thread_bound()), PRIO_RESUME, self._migrator_thread, thread=True)
         elif state == SLEEP:
             sleep_ns = (MIGRATOR_SLEEP_MS + self.cfg.migrate_sleep_ms) * 1_000_000
             sim.schedule(ceil_us(mig.clock_ns + sleep_ns), PRIO_POLICY + 1, self._migrator_thread)

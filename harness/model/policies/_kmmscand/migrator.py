@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.config import MIB, PolicyConfig
+from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -32,6 +33,13 @@ FEEDBACK_EVERY = 1024
 
 # Outcome of one list entry.
 OK, NOT_HOT, SAME_NODE, INELIGIBLE, WATERMARK = 0, 1, 2, 3, 4
+
+
+def is_hot_page(flags: np.ndarray) -> np.ndarray:
+    """kscand's is_hot_page (V2+, CONFIG_PAGE_IDLE_FLAG form): ``!idle &&
+    (referenced || young)`` on the page flags, which the scanner left as the
+    last visit saw the page; not the A bit, which that visit just cleared."""
+    return ((flags & PG_IDLE) == 0) & ((flags & (PG_YOUNG | PG_REFERENCED)) != 0)
 N_OUTCOMES = 5
 
 # What a chunk of work leaves the thread to do next: go on at its clock; go
@@ -108,7 +116,7 @@ class Migrator:
             self.in_pass = False
             return 0, SLEEP
         horizon = sim.end_us * 1000
-        bound = int(min(sim.next_event_time(), sim.end_us)) * 1000
+        bound = int(min(sim.thread_bound(), sim.end_us)) * 1000
         limit = q.length
         if c.migrate_batch:
             limit = min(limit, c.migrate_batch - self.pass_done)
@@ -256,7 +264,7 @@ class Migrator:
         reason[~mem.slow_mask(src)] = INELIGIBLE
         reason[src == dst] = SAME_NODE
         if self.cfg.hot_check:
-            reason[~sim.bits.peek(pages)] = NOT_HOT
+            reason[~is_hot_page(mem.pgflags[pages])] = NOT_HOT
         ok_idx = np.flatnonzero(reason == OK)
         chosen = []
         single = self._single_target(dst)

@@ -38,6 +38,8 @@ class Scanner:
         self.ring: list[MMState] = []  # registered mms, in registration order
         self.rr = 0
         self.visit_seq = 0
+        # kscand's hot_vma_idle_pte_entry (V2+) or kmmscand's (V0, V1).
+        self.kscand = self.cfg.version not in ("v0", "v1") or bool(self.cfg.second_access)
 
     def add(self, mm: MMState) -> None:
         self.ring.append(mm)
@@ -130,14 +132,18 @@ class Scanner:
 
         Test-and-clear each A bit (a_bit_miss: some set bits read clear, x86's
         clear without a TLB flush); an A bit clears PG_idle and sets PG_young
-        (page_idle_clear_pte_refs). Accessed (V0-V2, flags as the visit found
-        them): ``!idle || young || referenced || A``, and every PTE ends idle
-        (folio_set_idle). With second_access (V3): prev_idle is read first,
-        folio_set_idle, then the A-bit clear; a slow-tier page is accessed iff
-        ``!idle && !prev_idle && (young || referenced)``: A set now and not
-        idle when the visit began (A set at the previous visit, newly faulted,
-        or reclaim's walk cleared PG_idle since); a top-tier page iff
-        ``young || referenced || A``. Accessed slow-tier pages are queued.
+        (page_idle_clear_pte_refs). kmmscand (V0, V1): accessed, with the
+        flags as the visit found them, is ``!idle || young || referenced || A``,
+        and every PTE ends idle (folio_set_idle). kscand (V2+, or
+        second_access): folio_set_idle first, then the A-bit clear, so a
+        slow-tier page is accessed iff ``!idle && (young || referenced)``, i.e.
+        its A bit was set; with second_access (V3) also ``!prev_idle`` (read
+        before the set): not idle when the visit began (A set at the previous
+        visit, newly faulted, or reclaim's walk cleared PG_idle since). A
+        top-tier page counts as accessed iff ``young || referenced || A``.
+        Accessed slow-tier pages are queued. (MODEL.md gives the OR test for
+        V0-V2; the posted kscand code sets PG_idle before the A-bit clear, and
+        its is_hot_page reads PG_idle, which only that order keeps meaningful.)
 
         Returns (scanned per node, top-tier accessed, slow-tier accessed,
         pages to queue in page order).
@@ -158,7 +164,7 @@ class Scanner:
             scanned[mem.slow_nodes[0]] = n_slow
         else:
             scanned = mem.count_nodes(nodes)
-        if not c.second_access:
+        if not self.kscand:
             acc = (flags & PG_FLAGS) != PG_IDLE  # !idle || young || referenced
             acc[idx] = True
             flags[idx] |= PG_YOUNG
@@ -167,10 +173,12 @@ class Scanner:
             cand = np.flatnonzero(np.logical_and(acc, slow, out=acc))
             n_top = n_acc - len(cand)
         else:
-            was_busy = (flags[idx] & PG_IDLE) == 0  # !prev_idle, where A is set
+            sel = slow[idx]
+            if c.second_access:
+                sel &= (flags[idx] & PG_IDLE) == 0  # !prev_idle, where A is set
             flags |= PG_IDLE
             flags[idx] = (flags[idx] & ~np.uint8(PG_IDLE)) | PG_YOUNG
-            cand = idx[was_busy & slow[idx]]
+            cand = idx[sel]
             n_top = int(np.count_nonzero(((flags & (PG_YOUNG | PG_REFERENCED)) != 0) & ~slow))
         return scanned, n_top, len(cand), lo + cand
 
