@@ -325,7 +325,11 @@ def test_committed_fixture_is_a_real_recording():
     assert tc.n_pages == 275 and tc.stats["modifies"] >= 20000
 
 
-def test_trace_example_policies_between_none_and_oracle():
+def test_trace_example_policies_below_the_oracle():
+    """The oracle bounds every policy. With every page first on the slow tier
+    kmmscand beats doing nothing; with first-touch placement it need not: V1
+    re-queues every once-young slow page on every visit (sticky PG_young) and
+    the churn can cost more than it gains, which the model must be able to show."""
     from harness.model import simulate
 
     cfg = load_config(ROOT / "configs" / "trace-example.yaml")
@@ -335,8 +339,10 @@ def test_trace_example_policies_between_none_and_oracle():
         for policy in ("none", "kmmscand", "oracle"):
             c = cfg.replace({"policy.kind": policy, "workload.placement": placement})
             hit[policy] = simulate(c).metrics["hit_rate"]
-        assert hit["none"] <= hit["kmmscand"] <= hit["oracle"], (placement, hit)
+        assert max(hit["none"], hit["kmmscand"]) <= hit["oracle"], (placement, hit)
         assert hit["oracle"] > hit["none"] + 0.3
+        if placement == "slow":
+            assert hit["none"] == 0.0 < hit["kmmscand"], hit
 
 
 def test_fast_tier_as_share_or_gib_and_process_copies():

@@ -25,7 +25,9 @@ def test_sweep_on_a_trace(tmp_path):
     assert not rep.outcome.errors
     t = pd.read_parquet(tmp_path / "sweep" / "trials.parquet")
     assert len(t) == 2 * 5  # 2 workloads x (default + 2 x 2 grid points)
-    assert (t["hit_rate"] >= t["hit_rate_none"]).all()
+    # All pages first on slow: any promotion beats none; first touch: it may not.
+    slow = t["workload"].str.contains("slow")
+    assert slow.any() and (t.loc[slow, "hit_rate"] > t.loc[slow, "hit_rate_none"]).all()
     assert t["objective"].notna().all() and (t["objective"] > 0).any()
 
 
