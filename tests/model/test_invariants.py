@@ -10,16 +10,16 @@ adaptation scan_period and scan_size lie within the version's clamps.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from simcfg import gb, mismatches, random_cfg
 
 from harness.config import MIB, from_dict
 from harness.model import simulate
 from harness.model.engine import Sim
 from harness.model.policies import make_policy
 from harness.model.reference import make_reference_sim
+from tests.conftest import parametrize_policy
+from tests.helpers.simcfg import gb, mismatches, random_cfg
 
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
@@ -87,10 +87,9 @@ def instrument(sim: Sim, events: list) -> None:
         scanner.adapt = checked_adapt
 
 
-KINDS = ["kmmscand", "numab2", "oracle", "none"]
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@parametrize_policy(argname="kind")
 @settings(max_examples=25, **SETTINGS)
 @given(data=st.data())
 def test_invariants_hold_at_every_event(kind, data):
@@ -106,7 +105,7 @@ def test_invariants_hold_at_every_event(kind, data):
     assert m["promotions"] >= m["pingpong"] >= 0
 
 
-@pytest.mark.parametrize("kind", KINDS[:3])
+@parametrize_policy(exclude=("none",), argname="kind")
 @settings(max_examples=15, **SETTINGS)
 @given(data=st.data())
 def test_reference_matches_vectorized_on_random_configs(kind, data):
@@ -119,7 +118,7 @@ def test_reference_matches_vectorized_on_random_configs(kind, data):
     assert mismatches(vec, ref) == {}
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@parametrize_policy(argname="kind")
 @settings(max_examples=5, **SETTINGS)
 @given(data=st.data())
 def test_same_seed_same_metrics(kind, data):

@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from simcfg import gb
 
 from harness.config import from_dict
 from harness.model.core import PRIO_POLICY
@@ -25,6 +24,7 @@ from harness.model.engine import Sim
 from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG
 from harness.model.policies import make_policy
 from harness.model.reference import make_reference_sim
+from tests.helpers.simcfg import gb
 
 IMPLS = ["vectorized", "reference"]
 ZERO_COSTS = dict(scan_pte_ns=0, scan_vma_ns=0, kzalloc_ns=0, migrate_page_us=0,

@@ -9,6 +9,7 @@ import pytest
 from harness.config import from_dict
 from harness.model import runtime as rt_model
 from harness.model import simulate
+from tests.conftest import parametrize_policy
 
 
 def closed_loop(policy="none", placement="slow", slow_latency=220.0, **runtime):
@@ -57,7 +58,7 @@ def test_runtime_grows_with_slow_latency(policy):
     assert times == sorted(times) and times[0] < times[-1]
 
 
-@pytest.mark.parametrize("policy", ["none", "kmmscand", "numab2", "oracle"])
+@parametrize_policy()
 def test_completion_splits_into_fast_time_penalty_and_stalls(policy):
     m = simulate(closed_loop(policy)).metrics
     total = m["all_fast_s"] + m["runtime_penalty_s"] + m["runtime_stall_s"]

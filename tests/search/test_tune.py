@@ -13,15 +13,16 @@ import pandas as pd
 import pytest
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
-from sessions import end_session
 
 from harness.commands.tune import study_text
 from harness.experiment import load_experiment
 from harness.run.backends import InlineBackend
 from harness.search._optuna import make_sampler
 from harness.search.study import run_study
+from tests.conftest import CONFIGS
+from tests.helpers.sessions import end_session
 
-ZIPF = os.path.abspath("configs/zipf.yaml")
+ZIPF = str(CONFIGS / "zipf.yaml")
 
 STUDY = """
 name: tiny

@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.collections import PathCollection
 from matplotlib.text import Text
-from synth_results import (
+
+from harness.analysis import points as PT
+from harness.analysis import study_tables as ST
+from harness.analysis import tables as TB
+from harness.report import labels as L
+from harness.report import plots as P
+from tests.helpers.synth_results import (
     SEEDS,
     SIZES,
     SLEEPS,
@@ -20,12 +26,6 @@ from synth_results import (
     make_trials,
     make_tune_like,
 )
-
-from harness.analysis import points as PT
-from harness.analysis import study_tables as ST
-from harness.analysis import tables as TB
-from harness.report import labels as L
-from harness.report import plots as P
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-from synth_results import make_trials, write_run
 
 from harness.analysis import recommend as D
 from harness.analysis.runs import load_run
 from harness.cli import main
 from harness.errors import InputError
 from harness.report import defaults_out as O
+from tests.helpers.synth_results import make_trials, write_run
 
 
 @pytest.fixture()
@@ -134,7 +134,7 @@ def test_cli_prints_evidence(run_dir, capsys):
 def test_study_evidence_splits_study_and_holdout_seeds(tmp_path):
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
-    from synth_results import make_tune_like
+    from tests.helpers.synth_results import make_tune_like
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     raw = make_tune_like()

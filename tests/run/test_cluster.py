@@ -20,14 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sessions import end_session, session_pids
 
-import harness
 from harness.experiment import load_experiment
 from harness.run.backends import InlineBackend
 from harness.search.sweep import run_sweep
+from tests.conftest import REPO
+from tests.helpers.sessions import end_session, session_pids
 
-REPO = Path(harness.__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 ZIPF = REPO / "configs" / "zipf.yaml"
 

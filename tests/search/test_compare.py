@@ -6,13 +6,13 @@ import json
 
 import pandas as pd
 import pytest
-from synth_results import write_run
 
 from harness.cli import main
 from harness.errors import ConfigError
 from harness.experiment import load_experiment
 from harness.run.backends import InlineBackend
 from harness.search import compare as C
+from tests.helpers.synth_results import write_run
 
 EXPERIMENT = """
 name: tiny

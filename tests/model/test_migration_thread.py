@@ -16,7 +16,6 @@ import math
 
 import numpy as np
 import pytest
-from simcfg import gb
 
 from harness.config import from_dict
 from harness.model.core import PRIO_POLICY
@@ -24,6 +23,7 @@ from harness.model.engine import Sim
 from harness.model.metrics import ENTRY_BYTES
 from harness.model.policies import make_policy
 from harness.model.reference import make_reference_sim
+from tests.helpers.simcfg import gb
 
 IMPLS = ["vectorized", "reference"]
 COSTS = dict(scan_pte_ns=0, scan_vma_ns=0, kzalloc_ns=0, migrate_page_us=3.3,

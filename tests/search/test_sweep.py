@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -17,8 +16,9 @@ from harness.experiment import load_experiment
 from harness.run.backends import InlineBackend, RayBackend
 from harness.run.runner import Evaluation, Scheduler, run_evaluations
 from harness.search.sweep import run_sweep, sweep_evaluations
+from tests.conftest import CONFIGS
 
-ZIPF = os.path.abspath("configs/zipf.yaml")
+ZIPF = str(CONFIGS / "zipf.yaml")
 
 # 2 workloads x 2 seeds x (default + 2 x 2 points) = 20 tiny evaluations.
 SMALL = f"""
@@ -45,11 +45,6 @@ sweep:
 VOLATILE = {"wall_s", "eval_wall_s", "worker", "finished_at"}
 
 
-def write(tmp_path, text, name="small.yaml"):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text))
-    return p
-
 
 def metrics_frame(path):
     t = pd.read_parquet(path)
@@ -57,16 +52,8 @@ def metrics_frame(path):
     return t[cols].sort_values("eval_id").reset_index(drop=True)
 
 
-@pytest.fixture(scope="module")
-def ray_backend():
-    """One local Ray session (2 CPUs, no dashboard, 127.0.0.1) for this module."""
-    b = RayBackend(cpus=2)
-    yield b
-    b.close()
-
-
-def test_inline_sweep_and_resume(tmp_path):
-    exp = load_experiment(write(tmp_path, SMALL))
+def test_inline_sweep_and_resume(tmp_path, write_yaml):
+    exp = load_experiment(write_yaml(SMALL))
     out = tmp_path / "out"
     rep = run_sweep(exp, out, InlineBackend(), progress=False)
     assert rep.outcome.computed == 20 and not rep.outcome.errors
@@ -95,9 +82,9 @@ def test_inline_sweep_and_resume(tmp_path):
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_same_sweep_same_metrics_on_1_and_2_cpus(tmp_path):
+def test_same_sweep_same_metrics_on_1_and_2_cpus(tmp_path, write_yaml):
     """Must-show 3: tiersweep sweep --cpus 1 and --cpus 2 give identical metrics."""
-    cfg = write(tmp_path, SMALL)
+    cfg = write_yaml(SMALL)
     frames = {}
     for cpus in (1, 2):
         out = tmp_path / f"out{cpus}"
@@ -140,13 +127,13 @@ def _children_running(task_name: str) -> list[int]:
     return out
 
 
-def test_killed_worker_evaluation_is_retried(tmp_path, ray_backend):
+def test_killed_worker_evaluation_is_retried(tmp_path, ray_backend, write_yaml):
     """Must-show 2b: SIGKILL a Ray worker in the middle of a simulation; Ray retries it."""
     text = SMALL.replace("duration_s: 6", "duration_s: 60").replace("size_gb: 0.25", "size_gb: 1") \
         .replace("capacity_gb: 0.0625", "capacity_gb: 0.25").replace("capacity_gb: 0.5", "capacity_gb: 2") \
         .replace("seeds: [1, 2]", "seeds: [1]")
     text = text.split("sweep:")[0] + "sweep: {grid: {policy.version: [v1]}, include_default: false}\n"
-    exp = load_experiment(write(tmp_path, text))
+    exp = load_experiment(write_yaml(text))
     killed: list[int] = []
 
     def killer():
@@ -176,7 +163,7 @@ def test_killed_worker_evaluation_is_retried(tmp_path, ray_backend):
                                   metrics_frame(tmp_path / "ref/trials.parquet"))
 
 
-def test_shared_counts_array_is_put_once(tmp_path, ray_backend):
+def test_shared_counts_array_is_put_once(tmp_path, ray_backend, write_yaml):
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 5, size=(8, 4096)).astype(np.int64)
     np.save(tmp_path / "counts.npy", counts)
@@ -193,7 +180,7 @@ def test_shared_counts_array_is_put_once(tmp_path, ray_backend):
     seeds: [1, 2, 3]
     sweep: {{grid: {{policy.version: [v1, v3]}}}}
     """
-    exp = load_experiment(write(tmp_path, text, "counts.yaml"))
+    exp = load_experiment(write_yaml(text, "counts.yaml"))
     evals = sweep_evaluations(exp)
     seen_puts = []
     orig_put = ray_backend.put
@@ -241,14 +228,14 @@ def test_local_ray_binds_to_loopback(ray_backend):
     assert ray_backend.slots == 2
 
 
-def test_errors_name_values_in_the_library_and_flags_on_the_command_line(tmp_path, capsys):
+def test_errors_name_values_in_the_library_and_flags_on_the_command_line(tmp_path, capsys, write_yaml):
     from harness.cli import main
     from harness.errors import TiersweepError
     from harness.run.store import RunLock
 
     with pytest.raises(TiersweepError, match="^cpus: expected at least 1 CPU"):
         RayBackend(cpus=0)
-    cfg = write(tmp_path, SMALL)
+    cfg = write_yaml(SMALL)
     assert main(["sweep", str(cfg), "--out", str(tmp_path / "a"), "--cpus", "0"]) == 1
     assert "tiersweep: error: --cpus: expected at least 1 CPU" in capsys.readouterr().err
     out = tmp_path / "b"

@@ -11,7 +11,6 @@ import sys
 
 import pandas as pd
 import pytest
-from synth_results import make_trials, write_run
 
 from harness.analysis.runs import REQUIRED_TRIAL_COLUMNS, load_run
 from harness.analysis.study_tables import find_study
@@ -20,6 +19,7 @@ from harness.errors import InputError
 from harness.report import figures as F
 from harness.report import html as R
 from harness.run.worker import HEAD_COLUMNS
+from tests.helpers.synth_results import make_trials, write_run
 
 KEYS = ["1-policies", "2-pareto", "3-sensitivity", "4-timeseries", "5-study"]
 

@@ -3,7 +3,6 @@
 import math
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pandas as pd
@@ -17,11 +16,6 @@ from harness.search.aggregate import aggregate, suite_value
 
 ZIPF = "configs/zipf.yaml"
 
-
-def write(tmp_path, text, name="exp.yaml"):
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text))
-    return p
 
 
 BASE = """
@@ -58,8 +52,8 @@ def test_shipped_suite_loads():
     assert exp.run_config("hotset", 2).policy.scan_sleep_ms == 16
 
 
-def test_sweep_points_grid_random_deterministic(tmp_path, exp_text):
-    p = write(tmp_path, exp_text + """
+def test_sweep_points_grid_random_deterministic(tmp_path, exp_text, write_yaml):
+    p = write_yaml(exp_text + """
 sweep:
   grid: {policy.version: [v1, v3]}
   random: {policy.scan_size_mb: {type: int, low: 256, high: 4096, log: true}}
@@ -109,11 +103,11 @@ sweep:
      "        pruner: {kind: median, n_warmup_steps: x}}", "study.pruner.n_warmup_steps: expected"),
     ("bogus: 1", "bogus: unknown field"),
 ])
-def test_bad_fields_name_file_and_path(tmp_path, exp_text, snippet, needle):
+def test_bad_fields_name_file_and_path(tmp_path, exp_text, snippet, needle, write_yaml):
     text = exp_text.replace("seeds: [1, 2]\n", "") + snippet + "\n"
     if not snippet.startswith("seeds"):
         text += "seeds: [1, 2]\n"
-    p = write(tmp_path, text)
+    p = write_yaml(text)
     with pytest.raises(ConfigError) as exc:
         load_experiment(p)
     msg = str(exc.value)
@@ -140,16 +134,16 @@ def test_space_keeps_numbers_as_written():
         "choices=(), when=(('policy.version', ('v1', 'v3')),), grid=())"]
 
 
-def test_bad_suite_entry(tmp_path, exp_text):
-    p = write(tmp_path, exp_text.replace("hotset: {workload.kind: hotset",
+def test_bad_suite_entry(tmp_path, exp_text, write_yaml):
+    p = write_yaml(exp_text.replace("hotset: {workload.kind: hotset",
                                          "hotset: {workload.kind: hotsett"))
     with pytest.raises(ConfigError) as exc:
         load_experiment(p)
     assert "suite.hotset" in str(exc.value) and "workloads[0].kind" in str(exc.value)
 
 
-def test_cli_bad_field_exit_code_2(tmp_path, exp_text):
-    p = write(tmp_path, exp_text + "sweep: {grid: {policy.scan_sise_mb: [1]}}\n")
+def test_cli_bad_field_exit_code_2(tmp_path, exp_text, write_yaml):
+    p = write_yaml(exp_text + "sweep: {grid: {policy.scan_sise_mb: [1]}}\n")
     for cmd in ("sweep", "tune"):
         r = subprocess.run([sys.executable, "-m", "harness", cmd, str(p), "--backend", "inline"],
                            capture_output=True, text=True)

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from simcfg import gb
 
 from harness.config import MIB, from_dict, load_config
 from harness.model import simulate
 from harness.model.engine import Sim
 from harness.model.policies import make_policy
 from harness.model.reference import make_reference_sim
+from tests.helpers.simcfg import gb
 
 HOT4 = [[1, 1, 1, 1, 0, 0, 0, 0]] * 4
 ZERO_COSTS = dict(scan_pte_ns=0, scan_vma_ns=0, kzalloc_ns=0, migrate_page_us=0,

@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 import pytest
-from simcfg import gb
 
 from harness.config import from_dict
 from harness.model.core import PRIO_POLICY
@@ -26,6 +25,7 @@ from harness.model.engine import Sim
 from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG, SWAP_CLUSTER_MAX
 from harness.model.policies import make_policy
 from harness.model.reference import make_reference_sim
+from tests.helpers.simcfg import gb
 
 ZERO_COSTS = dict(scan_pte_ns=0, scan_vma_ns=0, kzalloc_ns=0, migrate_page_us=0,
                   tlb_shootdown_us=0, migrate_fail_ns=0, migrate_stale_ns=0, hint_fault_us=0,

@@ -1,6 +1,5 @@
 """Sweeps and tuning studies take a trace workload like any other (configs/trace-sweep.yaml)."""
 
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -9,8 +8,9 @@ from harness.experiment import load_experiment
 from harness.run.backends import InlineBackend
 from harness.search.study import run_study
 from harness.search.sweep import run_sweep
+from tests.conftest import CONFIGS
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "trace-sweep.yaml"
+CONFIG = CONFIGS / "trace-sweep.yaml"
 
 
 @pytest.fixture(autouse=True)

@@ -17,8 +17,9 @@ from harness.config import WorkloadConfig, load_config
 from harness.errors import InputError
 from harness.traces import ReaderOptions, detect_format, lackey, load_trace, load_trace_counts
 from harness.traces.inspect import skew, summarize
+from tests.conftest import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 FIXTURE = ROOT / "tests" / "fixtures" / "skew.lackey.gz"
 
 

@@ -1,0 +1,1 @@
+"""tiersweep's tests, laid out like the harness package."""
