@@ -134,6 +134,7 @@ def test_cli_prints_evidence(run_dir, capsys):
 def test_study_evidence_splits_study_and_holdout_seeds(tmp_path):
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
+
     from tests.helpers.synth_results import make_tune_like
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
