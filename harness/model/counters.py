@@ -37,9 +37,7 @@ class Counters:
     failed_not_candidate: int = 0
 
     def failed(self) -> int:
-        return (self.failed_not_hot + self.failed_same_node + self.failed_ineligible_src
-                + self.failed_dest_watermark + self.failed_rate_limited
-                + self.failed_not_candidate)
+        return sum(self.failed_by_reason().values())
 
     def failed_by_reason(self) -> dict[str, int]:
         return {f"failed_{r}": getattr(self, f"failed_{r}") for r in FAIL_REASONS}

@@ -25,27 +25,14 @@ from harness.experiment import load_experiment
 from harness.run.backends import InlineBackend
 from harness.search.sweep import run_sweep
 from tests.conftest import REPO
+from tests.helpers.experiments import tiny_suite
 from tests.helpers.sessions import end_session, session_pids
 
 VENV_BIN = Path(sys.executable).parent
 ZIPF = REPO / "configs" / "zipf.yaml"
 
-SWEEP = f"""
-name: cluster-small
-base: {ZIPF}
-set:
-  duration_s: 6
-  sample_ms: 2000
-  workload: {{size_gb: 0.25, placement: slow}}
-  platform: {{nodes: [{{id: 0, tier: fast, capacity_gb: 0.0625}},
-                     {{id: 1, tier: slow, capacity_gb: 0.5}}]}}
-suite:
-  zipf: {{workload: {{kind: zipf}}}}
-  hotset: {{workload: {{kind: hotset, move_every_s: 2}}}}
-seeds: [1, 2]
-sweep:
-  grid: {{policy.version: [v1, v3], policy.scan_size_mb: [256, 4096]}}
-"""
+SWEEP = tiny_suite("cluster-small", """  grid: {policy.version: [v1, v3], policy.scan_size_mb: [256, 4096]}
+""")
 
 EXCLUDES = [".venv", ".git", "results", "__pycache__", ".pytest_cache", ".ruff_cache",
             ".hypothesis", "*.egg-info", "*.parquet", "*.journal"]

@@ -17,29 +17,16 @@ from harness.run.backends import InlineBackend, RayBackend
 from harness.run.runner import Evaluation, Scheduler, run_evaluations
 from harness.search.sweep import run_sweep, sweep_evaluations
 from tests.conftest import CONFIGS
+from tests.helpers.experiments import tiny_suite
 
 ZIPF = str(CONFIGS / "zipf.yaml")
 
 # 2 workloads x 2 seeds x (default + 2 x 2 points) = 20 tiny evaluations.
-SMALL = f"""
-name: small
-base: {ZIPF}
-set:
-  duration_s: 6
-  sample_ms: 2000
-  workload: {{size_gb: 0.25, placement: slow}}
-  platform: {{nodes: [{{id: 0, tier: fast, capacity_gb: 0.0625}},
-                     {{id: 1, tier: slow, capacity_gb: 0.5}}]}}
-suite:
-  zipf: {{workload: {{kind: zipf}}}}
-  hotset: {{workload: {{kind: hotset, move_every_s: 2}}}}
-seeds: [1, 2]
-sweep:
-  grid: {{policy.version: [v1, v3]}}
-  random: {{policy.scan_size_mb: {{type: int, low: 256, high: 4096, log: true}}}}
+SMALL = tiny_suite("small", """  grid: {policy.version: [v1, v3]}
+  random: {policy.scan_size_mb: {type: int, low: 256, high: 4096, log: true}}
   samples: 2
   seed: 3
-"""
+""")
 
 # Metrics that depend on the machine, not on the configuration.
 VOLATILE = {"wall_s", "eval_wall_s", "worker", "finished_at"}

@@ -33,6 +33,7 @@ FEEDBACK_EVERY = 1024
 
 # Outcome of one list entry.
 OK, NOT_HOT, SAME_NODE, INELIGIBLE, WATERMARK = 0, 1, 2, 3, 4
+N_OUTCOMES = 5
 
 
 def is_hot_page(flags: np.ndarray) -> np.ndarray:
@@ -40,7 +41,7 @@ def is_hot_page(flags: np.ndarray) -> np.ndarray:
     (referenced || young)`` on the page flags, which the scanner left as the
     last visit saw the page; not the A bit, which that visit just cleared."""
     return ((flags & PG_IDLE) == 0) & ((flags & (PG_YOUNG | PG_REFERENCED)) != 0)
-N_OUTCOMES = 5
+
 
 # What a chunk of work leaves the thread to do next: go on at its clock; go
 # on once the next event ran (the next entry would end after it); sleep (the
