@@ -155,7 +155,7 @@ class Sim:
         """Close the loop: account the elapsed step, then set the next speed."""
         mem = self.mem
         nxt = self.loop.step(self.t, mem.node_rate, mem.total_rate, self.cpu_ns.app,
-                             self.counters.shootdowns, self.costs.tlb_shootdown_us)
+                             self.counters.shootdowns)
         if nxt is None:
             self.core.stop(self.loop.end_us())
         else:

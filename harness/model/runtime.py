@@ -232,14 +232,14 @@ class ClosedLoop:
         return self.completion_us == self.completion_us  # not NaN
 
     def step(self, t: int, node_rate: np.ndarray, total_rate: float, app_ns: float,
-             shootdowns: int, tlb_shootdown_us: float = 0.0) -> int | None:
+             shootdowns: int) -> int | None:
         """Account the elapsed step, then set the next speed from where accesses
         go now (access rates per node, their total) and the stalls charged so far
         (application-charged CPU in ns, TLB shootdowns). Returns the time of the
-        next step, or None when the work completed inside this one.
-
-        tlb_shootdown_us (the initiator's wait for the IPI round) is the
-        migrating thread's cost, not the other CPUs': unused here."""
+        next step, or None when the work completed inside this one. (The
+        initiator's wait for a shootdown, tlb_shootdown_us, is the migrating
+        thread's cost, not the application's: each shootdown stalls every
+        thread by ipi_handler_us.)"""
         rt = self.state
         tau_now = self.work_at(t)
         dt = t - self.tau_t0
