@@ -20,6 +20,10 @@ import numpy as np
 from harness.config import RunConfig
 from harness.errors import ConfigError
 from harness.model.core import PRIO_POLICY
+from harness.model.kernels import PG_IDLE as PG_IDLE  # re-exported: the flags' home for the model
+from harness.model.kernels import PG_REFERENCED as PG_REFERENCED
+from harness.model.kernels import PG_YOUNG as PG_YOUNG
+from harness.model.kernels import SWAP_CLUSTER_MAX, kswapd_clock
 from harness.model.workloads import Layout, MMSpec
 
 if TYPE_CHECKING:
@@ -31,12 +35,12 @@ if TYPE_CHECKING:
 # flags that the scanners and reclaim read. PG_idle and PG_young are
 # CONFIG_PAGE_IDLE_FLAG's (page_idle.h); PG_referenced is the LRU's. They are
 # per page index, so a move keeps them (folio_migrate_flags copies them).
-PG_IDLE, PG_YOUNG, PG_REFERENCED = 1, 2, 4
+# (Defined in kernels.py, whose compiled walks read them.)
 
 # kswapd's thread runs after the policy threads of the same time, before the sampler.
 PRIO_KSWAPD = PRIO_POLICY + 3
-# Reclaim's batch (pages): kswapd_shrink_node reclaims max(high watermark, this) a round.
-SWAP_CLUSTER_MAX = 32
+# SWAP_CLUSTER_MAX, reclaim's batch (pages): kswapd_shrink_node reclaims
+# max(high watermark, it) a round; shrink_folio_list takes batches of it.
 
 
 class Memory:
@@ -83,6 +87,7 @@ class Memory:
         self.kswapd_running = np.zeros(self.n_nodes, dtype=bool)
         self.kswapd_scanned = np.zeros(self.n_nodes, dtype=np.int64)  # this run's CLOCK steps
         self.kswapd_round = np.zeros(self.n_nodes, dtype=np.int64)  # victims left this round
+        self._kswapd_stride = np.full(self.n_nodes, 8.0)  # CLOCK offsets per victim, last call
         costs = cfg.costs
         self.kswapd_scan_ns = costs.kswapd_scan_ns
         self.kswapd_demote_ns = (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000.0
@@ -101,11 +106,11 @@ class Memory:
         # rate x us the fast tier did not serve before pages moved at their own
         # times inside an event (move's at_us); Metrics takes it back.
         self.fast_lag = 0.0
-        # Pages moved in the current event at a later time (at_us), with that
-        # time: a second move of one of them in the same event (kswapd's
-        # demotion of a page just promoted) is not counted before the first.
-        self._later_pages = np.zeros(0, dtype=np.int64)
-        self._later_at = np.zeros(0)
+        # Each page's last move time (us; at_us may be later than now): a
+        # second move of a page before that time (kswapd's demotion of a page
+        # the migration thread's chunk promotes later) is not counted before
+        # the first.
+        self.moved_at = np.full(n, -np.inf)
         self.total_rate = 0.0
         self.base_fast_rate = 0.0
         self.node_rate = np.zeros(self.n_nodes)
@@ -223,70 +228,83 @@ class Memory:
         return ~self.node_is_fast[nodes]
 
     def move(self, pages: np.ndarray, dst: np.ndarray | int, kind: str,
-             shootdown: bool = True, at_us: np.ndarray | None = None) -> None:
-        """Move pages to dst node(s); kind is 'promote' or 'demote'. Each moved page
-        needs a TLB shootdown, which stalls every thread of the workload (only the
-        oracle moves for free). The page flags stay (folio_migrate_flags copies
-        them to the new folio).
+             shootdown: bool = True, at_us: np.ndarray | None = None,
+             src: int | None = None) -> None:
+        """Move pages (distinct) to dst node(s); kind is 'promote' or 'demote'.
+        Each moved page needs a TLB shootdown, which stalls every thread of the
+        workload (only the oracle moves for free). The page flags stay
+        (folio_migrate_flags copies them to the new folio).
         at_us: each page's own move time (float us, inside the calling thread's
         chunk, e.g. when its migration-list entry completes; default: now); the
-        hit accounting counts the page on its old tier until then."""
+        hit accounting counts the page on its old tier until then.
+        src: the one node all the pages are on, when the caller knows it."""
         if len(pages) == 0:
             return
         c = self.counters
-        src = self.node[pages].astype(np.int64)
-        dst = np.broadcast_to(np.asarray(dst, dtype=np.int64), src.shape)
         r = self.rate[pages]
-        was_fast, now_fast = self.node_is_fast[src], self.node_is_fast[dst]
-        self.fast_rate += float(r[now_fast & ~was_fast].sum() - r[was_fast & ~now_fast].sum())
         at_us = self._move_times(pages, at_us)
-        if at_us is not None:
-            gain = np.where(now_fast, r, 0.0) - np.where(was_fast, r, 0.0)
-            self.fast_lag += float(gain @ (at_us - self.bits.core.now))
-        self.node_rate += (np.bincount(dst, weights=r, minlength=self.n_nodes)
-                           - np.bincount(src, weights=r, minlength=self.n_nodes))
+        if src is not None and np.ndim(dst) == 0:
+            self._move_between(pages, r, int(src), int(dst), at_us)
+        else:
+            src_a = self.node[pages].astype(np.int64)
+            dst_a = np.broadcast_to(np.asarray(dst, dtype=np.int64), src_a.shape)
+            was_fast, now_fast = self.node_is_fast[src_a], self.node_is_fast[dst_a]
+            self.fast_rate += float(r[now_fast & ~was_fast].sum()
+                                    - r[was_fast & ~now_fast].sum())
+            if at_us is not None:
+                gain = np.where(now_fast, r, 0.0) - np.where(was_fast, r, 0.0)
+                self.fast_lag += float(gain @ (at_us - self.bits.core.now))
+            self.node_rate += (np.bincount(dst_a, weights=r, minlength=self.n_nodes)
+                               - np.bincount(src_a, weights=r, minlength=self.n_nodes))
+            self.free += np.bincount(src_a, minlength=self.n_nodes)
+            self.free -= np.bincount(dst_a, minlength=self.n_nodes)
         if shootdown:
             c.shootdowns += len(pages)
-        self.free += np.bincount(src, minlength=self.n_nodes)
-        self.free -= np.bincount(dst, minlength=self.n_nodes)
         self.node[pages] = dst
         if kind == "promote":
             c.promotions += len(pages)
-            c.pingpong += int(self.was_demoted[pages].sum())
+            c.pingpong += int(np.count_nonzero(self.was_demoted[pages]))
             self.was_demoted[pages] = False
         else:
             c.demotions += len(pages)
             self.was_demoted[pages] = True
 
+    def _move_between(self, pages: np.ndarray, r: np.ndarray, src: int, dst: int,
+                      at_us: np.ndarray | None) -> None:
+        """move's sums when every page goes from node src to node dst (the same
+        floating-point operations as the general case, on one pair of nodes)."""
+        k = len(pages)
+        up = bool(self.node_is_fast[dst] and not self.node_is_fast[src])
+        down = bool(self.node_is_fast[src] and not self.node_is_fast[dst])
+        if up or down:
+            total = float(r.sum())
+            self.fast_rate += total if up else -total
+            if at_us is not None:
+                lag = float(r @ (at_us - self.bits.core.now))
+                self.fast_lag += lag if up else -lag
+        if src != dst:
+            seq = float(np.cumsum(r)[-1])  # bincount's sum: in order, not pairwise
+            self.node_rate[dst] += seq
+            self.node_rate[src] -= seq
+            self.free[src] += k
+            self.free[dst] -= k
+
     def _move_times(self, pages: np.ndarray, at_us: np.ndarray | None) -> np.ndarray | None:
         """Each page's move time for the hit accounting (None: now): not before
         a move of the same page still in the future (another thread's chunk
         may run ahead, up to the thread quantum), and remembered when later
-        than now."""
+        than now (``moved_at``, per page)."""
         now = self.bits.core.now
-        if len(self._later_pages):  # forget moves that are past
-            keep = self._later_at > now
-            if not keep.all():
-                self._later_pages, self._later_at = self._later_pages[keep], self._later_at[keep]
-        if len(self._later_pages):
-            pos = np.searchsorted(self._later_pages, pages)
-            pos[pos == len(self._later_pages)] = 0
-            hit = self._later_pages[pos] == pages
-            if hit.any():
-                at_us = (np.full(len(pages), float(now)) if at_us is None
-                         else np.array(at_us, dtype=np.float64))
-                at_us[hit] = np.maximum(at_us[hit], self._later_at[pos[hit]])
+        prev = self.moved_at[pages]
+        hit = prev > now
+        if hit.any():
+            at_us = (np.full(len(pages), float(now)) if at_us is None
+                     else np.array(at_us, dtype=np.float64))
+            at_us[hit] = np.maximum(at_us[hit], prev[hit])
         if at_us is None:
             return None
         at_us = np.asarray(at_us, dtype=np.float64)
-        later = at_us > now
-        if later.any():
-            p = np.concatenate([self._later_pages, np.asarray(pages)[later]])
-            a = np.concatenate([self._later_at, at_us[later]])
-            order = np.lexsort((a, p))
-            p, a = p[order], a[order]
-            last = np.append(p[1:] != p[:-1], True)  # the latest time of each page
-            self._later_pages, self._later_at = p[last], a[last]
+        self.moved_at[pages] = at_us
         return at_us
 
     # ------------------------------------------------------------ kswapd
@@ -342,7 +360,7 @@ class Memory:
                 self.kswapd_scanned[d] = 2 * self.n_pages  # nowhere to demote to: give up
                 break
             victims, done, clock = self._rule_kswapd_victims(d, k, clock, budget)
-            self.move(victims, dest, "demote", at_us=t + done / 1000.0)
+            self.move(victims, dest, "demote", at_us=t + done / 1000.0, src=d)
             self.kswapd_round[d] -= len(victims)
             if len(victims) < k:
                 break  # the next event comes first, or two full turns
@@ -370,95 +388,48 @@ class Memory:
         by `budget` (the next event) or the chunk has spent nothing yet. Stops
         after `need` victims, at the budget, or after two full turns in this
         run (kswapd_scanned); the hand stays after the last batch. Returns the
-        victims, each one's completion time and the clock."""
+        victims, each one's completion time and the clock.
+
+        The walk is kernels.kswapd_clock; here, the A bits it reads (peeked
+        over a window of the first turn, widened when the walk needs more)
+        and their clearing, all at once after the walk (nothing reads them
+        in between, and each page is tested once a turn)."""
         n = self.n_pages
-        bits, flags = self.bits, self.pgflags
-        c_scan, c_demote = self.kswapd_scan_ns, self.kswapd_demote_ns
         hand = int(self.kswapd_hand[d])
         limit = 2 * n - int(self.kswapd_scanned[d])  # CLOCK steps left in this run
-        # Gather node d's pages in CLOCK order (offsets u from the hand) with
-        # what folio_referenced would find, without side effects, until the
-        # batches to take are known.
-        fit = need if c_scan <= 0 or budget == np.inf else min(need, int(budget / c_scan) + 1)
-        width = max(4 * fit, 1024)
-        cols: list[tuple] = []  # (pages, u, a, ref, second visit)
-        got = items = 0
-        first_ref = None  # turn-1 references, for the second turn
-        segs = [(hand, n, 0), (0, hand, n - hand), (hand, n, n), (0, hand, 2 * n - hand)]
-        si, lo = 0, hand
-        u_end = 0
-        while got < need and u_end < limit:
-            seg_lo, seg_hi, base = segs[si]
-            hi = min(seg_hi, lo + width, lo + limit - (base + lo - seg_lo))
-            if lo >= hi:
-                si += 1
-                if si == len(segs):
-                    break
-                lo = segs[si][0]
-                continue
-            pos = np.flatnonzero(self.node[lo:hi] == d)
-            pages = lo + pos
-            if si < 2:
-                a = bits.peek_range(lo, hi)[pos]
-                ref = a | ((flags[pages] & PG_YOUNG) != 0)
-                second = np.zeros(len(pos), dtype=bool)
-            else:
-                if first_ref is None:
-                    first_ref = np.zeros(n, dtype=bool)
-                    for c in cols:
-                        first_ref[c[0]] = c[3]
-                keep = first_ref[pages]  # passed over on the first visit: a victim now
-                pages, pos = pages[keep], pos[keep]
-                a = np.zeros(len(pos), dtype=bool)
-                ref = a.copy()
-                second = np.ones(len(pos), dtype=bool)
-            cols.append((pages, base + (lo - seg_lo) + pos, a, ref, second))
-            got += int(np.count_nonzero(~ref))
-            items += len(pages)
-            u_end = base + (hi - seg_lo)
-            lo = hi
-            width *= 2
-            # Known once a whole batch does not fit (and is not the chunk's first).
-            if items >= SWAP_CLUSTER_MAX and got < need:
-                cost = np.concatenate([np.where(c[3], c_scan, c_scan + c_demote) for c in cols])
-                cum = np.cumsum(np.r_[clock, cost])
-                b = (items // SWAP_CLUSTER_MAX) * SWAP_CLUSTER_MAX
-                if cum[b] > budget and cum[b - SWAP_CLUSTER_MAX] != 0.0:
-                    break
-        if not cols:
-            self.kswapd_hand[d] = (hand + u_end) % n
-            self.kswapd_scanned[d] += u_end
-            return np.zeros(0, dtype=np.int64), np.zeros(0), clock
-        pages, u, a, ref, second = (np.concatenate(x) for x in zip(*cols, strict=True))
-        vi = np.flatnonzero(~ref)
-        need_cut = len(vi) >= need
-        cut = int(vi[need - 1]) + 1 if need_cut else len(pages)
-        ends = np.r_[np.arange(SWAP_CLUSTER_MAX, cut, SWAP_CLUSTER_MAX), cut].astype(np.int64)
-        cum = np.cumsum(np.r_[clock, np.where(ref[:cut], c_scan, c_scan + c_demote)])
-        ok = (cum[ends] <= budget) | (cum[np.r_[0, ends[:-1]]] == 0.0)
-        nb = len(ends) if ok.all() else int(np.argmin(ok))
-        m = int(ends[nb - 1]) if nb else 0
-        if need_cut and m == cut:
-            u_stop = int(u[cut - 1]) + 1
-        elif nb < len(ends):
-            u_stop = int(u[m - 1]) + 1 if m else 0  # the next batch does not fit
-        else:
-            u_stop = u_end
-        # Side effects of the batches taken, in CLOCK order.
-        first = ~second[:m]
-        p1, a1, r1 = pages[:m][first], a[:m][first], ref[:m][first]
-        wrap = p1 < hand  # the second segment of the first turn comes after the first
-        bits.test_and_clear_pages(p1[a1 & ~wrap])
-        bits.test_and_clear_pages(p1[a1 & wrap])
-        f = flags[p1]
-        f[a1] &= ~np.uint8(PG_IDLE)
-        f &= ~np.uint8(PG_YOUNG | PG_REFERENCED)
-        f[r1] |= PG_REFERENCED
-        flags[p1] = f
-        p2 = pages[:m][second[:m]]
-        flags[p2] &= ~np.uint8(PG_YOUNG | PG_REFERENCED)
-        victims = np.flatnonzero(~ref[:m])
-        done = cum[ends[victims // SWAP_CLUSTER_MAX]]
+        c_scan, c_victim = self.kswapd_scan_ns, self.kswapd_scan_ns + self.kswapd_demote_ns
+        victims = np.empty(max(need, 0), dtype=np.int64)
+        done = np.empty(max(need, 0))
+        # Lookahead: the offsets the victims the budget allows took last time.
+        fit = need if budget == np.inf or c_victim <= 0 else min(need, int(budget / c_victim) + 1)
+        width = max(int(fit * self._kswapd_stride[d] * 1.25), 1024)
+        clears = []
+        u, last, nv, wu0 = 0, -1, 0, 0
+        while True:
+            wu1 = min(wu0 + width, n, limit)
+            a_win = self._peek_offsets(hand, wu0, wu1)
+            clear = np.empty(max(wu1 - wu0, 0), dtype=np.int64)
+            fin, u, last, clock, nv, nc, u_stop = kswapd_clock(
+                self.node, self.pgflags, a_win, wu0, wu1, hand, d, need, limit, u, last,
+                float(clock), float(budget), c_scan, c_victim, victims, done, nv, clear)
+            clears.append(clear[:nc])
+            if fin:
+                break
+            wu0, width = u, 2 * width
+        cleared = clears[0] if len(clears) == 1 else np.concatenate(clears)
+        self.bits.test_and_clear_pages(cleared)
+        if nv:
+            self._kswapd_stride[d] = max(u_stop / nv, 1.0)
         self.kswapd_hand[d] = (hand + u_stop) % n
         self.kswapd_scanned[d] += u_stop
-        return pages[victims], done, float(cum[m])
+        return victims[:nv], done[:nv], clock
+
+    def _peek_offsets(self, hand: int, u0: int, u1: int) -> np.ndarray:
+        """The A bits (no side effect) of pages (hand + u) % n for u in [u0, u1) < n."""
+        n = self.n_pages
+        lo, hi = hand + u0, hand + u1
+        if hi <= n:
+            return self.bits.peek_range(lo, hi)
+        if lo >= n:
+            return self.bits.peek_range(lo - n, hi - n)
+        return np.concatenate([self.bits.peek_range(lo, n), self.bits.peek_range(0, hi - n)])

@@ -20,9 +20,9 @@ class ReferenceMemory(Memory):
         return out
 
     def move(self, pages: np.ndarray, dst, kind: str, shootdown: bool = True,
-             at_us: np.ndarray | None = None) -> None:
+             at_us: np.ndarray | None = None, src: int | None = None) -> None:
         """One page at a time, in list order (the engine's bookkeeping per page),
-        each at its own time when given."""
+        each at its own time when given; each page's source read from its node."""
         dsts = np.broadcast_to(np.asarray(dst, dtype=np.int64), (len(pages),))
         for i, (p, d) in enumerate(zip(pages, dsts, strict=True)):
             at = None if at_us is None else np.asarray(at_us, dtype=np.float64)[i:i + 1]
