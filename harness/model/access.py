@@ -51,7 +51,7 @@ class RateAccess:
             self.mean_gap_us = 1e6 / self.rate
         pending = self.next_access > t
         if pending.all():  # e.g. the first phase: no page accessed yet
-            self.next_access = self._draw_safe(t, self.mean_gap_us)
+            self.next_access[:] = self._draw_safe(t, self.mean_gap_us)  # in place: may be a view
             return
         pending = np.flatnonzero(pending)
         self.next_access[pending] = self._draw_safe(t, self.mean_gap_us[pending])

@@ -22,6 +22,15 @@ class PageBits:
         self.seg_lo = np.array([s.lo for s in segments], dtype=np.int64)
         self.core = core
         self.loop = loop
+        # When every segment's A bits are Poisson next-access times, one array
+        # of them all (the segments' arrays become views of it), which the
+        # compiled walks read directly: A set iff next_access <= work_now().
+        self.next_access: np.ndarray | None = None
+        contiguous = [s.lo for s in segments] == [0] + [s.hi for s in segments[:-1]]
+        if segments and contiguous and all(s.access.form == "rate" for s in segments):
+            self.next_access = np.concatenate([s.access.next_access for s in segments])
+            for s in segments:
+                s.access.next_access = self.next_access[s.lo:s.hi]
 
     def work_now(self):
         """The access models' clock now."""

@@ -24,8 +24,9 @@ _CLEAR_IDLE = np.uint8(0xFF ^ PG_IDLE)
 
 
 @numba.njit(cache=True, nogil=True)
-def kswapd_clock(node, flags, a_win, wu0, wu1, hand, d, need, limit, u, last, clock, budget,
-                 c_scan, c_victim, victims, done, nv, clear):  # pragma: no cover (compiled)
+def kswapd_clock(node, flags, next_access, t_work, a_win, wu0, wu1, hand, d, need, limit, u,
+                 last, clock, budget, c_scan, c_victim, victims, done, nv,
+                 clear):  # pragma: no cover (compiled)
     """Reclaim's CLOCK on node d (shrink_folio_list over isolated batches of
     SWAP_CLUSTER_MAX pages, folio_referenced and folio_check_references per
     page), from offset u of this call (page (hand + u) % n; offsets n and
@@ -33,7 +34,9 @@ def kswapd_clock(node, flags, a_win, wu0, wu1, hand, d, need, limit, u, last, cl
 
     A batch collects up to SWAP_CLUSTER_MAX pages of node d, ending early at
     the need-th victim. On the first turn a page is referenced if its A bit
-    (a_win[u - wu0], for offsets [wu0, wu1)) or PG_young is set; on the
+    or PG_young is set; the A bit is next_access[p] <= t_work when
+    next_access is given (not empty), else a_win[u - wu0], for offsets
+    [wu0, wu1). On the
     second turn a page passed over on the first (it has PG_referenced now) is
     a victim and a victim (PG_referenced clear) is skipped. A batch costs
     c_scan per page plus c_victim per victim; it runs only if it ends by
@@ -47,6 +50,7 @@ def kswapd_clock(node, flags, a_win, wu0, wu1, hand, d, need, limit, u, last, cl
     a window from u); u_stop is where the hand stops.
     """
     n = node.shape[0]
+    direct = next_access.shape[0] == n
     nc = 0
     bp = np.empty(SWAP_CLUSTER_MAX, np.int64)
     ba = np.zeros(SWAP_CLUSTER_MAX, np.bool_)
@@ -64,9 +68,12 @@ def kswapd_clock(node, flags, a_win, wu0, wu1, hand, d, need, limit, u, last, cl
                 p -= n
             if node[p] == d:
                 if uu < n:
-                    if uu >= wu1:
+                    if direct:
+                        a = next_access[p] <= t_work
+                    elif uu >= wu1:
                         return False, u, last, clock, nv, nc, -1
-                    a = a_win[uu - wu0]
+                    else:
+                        a = a_win[uu - wu0]
                     ref = a or (flags[p] & PG_YOUNG) != 0
                     again = False
                 else:
@@ -121,12 +128,79 @@ def kswapd_clock(node, flags, a_win, wu0, wu1, hand, d, need, limit, u, last, cl
             return True, u, last, clock, nv, nc, last + 1
 
 
+# Outcome of one migration-list entry (as in policies/_kmmscand/migrator.py).
+OK, NOT_HOT, SAME_NODE, INELIGIBLE, WATERMARK = 0, 1, 2, 3, 4
+
+
+@numba.njit(cache=True, nogil=True)
+def migrate_entries(pages, vis, dst, node, flags, node_slow, room, cost_ns, hot_check, start,
+                    seen, bound, budget, reason, ends, src):  # pragma: no cover (compiled)
+    """kmmmigrated's pass (kmmscand_migrate_folio per entry) over list
+    entries in FIFO order, on the thread's clock from `start` (ns). An entry
+    is processed only if it is visible (vis, us) when the previous one ends
+    (entries before `seen` are) and it ends by `bound`. Its outcome, first
+    failing check first: not hot (when hot_check: kscand's is_hot_page,
+    CONFIG_PAGE_IDLE_FLAG form, `!idle && (referenced || young)` on the flags
+    the scanner's last visit left, not on the A bit, which that visit
+    cleared), source == destination (a page moved already, also by an
+    earlier entry of this pass), source not on the slow tier, no free page
+    above the destination's high watermark (`room` per node, spent by each
+    success); else success. Its cost is cost_ns[outcome]. At most `budget`
+    successes (-1: no limit; the pass stops at the last one).
+
+    Writes reason[i], ends[i] (ns) and src[i] (the page's node then) of
+    each processed entry and returns their number and the successes. Each
+    success's page is left on its destination in `node` and `room` spent, so
+    that a next call (the same pass, later entries) sees them: the caller
+    puts the pages back (node[p] = src) before it moves them."""
+    clock = start
+    k = 0
+    n_ok = 0
+    for i in range(len(pages)):
+        if i >= seen and vis[i] > clock / 1000:
+            break
+        p = pages[i]
+        d = dst[i]
+        s = node[p]
+        f = flags[p]
+        if hot_check and not ((f & PG_IDLE) == 0 and (f & (PG_YOUNG | PG_REFERENCED)) != 0):
+            r = NOT_HOT
+        elif s == d:
+            r = SAME_NODE
+        elif not node_slow[s]:
+            r = INELIGIBLE
+        elif room[d] <= 0:
+            r = WATERMARK
+        else:
+            r = OK
+        end = clock + cost_ns[r]
+        if end > bound:
+            break
+        reason[i] = r
+        ends[i] = end
+        src[i] = s
+        clock = end
+        k = i + 1
+        if r == OK:
+            room[d] -= 1
+            node[p] = d
+            n_ok += 1
+            if n_ok == budget:
+                break
+    return k, n_ok
+
+
 def warm_up() -> float:
     """Compile (or load from the cache) every kernel; the seconds it took."""
     t0 = time.perf_counter()
     node = np.zeros(4, dtype=np.int8)
     flags = np.zeros(4, dtype=np.uint8)
     out = np.zeros(4, dtype=np.int64)
-    kswapd_clock(node, flags, np.zeros(4, dtype=np.bool_), 0, 4, 0, 0, 1, 8, 0, -1, 0.0,
-                 np.inf, 1.0, 2.0, out, np.zeros(4), 0, out.copy())
+    kswapd_clock(node, flags, np.zeros(4), 0.0, np.zeros(4, dtype=np.bool_), 0, 4, 0, 0, 1, 8,
+                 0, -1, 0.0, np.inf, 1.0, 2.0, out, np.zeros(4), 0, out.copy())
+    pages = np.zeros(1, dtype=np.int32)
+    migrate_entries(pages, np.zeros(1), node[:1].copy(), node, flags, np.ones(5, dtype=np.bool_),
+                    np.ones(4, dtype=np.int64), np.ones(5, dtype=np.int64), True, 0, 1, 10, -1,
+                    np.zeros(1, dtype=np.int8), np.zeros(1, dtype=np.int64),
+                    np.zeros(1, dtype=np.int8))
     return time.perf_counter() - t0

@@ -88,6 +88,8 @@ class Memory:
         self.kswapd_scanned = np.zeros(self.n_nodes, dtype=np.int64)  # this run's CLOCK steps
         self.kswapd_round = np.zeros(self.n_nodes, dtype=np.int64)  # victims left this round
         self._kswapd_stride = np.full(self.n_nodes, 8.0)  # CLOCK offsets per victim, last call
+        self._no_bits, self._no_times = np.zeros(0, dtype=bool), np.zeros(0)
+        self._clear_buf: np.ndarray | None = None
         costs = cfg.costs
         self.kswapd_scan_ns = costs.kswapd_scan_ns
         self.kswapd_demote_ns = (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000.0
@@ -405,13 +407,20 @@ class Memory:
         width = max(int(fit * self._kswapd_stride[d] * 1.25), 1024)
         clears = []
         u, last, nv, wu0 = 0, -1, 0, 0
+        na, t_work = self.bits.next_access, float(self.bits.work_now())
         while True:
-            wu1 = min(wu0 + width, n, limit)
-            a_win = self._peek_offsets(hand, wu0, wu1)
-            clear = np.empty(max(wu1 - wu0, 0), dtype=np.int64)
+            if na is not None:  # the walk reads the A bits itself
+                if self._clear_buf is None:  # pages whose A bit to clear: at most one turn's
+                    self._clear_buf = np.empty(n, dtype=np.int64)
+                wu1, a_win, clear = limit, self._no_bits, self._clear_buf
+            else:
+                wu1 = min(wu0 + width, n, limit)
+                a_win = self._peek_offsets(hand, wu0, wu1)
+                clear = np.empty(max(wu1 - wu0, 0), dtype=np.int64)
             fin, u, last, clock, nv, nc, u_stop = kswapd_clock(
-                self.node, self.pgflags, a_win, wu0, wu1, hand, d, need, limit, u, last,
-                float(clock), float(budget), c_scan, c_victim, victims, done, nv, clear)
+                self.node, self.pgflags, self._no_times if na is None else na, t_work, a_win,
+                wu0, wu1, hand, d, need, limit, u, last, float(clock), float(budget), c_scan,
+                c_victim, victims, done, nv, clear)
             clears.append(clear[:nc])
             if fin:
                 break

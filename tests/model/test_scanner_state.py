@@ -207,7 +207,7 @@ def test_visit_takes_time_and_pays_a_kzalloc_per_entry(impl):
     def wake():
         cost = sim.policy.scanner.wake()
         q = sim.policy.queue
-        pages, visible, _ = q.peek(q.length)
+        pages, visible = q.peek(q.length)
         q.consume(q.length)
         return cost, list(pages), list(visible), sim.policy.slots[0].next_scan
 

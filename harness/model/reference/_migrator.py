@@ -10,13 +10,14 @@ from harness.model.policies._kmmscand.migrator import INELIGIBLE, NOT_HOT, OK, S
 
 
 class ReferenceMigrator(Migrator):
-    def _rule_process(self, pages: np.ndarray, dst: np.ndarray, vis: np.ndarray, start: int,
-                      bound: int, budget: int | None
-                      ) -> tuple[np.ndarray, np.ndarray]:
+    def _rule_process(self, n: int, start: int, bound: int, budget: int | None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """Entry by entry in list order on the thread's clock: the pass stops at
         an entry not yet on the list when the previous one ends, at one that
         would end after `bound`, and once `budget` pages were promoted. The first failing check gives
         the outcome; a promoted page moves when its entry ends."""
+        pages, vis = self.queue.peek(n)
+        dst, mm_idx = self._destinations(pages)
         mem = self.sim.mem
         reasons: list[int] = []
         ends: list[int] = []
@@ -49,4 +50,6 @@ class ReferenceMigrator(Migrator):
             reasons.append(r)
             ends.append(end)
             clock = end
-        return np.array(reasons, dtype=np.int8), np.array(ends, dtype=np.int64)
+        k = len(reasons)
+        return (np.array(reasons, dtype=np.int8), np.array(ends, dtype=np.int64), dst[:k],
+                None if mm_idx is None else mm_idx[:k])

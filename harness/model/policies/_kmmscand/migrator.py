@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.config import MIB, PolicyConfig
-from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG
+from harness.model.kernels import INELIGIBLE, NOT_HOT, OK, SAME_NODE, WATERMARK, migrate_entries
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -31,16 +31,8 @@ if TYPE_CHECKING:
 
 FEEDBACK_EVERY = 1024
 
-# Outcome of one list entry.
-OK, NOT_HOT, SAME_NODE, INELIGIBLE, WATERMARK = 0, 1, 2, 3, 4
+# Outcome of one list entry (kernels.py's codes).
 N_OUTCOMES = 5
-
-
-def is_hot_page(flags: np.ndarray) -> np.ndarray:
-    """kscand's is_hot_page (V2+, CONFIG_PAGE_IDLE_FLAG form): ``!idle &&
-    (referenced || young)`` on the page flags, which the scanner left as the
-    last visit saw the page; not the A bit, which that visit just cleared."""
-    return ((flags & PG_IDLE) == 0) & ((flags & (PG_YOUNG | PG_REFERENCED)) != 0)
 
 
 # What a chunk of work leaves the thread to do next: go on at its clock; go
@@ -71,14 +63,12 @@ class Migrator:
         self.pass_done = 0      # entries processed in this pass
         self.refill_ns = 0      # the rate limit's last refill
         self.allowance = 0.0
-        self._entries_unique = False
-        self._stamp: np.ndarray | None = None
-        self._mark: np.ndarray | None = None
         costs = sim.costs
         ok = round((costs.migrate_page_us + costs.tlb_shootdown_us) * 1000)
         fail, stale = round(costs.migrate_fail_ns), round(costs.migrate_stale_ns)
         # ns of an entry by outcome code (integers: exact sums in any order)
         self.cost_ns = np.array([ok, fail, stale, stale, fail], dtype=np.int64)
+        self._node_slow = ~sim.mem.node_is_fast  # by node index; the last entry is -1's
         self._mean_ns = float(self.cost_ns.max())  # mean entry cost of the last chunk
 
     # ------------------------------------------------------------- the pass
@@ -125,9 +115,7 @@ class Migrator:
         if cheapest > 0:  # no more entries than can fit before the bound
             limit = min(limit, max(bound - start, 0) // cheapest + 1)
         n = q.visible_count(max(bound, start) / 1000, limit)
-        pages, vis, self._entries_unique = q.peek(n)
-        dst, mm_idx = self._destinations(pages)
-        reason, ends = self._rule_process(pages, dst, vis, start, bound, budget)
+        reason, ends, dst, mm_idx = self._rule_process(n, start, bound, budget)
         k = len(reason)
         if k == 0:
             return 0, (HORIZON if bound >= horizon else WAIT)
@@ -186,131 +174,70 @@ class Migrator:
         return None
 
     # ---------------------------------------------------------- entry rules
-    def _rule_process(self, pages: np.ndarray, dst: np.ndarray, vis: np.ndarray, start: int,
-                      bound: int, budget: int | None
-                      ) -> tuple[np.ndarray, np.ndarray]:
-        """Process entries from the head, one after the other from ``start``
-        (ns): each is processed only if it is on the list (visible) when the
-        previous one ends and it ends by ``bound``; the rate limit's
-        ``budget`` caps the successes. A success moves its page when the entry
-        ends. Returns the outcome code and end time (ns) of each processed entry.
+    def _rule_process(self, n: int, start: int, bound: int, budget: int | None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Process entries from the head (at most n), one after the other from
+        ``start`` (ns): each is processed only if it is on the list (visible)
+        when the previous one ends and it ends by ``bound``; the rate limit's
+        ``budget`` caps the successes. Checks per entry, the first failing
+        one giving the outcome: still hot (V2+), source == destination (the
+        page moved already, also by an earlier entry of this pass), source
+        not slow tier, destination free pages above its high watermark (else
+        fail and wake kswapd). A success moves its page when the entry ends.
+        Returns the outcome code and end time (ns), destination and mm (None:
+        one mm) of each processed entry.
 
-        Vectorized: the outcomes of a prefix depend only on the state at the
-        chunk's start and the entries before, so they are decided for a
-        candidate prefix (grown by doubling), costed, and cut; only the cut
-        prefix changes state.
-        """
-        n = len(pages)
-        # First guess of how many fit: at the last chunk's mean entry cost.
-        per = self._mean_ns
-        m = n if per <= 0 else min(n, int(max(bound - start, 0) / per * 1.1) + 16)
-        # Entries already visible at the start need no visibility check.
-        seen = int(np.searchsorted(vis, start / 1000, side="right"))
-        while True:
-            reason, succ = self._outcomes(pages[:m], dst[:m], budget)
-            r = len(reason)
-            ends = start + np.cumsum(self.cost_ns[reason])
-            k = r
-            if seen < r:  # later ones must be on the list when the previous one ends
-                late = np.flatnonzero(vis[seen:r] > ends[seen - 1:r - 1] / 1000)
-                k = seen + int(late[0]) if len(late) else r
-            fit = int(np.searchsorted(ends[:k], bound, side="right"))
-            if fit < k or k < m or m == n:
+        The walk is kernels.migrate_entries (each entry's outcome depends on
+        the ones before), over slices of the list sized by the last chunk's
+        mean entry cost; the moves are made here, all at once."""
+        mem, q = self.sim.mem, self.queue
+        room = mem.free - mem.wmark_high
+        parts = []
+        done, clock, left, m = 0, start, -1 if budget is None else budget, 0
+        while done < n:
+            per = self._mean_ns  # a guess; doubled when the slice runs out
+            guess = n if per <= 0 else int((bound - clock) / per * 1.25) + 64
+            m = min(n - done, max(guess, 2 * m))
+            pages, vis = q.peek(m, skip=done)
+            dst, mm_idx = self._destinations(pages)
+            reason = np.empty(m, dtype=np.int8)
+            ends = np.empty(m, dtype=np.int64)
+            src = np.empty(m, dtype=np.int8)
+            seen = int(np.searchsorted(vis, clock / 1000, side="right"))
+            k, n_ok = migrate_entries(pages, vis, np.ascontiguousarray(dst), mem.node,
+                                      mem.pgflags, self._node_slow, room, self.cost_ns,
+                                      bool(self.cfg.hot_check), int(clock), seen, int(bound),
+                                      left, reason, ends, src)
+            parts.append((pages[:k], reason[:k], ends[:k], src[:k], dst[:k],
+                          None if mm_idx is None else mm_idx[:k]))
+            done += k
+            if k:
+                clock = int(ends[k - 1])
+            if left >= 0:
+                left -= n_ok
+            if k < m or left == 0:
                 break
-            m = min(2 * m, n)
-        k = fit
-        if k:
-            self._mean_ns = (int(ends[k - 1]) - start) / k
-        succ = succ[succ < k]
-        self._promote(pages[succ], dst[succ], ends[succ] / 1000)
-        return reason[:k], ends[:k]
+        if done:
+            self._mean_ns = (clock - start) / done
+        pages, reason, ends, src, dst, mm_idx = (
+            x[0] if len(parts) == 1 else (None if x[0] is None else np.concatenate(x))
+            for x in zip(*parts, strict=True))
+        succ = np.flatnonzero(reason == OK)
+        if len(succ):
+            mem.node[pages[succ]] = src[succ]  # the walk left them moved
+            self._promote(pages[succ], dst[succ], ends[succ] / 1000)
+        return reason, ends, dst, mm_idx
 
     def _promote(self, pages: np.ndarray, dst: np.ndarray, at_us: np.ndarray) -> None:
         mem = self.sim.mem
+        src = int(mem.slow_nodes[0]) if len(mem.slow_nodes) == 1 else None
         single = self._single_target(dst)
         if single is not None:
-            mem.move(pages, single, "promote", at_us=at_us)
+            mem.move(pages, single, "promote", at_us=at_us, src=src)
             return
         for d in mem.fast_nodes:
             sel = dst == d
-            mem.move(pages[sel], int(d), "promote", at_us=at_us[sel])
-
-    def _first_occurrences(self, p: np.ndarray) -> np.ndarray:
-        """Positions of the first occurrence of each page, in order (O(n), no sort):
-        writing positions in reverse leaves the smallest one per page."""
-        if self._stamp is None:
-            self._stamp = np.zeros(self.sim.n_pages, dtype=np.int64)
-        pos = np.arange(len(p), dtype=np.int64)
-        self._stamp[p[::-1]] = pos[::-1]
-        return np.flatnonzero(self._stamp[p] == pos)
-
-    def _outcomes(self, pages: np.ndarray, dst: np.ndarray, budget: int | None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """The outcome of each entry, in list order, from the state now
-        (nothing changes); also the positions of the successes.
-
-        Checks per entry: still hot (V2+), source == destination, source not
-        slow tier, destination free pages above its high watermark (else
-        fail and wake kswapd). A page queued twice is migrated by its first
-        entry; the later one then finds source == destination. With a rate
-        limit only `budget` entries succeed and the codes stop at the last of
-        them.
-        """
-        sim = self.sim
-        mem = sim.mem
-        src = mem.node[pages]
-        reason = np.zeros(len(pages), dtype=np.int8)
-        # Assigned in reverse order of the checks, so the first failing check wins.
-        # dst is always fast, so src == dst implies a fast source.
-        reason[~mem.slow_mask(src)] = INELIGIBLE
-        reason[src == dst] = SAME_NODE
-        if self.cfg.hot_check:
-            reason[~is_hot_page(mem.pgflags[pages])] = NOT_HOT
-        ok_idx = np.flatnonzero(reason == OK)
-        chosen = []
-        single = self._single_target(dst)
-        for d in ([single] if single is not None else mem.fast_nodes):
-            cand = ok_idx if single is not None else ok_idx[dst[ok_idx] == d]
-            room = max(int(mem.free[d] - mem.wmark_high[d]), 0)
-            if room == 0 or len(cand) == 0:
-                continue
-            # The first `room` distinct pages in list order; grow the prefix
-            # only when duplicates hide some.
-            if self._entries_unique:
-                chosen.append(cand[:room])
-                continue
-            size = room
-            while True:
-                pre = cand[:size]
-                first = self._first_occurrences(pages[pre])
-                if len(first) >= room or size >= len(cand):
-                    break
-                size *= 2
-            chosen.append(pre[first[:room]])
-        if len(chosen) == 1:
-            succ = chosen[0]  # already in list order
-        else:
-            succ = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
-        if budget is not None and 0 < budget <= len(succ):
-            cut = int(succ[budget - 1]) + 1
-            succ = succ[:budget]
-            reason = reason[:cut]
-        rest = reason == OK
-        rest[succ] = False
-        if self._entries_unique:  # no later entry of a page that succeeds here
-            reason[rest] = WATERMARK
-            return reason, succ
-        # A later entry of a page that succeeds finds it moved (its source is
-        # the destination); any other one finds the destination full.
-        if self._mark is None:
-            self._mark = np.zeros(self.sim.n_pages, dtype=bool)
-        r_idx = np.flatnonzero(rest)
-        self._mark[pages[succ]] = True
-        moved_here = self._mark[pages[r_idx]]
-        self._mark[pages[succ]] = False
-        reason[r_idx[moved_here]] = SAME_NODE
-        reason[r_idx[~moved_here]] = WATERMARK
-        return reason, succ
+            mem.move(pages[sel], int(d), "promote", at_us=at_us[sel], src=src)
 
     def feedback(self, mm_idx: np.ndarray, ok: np.ndarray) -> None:
         """V3: every 1024 migrations of an mm, lengthen scan_period by the failure ratio."""

@@ -17,12 +17,10 @@ class EntryQueue:
     """The migration list: page indices in FIFO order, kept as numpy chunks.
 
     A chunk is what the scanner splices onto the list at once (one VMA's
-    entries): its pages (int32: V1 floods the list, so entries stay compact),
-    the time it becomes visible to the migration thread (us, the end of that
-    VMA's walk) and the id of the scanner visit that queued it. One visit scans
-    a page at most once, so entries that all come from one visit are distinct
-    pages, which lets a migration pass skip duplicate handling. Chunks are
-    spliced in time order, so visible times never decrease along the list.
+    entries): its pages (int32: V1 floods the list, so entries stay compact)
+    and the time it becomes visible to the migration thread (us, the end of
+    that VMA's walk). Chunks are spliced in time order, so visible times never
+    decrease along the list.
 
     De-duplication (the ``dedup`` knob): a page already on the list is not
     queued again; its queued bit clears when its entry is processed (or dropped).
@@ -33,7 +31,6 @@ class EntryQueue:
             raise ValueError("page indices must fit int32")
         self.chunks: deque[np.ndarray] = deque()
         self.visible: deque[float] = deque()
-        self.tags: deque[int] = deque()
         self.head = 0  # entries of chunks[0] already consumed
         self.length = 0
         self.peak = 0  # the longest the list has been (entries)
@@ -45,11 +42,10 @@ class EntryQueue:
         """Memory the entries hold (kmalloc-64 slab objects)."""
         return self.length * ENTRY_BYTES
 
-    def push(self, pages: np.ndarray, visible_at_us: float = 0.0, tag: int = -1) -> np.ndarray:
+    def push(self, pages: np.ndarray, visible_at_us: float = 0.0) -> np.ndarray:
         """Append entries (distinct pages) that become visible to the migration
-        thread at visible_at_us; tag: the scanner visit that found them (-1:
-        unknown). With de-duplication, pages already on the list are left out.
-        Returns the pages queued."""
+        thread at visible_at_us. With de-duplication, pages already on the list
+        are left out. Returns the pages queued."""
         pages = np.asarray(pages)
         if self.queued is not None and len(pages):
             pages = pages[~self.queued[pages]]
@@ -61,7 +57,6 @@ class EntryQueue:
                 vis = self.visible[-1]
             self.chunks.append(pages.astype(np.int32, copy=False))
             self.visible.append(vis)
-            self.tags.append(tag)
             self.length += len(pages)
             if self.length > self.peak:
                 self.peak = self.length
@@ -82,24 +77,25 @@ class EntryQueue:
             got += len(c) - (self.head if i == 0 else 0)
         return min(got, limit)
 
-    def peek(self, m: int) -> tuple[np.ndarray, np.ndarray, bool]:
-        """The first m entries, the time each is visible, and whether they are
-        certainly distinct pages."""
-        out, vis, got, tags = [], [], 0, set()
-        for i, (c, v, tag) in enumerate(zip(self.chunks, self.visible, self.tags, strict=True)):
+    def peek(self, m: int, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """m entries after the first `skip`, and the time each is visible."""
+        out, vis, got = [], [], 0
+        skip += self.head
+        for c, v in zip(self.chunks, self.visible, strict=True):
             if got >= m:
                 break
-            c = c[self.head:] if i == 0 else c
-            out.append(c[: m - got])
+            if skip >= len(c):
+                skip -= len(c)
+                continue
+            out.append(c[skip:skip + m - got])
+            skip = 0
             vis.append(np.full(len(out[-1]), v))
-            tags.add(tag)
             got += len(out[-1])
         if not out:
-            return np.zeros(0, dtype=np.int32), np.zeros(0), True
-        unique = len(tags) == 1 and -1 not in tags
+            return np.zeros(0, dtype=np.int32), np.zeros(0)
         if len(out) == 1:
-            return out[0], vis[0], unique
-        return np.concatenate(out), np.concatenate(vis), unique
+            return out[0], vis[0]
+        return np.concatenate(out), np.concatenate(vis)
 
     def consume(self, k: int) -> None:
         """Remove the first k entries (processed): their pages may be queued again."""
@@ -113,7 +109,6 @@ class EntryQueue:
             if take == avail:
                 self.chunks.popleft()
                 self.visible.popleft()
-                self.tags.popleft()
                 self.head = 0
             else:
                 self.head += take
@@ -122,16 +117,15 @@ class EntryQueue:
     def drop_range(self, lo: int, hi: int) -> np.ndarray:
         """Remove the entries of pages [lo, hi) (an exiting mm); return them."""
         dropped = []
-        chunks, visible, tags = deque(), deque(), deque()
-        for i, (c, v, tag) in enumerate(zip(self.chunks, self.visible, self.tags, strict=True)):
+        chunks, visible = deque(), deque()
+        for i, (c, v) in enumerate(zip(self.chunks, self.visible, strict=True)):
             c = c[self.head:] if i == 0 else c
             inside = (c >= lo) & (c < hi)
             dropped.append(c[inside])
             if not inside.all():
                 chunks.append(c[~inside])
                 visible.append(v)
-                tags.append(tag)
-        self.chunks, self.visible, self.tags, self.head = chunks, visible, tags, 0
+        self.chunks, self.visible, self.head = chunks, visible, 0
         self.length = sum(len(c) for c in chunks)
         out = np.concatenate(dropped) if dropped else np.zeros(0, dtype=np.int32)
         if self.queued is not None:

@@ -37,7 +37,6 @@ class Scanner:
         self.miss_rng = np.random.default_rng([sim.cfg.seed, 0xB17])
         self.ring: list[MMState] = []  # registered mms, in registration order
         self.rr = 0
-        self.visit_seq = 0
         # kscand's hot_vma_idle_pte_entry (V2+) or kmmscand's (V0, V1).
         self.kscand = self.cfg.version not in ("v0", "v1") or bool(self.cfg.second_access)
 
@@ -86,7 +85,6 @@ class Scanner:
         mprotect), which the modelled workloads do not issue, would wait."""
         sim, slot = self.sim, self.slots[mm.spec.index]
         mem, costs = sim.mem, sim.costs
-        self.visit_seq += 1
         bounds = mm.spec.vma_bounds
         nv = len(bounds) - 1
         i = slot.cursor
@@ -104,7 +102,7 @@ class Scanner:
             if dedup is not None:  # no entry, so no kzalloc, for a page on the list
                 q = q[~dedup[q]]
             clock_ns += (hi - lo) * costs.scan_pte_ns + costs.scan_vma_ns + len(q) * costs.kzalloc_ns
-            queued += len(self.queue.push(q, clock_ns / 1000, self.visit_seq))
+            queued += len(self.queue.push(q, clock_ns / 1000))
             total += (hi - lo) * mem.page_bytes
             nvmas += 1
             i += 1
