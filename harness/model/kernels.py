@@ -19,8 +19,10 @@ import numpy as np
 # Page flags, as in memory.py (numba reads module globals as constants).
 PG_IDLE, PG_YOUNG, PG_REFERENCED = 1, 2, 4
 SWAP_CLUSTER_MAX = 32
-_CLEAR_YOUNG_REF = np.uint8(0xFF ^ (PG_YOUNG | PG_REFERENCED))
-_CLEAR_IDLE = np.uint8(0xFF ^ PG_IDLE)
+_BLOCK = 256
+# The flags folio_referenced leaves, by whether the A bit was set (which clears PG_idle).
+_KEEP = np.array([0xFF ^ (PG_YOUNG | PG_REFERENCED), 0xFF ^ (PG_YOUNG | PG_REFERENCED | PG_IDLE)],
+                 dtype=np.uint8)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -43,7 +45,8 @@ def kswapd_clock(node, flags, next_access, t_work, a_win, wu0, wu1, hand, d, nee
     `budget` or the clock is still 0. Running it sets the flags (an A bit
     cleared clears PG_idle; PG_young and PG_referenced cleared; a referenced
     page gets PG_referenced) and appends the pages whose A bit to clear to
-    `clear` and the victims, with the batch's end time, to `victims`/`done`.
+    `clear` and the victims, with the batch's end time, to `victims`/`done`
+    (each one longer than it can fill: stores land before counts move).
 
     Returns (finished, u, last, clock, nv, n_clear, u_stop): not finished
     when a first-turn page past the window needs its A bit (call again with
@@ -51,81 +54,91 @@ def kswapd_clock(node, flags, next_access, t_work, a_win, wu0, wu1, hand, d, nee
     """
     n = node.shape[0]
     direct = next_access.shape[0] == n
+    cost = np.array([c_victim, c_scan])  # by referenced
     nc = 0
     bp = np.empty(SWAP_CLUSTER_MAX, np.int64)
     ba = np.zeros(SWAP_CLUSTER_MAX, np.bool_)
     br = np.zeros(SWAP_CLUSTER_MAX, np.bool_)
-    bt = np.zeros(SWAP_CLUSTER_MAX, np.bool_)
+    # Offsets of node d's pages ahead, found a block at a time without a
+    # branch per page (most pages are on other nodes).
+    found = np.empty(_BLOCK, np.int64)
+    fi = fn = 0
+    su = u  # the next offset to look at
     while True:
         cnt = 0
         bv = 0
         cum = clock
-        uu = u
         blast = last
-        while cnt < SWAP_CLUSTER_MAX and nv + bv < need and uu < limit:
-            p = hand + uu
-            while p >= n:
+        while cnt < SWAP_CLUSTER_MAX and nv + bv < need:
+            if fi == fn:
+                if su >= limit:
+                    break
+                hi = min(su + _BLOCK, limit)
+                p = hand + su
+                while p >= n:
+                    p -= n
+                fi = fn = 0
+                for uu in range(su, hi):
+                    found[fn] = uu
+                    fn += node[p] == d
+                    p += 1
+                    if p == n:
+                        p = 0
+                su = hi
+                continue
+            uu = found[fi]
+            fi += 1
+            p = hand + uu  # uu < 2n, hand < n: no division
+            if p >= n:
                 p -= n
-            if node[p] == d:
-                if uu < n:
-                    if direct:
-                        a = next_access[p] <= t_work
-                    elif uu >= wu1:
-                        return False, u, last, clock, nv, nc, -1
-                    else:
-                        a = a_win[uu - wu0]
-                    ref = a or (flags[p] & PG_YOUNG) != 0
-                    again = False
+                if p >= n:
+                    p -= n
+            if uu < n:
+                if direct:
+                    a = next_access[p] <= t_work
+                elif uu >= wu1:
+                    return False, u, last, clock, nv, nc, -1
                 else:
-                    if uu - n >= u:  # its first visit is in this batch, not run yet
-                        passed = False
-                        for j in range(cnt):
-                            if bp[j] == p:
-                                passed = br[j]
-                    else:
-                        passed = (flags[p] & PG_REFERENCED) != 0
-                    if not passed:
-                        uu += 1
-                        continue
-                    a = False
-                    ref = False
-                    again = True
-                bp[cnt] = p
-                ba[cnt] = a
-                br[cnt] = ref
-                bt[cnt] = again
-                if ref:
-                    cum += c_scan
+                    a = a_win[uu - wu0]
+                ref = a or (flags[p] & PG_YOUNG) != 0
+            else:
+                if uu - n >= u:  # its first visit is in this batch, not run yet
+                    passed = False
+                    for j in range(cnt):
+                        if bp[j] == p:
+                            passed = br[j]
                 else:
-                    cum += c_victim
-                    bv += 1
-                cnt += 1
-                blast = uu
-            uu += 1
+                    passed = (flags[p] & PG_REFERENCED) != 0
+                if not passed:
+                    continue
+                a = False
+                ref = False
+            bp[cnt] = p
+            ba[cnt] = a
+            br[cnt] = ref
+            cum += cost[np.int64(ref)]
+            bv += not ref
+            cnt += 1
+            blast = uu
         if cnt == 0:
-            return True, uu, last, clock, nv, nc, uu
+            return True, limit, last, clock, nv, nc, limit
         if cum > budget and clock != 0.0:
             return True, u, last, clock, nv, nc, last + 1
-        for i in range(cnt):
+        for i in range(cnt):  # without branches: stores land, counts move on
             p = bp[i]
-            f = flags[p]
-            if ba[i]:
-                clear[nc] = p
-                nc += 1
-                f &= _CLEAR_IDLE
-            f &= _CLEAR_YOUNG_REF
-            if br[i]:
-                f |= PG_REFERENCED
-            else:
-                victims[nv] = p
-                done[nv] = cum
-                nv += 1
-            flags[p] = f
+            a = ba[i]
+            ref = br[i]
+            clear[nc] = p
+            nc += a
+            flags[p] = (flags[p] & _KEEP[np.int64(a)]) | (ref * PG_REFERENCED)
+            victims[nv] = p
+            done[nv] = cum
+            nv += not ref
         clock = cum
-        u = uu
         last = blast
+        u = last + 1
         if nv >= need:
-            return True, u, last, clock, nv, nc, last + 1
+            return True, u, last, clock, nv, nc, u
 
 
 # Outcome of one migration-list entry (as in policies/_kmmscand/migrator.py).
@@ -197,7 +210,7 @@ def warm_up() -> float:
     flags = np.zeros(4, dtype=np.uint8)
     out = np.zeros(4, dtype=np.int64)
     kswapd_clock(node, flags, np.zeros(4), 0.0, np.zeros(4, dtype=np.bool_), 0, 4, 0, 0, 1, 8,
-                 0, -1, 0.0, np.inf, 1.0, 2.0, out, np.zeros(4), 0, out.copy())
+                 0, -1, 0.0, np.inf, 1.0, 2.0, out, np.zeros(4), 0, np.zeros(5, dtype=np.int64))
     pages = np.zeros(1, dtype=np.int32)
     migrate_entries(pages, np.zeros(1), node[:1].copy(), node, flags, np.ones(5, dtype=np.bool_),
                     np.ones(4, dtype=np.int64), np.ones(5, dtype=np.int64), True, 0, 1, 10, -1,

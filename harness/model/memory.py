@@ -400,8 +400,8 @@ class Memory:
         hand = int(self.kswapd_hand[d])
         limit = 2 * n - int(self.kswapd_scanned[d])  # CLOCK steps left in this run
         c_scan, c_victim = self.kswapd_scan_ns, self.kswapd_scan_ns + self.kswapd_demote_ns
-        victims = np.empty(max(need, 0), dtype=np.int64)
-        done = np.empty(max(need, 0))
+        victims = np.empty(max(need, 0) + 1, dtype=np.int64)  # + 1: see kswapd_clock
+        done = np.empty(max(need, 0) + 1)
         # Lookahead: the offsets the victims the budget allows took last time.
         fit = need if budget == np.inf or c_victim <= 0 else min(need, int(budget / c_victim) + 1)
         width = max(int(fit * self._kswapd_stride[d] * 1.25), 1024)
@@ -411,12 +411,12 @@ class Memory:
         while True:
             if na is not None:  # the walk reads the A bits itself
                 if self._clear_buf is None:  # pages whose A bit to clear: at most one turn's
-                    self._clear_buf = np.empty(n, dtype=np.int64)
+                    self._clear_buf = np.empty(n + 1, dtype=np.int64)
                 wu1, a_win, clear = limit, self._no_bits, self._clear_buf
             else:
                 wu1 = min(wu0 + width, n, limit)
                 a_win = self._peek_offsets(hand, wu0, wu1)
-                clear = np.empty(max(wu1 - wu0, 0), dtype=np.int64)
+                clear = np.empty(max(wu1 - wu0, 0) + 1, dtype=np.int64)
             fin, u, last, clock, nv, nc, u_stop = kswapd_clock(
                 self.node, self.pgflags, self._no_times if na is None else na, t_work, a_win,
                 wu0, wu1, hand, d, need, limit, u, last, float(clock), float(budget), c_scan,
