@@ -70,6 +70,7 @@ class Migrator:
         self.cost_ns = np.array([ok, fail, stale, stale, fail], dtype=np.int64)
         self._node_slow = ~sim.mem.node_is_fast  # by node index; the last entry is -1's
         self._mean_ns = float(self.cost_ns.max())  # mean entry cost of the last chunk
+        self._cheapest_ns = int(self.cost_ns.min())
 
     # ------------------------------------------------------------- the pass
     def begin_pass(self, at_ns: int) -> None:
@@ -111,7 +112,7 @@ class Migrator:
         limit = q.length
         if c.migrate_batch:
             limit = min(limit, c.migrate_batch - self.pass_done)
-        cheapest = int(self.cost_ns.min())
+        cheapest = self._cheapest_ns
         if cheapest > 0:  # no more entries than can fit before the bound
             limit = min(limit, max(bound - start, 0) // cheapest + 1)
         n = q.visible_count(max(bound, start) / 1000, limit)
@@ -160,11 +161,11 @@ class Migrator:
 
     def _destinations(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Each entry's destination node, and its mm (None: a single mm)."""
-        targets = self._targets()
         if len(self.sim.mms) == 1:
-            return np.broadcast_to(targets[0], len(pages)), None
+            slot = self.slots.get(0)
+            return np.full(len(pages), 0 if slot is None else slot.target, dtype=np.int8), None
         mm_idx = self.sim.mm_of(pages)
-        return targets[mm_idx], mm_idx
+        return self._targets()[mm_idx], mm_idx
 
     def _single_target(self, dst: np.ndarray) -> int | None:
         """The one destination node when every live mm targets the same node."""
@@ -204,7 +205,7 @@ class Migrator:
             ends = np.empty(m, dtype=np.int64)
             src = np.empty(m, dtype=np.int8)
             seen = int(np.searchsorted(vis, clock / 1000, side="right"))
-            k, n_ok = migrate_entries(pages, vis, np.ascontiguousarray(dst), mem.node,
+            k, n_ok = migrate_entries(pages, vis, dst, mem.node,
                                       mem.pgflags, self._node_slow, room, self.cost_ns,
                                       bool(self.cfg.hot_check), int(clock), seen, int(bound),
                                       left, reason, ends, src)
