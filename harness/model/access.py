@@ -27,34 +27,33 @@ class RateAccess:
         self.n = n
         self.rng = rng
         self.rate = np.zeros(n)
-        self.mean_gap_us = np.full(n, INF)  # 1e6 / rate, precomputed per phase
         self.next_access = np.full(n, INF)
 
-    def _draw(self, t: float, mean_gap_us: np.ndarray) -> np.ndarray:
-        """t + Exp(1) x mean gap. Pages whose gap may be infinite (rate 0) go
-        through _draw_safe: 0 x inf is NaN."""
-        e = self.rng.standard_exponential(len(mean_gap_us))
-        e *= mean_gap_us
+    def _draw(self, t: float, rates: np.ndarray) -> np.ndarray:
+        """t + Exp(1) x mean gap (1e6 / rate, us; computed here rather than
+        kept: one array less per page). Pages whose rate may be 0 go through
+        _draw_safe: 0 x inf is NaN."""
+        e = self.rng.standard_exponential(len(rates))
+        with np.errstate(divide="ignore"):
+            e *= 1e6 / rates
         e += t
         return e
 
-    def _draw_safe(self, t: float, mean_gap_us: np.ndarray) -> np.ndarray:
+    def _draw_safe(self, t: float, rates: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore"):
-            out = self._draw(t, mean_gap_us)
+            out = self._draw(t, rates)
         out[np.isnan(out)] = INF
         return out
 
     def set_rates(self, t: int, rates: np.ndarray) -> None:
         """New rates from time t; pages not accessed since the last clear get a new draw."""
         self.rate = np.asarray(rates, dtype=np.float64)
-        with np.errstate(divide="ignore"):
-            self.mean_gap_us = 1e6 / self.rate
         pending = self.next_access > t
         if pending.all():  # e.g. the first phase: no page accessed yet
-            self.next_access[:] = self._draw_safe(t, self.mean_gap_us)  # in place: may be a view
+            self.next_access[:] = self._draw_safe(t, self.rate)  # in place: may be a view
             return
         pending = np.flatnonzero(pending)
-        self.next_access[pending] = self._draw_safe(t, self.mean_gap_us[pending])
+        self.next_access[pending] = self._draw_safe(t, self.rate[pending])
 
     def test_and_clear(self, lo: int, hi: int, t: int) -> np.ndarray:
         accessed = np.zeros(hi - lo, dtype=bool)
@@ -66,14 +65,14 @@ class RateAccess:
         na = self.next_access[lo:hi]
         idx = np.flatnonzero(na <= t)
         if len(idx):
-            na[idx] = self._draw(t, self.mean_gap_us[lo:hi][idx])
+            na[idx] = self._draw(t, self.rate[lo:hi][idx])
         return idx
 
     def test_and_clear_pages(self, idx: np.ndarray, t: int) -> np.ndarray:
         acc = self.next_access[idx] <= t
         hit = idx[acc]
         if len(hit):
-            self.next_access[hit] = self._draw(t, self.mean_gap_us[hit])
+            self.next_access[hit] = self._draw(t, self.rate[hit])
         return acc
 
     def peek(self, idx: np.ndarray, t: int) -> np.ndarray:
@@ -84,7 +83,7 @@ class RateAccess:
 
     def next_access_after(self, idx: np.ndarray, t: int) -> np.ndarray:
         """Time of the first access after t (hint fault after PROT_NONE marking)."""
-        return self._draw_safe(t, self.mean_gap_us[idx])
+        return self._draw_safe(t, self.rate[idx])
 
 
 class CountsAccess:

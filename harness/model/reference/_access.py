@@ -20,8 +20,6 @@ class ReferenceRateAccess(RateAccess):
 
     def set_rates(self, t: int, rates: np.ndarray) -> None:
         self.rate = np.array(rates, dtype=np.float64)
-        with np.errstate(divide="ignore"):
-            self.mean_gap_us = 1e6 / self.rate
         for i in range(self.n):
             # Not accessed since the last clear: redraw under the new rate.
             if self.next_access[i] > t:
