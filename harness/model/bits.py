@@ -38,7 +38,8 @@ class PageBits:
             return self.core.now
         return self.loop.work_at(self.core.now)
 
-    def _segment_of(self, lo: int):
+    def segment_of(self, lo: int):
+        """The segment that holds page lo."""
         return self.segments[int(np.searchsorted(self.seg_lo, lo, side="right") - 1)]
 
     def _segment_groups(self, pages: np.ndarray):
@@ -51,12 +52,12 @@ class PageBits:
 
     def test_and_clear(self, lo: int, hi: int) -> np.ndarray:
         """Test and clear the A bits of pages [lo, hi), all in one segment."""
-        seg = self._segment_of(lo)
+        seg = self.segment_of(lo)
         return seg.access.test_and_clear(lo - seg.lo, hi - seg.lo, self.work_now())
 
     def test_and_clear_idx(self, lo: int, hi: int) -> np.ndarray:
         """As test_and_clear, but the offsets (from lo) of the accessed pages."""
-        seg = self._segment_of(lo)
+        seg = self.segment_of(lo)
         return seg.access.test_and_clear_idx(lo - seg.lo, hi - seg.lo, self.work_now())
 
     def test_and_clear_pages(self, pages: np.ndarray) -> np.ndarray:

@@ -16,8 +16,13 @@ import time
 import numba
 import numpy as np
 
+# error_model="numpy": IEEE division (a rate of 0 gives an infinite mean gap,
+# as in numpy), not Python's ZeroDivisionError.
+
 # Page flags, as in memory.py (numba reads module globals as constants).
 PG_IDLE, PG_YOUNG, PG_REFERENCED = 1, 2, 4
+_PG_FLAGS = PG_IDLE | PG_YOUNG | PG_REFERENCED
+_KEEP_IDLE = np.array([0xFF, 0xFF ^ PG_IDLE], dtype=np.uint8)  # by A bit: it clears PG_idle
 SWAP_CLUSTER_MAX = 32
 _BLOCK = 256
 # The flags folio_referenced leaves, by whether the A bit was set (which clears PG_idle).
@@ -25,7 +30,7 @@ _KEEP = np.array([0xFF ^ (PG_YOUNG | PG_REFERENCED), 0xFF ^ (PG_YOUNG | PG_REFER
                  dtype=np.uint8)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def kswapd_clock(node, flags, next_access, t_work, a_win, wu0, wu1, hand, d, need, limit, u,
                  last, clock, budget, c_scan, c_victim, victims, done, nv,
                  clear):  # pragma: no cover (compiled)
@@ -145,7 +150,7 @@ def kswapd_clock(node, flags, next_access, t_work, a_win, wu0, wu1, hand, d, nee
 OK, NOT_HOT, SAME_NODE, INELIGIBLE, WATERMARK = 0, 1, 2, 3, 4
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def migrate_entries(pages, vis, dst, node, flags, node_slow, room, cost_ns, hot_check, start,
                     seen, bound, budget, reason, ends, src):  # pragma: no cover (compiled)
     """kmmmigrated's pass (kmmscand_migrate_folio per entry) over list
@@ -203,6 +208,75 @@ def migrate_entries(pages, vis, dst, node, flags, node_slow, room, cost_ns, hot_
     return k, n_ok
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def scan_ptes(lo, hi, next_access, rate, rng, t_work, a_given, node, flags, slow_of, kscand,
+              second_access, miss_rng, a_bit_miss, scanned, cand):  # pragma: no cover (compiled)
+    """One VMA's PTEs [lo, hi) (page indices), in order: the RFC scanner's
+    hot_vma_idle_pte_entry (kmmscand) or kscand's.
+
+    The A bit (next_access and rate are the VMA's slices, index i - lo):
+    next_access <= t_work; a set bit is cleared and the next access redrawn,
+    t_work + Exp(1) x 1e6 / rate, from `rng` (the segment's Poisson pages,
+    the same draws as RateAccess's, in page order).
+    When `a_given` is not empty, it holds the A bits, already tested and
+    cleared (exact counts). A set bit reads clear with probability a_bit_miss
+    (a draw from miss_rng per set bit; x86 clears it without a TLB flush).
+    An A bit clears PG_idle and sets PG_young (page_idle_clear_pte_refs).
+
+    kmmscand (V0, V1): accessed is `!idle || young || referenced || A` on the
+    flags as found, and every PTE ends idle (folio_set_idle). kscand (V2+):
+    folio_set_idle first, then the A-bit clear, so a slow-tier page is
+    accessed iff its A bit was set; with second_access also `!prev_idle`. A
+    top-tier page counts as accessed iff young || referenced || A.
+
+    Adds the PTEs per node to `scanned`, writes the accessed slow-tier pages
+    to `cand` (in page order; one longer than it can fill) and returns
+    (top-tier accessed, their number).
+    """
+    given = a_given.shape[0] > 0
+    n_top = 0
+    nc = 0
+    # A block at a time: list the set A bits without a branch per PTE, redraw
+    # those, then the flags, again without branches.
+    hit = np.empty(_BLOCK, np.int64)
+    abit = np.zeros(_BLOCK, np.bool_)
+    for b0 in range(lo, hi, _BLOCK):
+        b1 = min(b0 + _BLOCK, hi)
+        k = 0
+        for i in range(b0, b1):
+            j = i - lo
+            hit[k] = i
+            k += a_given[j] if given else next_access[j] <= t_work
+            abit[i - b0] = False
+        for h in range(k):
+            i = hit[h]
+            if not given:
+                j = i - lo
+                next_access[j] = rng.standard_exponential() * (1e6 / rate[j]) + t_work
+            abit[i - b0] = not (a_bit_miss > 0.0 and miss_rng.random() < a_bit_miss)
+        for i in range(b0, b1):
+            a = abit[i - b0]
+            nd = node[i]
+            if nd >= 0:
+                scanned[nd] += 1
+            s = slow_of[nd]
+            f = flags[i]
+            if not kscand:
+                acc = a | ((f & _PG_FLAGS) != PG_IDLE)
+                f = f | PG_IDLE | (a * PG_YOUNG)
+                cand[nc] = i
+                nc += acc & s
+                n_top += acc & (not s)
+            else:
+                sel = s & a & (not (second_access & ((f & PG_IDLE) != 0)))
+                f = ((f | PG_IDLE) & _KEEP_IDLE[np.int64(a)]) | (a * PG_YOUNG)
+                cand[nc] = i
+                nc += sel
+                n_top += (not s) & ((f & (PG_YOUNG | PG_REFERENCED)) != 0)
+            flags[i] = f
+    return n_top, nc
+
+
 def warm_up() -> float:
     """Compile (or load from the cache) every kernel; the seconds it took."""
     t0 = time.perf_counter()
@@ -216,4 +290,8 @@ def warm_up() -> float:
                     np.ones(4, dtype=np.int64), np.ones(5, dtype=np.int64), True, 0, 1, 10, -1,
                     np.zeros(1, dtype=np.int8), np.zeros(1, dtype=np.int64),
                     np.zeros(1, dtype=np.int8))
+    rng = np.random.default_rng(0)
+    scan_ptes(0, 1, np.zeros(1), np.ones(1), rng, 0.0, np.zeros(0, dtype=np.bool_), node, flags,
+              np.ones(5, dtype=np.bool_), False, False, rng, 0.0, np.zeros(4, dtype=np.int64),
+              np.zeros(1, dtype=np.int64))
     return time.perf_counter() - t0

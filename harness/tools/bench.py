@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
+import numpy as np
+
 from harness.config import RunConfig, from_dict
-from harness.model import simulate
+from harness.model import build_layout, simulate
+from harness.model.kernels import warm_up
 
 
 def bench_config(size_gb: float, duration_s: float, kind: str = "zipf", *, seed: int = 1,
@@ -31,15 +38,50 @@ def bench_config(size_gb: float, duration_s: float, kind: str = "zipf", *, seed:
 
 
 def one_case(size_gb: float, duration_s: float, kind: str) -> dict:
+    """One case, then the same-run floor: the scan step alone over its PTE visits."""
     cfg = bench_config(size_gb, duration_s, kind)
+    load_s = warm_up()  # numba's cache, or a compile on a cold cache
     t0 = time.perf_counter()
     m = simulate(cfg).metrics
     wall = time.perf_counter() - t0
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ns_per_pte = scan_floor_ns_per_pte(cfg)
+    floor_s = ns_per_pte * m["ptes_scanned"] / 1e9
     return dict(size_gb=size_gb, duration_s=duration_s, kind=kind, wall_s=wall,
                 sim_s_per_wall_s=duration_s / wall, ptes_scanned=m["ptes_scanned"],
                 ptes_per_s=m["ptes_scanned"] / wall, peak_mib=peak_mib,
-                promotions=m["promotions"], hit_rate=m["hit_rate"])
+                promotions=m["promotions"], demotions=m["demotions"], hit_rate=m["hit_rate"],
+                floor_ns_per_pte=ns_per_pte, floor_s=floor_s, floor_ratio=wall / floor_s,
+                kernels_load_s=load_s)
+
+
+def scan_floor_ns_per_pte(cfg: RunConfig, repeat: int = 3) -> float:
+    """The least a numpy scan step does per PTE, timed here (best of `repeat`
+    passes over the footprint, one VMA at a time): compare each page's
+    next-access time with now, mask the slow tier, list the hits."""
+    layout = build_layout(cfg)
+    n = layout.n_pages
+    rng = np.random.default_rng(0)
+    next_access = rng.random(n)
+    node = (rng.random(n) < 0.75).astype(np.int8)  # a quarter on the fast node 0
+    bounds = layout.mms[0].vma_bounds
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            np.flatnonzero((next_access[lo:hi] <= 0.5) & (node[lo:hi] != 0))
+        best = min(best, time.perf_counter() - t0)
+    return best / n * 1e9
+
+
+def kernels_compile_s() -> float:
+    """numba's compile time of the model's kernels, on an empty cache (a fresh
+    process with its own cache directory, as a fresh clone's first run)."""
+    code = "from harness.model.kernels import warm_up; print(warm_up())"
+    with tempfile.TemporaryDirectory() as cache:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env={**os.environ, "NUMBA_CACHE_DIR": cache})
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def reference_ratio(size_gb: float = 1.0, duration_s: float = 10.0) -> dict:
@@ -71,11 +113,16 @@ def one_case_alone(size_gb: float, duration_s: float, kind: str) -> dict:
 
 def run_all(sizes: list[float], duration_s: float, kind: str, reference: bool = True,
             echo: Callable[[str], None] = print) -> None:
+    echo(f"numba kernels: {kernels_compile_s():.2f} s to compile on an empty cache")
     for size in sizes:
         r = one_case_alone(size, duration_s, kind)
         echo(f"{kind} {r['size_gb']:g} GiB, {r['duration_s']:g} s simulated: "
              f"{r['wall_s']:.1f} s wall, {r['sim_s_per_wall_s']:.1f} sim-s/wall-s, "
-             f"{r['ptes_per_s'] / 1e6:.1f} M PTEs scanned/s, peak {r['peak_mib']:.0f} MiB")
+             f"{r['ptes_per_s'] / 1e6:.1f} M PTEs scanned/s, peak {r['peak_mib']:.0f} MiB; "
+             f"{r['promotions'] / 1e6:.1f} M promotions, {r['demotions'] / 1e6:.1f} M demotions; "
+             f"scan floor {r['floor_s']:.1f} s ({r['floor_ns_per_pte']:.2f} ns x "
+             f"{r['ptes_scanned'] / 1e6:.0f} M PTEs) = {r['floor_ratio']:.1f}x floor; "
+             f"kernels loaded from cache in {r['kernels_load_s']:.2f} s")
     if reference:
         r = reference_ratio()
         echo(f"reference vs vectorized on {r['pages']} pages, {r['duration_s']:g} s: "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.config import MIB, PolicyConfig
-from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG
+from harness.model.kernels import scan_ptes
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from harness.model.engine import MMState, Sim
 
 DECAY_SHIFT = 4
-PG_FLAGS = PG_IDLE | PG_YOUNG | PG_REFERENCED
 
 
 class Scanner:
@@ -35,6 +34,8 @@ class Scanner:
         self.queue = queue
         self.slots = slots
         self.miss_rng = np.random.default_rng([sim.cfg.seed, 0xB17])
+        self._slow_of = ~sim.mem.node_is_fast  # by node index; the last entry is -1's
+        self._no_bits, self._no_times = np.zeros(0, dtype=np.bool_), np.zeros(0)
         self.ring: list[MMState] = []  # registered mms, in registration order
         self.rr = 0
         # kscand's hot_vma_idle_pte_entry (V2+) or kmmscand's (V0, V1).
@@ -144,41 +145,28 @@ class Scanner:
         its is_hot_page reads PG_idle, which only that order keeps meaningful.)
 
         Returns (scanned per node, top-tier accessed, slow-tier accessed,
-        pages to queue in page order).
+        pages to queue in page order). The walk is kernels.scan_ptes; Poisson
+        pages' A bits are tested, cleared and redrawn inside it, exact counts'
+        here (bits.test_and_clear).
         """
         sim, c = self.sim, self.cfg
-        mem = sim.mem
-        idx = sim.bits.test_and_clear_idx(lo, hi)
-        if c.a_bit_miss > 0 and len(idx):
-            missed = self.miss_rng.random(len(idx)) < c.a_bit_miss
-            idx = idx[~missed]
-        nodes = mem.node[lo:hi]
-        flags = mem.pgflags[lo:hi]
-        slow = mem.slow_mask(nodes)
-        if len(mem.fast_nodes) == 1 and len(mem.slow_nodes) == 1:  # the mask counts both
-            n_slow = int(np.count_nonzero(slow))
-            scanned = np.zeros(2, dtype=np.int64)
-            scanned[mem.fast_nodes[0]] = (hi - lo) - n_slow
-            scanned[mem.slow_nodes[0]] = n_slow
+        mem, bits = sim.mem, sim.bits
+        seg = bits.segment_of(lo)
+        acc = seg.access
+        t = float(bits.work_now())
+        if acc.form == "rate":  # the walk tests, clears and redraws itself
+            na, rate, a_given = (acc.next_access[lo - seg.lo:hi - seg.lo],
+                                 acc.rate[lo - seg.lo:hi - seg.lo], self._no_bits)
+            rng = acc.rng
         else:
-            scanned = mem.count_nodes(nodes)
-        if not self.kscand:
-            acc = (flags & PG_FLAGS) != PG_IDLE  # !idle || young || referenced
-            acc[idx] = True
-            flags[idx] |= PG_YOUNG
-            flags |= PG_IDLE
-            n_acc = int(np.count_nonzero(acc))
-            cand = np.flatnonzero(np.logical_and(acc, slow, out=acc))
-            n_top = n_acc - len(cand)
-        else:
-            sel = slow[idx]
-            if c.second_access:
-                sel &= (flags[idx] & PG_IDLE) == 0  # !prev_idle, where A is set
-            flags |= PG_IDLE
-            flags[idx] = (flags[idx] & ~np.uint8(PG_IDLE)) | PG_YOUNG
-            cand = idx[sel]
-            n_top = int(np.count_nonzero(((flags & (PG_YOUNG | PG_REFERENCED)) != 0) & ~slow))
-        return scanned, n_top, len(cand), lo + cand
+            na, rate, rng = self._no_times, self._no_times, self.miss_rng
+            a_given = bits.test_and_clear(lo, hi)
+        scanned = np.zeros(mem.n_nodes, dtype=np.int64)
+        cand = np.empty(hi - lo + 1, dtype=np.int64)  # + 1: see scan_ptes
+        n_top, nc = scan_ptes(lo, hi, na, rate, rng, t, a_given, mem.node, mem.pgflags,
+                              self._slow_of, self.kscand, bool(c.second_access), self.miss_rng,
+                              float(c.a_bit_miss), scanned, cand)
+        return scanned, n_top, nc, cand[:nc]
 
     def adapt(self, mm: MMState, y: int, scanned: np.ndarray, end_us: int | None = None) -> None:
         """The per-mm adaptation table of kmmscand_update_mmslot_info; y is the
