@@ -31,8 +31,8 @@ _KEEP = np.array([0xFF ^ (PG_YOUNG | PG_REFERENCED), 0xFF ^ (PG_YOUNG | PG_REFER
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def kswapd_clock(node, flags, next_access, t_work, a_win, wu0, wu1, hand, d, need, limit, u,
-                 last, clock, budget, c_scan, c_victim, victims, done, nv,
+def kswapd_clock(node, flags, next_access, rate, rng, t_work, a_win, wu0, wu1, hand, d, need,
+                 limit, u, last, clock, budget, c_scan, c_victim, victims, done, nv,
                  clear):  # pragma: no cover (compiled)
     """Reclaim's CLOCK on node d (shrink_folio_list over isolated batches of
     SWAP_CLUSTER_MAX pages, folio_referenced and folio_check_references per
@@ -43,7 +43,9 @@ def kswapd_clock(node, flags, next_access, t_work, a_win, wu0, wu1, hand, d, nee
     the need-th victim. On the first turn a page is referenced if its A bit
     or PG_young is set; the A bit is next_access[p] <= t_work when
     next_access is given (not empty), else a_win[u - wu0], for offsets
-    [wu0, wu1). On the
+    [wu0, wu1). When `rate` is given too (one segment of Poisson pages), a
+    set A bit is cleared here, the next access redrawn from `rng` as
+    RateAccess does, in CLOCK order; else the page goes to `clear`. On the
     second turn a page passed over on the first (it has PG_referenced now) is
     a victim and a victim (PG_referenced clear) is skipped. A batch costs
     c_scan per page plus c_victim per victim; it runs only if it ends by
@@ -59,6 +61,7 @@ def kswapd_clock(node, flags, next_access, t_work, a_win, wu0, wu1, hand, d, nee
     """
     n = node.shape[0]
     direct = next_access.shape[0] == n
+    redraw = direct and rate.shape[0] == n
     cost = np.array([c_victim, c_scan])  # by referenced
     nc = 0
     bp = np.empty(SWAP_CLUSTER_MAX, np.int64)
@@ -133,8 +136,12 @@ def kswapd_clock(node, flags, next_access, t_work, a_win, wu0, wu1, hand, d, nee
             p = bp[i]
             a = ba[i]
             ref = br[i]
-            clear[nc] = p
-            nc += a
+            if redraw:
+                if a:
+                    next_access[p] = rng.standard_exponential() * (1e6 / rate[p]) + t_work
+            else:
+                clear[nc] = p
+                nc += a
             flags[p] = (flags[p] & _KEEP[np.int64(a)]) | (ref * PG_REFERENCED)
             victims[nv] = p
             done[nv] = cum
@@ -283,14 +290,15 @@ def warm_up() -> float:
     node = np.zeros(4, dtype=np.int8)
     flags = np.zeros(4, dtype=np.uint8)
     out = np.zeros(4, dtype=np.int64)
-    kswapd_clock(node, flags, np.zeros(4), 0.0, np.zeros(4, dtype=np.bool_), 0, 4, 0, 0, 1, 8,
-                 0, -1, 0.0, np.inf, 1.0, 2.0, out, np.zeros(4), 0, np.zeros(5, dtype=np.int64))
+    rng = np.random.default_rng(0)
+    kswapd_clock(node, flags, np.zeros(4), np.ones(4), rng, 0.0, np.zeros(4, dtype=np.bool_), 0,
+                 4, 0, 0, 1, 8, 0, -1, 0.0, np.inf, 1.0, 2.0, out, np.zeros(4), 0,
+                 np.zeros(5, dtype=np.int64))
     pages = np.zeros(1, dtype=np.int32)
     migrate_entries(pages, np.zeros(1), node[:1].copy(), node, flags, np.ones(5, dtype=np.bool_),
                     np.ones(4, dtype=np.int64), np.ones(5, dtype=np.int64), True, 0, 1, 10, -1,
                     np.zeros(1, dtype=np.int8), np.zeros(1, dtype=np.int64),
                     np.zeros(1, dtype=np.int8))
-    rng = np.random.default_rng(0)
     scan_ptes(0, 1, np.zeros(1), np.ones(1), rng, 0.0, np.zeros(0, dtype=np.bool_), node, flags,
               np.ones(5, dtype=np.bool_), False, False, rng, 0.0, np.zeros(4, dtype=np.int64),
               np.zeros(1, dtype=np.int64))

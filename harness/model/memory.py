@@ -90,6 +90,7 @@ class Memory:
         self._kswapd_stride = np.full(self.n_nodes, 8.0)  # CLOCK offsets per victim, last call
         self._no_bits, self._no_times = np.zeros(0, dtype=bool), np.zeros(0)
         self._clear_buf: np.ndarray | None = None
+        self._rng0 = np.random.default_rng(0)  # a placeholder the walk does not draw from
         costs = cfg.costs
         self.kswapd_scan_ns = costs.kswapd_scan_ns
         self.kswapd_demote_ns = (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000.0
@@ -408,6 +409,10 @@ class Memory:
         clears = []
         u, last, nv, wu0 = 0, -1, 0, 0
         na, t_work = self.bits.next_access, float(self.bits.work_now())
+        segs = self.bits.segments
+        # One segment of Poisson pages: the walk clears and redraws A bits itself.
+        one = segs[0].access if na is not None and len(segs) == 1 else None
+        rate, rng = (one.rate, one.rng) if one is not None else (self._no_times, self._rng0)
         while True:
             if na is not None:  # the walk reads the A bits itself
                 if self._clear_buf is None:  # pages whose A bit to clear: at most one turn's
@@ -418,15 +423,16 @@ class Memory:
                 a_win = self._peek_offsets(hand, wu0, wu1)
                 clear = np.empty(max(wu1 - wu0, 0) + 1, dtype=np.int64)
             fin, u, last, clock, nv, nc, u_stop = kswapd_clock(
-                self.node, self.pgflags, self._no_times if na is None else na, t_work, a_win,
-                wu0, wu1, hand, d, need, limit, u, last, float(clock), float(budget), c_scan,
-                c_victim, victims, done, nv, clear)
+                self.node, self.pgflags, self._no_times if na is None else na, rate, rng, t_work,
+                a_win, wu0, wu1, hand, d, need, limit, u, last, float(clock), float(budget),
+                c_scan, c_victim, victims, done, nv, clear)
             clears.append(clear[:nc])
             if fin:
                 break
             wu0, width = u, 2 * width
         cleared = clears[0] if len(clears) == 1 else np.concatenate(clears)
-        self.bits.test_and_clear_pages(cleared)
+        if len(cleared):
+            self.bits.test_and_clear_pages(cleared)
         if nv:
             self._kswapd_stride[d] = max(u_stop / nv, 1.0)
         self.kswapd_hand[d] = (hand + u_stop) % n
