@@ -165,6 +165,8 @@ class Sim:
         rates = seg.enter_phase(k, t)
         placed = any(mm.started for mm in self.mms if mm.spec.segment == seg.index)
         self.mem.set_rates(seg, rates, placed)
+        if seg.access.form == "rate":  # one array of rates per page: Memory's
+            seg.access.rate = self.mem.rate[seg.lo:seg.hi]
         self.policy.on_phase(self, seg)
 
     def _mm_start(self, mm: MMState) -> None:

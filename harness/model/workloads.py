@@ -70,7 +70,6 @@ class Segment:
         self.phase_times = [t for t in times if t < end]
         if self.exit_us is not None and self.exit_us < duration_us:
             self.phase_times.append(self.exit_us)
-        self._zipf_cache: dict[int, np.ndarray] = {}
 
     def enter_phase(self, k: int, t: int) -> np.ndarray:
         """Switch the access model to phase k (starting at t); return rates per page."""
@@ -96,16 +95,14 @@ class Segment:
         total = w.access_rate
         if w.kind in ("uniform", "split"):
             return np.full(n, total / n)
-        if w.kind == "zipf":
-            if p not in self._zipf_cache:
-                rng = np.random.default_rng([self.seed, self.index, p, 0x21BF])
-                ranks = np.arange(1, n + 1, dtype=np.float64)
-                weights = 1.0 / ranks if w.zipf_s == 1.0 else ranks ** -w.zipf_s
-                weights *= total / weights.sum()
-                r = np.empty(n)
-                r[rng.permutation(n)] = weights
-                self._zipf_cache[p] = r
-            return self._zipf_cache[p]
+        if w.kind == "zipf":  # one phase: nothing to cache
+            rng = np.random.default_rng([self.seed, self.index, p, 0x21BF])
+            ranks = np.arange(1, n + 1, dtype=np.float64)
+            weights = 1.0 / ranks if w.zipf_s == 1.0 else ranks ** -w.zipf_s
+            weights *= total / weights.sum()
+            r = np.empty(n)
+            r[rng.permutation(n)] = weights
+            return r
         if w.kind == "hotset":
             h = max(1, min(n, math.ceil(w.hot_fraction * n)))
             rng = np.random.default_rng([self.seed, self.index, p, k, 0x407])
