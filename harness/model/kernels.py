@@ -284,6 +284,30 @@ def scan_ptes(lo, hi, next_access, rate, rng, t_work, a_given, node, flags, slow
     return n_top, nc
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def relocate(pages, at_us, now, moved_at, node, dst, was_demoted,
+             promote):  # pragma: no cover (compiled)
+    """A thread's page moves (migrate_pages' result), per page state: each
+    page's move time not before a move of it still in the future (at_us
+    raised in place, moved_at remembered), its node, and the ping-pong mark
+    (was_demoted: set by a demotion; a promotion clears it and counts it).
+    Returns the promotions of pages that were demoted before."""
+    pingpong = 0
+    for i in range(len(pages)):
+        p = pages[i]
+        prev = moved_at[p]
+        if prev > now and prev > at_us[i]:
+            at_us[i] = prev
+        moved_at[p] = at_us[i]
+        node[p] = dst
+        if promote:
+            pingpong += was_demoted[p]
+            was_demoted[p] = False
+        else:
+            was_demoted[p] = True
+    return pingpong
+
+
 def warm_up() -> float:
     """Compile (or load from the cache) every kernel; the seconds it took."""
     t0 = time.perf_counter()
@@ -302,4 +326,8 @@ def warm_up() -> float:
     scan_ptes(0, 1, np.zeros(1), np.ones(1), rng, 0.0, np.zeros(0, dtype=np.bool_), node, flags,
               np.ones(5, dtype=np.bool_), False, False, rng, 0.0, np.zeros(4, dtype=np.int64),
               np.zeros(1, dtype=np.int64))
+    relocate(np.zeros(1, dtype=np.int64), np.zeros(1), 0.0, np.zeros(4), node, 0,
+             np.zeros(4, dtype=np.bool_), True)
+    relocate(np.zeros(1, dtype=np.int32), np.zeros(1), 0.0, np.zeros(4), node, 0,
+             np.zeros(4, dtype=np.bool_), True)
     return time.perf_counter() - t0

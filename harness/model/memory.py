@@ -23,7 +23,7 @@ from harness.model.core import PRIO_POLICY
 from harness.model.kernels import PG_IDLE as PG_IDLE  # re-exported: the flags' home for the model
 from harness.model.kernels import PG_REFERENCED as PG_REFERENCED
 from harness.model.kernels import PG_YOUNG as PG_YOUNG
-from harness.model.kernels import SWAP_CLUSTER_MAX, kswapd_clock
+from harness.model.kernels import SWAP_CLUSTER_MAX, kswapd_clock, relocate
 from harness.model.workloads import Layout, MMSpec
 
 if TYPE_CHECKING:
@@ -245,6 +245,20 @@ class Memory:
             return
         c = self.counters
         r = self.rate[pages]
+        if src is not None and at_us is not None and isinstance(dst, int | np.integer):
+            # The threads' moves: per-page state in one compiled pass, the sums here.
+            at_us = np.array(at_us, dtype=np.float64)
+            pp = relocate(pages, at_us, float(self.bits.core.now), self.moved_at, self.node,
+                          int(dst), self.was_demoted, kind == "promote")
+            self._move_between(pages, r, int(src), int(dst), at_us)
+            if shootdown:
+                c.shootdowns += len(pages)
+            if kind == "promote":
+                c.promotions += len(pages)
+                c.pingpong += pp
+            else:
+                c.demotions += len(pages)
+            return
         at_us = self._move_times(pages, at_us)
         if src is not None and np.ndim(dst) == 0:
             self._move_between(pages, r, int(src), int(dst), at_us)
