@@ -18,6 +18,35 @@ from harness.errors import ConfigError
 OVERRIDE = "override"
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load without aliases (no shipped config needs them, and nested
+    ones expand exponentially: "billion laughs") and without duplicate keys
+    (YAML would keep the last one silently)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise _Refused(mark, "YAML aliases (*name) are not accepted; write the value out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, list | dict):
+                raise _Refused(key_node.start_mark, "a mapping key must be a scalar")
+            if key in seen:
+                raise _Refused(key_node.start_mark, f"duplicate key {key!r}")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Refused(yaml.YAMLError):
+    def __init__(self, mark, message: str):
+        super().__init__(message)
+        self.problem_mark, self.message = mark, message
+
+
 def parse_override(text: str, source: str = OVERRIDE) -> tuple[str, Any]:
     """`a.b=value` with the value parsed as YAML (so 512 is an int)."""
     if "=" not in text:
@@ -61,13 +90,24 @@ def set_path(raw: dict[str, Any], key: str, value: Any, source: str = OVERRIDE) 
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping (strict: see _StrictLoader; UTF-8 text only)."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory, expected a YAML file")
     try:
-        text = p.read_text()
+        data = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
+        if b"\0" in data:
+            raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a text file; expected UTF-8 YAML") from None
+    try:
+        raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except _Refused as exc:
+        raise ConfigError(f"{p}: line {exc.problem_mark.line + 1}: {exc.message}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
