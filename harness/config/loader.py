@@ -8,11 +8,14 @@ with :func:`fail`, which the build prefixes with the path of the field.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, TypeVar
 
 from harness.errors import ConfigError
+
+INT_LIMIT = 2**53
 
 T = TypeVar("T")
 
@@ -62,7 +65,12 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
         if value is None and type(None) in args:
             return None
         if type(value) in args:  # `int | float` keeps the number as written
+            if isinstance(value, float | int) and not isinstance(value, bool):
+                return _convert(value, type(value), path)  # finite, in range
             return value
+        arms = [a for a in args if a is not type(None)]
+        if len(arms) == 1:  # `X | None`: X's own message is the precise one
+            return _convert(value, arms[0], path)
         for a in args:
             if a is type(None):
                 continue
@@ -95,15 +103,22 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             fail(path, f"expected true or false, got {value!r}")
         return value
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not whole:
             fail(path, f"expected an integer, got {value!r}")
-        return value
+        if abs(value) > INT_LIMIT:  # past it, numpy's int64 and float64 stop being exact
+            fail(path, f"expected an integer of at most 2^53, got {value!r}")
+        return int(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             fail(path, f"expected a number, got {value!r}")
-        return float(value)
+        try:
+            out = float(value)
+        except OverflowError:
+            out = math.inf
+        if not math.isfinite(out):
+            fail(path, f"expected a finite number, got {value!r}")
+        return out
     if tp is str:
         if not isinstance(value, str):
             fail(path, f"expected a string, got {value!r}")
