@@ -10,6 +10,7 @@ phase's rates do not depend on which phases were generated before.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,7 +165,34 @@ def _load_trace(w: WorkloadConfig, page_bytes: int, where: str) -> tuple[list[np
     return list(trace.per_process), int(trace.window_ms)
 
 
+# The model's memory per page of footprint at its peak (the setup: rates,
+# next-access times, last move times, node and flag bytes, and the zipf
+# ranks, weights and permutation while they are drawn), measured at 64 GiB.
+MODEL_BYTES_PER_PAGE = 64
+
+
+def physical_memory_bytes() -> int:
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_fits(cfg: RunConfig) -> None:
+    """Refuse, before allocating, a footprint whose model would not fit in this
+    machine's memory (the estimate and the field in the message)."""
+    sizes = [(i, int(w.size_gb * GIB // cfg.platform.page_bytes))
+             for i, w in enumerate(cfg.workloads) if w.kind not in ("counts", "trace")]
+    need = sum(n for _, n in sizes) * MODEL_BYTES_PER_PAGE
+    have = physical_memory_bytes()
+    if need > have:
+        i = max(sizes, key=lambda x: x[1])[0]
+        raise ConfigError(
+            f"{cfg.name}: workloads[{i}].size_gb: a footprint of "
+            f"{sum(n for _, n in sizes) * cfg.platform.page_bytes / GIB:g} GiB needs about "
+            f"{need / GIB:.3g} GiB for the model ({MODEL_BYTES_PER_PAGE} bytes a page), "
+            f"more than this machine's {have / GIB:.3g} GiB")
+
+
 def build_layout(cfg: RunConfig) -> Layout:
+    check_fits(cfg)
     page_bytes = cfg.platform.page_bytes
     duration_us = int(round(cfg.duration_s * US))
     mms: list[MMSpec] = []
