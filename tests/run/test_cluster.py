@@ -38,20 +38,27 @@ EXCLUDES = [".venv", ".git", "results", "__pycache__", ".pytest_cache", ".ruff_c
             ".hypothesis", "*.egg-info", "*.parquet", "*.journal"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n: int) -> list[int]:
+    """n distinct free ports: every socket stays bound until all are chosen
+    (one at a time, the kernel may hand the same port out twice)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 @pytest.mark.slow
 def test_ray_start_job_submit_sweep(tmp_path):
     if not (VENV_BIN / "ray").exists():
         pytest.skip("the ray command is not installed beside this Python")
-    ports = {name: free_port() for name in (
-        "port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port",
-        "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port",
-        "node-manager-port", "object-manager-port")}
+    names = ("port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port",
+             "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port",
+             "node-manager-port", "object-manager-port")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
                RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled",
                RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
@@ -101,3 +108,7 @@ def test_ray_start_job_submit_sweep(tmp_path):
         end_session(head.pid)
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert not session_pids(head.pid)
+
+
+def test_free_ports_are_distinct():
+    assert len(set(free_ports(16))) == 16
