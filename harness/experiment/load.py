@@ -10,6 +10,7 @@ as a run config, so a wrong knob fails at load, not mid-run.
 from __future__ import annotations
 
 import copy
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from harness.experiment.spec import (
     StudySpec,
     SweepSpec,
 )
+from harness.model.metrics import metric_names
 
 
 def flatten(raw: Any, prefix: str = "") -> dict[str, Any]:
@@ -218,6 +220,13 @@ def _study_spec(s: StudySection, src: str, path: str) -> StudySpec:
                                 f"{path}.objectives[{i}]"))
     if len({o.metric for o in objectives}) != len(objectives):
         raise ConfigError(f"{where}.objectives: each metric at most once")
+    names = metric_names()
+    for i, o in enumerate(objectives):
+        if o.metric not in names:
+            near = difflib.get_close_matches(o.metric, names, n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise ConfigError(f"{where}.objectives[{i}].metric: unknown metric {o.metric!r}; "
+                              f"{hint}expected one of {', '.join(names)}")
     pr = {"kind": s.pruner} if isinstance(s.pruner, str) else s.pruner
     kind = build(PrunerSection, pr, src, f"{path}.pruner").kind
     if len(objectives) > 1 and kind not in ("auto", "none"):

@@ -169,3 +169,13 @@ def time_to_fraction(t: list, hit: list, frac: float) -> float:
     final = float(np.nanmean(tail)) if not np.all(np.isnan(tail)) else 0.0
     ok = np.flatnonzero(np.nan_to_num(h, nan=-1.0) >= frac * final)
     return float(t[ok[0]]) if len(ok) else float("nan")
+
+
+def metric_names() -> tuple[str, ...]:
+    """The names of RunResult's numeric metrics (what an objective may name):
+    finish()'s keys, from a run that did nothing."""
+    from types import SimpleNamespace
+
+    idle = Metrics(SimpleNamespace(page_bytes=4096, n_pages=0), Counters(), CpuTime())
+    keys = idle.finish("none", US, runtime_metrics(None), 0.0)
+    return tuple(k for k, v in keys.items() if not isinstance(v, str))

@@ -6,6 +6,8 @@ Errors name the value or the config field (``storage <url>: ...``,
 
 from __future__ import annotations
 
+import inspect
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -60,12 +62,41 @@ def sampler_seed(seed: int, n_existing: int) -> int:
     return int(np.random.SeedSequence([seed, n_existing]).generate_state(1)[0])
 
 
+def check_options(cls: type, opts: dict, where: str) -> None:
+    """Options against the class's signature before anything runs: known
+    names, and a number, bool or string where the default is one (Optuna
+    takes `n_startup_trials: 'x'` and fails at the first sample)."""
+    params = inspect.signature(cls).parameters
+    for k, v in opts.items():
+        if k not in params:
+            names = ", ".join(n for n in params if n not in ("self", "kwargs"))
+            raise ConfigError(f"{where}.{k}: unknown option of {cls.__name__}; "
+                              f"expected one of {names}")
+        d = params[k].default
+        if isinstance(d, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(d, int | float):
+            ok = (isinstance(v, int | float) and not isinstance(v, bool)
+                  and math.isfinite(v) and (isinstance(v, int) or not isinstance(d, int)))
+        elif isinstance(d, str):
+            ok = isinstance(v, str)
+        else:
+            continue
+        if not ok:
+            raise ConfigError(f"{where}.{k}: expected a value like the default "
+                              f"{d!r} of {cls.__name__}, got {v!r}")
+
+
 def make_sampler(st: StudySpec, seed: int, where: str):
     opt = optuna()
     kind = st.sampler
     if kind == "auto":
         kind = "nsga2" if st.multi else "tpe"
     opts = dict(st.sampler_options)
+    classes = {"tpe": opt.samplers.TPESampler, "nsga2": opt.samplers.NSGAIISampler,
+               "random": opt.samplers.RandomSampler, "grid": opt.samplers.RandomSampler,
+               "gp": opt.samplers.GPSampler}
+    check_options(classes[kind], opts, f"{where}.sampler_options")
     try:
         if kind == "tpe":
             kw = dict(seed=seed, multivariate=True, group=any(p.when for p in st.space),
@@ -105,6 +136,11 @@ def make_pruner(st: StudySpec, n_workloads: int, where: str):
     if kind == "auto":
         kind = "median" if (not st.multi and n_workloads > 1) else "none"
         opts = {"n_startup_trials": 5, "n_warmup_steps": 1, **opts}
+    classes = {"median": opt.pruners.MedianPruner, "percentile": opt.pruners.PercentilePruner,
+               "successive_halving": opt.pruners.SuccessiveHalvingPruner,
+               "hyperband": opt.pruners.HyperbandPruner}
+    if kind in classes:
+        check_options(classes[kind], opts, f"{where}.pruner")
     try:
         if kind == "none" or n_workloads < 2:
             return opt.pruners.NopPruner()

@@ -102,6 +102,13 @@ sweep:
     ("study: {space: {policy.scan_size_mb: {type: int, low: 1, high: 2}},\n"
      "        pruner: {kind: median, n_warmup_steps: x}}", "study.pruner.n_warmup_steps: expected"),
     ("bogus: 1", "bogus: unknown field"),
+    ("study: {space: {policy.scan_size_mb: {type: int, low: 1, high: 2}},\n"
+     "        objectives: [{metric: hit_rat}]}",
+     "study.objectives[0].metric: unknown metric 'hit_rat'; did you mean hit_rate?"),
+    ("study: {space: {policy.scan_size_mb: {type: int, low: 1, high: 2}}, timeout_s: .nan}",
+     "study.timeout_s: expected a finite number"),
+    ("study: {space: {policy.scan_size_mb: {type: int, low: 1, high: 2}}, gmean_shift: .inf}",
+     "study.gmean_shift: expected a finite number"),
 ])
 def test_bad_fields_name_file_and_path(tmp_path, exp_text, snippet, needle, write_yaml):
     text = exp_text.replace("seeds: [1, 2]\n", "") + snippet + "\n"

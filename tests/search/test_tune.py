@@ -1,5 +1,6 @@
 """Studies: resume after an interrupt or a SIGKILLed driver, tuned vs RFC defaults."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
 from harness.commands.tune import study_text
+from harness.errors import ConfigError
 from harness.experiment import load_experiment
 from harness.run.backends import InlineBackend
 from harness.search._optuna import make_sampler
@@ -249,3 +251,17 @@ def test_bad_storage_is_named_by_value_in_the_library_and_by_flag_on_the_command
     assert rc == 1
     assert "tiersweep: error: --storage nosuchdb://x: " in capsys.readouterr().err
 
+
+
+@pytest.mark.parametrize("opts,needle", [
+    ({"n_startup_trials": "x"}, "sampler_options.n_startup_trials: expected a value like the "
+                                "default 10 of TPESampler, got 'x'"),
+    ({"n_startup_trials": 2.5}, "sampler_options.n_startup_trials: expected"),
+    ({"n_startup_trial": 5}, "sampler_options.n_startup_trial: unknown option of TPESampler"),
+])
+def test_sampler_options_checked_before_the_study_runs(opts, needle):
+    exp = load_experiment(CONFIGS / "suite.yaml")
+    st = dataclasses.replace(exp.study, sampler="tpe", sampler_options=tuple(opts.items()))
+    with pytest.raises(ConfigError) as err:
+        make_sampler(st, 0, "suite.yaml: study")
+    assert needle in str(err.value)
