@@ -202,6 +202,10 @@ class PolicyConfig:
     hot_threshold_ms: int = 1000
     promote_rate_limit_mbps: float = 65536.0
     threshold_adjust_s: float = 60.0
+    # The numa_balancing sysctl beside a none or kmmscand policy: 1 runs NUMA
+    # balancing's normal mode too (PTE marking and hint faults, which the
+    # application pays; no tier promotion), as in the RFC's published V1 runs.
+    numa_balancing: int = 0
 
     def __post_init__(self) -> None:
         for name, value in version_defaults(self.version).items():
@@ -236,6 +240,11 @@ class PolicyConfig:
             _fail("promote_rate_limit_mbps", "expected MB/s > 0")
         if self.threshold_adjust_s <= 0:
             _fail("threshold_adjust_s", "expected seconds > 0")
+        if self.numa_balancing not in (0, 1):
+            _fail("numa_balancing", "expected 0 or 1 (the numab2 policy is mode 2)")
+        if self.numa_balancing and self.kind == "numab2":
+            _fail("numa_balancing", "expected 0 with policy numab2 (it is NUMA balancing's "
+                                    "mode 2 itself)")
 
 
 @dataclass(frozen=True)

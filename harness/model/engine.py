@@ -38,6 +38,7 @@ from harness.model.core import (
 from harness.model.counters import Counters, CpuTime
 from harness.model.memory import Memory
 from harness.model.metrics import Metrics, objective, runtime_metrics
+from harness.model.policies._numab1 import Numab1Hinting
 from harness.model.workloads import US, Layout, MMSpec, Segment, build_layout
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class Sim:
     """State of one run. Policies read and change it through its parts."""
 
     memory_cls: type[Memory] = Memory
+    numab1_cls: type[Policy] = Numab1Hinting  # numa_balancing=1 beside the policy
 
     def __init__(self, cfg: RunConfig, policy: Policy, layout: Layout | None = None):
         self.loop: runtime.ClosedLoop | None = None
@@ -66,6 +68,9 @@ class Sim:
             self.loop = runtime.ClosedLoop(cfg, tau_total)
         self.cfg = cfg
         self.policy = policy
+        # Policies running beside it, hooks called after its own.
+        self.companions: list[Policy] = (
+            [self.numab1_cls(cfg.policy)] if cfg.policy.numa_balancing == 1 else [])
         self.costs = cfg.costs
         self.layout = layout or build_layout(cfg)
         self.core = EventCore(int(round(cfg.duration_s * US)), cfg.thread_quantum_us)
@@ -135,7 +140,8 @@ class Sim:
             self.schedule(t, PRIO_SAMPLE, self._sample)
         if self.loop is not None:
             self.schedule(0, PRIO_RUNTIME, self._runtime_step)
-        self.policy.start(self)
+        for p in (self.policy, *self.companions):
+            p.start(self)
         self.core.run(self._advance, self._after_event)
         self._advance(self.end_us)
         self.core.now = self.end_us
@@ -167,16 +173,19 @@ class Sim:
         self.mem.set_rates(seg, rates, placed)
         if seg.access.form == "rate":  # one array of rates per page: Memory's
             seg.access.rate = self.mem.rate[seg.lo:seg.hi]
-        self.policy.on_phase(self, seg)
+        for p in (self.policy, *self.companions):
+            p.on_phase(self, seg)
 
     def _mm_start(self, mm: MMState) -> None:
         self.mem.place(mm.spec)
         mm.alive = mm.started = True
-        self.policy.on_mm_start(self, mm)
+        for p in (self.policy, *self.companions):
+            p.on_mm_start(self, mm)
 
     def _mm_exit(self, mm: MMState) -> None:
         mm.alive = False
-        self.policy.on_mm_exit(self, mm)
+        for p in (self.policy, *self.companions):
+            p.on_mm_exit(self, mm)
         self.mem.release(mm.spec)
 
     def _sample(self) -> None:

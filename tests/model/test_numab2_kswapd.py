@@ -368,3 +368,38 @@ def test_kswapd_keeps_pages_accessed_since_its_last_look_without_a_scanner(impl)
 
 def test_swap_cluster_max_is_the_kernels():
     assert SWAP_CLUSTER_MAX == 32
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_numa_balancing_1_marks_both_tiers_and_promotes_nothing(impl):
+    """none with numa_balancing=1 on 8 pages, 4 on each tier (first-touch
+    fills the fast node): every page is accessed once a window. The passes at
+    1, 2 and 3 s mark every page not PROT_NONE, on either tier (normal mode);
+    each marked page faults at its next access (1.5, 2.5, 3.5 s): 8 faults
+    per pass, the last pass's faults at 3.5 s, in the run. 24 faults at 7 us,
+    no page moves, and the policy's scan counters stay 0."""
+    cfg = cfg_of(dict(kind="none", numa_balancing=1), counts=[[1] * 8] * 4, fast_pages=4,
+                 slow_pages=8, placement="first_touch", costs=dict(hint_fault_us=7.0))
+    sim = make_sim(cfg, impl)
+    m = sim.run()
+    assert_counters(m, hint_faults=24, promotions=0, demotions=0, ptes_scanned=0, mm_scans=0)
+    assert m["numab_hint_fault_s"] == pytest.approx(24 * 7e-6)
+    assert sim.companions[0].name == "numab1"
+
+
+def test_numa_balancing_1_slows_kmmscand_down():
+    """Abench's V1 run with numa_balancing=1 beside it (the RFC's published
+    V1 setup): the same promotions' time plus the hint faults' stalls."""
+    from harness.config import load_config
+
+    base = ["workload.size_gb=0.25"]  # 4 s: passes from 1 s on
+    off = simulate_abench(load_config("configs/abench/abench-8g-kmmscand-v1.yaml",
+                                      [*base, "policy.numa_balancing=0"]))
+    on = simulate_abench(load_config("configs/abench/abench-8g-kmmscand-v1.yaml",
+                                     [*base, "policy.numa_balancing=1"]))
+    assert on["hint_faults"] > 0 and off["hint_faults"] == 0
+    assert on["completion_s"] > off["completion_s"]
+
+
+def simulate_abench(cfg) -> dict:
+    return Sim(cfg, make_policy(cfg.policy)).run()

@@ -106,7 +106,15 @@ KMMSCAND_CASES = {
     "slow_walks": (dict(), dict(costs=dict(scan_pte_ns=200_000, kzalloc_ns=50_000),
                                 workload=dict(placement="slow", processes=3)),
                    ["promotions", "failed_dest_watermark"]),
+    # NUMA balancing's normal mode beside it: marking and hint faults, both tiers.
+    "numa_balancing_1": (dict(numa_balancing=1), dict(workload=dict(processes=2)),
+                         ["promotions", "hint_faults"]),
 }
+
+
+def test_counts_identical_none_with_numa_balancing_1():
+    m = _assert_same(*_both(small_cfg(dict(kind="none", numa_balancing=1))))
+    assert m["hint_faults"] > 0 and m["promotions"] == 0
 
 
 @pytest.mark.parametrize("case", sorted(KMMSCAND_CASES))

@@ -87,9 +87,12 @@ class Numab2Policy(Policy):
         sim.schedule(self.tick_us, PRIO_POLICY + 1, self._tick)
 
     def on_mm_start(self, sim: Sim, mm: MMState) -> None:
+        self.on_mm_start_at(sim, mm, sim.t + self.cfg.first_scan_delay_ms * 1000)
+
+    def on_mm_start_at(self, sim: Sim, mm: MMState, first_us: int) -> None:
+        """Register the mm; its first marking pass at first_us."""
         self.slots[mm.spec.index] = Numab2Slot()
-        sim.schedule(sim.t + self.cfg.first_scan_delay_ms * 1000, PRIO_POLICY,
-                     lambda m=mm: self._mark(m))
+        sim.schedule(first_us, PRIO_POLICY, lambda m=mm: self._mark(m))
 
     def queue_length(self) -> int:
         return self.pending
@@ -102,9 +105,13 @@ class Numab2Policy(Policy):
         self._faults_until(sim.t)
         walked = self._task_numa_work(mm)
         sim.cpu_ns.app_mark += walked * sim.costs.numab_mark_pte_ns
-        sim.counters.ptes_scanned += walked
-        sim.counters.mm_scans += 1
+        self._count_pass(walked)
         sim.schedule(sim.t + c.numab_scan_period_ms * 1000, PRIO_POLICY, lambda: self._mark(mm))
+
+    def _count_pass(self, walked: int) -> None:
+        """The scan counters: NUMAB2's passes are the policy's scans."""
+        self.sim.counters.ptes_scanned += walked
+        self.sim.counters.mm_scans += 1
 
     def _task_numa_work(self, mm: MMState) -> int:
         """One pass of task_numa_work from the mm's cursor: chunks of the VMAs,

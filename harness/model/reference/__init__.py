@@ -27,6 +27,7 @@ from harness.model.reference._access import (
 )
 from harness.model.reference._memory import ReferenceMemory
 from harness.model.reference._migrator import ReferenceMigrator
+from harness.model.reference._numab1 import ReferenceNumab1Hinting
 from harness.model.reference._numab2 import ReferenceNumab2Policy
 from harness.model.reference._oracle import ReferenceNonePolicy, ReferenceOraclePolicy
 from harness.model.reference._scanner import ReferenceScanner
@@ -34,6 +35,7 @@ from harness.model.reference._scanner import ReferenceScanner
 
 class ReferenceSim(Sim):
     memory_cls = ReferenceMemory
+    numab1_cls = ReferenceNumab1Hinting
 
     def __init__(self, cfg: RunConfig, policy: Policy, layout=None):
         super().__init__(cfg, policy, layout)
