@@ -188,7 +188,7 @@ def test_shipped_calibration_reproduces_the_8gb_figures():
     for r in table.values():
         assert r["lo"] <= r["value"] <= r["hi"], r
     at_edge = {r["target"] for r in table.values() if r["edge"]}
-    rows = cal.predict(sizes=(8,), policies=("none", "numab2", "kmmscand-v0", "kmmscand-v1"))
+    rows = cal.predict(sizes=(8,), policies=("numab1", "numab2", "kmmscand-v0", "kmmscand-v1"))
     by = {r["policy"]: r for r in rows}
     for r in rows:
         if r["policy"] in cal.FIT_POLICIES and ("time", r["policy"]) not in at_edge:
@@ -202,6 +202,11 @@ def test_shipped_calibration_reproduces_the_8gb_figures():
         r = by[p]
         assert r["queue_len_peak"] > 0 and r["queue_bytes_peak"] == 64 * r["queue_len_peak"]
         assert 0.8 <= r["time_to_90pct_s"] / r["migrated_x_page_s"] <= 1.5, r
+    # must-show 3: V0 and V1 predict different times. V1 ran with numab=1 (as
+    # published): its hint faults stall the threads beyond V0's stalls.
+    v0, v1 = by["kmmscand-v0"], by["kmmscand-v1"]
+    assert v1["predicted_s"] > v0["predicted_s"]
+    assert v1["stall_task_s"] > v0["stall_task_s"]
 
 
 def test_saturated_slow_tier_bandwidth_slows_the_work():
