@@ -36,7 +36,10 @@ def run(args) -> int:
         if args.policies else None
     # Progress bar on a terminal only: quiet in logs and CI.
     progress = args.progress and sys.stderr.isatty()
-    with flag_names(), backend_from(args) as backend:
+    from harness.run.store import RunLock
+
+    # The run directory's lock before Ray starts: a taken directory fails at once.
+    with flag_names(), RunLock(out), backend_from(args) as backend:
         rep = run_compare(exp, out, backend, policies=policies, tuned=tuned, progress=progress,
                           command=command_line())
     o = rep.outcome

@@ -21,7 +21,10 @@ def run(args) -> int:
 
     exp = load_experiment(args.config, args.overrides, override_source="--set")
     out = out_dir(args, exp.name)
-    with flag_names(), backend_from(args) as backend:
+    from harness.run.store import RunLock
+
+    # The run directory's lock before Ray starts: a taken directory fails at once.
+    with flag_names(), RunLock(out), backend_from(args) as backend:
         rep = run_sweep(exp, out, backend, progress=args.progress, command=command_line())
     o = rep.outcome
     print(f"sweep {exp.name}: {len(o.table)} evaluations ({o.computed} run now, {o.reused} "

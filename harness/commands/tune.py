@@ -33,7 +33,10 @@ def run(args) -> int:
     if exp.study is None:
         raise ConfigError(f"{args.config}: study: missing; add a study: section with a space")
     out = out_dir(args, exp.name)
-    with flag_names(), backend_from(args) as backend:
+    from harness.run.store import RunLock
+
+    # The run directory's lock before Ray starts: a taken directory fails at once.
+    with flag_names(), RunLock(out), backend_from(args) as backend:
         rep = run_study(exp, out, backend, trials=args.trials, timeout_s=args.timeout,
                         storage=args.storage, progress=args.progress, command=command_line(),
                         compare=args.compare)

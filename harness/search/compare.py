@@ -144,7 +144,7 @@ def run_compare(exp: Experiment, out_dir: str | Path, backend: Backend, *,
     if TUNED in policies and tuned is None:
         policies.remove(TUNED)
     evals = compare_evaluations(exp, policies, tuned, out)
-    with RunLock(out):
+    with RunLock.reuse(out):
         manifest = start_manifest(out, mode="compare", fingerprint=fingerprint(exp, policies, tuned),
                                   experiment=exp.describe(), command=command,
                                   extra={"backend": backend.describe(), "evaluations": len(evals),

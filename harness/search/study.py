@@ -311,7 +311,7 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
     target = trial_target(st, trials)
     timeout_s = timeout_s if timeout_s is not None else st.timeout_s
     t0 = time.perf_counter()
-    with RunLock(out):
+    with RunLock.reuse(out):
         storage_obj, storage_desc, repaired = O.make_storage(out, storage)
         manifest = start_manifest(out, mode="tune", fingerprint=exp.fingerprint("tune"),
                                   experiment=exp.describe(), command=command,

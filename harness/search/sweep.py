@@ -40,7 +40,7 @@ def run_sweep(exp: Experiment, out_dir: str | Path, backend: Backend, *, progres
               aggregate: str = "mean") -> SweepReport:
     out = Path(out_dir)
     evals = sweep_evaluations(exp)
-    with RunLock(out):
+    with RunLock.reuse(out):
         manifest = start_manifest(out, mode="sweep", fingerprint=exp.fingerprint("sweep"),
                                   experiment=exp.describe(), command=command,
                                   extra={"backend": backend.describe(),

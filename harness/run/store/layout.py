@@ -34,6 +34,10 @@ DEFAULTS_SH = "defaults.sh"
 REPORT = "report.html"
 FIGURES_DIR = "figures"
 
+# What a run creates or writes in its directory (none may be a symlink).
+RUN_FILES = (TRIALS, TIMESERIES, PARTS, MANIFEST, LOCK, JOURNAL, STUDY_TRIALS, SUMMARY,
+             COMPARE_INFO, DEFAULTS_YAML, DEFAULTS_SH, REPORT, FIGURES_DIR)
+
 # The remedy when a run directory is taken (locked, or holds another experiment);
 # the command layer names its flag for it.
 ANOTHER_RUN_DIR = "use another run directory"

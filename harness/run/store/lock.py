@@ -1,42 +1,81 @@
-"""One driver per run directory."""
+"""One driver per run directory, and nothing in it followed through a symlink."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import TiersweepError
-from harness.run.store.layout import ANOTHER_RUN_DIR, LOCK
+from harness.run.store.layout import ANOTHER_RUN_DIR, LOCK, RUN_FILES
+
+# Directories whose lock this process holds (RunLock.reuse).
+_HELD: set[Path] = set()
+
+
+def refuse_symlinks(out_dir: Path) -> None:
+    """A run writes only what it creates in its directory: an entry of the
+    run-directory layout that is a symbolic link (planted to make the run
+    write elsewhere) is an error."""
+    for name in RUN_FILES:
+        p = Path(out_dir) / name
+        if p.is_symlink():
+            raise TiersweepError(f"{p}: is a symbolic link; a run directory's files are not "
+                                 f"followed through links (remove it, or {ANOTHER_RUN_DIR})")
 
 
 class RunLock:
-    """An flock on DIR/.lock (freed when the process dies)."""
+    """An flock on DIR/.lock (freed when the process dies), opened without
+    following a symlink. A second RunLock on a held directory fails, in this
+    process too; `reuse` is for a run inside a command that took it."""
 
     def __init__(self, out_dir: Path):
-        self.path = Path(out_dir) / LOCK
-        self._f = None
+        self.dir = Path(out_dir)
+        self.path = self.dir / LOCK
+        self._fd: int | None = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def reuse(cls, out_dir: Path) -> Iterator[None]:
+        """The lock of out_dir: this process's if it holds it already (the
+        command takes it before Ray starts), else taken here."""
+        if Path(out_dir).resolve() in _HELD:
+            yield
+            return
+        with cls(out_dir):
+            yield
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+")  # noqa: SIM115 - held for the lock's lifetime
+        if self.dir.exists() and not self.dir.is_dir():
+            raise TiersweepError(f"{self.dir}: is not a directory; {ANOTHER_RUN_DIR}")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        refuse_symlinks(self.dir)
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise TiersweepError(f"{self.path}: is a symbolic link; not followed (remove "
+                                     f"it, or {ANOTHER_RUN_DIR})") from None
+            raise TiersweepError(f"{self.path}: cannot open: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            f.seek(0)
-            holder = f.read().strip() or "?"
-            f.close()
-            raise TiersweepError(f"{self.path.parent}: in use by another tiersweep process "
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise TiersweepError(f"{self.dir}: in use by another tiersweep process "
                                  f"(pid {holder}); wait for it or {ANOTHER_RUN_DIR}") from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
-        self._f = f
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        _HELD.add(self.dir.resolve())
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._f is not None:
-            fcntl.flock(self._f.fileno(), fcntl.LOCK_UN)
-            self._f.close()
-            self._f = None
+        if self._fd is not None:
+            _HELD.discard(self.dir.resolve())
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
