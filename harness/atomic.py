@@ -41,6 +41,19 @@ def write_with(path: str | Path, write: Callable[[BinaryIO], object], *,
     return path
 
 
+def remove_stale_temp_files(directory: str | Path) -> list[Path]:
+    """Remove temporary files write_with left in `directory` when its process
+    died (call only while no other writer can be active there, e.g. under the
+    run directory's lock). Returns what was removed."""
+    gone = []
+    for p in Path(directory).glob(".*.tmp"):
+        if p.is_file() and not p.is_symlink():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                gone.append(p)
+    return gone
+
+
 def write_bytes(path: str | Path, data: bytes, *, sync: bool = False) -> Path:
     return write_with(path, lambda f: f.write(data), sync=sync)
 

@@ -43,6 +43,14 @@ def main(argv: list[str] | None = None) -> int:
         # when Python flushes stdout (the recipe of the signal module's docs).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:
+        # Disk full, read-only or gone: one line with the path (the atomic
+        # writer removed its temporary file; the next run marks this one
+        # interrupted in the manifest).
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tiersweep: error: {where}{exc.strerror or exc}; rerun the same command once "
+              "it is fixed to resume", file=sys.stderr)
+        return 1
     return int(rc or 0)
 
 

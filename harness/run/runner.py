@@ -104,6 +104,8 @@ def run_recorded(evaluations, out_dir: Path, manifest: dict, backend: Backend, *
                                   progress=progress, desc=f"{mode} {run}")
         status = "failed" if outcome.errors else "done"
     finally:
-        store.consolidate()
-        finish_manifest(out_dir, manifest, status)
+        try:
+            store.consolidate()
+        finally:  # even when the disk is full: the manifest may still fit
+            finish_manifest(out_dir, manifest, status)
     return outcome

@@ -57,3 +57,68 @@ def test_a_taken_directory_fails_before_ray_starts(tmp_path, capsys, monkeypatch
     with RunLock(out):
         assert main(["sweep", "configs/suite.yaml", "--out", str(out)]) == 1
     assert "in use by another tiersweep process" in capsys.readouterr().err
+
+
+def test_disk_full_is_one_line_leaves_no_temp_file_and_the_rerun_completes(
+        tmp_path, capsys, monkeypatch, write_yaml):
+    """ENOSPC injected into the part files' writes (no small file system can be
+    mounted here): one line naming the file, no temporary file left, the
+    invocation marked interrupted, and the same command then completes."""
+    import errno
+    import json
+
+    import pandas as pd
+
+    from harness import atomic
+    from harness.cli import main
+    from harness.run.store.layout import MANIFEST
+    from tests.helpers.experiments import tiny_suite
+
+    cfg = write_yaml(tiny_suite("full", "  grid: {policy.version: [v1, v3]}\n"))
+    out = tmp_path / "run"
+    real = atomic.write_with
+
+    def full_disk(path, write, **kw):
+        if PARTS in str(path):
+            def partial(f):
+                f.write(b"partial")
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            return real(path, partial, **kw)
+        return real(path, write, **kw)
+
+    monkeypatch.setattr(atomic, "write_with", full_disk)
+    assert main(["sweep", str(cfg), "--out", str(out), "--backend", "inline"]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("tiersweep:")]
+    assert "Traceback" not in err
+    assert len(lines) == 1 and "No space left on device" in lines[0] and PARTS in lines[0], err
+    assert not list(out.rglob("*.tmp"))
+    inv = json.loads((out / MANIFEST).read_text())["invocations"]
+    assert inv[-1]["status"] == "interrupted"
+    # A writer killed mid-write left a temporary file: the next start removes it.
+    (out / PARTS / ".trials-x.parquet.999.abcd.tmp").write_bytes(b"partial")
+    monkeypatch.setattr(atomic, "write_with", real)
+    assert main(["sweep", str(cfg), "--out", str(out), "--backend", "inline"]) == 0
+    assert not list(out.rglob("*.tmp"))
+    assert len(pd.read_parquet(out / TRIALS)) == 2 * 2 * 3  # 2 workloads x 2 seeds x 3 points
+    inv = json.loads((out / MANIFEST).read_text())["invocations"]
+    assert [i["status"] for i in inv] == ["interrupted", "done"]
+
+
+def test_an_invocation_left_running_is_marked_interrupted_at_the_next_start(tmp_path):
+    """A driver SIGKILLed leaves its invocation "running"; the next start (under
+    the lock, so that driver is dead) marks it interrupted."""
+    import json
+
+    from harness.run.store import start_manifest
+    from harness.run.store.layout import MANIFEST
+
+    out = tmp_path / "run"
+    with RunLock(out):
+        start_manifest(out, mode="sweep", fingerprint="f", experiment={"name": "x"},
+                       command=["a"])
+    with RunLock(out):
+        start_manifest(out, mode="sweep", fingerprint="f", experiment={"name": "x"},
+                       command=["b"])
+    inv = json.loads((out / MANIFEST).read_text())["invocations"]
+    assert [i["status"] for i in inv] == ["interrupted", "running"]

@@ -18,7 +18,7 @@ import pandas as pd
 
 from harness import atomic
 from harness.errors import InputError
-from harness.run.store.layout import ANOTHER_RUN_DIR, MANIFEST
+from harness.run.store.layout import ANOTHER_RUN_DIR, MANIFEST, PARTS
 
 
 def package_versions() -> dict[str, str | None]:
@@ -79,8 +79,16 @@ def write_manifest(out_dir: str | Path, manifest: dict) -> None:
 
 def start_manifest(out_dir: Path, *, mode: str, fingerprint: str, experiment: dict,
                    command: list[str] | None, extra: dict | None = None) -> dict:
-    """Create or extend manifest.json; refuse a directory holding another experiment."""
+    """Create or extend manifest.json; refuse a directory holding another experiment.
+    Called under the run directory's lock: an invocation still "running" died
+    (killed, disk full), so it is marked "interrupted", and temporary files
+    left by dead writers are removed."""
+    for d in (out_dir, Path(out_dir) / PARTS):
+        atomic.remove_stale_temp_files(d)
     m = read_manifest(out_dir) or {}
+    for inv in m.get("invocations", []):
+        if inv.get("status") == "running":
+            inv["status"] = "interrupted"
     fps = m.setdefault("fingerprints", {})
     old = fps.get(mode)
     if old is not None and old != fingerprint:
