@@ -110,8 +110,12 @@ def load_trace(path: str | Path, fmt: str = "auto", opts: ReaderOptions | None =
     """Read (or fetch from the cache) a trace as dense counts per process."""
     path = str(path)
     opts = opts or ReaderOptions()
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise InputError(f"{path}: no such trace file")
+    if Path(path).is_dir():
+        raise InputError(f"{path}: is a directory, expected a trace file")
+    if not Path(path).is_file():
+        raise InputError(f"{path}: not a regular file (a FIFO or device?), expected a trace file")
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt not in FORMATS:

@@ -19,12 +19,15 @@ Files are read in batches of rows, so memory is bounded by the distinct
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from harness.errors import InputError
 from harness.traces.base import Accumulator, ReaderOptions
 
 BATCH_ROWS = 1 << 20
+INT_END = 2.0**63  # integers are read into int64
 TIME_COLUMNS = {"window": None, "time_s": 1e3, "time_ms": 1.0, "time_ns": 1e-6}
 
 
@@ -62,6 +65,10 @@ def _batches(path: str):
     """Yield (DataFrame with lower-case column names, first row's line number, is_csv)."""
     import pandas as pd
 
+    if os.path.getsize(path) == 0:
+        raise InputError(f"{path}: empty file (expected a trace)")
+    if path.lower().endswith(".parquet") and not _is_parquet(path):
+        raise InputError(f"{path}: not a parquet file (no PAR1 header)")
     if _is_parquet(path):
         import pyarrow.parquet as pq
 
@@ -107,7 +114,7 @@ def _ints(col, hexok: bool) -> tuple[np.ndarray, np.ndarray]:
     if kind == "f":
         fl = col.to_numpy(dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(fl) | (fl < 0) | (fl != np.floor(fl))
+            bad = ~np.isfinite(fl) | (fl < 0) | (fl != np.floor(fl)) | (fl >= INT_END)
         return np.where(bad, 0, fl).astype(np.int64), bad
     out = np.zeros(n, dtype=np.int64)
     bad = np.ones(n, dtype=bool)
@@ -125,7 +132,7 @@ def _ints(col, hexok: bool) -> tuple[np.ndarray, np.ndarray]:
         else:
             fl = num.to_numpy(dtype=np.float64, na_value=np.nan)
             with np.errstate(invalid="ignore"):
-                good = np.isfinite(fl) & (fl >= 0) & (fl == np.floor(fl))
+                good = np.isfinite(fl) & (fl >= 0) & (fl == np.floor(fl)) & (fl < INT_END)
             vals = np.zeros(len(dec), dtype=np.int64)
             if good.any():  # re-parse the good ones exactly (floats lose big integers)
                 exact = pd.to_numeric(txt.iloc[dec[good]].str.replace(r"\.0*$", "", regex=True),
@@ -192,9 +199,12 @@ def read_columnar(path: str, opts: ReaderOptions) -> tuple[Accumulator, int, dic
             where = f"{path}:{line0 + i}" if is_csv else f"{path}: row {line0 + i}"
             if not opts.skip_bad_lines:
                 col = next(c for c, b in why.items() if b[i])
-                raise InputError(f"{where}: column {col!r}: expected a number >= 0"
-                                 f"{' (an integer)' if col != tcol or tcol == 'window' else ''}, "
-                                 f"got {df[col].iloc[i]!r}")
+                whole = col != tcol or tcol == "window"
+                got = df[col].iloc[i]
+                got = got.item() if isinstance(got, np.generic) else got
+                raise InputError(f"{where}: column {col!r}: expected "
+                                 f"{'an integer in [0, 2^63)' if whole else 'a number >= 0'}, "
+                                 f"got {got!r}")
             bad_rows += int(bad.sum())
             first_bad.extend(int(line0 + j) for j in np.flatnonzero(bad)[:5 - len(first_bad)])
         rows += n

@@ -248,6 +248,36 @@ def test_columnar_bad_row_and_missing_columns(tmp_path):
         load_trace(q, "columnar", use_cache=False)
 
 
+@pytest.mark.parametrize("count", ["1e30", "1.0e+30", "9223372036854775808"])
+def test_columnar_count_past_int64_is_a_bad_row_not_zero(tmp_path, count):
+    p = tmp_path / "big.csv"
+    p.write_text(f"window,page,count\n0,1,{count}\n")
+    with pytest.raises(InputError, match=r"big\.csv:2: column 'count': expected an integer "
+                                         r"in \[0, 2\^63\)"):
+        load_trace(p, "columnar", use_cache=False)
+
+
+def test_not_a_trace_file_says_what_it_is(tmp_path):
+    import os
+
+    with pytest.raises(InputError, match="is a directory, expected a trace file"):
+        load_trace(tmp_path, use_cache=False)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        load_trace(fifo, use_cache=False)
+    with pytest.raises(InputError, match="no such trace file"):
+        load_trace(tmp_path / "missing.csv", use_cache=False)
+    empty = tmp_path / "t.parquet"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match=r"t\.parquet: empty file \(expected a trace\)"):
+        load_trace(empty, "columnar", use_cache=False)
+    fake = tmp_path / "f.parquet"
+    fake.write_text("window,page\n0,1\n")
+    with pytest.raises(InputError, match="not a parquet file"):
+        load_trace(fake, "columnar", use_cache=False)
+
+
 def damon_doc():
     s = 1_000_000_000  # ns
     return [
