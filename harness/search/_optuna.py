@@ -7,6 +7,7 @@ Errors name the value or the config field (``storage <url>: ...``,
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import warnings
 from pathlib import Path
@@ -14,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import ConfigError, TiersweepError
+from harness.errors import ConfigError, InputError, TiersweepError
 from harness.experiment import StudySpec
 from harness.run.store import write_parquet
-from harness.run.store.layout import JOURNAL
+from harness.run.store.layout import ANOTHER_RUN_DIR, JOURNAL
 from harness.search.resume import remove_stale_journal_lock, repair_journal
 
 
@@ -43,10 +44,15 @@ def make_storage(out_dir: Path, storage: str | None) -> tuple[Any, str, bool]:
     if storage is None or "://" not in storage:
         path = Path(storage) if storage else out_dir / JOURNAL
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_journal(path)  # before repairing: a file that is no journal is left alone
         repaired = repair_journal(path)
         if storage is None:
             remove_stale_journal_lock(path)
-        return JournalStorage(JournalFileBackend(str(path))), str(path), repaired
+        try:
+            return JournalStorage(JournalFileBackend(str(path))), str(path), repaired
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: not a readable Optuna journal ({type(exc).__name__}: "
+                             f"{exc}); move it away, or {ANOTHER_RUN_DIR}") from None
     try:
         return opt.storages.get_storage(storage), storage, False
     except (ImportError, ModuleNotFoundError) as exc:
@@ -54,6 +60,26 @@ def make_storage(out_dir: Path, storage: str | None) -> tuple[Any, str, bool]:
                              "pip install psycopg2-binary for PostgreSQL") from None
     except Exception as exc:  # noqa: BLE001 - bad URL, unreachable server
         raise TiersweepError(f"storage {storage}: {type(exc).__name__}: {exc}") from None
+
+
+def check_journal(path: Path) -> None:
+    """A journal's first record is a JSON object on a line of UTF-8."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected an Optuna journal file")
+    try:
+        with open(path, "rb") as f:
+            first = f.readline()
+    except FileNotFoundError:
+        return
+    if not first:
+        return
+    try:
+        ok = isinstance(json.loads(first.decode("utf-8")), dict)
+    except (UnicodeDecodeError, ValueError):
+        ok = False
+    if not ok:
+        raise InputError(f"{path}: not an Optuna journal (its first line is not a JSON "
+                         f"record); move it away, or {ANOTHER_RUN_DIR}")
 
 
 def sampler_seed(seed: int, n_existing: int) -> int:

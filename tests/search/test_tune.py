@@ -265,3 +265,16 @@ def test_sampler_options_checked_before_the_study_runs(opts, needle):
     with pytest.raises(ConfigError) as err:
         make_sampler(st, 0, "suite.yaml: study")
     assert needle in str(err.value)
+
+
+@pytest.mark.parametrize("garbage", [b"\x81\x00\xff garbage\nmore", b"not json\n"])
+def test_a_garbage_journal_is_refused_and_left_as_it_was(tmp_path, garbage):
+    from harness.errors import InputError
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "study.journal").write_bytes(garbage)
+    exp = load_experiment(CONFIGS / "suite.yaml")
+    with pytest.raises(InputError, match="study.journal: not an Optuna journal"):
+        run_study(exp, out, InlineBackend(), trials=1, progress=False, compare=False)
+    assert (out / "study.journal").read_bytes() == garbage
