@@ -16,6 +16,9 @@ from typing import Any, Literal, TypeVar
 from harness.errors import ConfigError
 
 INT_LIMIT = 2**53
+# No number of a config means anything past this (sizes in GB, times in s, ms,
+# us or ns, rates per s): a bound before anything overflows (a float's inf, int64).
+MAGNITUDE_LIMIT = 1e15
 
 T = TypeVar("T")
 
@@ -118,6 +121,9 @@ def _convert(value: Any, tp: Any, path: str) -> Any:
             out = math.inf
         if not math.isfinite(out):
             fail(path, f"expected a finite number, got {value!r}")
+        if abs(out) > MAGNITUDE_LIMIT:
+            fail(path, f"expected a number of magnitude at most {MAGNITUDE_LIMIT:g}, "
+                       f"got {value!r}")
         return out
     if tp is str:
         if not isinstance(value, str):
@@ -142,6 +148,11 @@ def build_at(cls: type[T], raw: Any, path: str) -> T:
         if no_default and f.name not in raw:
             fail(f"{prefix}{f.name}", "missing; this field is required")
     kwargs = {k: _convert(v, hints[k], f"{prefix}{k}") for k, v in raw.items()}
+    for f in fields:  # upper bounds with a meaning, from the field's metadata
+        top = f.metadata.get("max")
+        v = kwargs.get(f.name)
+        if top is not None and isinstance(v, int | float) and v > top:
+            fail(f"{prefix}{f.name}", f"expected at most {f.metadata['meaning']}, got {v!r}")
     try:
         return cls(**kwargs)
     except ConfigError as exc:

@@ -31,7 +31,7 @@ Version = Literal["v0", "v1", "v2", "v3"]
 class NodeConfig:
     id: int
     tier: Tier
-    capacity_gb: float
+    capacity_gb: float = field(metadata={"max": 2**20, "meaning": "1 PiB (1048576 GB)"})
     # Load-to-use latency of one cache line from a CPU of the node's own socket.
     latency_ns: float = 90.0
     bandwidth_gbps: float = 100.0
@@ -45,8 +45,10 @@ class NodeConfig:
             _fail("id", "expected a node id >= 0")
         if self.capacity_gb <= 0:
             _fail("capacity_gb", "expected a capacity > 0")
-        if self.latency_ns <= 0 or self.bandwidth_gbps <= 0:
-            _fail("latency_ns", "expected latency and bandwidth > 0")
+        if self.latency_ns <= 0:
+            _fail("latency_ns", "expected a latency > 0 (ns)")
+        if self.bandwidth_gbps <= 0:
+            _fail("bandwidth_gbps", "expected a bandwidth > 0 (GB/s)")
         if self.socket < 0:
             _fail("socket", "expected a socket id >= 0")
 
@@ -94,7 +96,8 @@ class PlatformConfig:
 @dataclass(frozen=True)
 class WorkloadConfig:
     kind: WorkloadKind = "zipf"
-    size_gb: float = 8.0
+    size_gb: float = field(default=8.0, metadata={"max": 2**20,
+                                                  "meaning": "1 PiB (1048576 GB)"})
     processes: int = 1
     placement: Placement = "slow"
     # Share of pages on the fast tier for placement "split" (cbench-split 50:50).
@@ -363,7 +366,8 @@ class RuntimeConfig:
 class RunConfig:
     name: str = "run"
     seed: int = 1
-    duration_s: float = 120.0
+    duration_s: float = field(default=120.0, metadata={"max": 1e7,
+                                                       "meaning": "1e7 s (116 days)"})
     sample_ms: int = 1000
     # Model resolution: kernel threads that take time (the migration thread,
     # kswapd) run in chunks up to the next other event, at most this far
