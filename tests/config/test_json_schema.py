@@ -1,0 +1,40 @@
+"""`tiersweep schema`: every shipped run config passes it; a typo'd key and a
+value past a bound do not (what an editor would underline as it is typed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+
+from harness.config.json_schema import run_config_schema
+from harness.config.raw import load_yaml
+from tests.config.test_mutations import RUN_CONFIGS
+from tests.conftest import REPO
+
+SCHEMA = run_config_schema()
+
+
+@pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: p.name)
+def test_shipped_run_configs_pass_the_schema(path):
+    jsonschema.validate(load_yaml(path), SCHEMA)
+
+
+@pytest.mark.parametrize("bad", [
+    {"workload": {"kind": "zipf", "size_gb": 4, "zipf_sx": 1.0}},  # unknown key
+    {"policy": {"scan_sise_mb": 1}},
+    {"workload": {"size_gb": 2.0**30}},  # past 1 PiB
+    {"policy": {"version": "v9"}},
+])
+def test_the_schema_underlines_what_the_loader_refuses(bad):
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, SCHEMA)
+
+
+def test_cli_prints_the_schema():
+    out = subprocess.run([sys.executable, "-m", "harness", "schema"], capture_output=True,
+                         text=True, cwd=REPO, check=True).stdout
+    assert json.loads(out)["title"] == "tiersweep run config"
