@@ -172,7 +172,8 @@ def test_sigkill_driver_mid_study_then_rerun(tmp_path):
     for n in running_at_kill:
         assert study.trials[n].state == TrialState.FAIL
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [i["status"] for i in manifest["invocations"]] == ["running", "done"]
+    # The killed driver's invocation, marked at the rerun's start (issue 13).
+    assert [i["status"] for i in manifest["invocations"]] == ["interrupted", "done"]
 
 
 def test_tune_shipped_suite_beats_rfc_defaults(tmp_path):
