@@ -1,5 +1,5 @@
 """Memory: nodes, where each page is, free pages and watermarks, page moves,
-kswapd, and the access rates by where pages are.
+and the access rates by where pages are; kswapd (kswapd.py) is mixed in.
 
 Two placements are kept side by side: the policy's (``node``, ``free``) and
 the `none` baseline's on the same workload (``base_node``, ``base_free``),
@@ -7,7 +7,7 @@ which only initial placement changes. Node indices are positions in the
 platform's nodes sorted by id; -1 is an unallocated page.
 
 Page-level rules that have a per-page reference twin (``reference.py``) are
-``_place``, ``count_nodes``, ``move`` and ``_rule_kswapd_victims``.
+``_place``, ``count_nodes`` and ``move`` (kswapd.py: ``_rule_kswapd_victims``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ import numpy as np
 
 from harness.config import RunConfig
 from harness.errors import ConfigError
-from harness.model.core import PRIO_POLICY
 from harness.model.kernels import PG_IDLE as PG_IDLE  # re-exported: the flags' home for the model
 from harness.model.kernels import PG_REFERENCED as PG_REFERENCED
 from harness.model.kernels import PG_YOUNG as PG_YOUNG
-from harness.model.kernels import SWAP_CLUSTER_MAX, kswapd_clock, relocate
+from harness.model.kernels import SWAP_CLUSTER_MAX as SWAP_CLUSTER_MAX
+from harness.model.kernels import relocate
+from harness.model.kswapd import Kswapd
 from harness.model.workloads import Layout, MMSpec
 
 if TYPE_CHECKING:
@@ -37,13 +38,9 @@ if TYPE_CHECKING:
 # per page index, so a move keeps them (folio_migrate_flags copies them).
 # (Defined in kernels.py, whose compiled walks read them.)
 
-# kswapd's thread runs after the policy threads of the same time, before the sampler.
-PRIO_KSWAPD = PRIO_POLICY + 3
-# SWAP_CLUSTER_MAX, reclaim's batch (pages): kswapd_shrink_node reclaims
-# max(high watermark, it) a round; shrink_folio_list takes batches of it.
 
 
-class Memory:
+class Memory(Kswapd):
     def __init__(self, cfg: RunConfig, layout: Layout, bits: PageBits, counters: Counters,
                  cpu_ns: CpuTime):
         self.name = cfg.name
@@ -77,23 +74,7 @@ class Memory:
         self.wmark_high = np.ceil(cap * plat.wmark_high_pct / 100).astype(np.int64)
         self.wmark_promo = np.maximum(np.ceil(cap * plat.wmark_promo_pct / 100).astype(np.int64),
                                       self.wmark_high + 1)
-        self.kswapd_enabled = plat.kswapd
-        self.kswapd_pending: set[int] = set()
-        self.kswapd_hand = np.zeros(self.n_nodes, dtype=np.int64)
-        # pgdat_balanced: the PROMO watermark only in NUMA balancing's
-        # memory-tiering mode (numa_balancing=2, the numab2 policy), else HIGH.
-        self.memory_tiering = cfg.policy.kind == "numab2"
-        self.kswapd_wmark = self.wmark_promo if self.memory_tiering else self.wmark_high
-        self.kswapd_running = np.zeros(self.n_nodes, dtype=bool)
-        self.kswapd_scanned = np.zeros(self.n_nodes, dtype=np.int64)  # this run's CLOCK steps
-        self.kswapd_round = np.zeros(self.n_nodes, dtype=np.int64)  # victims left this round
-        self._kswapd_stride = np.full(self.n_nodes, 8.0)  # CLOCK offsets per victim, last call
-        self._no_bits, self._no_times = np.zeros(0, dtype=bool), np.zeros(0)
-        self._clear_buf: np.ndarray | None = None
-        self._rng0 = np.random.default_rng(0)  # a placeholder the walk does not draw from
-        costs = cfg.costs
-        self.kswapd_scan_ns = costs.kswapd_scan_ns
-        self.kswapd_demote_ns = (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000.0
+        self._init_kswapd(cfg)
         self.cpu_ns = cpu_ns
         self.core = bits.core
 
@@ -323,142 +304,3 @@ class Memory:
         at_us = np.asarray(at_us, dtype=np.float64)
         self.moved_at[pages] = at_us
         return at_us
-
-    # ------------------------------------------------------------ kswapd
-    def pgdat_balanced(self, d: int) -> bool:
-        """kswapd's goal on node d: free pages above its watermark (PROMO in
-        NUMA balancing's memory-tiering mode, else HIGH)."""
-        return bool(self.free[d] > self.kswapd_wmark[d])
-
-    def wake_kswapd(self, node: int) -> None:
-        """wakeup_kswapd (a failed promotion: migrate_balanced_pgdat false); the
-        engine calls kswapd() after the current event."""
-        if self.kswapd_enabled:
-            self.kswapd_pending.add(int(node))
-
-    def kswapd(self) -> None:
-        """Start the kswapd thread of each woken node, unless it is running
-        already (the wake-up is lost, as with no waiter on kswapd_wait) or the
-        node is balanced."""
-        nodes, self.kswapd_pending = sorted(self.kswapd_pending), set()
-        for d in nodes:
-            if self.kswapd_running[d] or self.pgdat_balanced(d):
-                continue
-            self.kswapd_running[d] = True
-            self.kswapd_scanned[d] = 0
-            self.kswapd_round[d] = 0
-            self.counters.kswapd_runs += 1
-            self.core.schedule(self.core.now, PRIO_KSWAPD, lambda d=d: self._kswapd_run(d),
-                               thread=True)
-
-    def _kswapd_run(self, d: int) -> None:
-        """One chunk of node d's kswapd (balance_pgdat), up to the next event:
-        rounds of kswapd_shrink_node, each demoting up to nr_to_reclaim =
-        max(high watermark, SWAP_CLUSTER_MAX) victims found by the CLOCK of
-        _rule_kswapd_victims, to the slow node with the most free pages; the
-        node's balance is checked before each round. Each page scanned costs
-        kswapd_scan_ns, each victim also its migration; victims move at their
-        completion times. The thread reschedules itself at the end of its work
-        (and checks the balance there before it sleeps); it gives up after
-        two full turns without enough victims, or when no slow node has a
-        free page."""
-        core = self.core
-        t = core.now
-        budget = (core.thread_bound() - t) * 1000.0  # ns this chunk may take
-        clock = 0.0
-        while True:
-            if self.kswapd_round[d] == 0:
-                if self.pgdat_balanced(d):
-                    break
-                self.kswapd_round[d] = max(int(self.wmark_high[d]), SWAP_CLUSTER_MAX)
-            dest = int(self.slow_nodes[np.argmax(self.free[self.slow_nodes])])
-            k = min(int(self.kswapd_round[d]), int(self.free[dest]))
-            if k <= 0:
-                self.kswapd_scanned[d] = 2 * self.n_pages  # nowhere to demote to: give up
-                break
-            victims, done, clock = self._rule_kswapd_victims(d, k, clock, budget)
-            self.move(victims, dest, "demote", at_us=t + done / 1000.0, src=d)
-            self.kswapd_round[d] -= len(victims)
-            if len(victims) < k:
-                break  # the next event comes first, or two full turns
-        self.cpu_ns.kswapd += clock
-        if clock > 0 and self.kswapd_scanned[d] < 2 * self.n_pages:
-            core.schedule(math.ceil(t + clock / 1000.0), PRIO_KSWAPD, lambda: self._kswapd_run(d),
-                          thread=True)
-        else:
-            self.kswapd_running[d] = False
-
-    def _rule_kswapd_victims(self, d: int, need: int, clock: float,
-                             budget: float) -> tuple[np.ndarray, np.ndarray, float]:
-        """CLOCK over page indices from node d's hand (reclaim's scan of the
-        LRU), in batches of SWAP_CLUSTER_MAX pages of node d (shrink_folio_list
-        on the isolated batch, then demote_folio_list). Each page scanned
-        costs kswapd_scan_ns and gets folio_referenced: its A bit tested and
-        cleared (an A bit clears PG_idle), PG_young tested and cleared; either
-        is a reference. A referenced page is passed over and gets
-        PG_referenced (folio_check_references: another trip around the list);
-        any other page loses PG_referenced and is a victim, its migration
-        costing kswapd_demote_ns more; met again in this call (second turn), a
-        passed-over page is a victim and a victim is skipped. A batch ends
-        early at the `need`-th victim; its victims move when it completes.
-        `clock` is the chunk's time so far (ns); a batch runs only if it ends
-        by `budget` (the next event) or the chunk has spent nothing yet. Stops
-        after `need` victims, at the budget, or after two full turns in this
-        run (kswapd_scanned); the hand stays after the last batch. Returns the
-        victims, each one's completion time and the clock.
-
-        The walk is kernels.kswapd_clock; here, the A bits it reads (peeked
-        over a window of the first turn, widened when the walk needs more)
-        and their clearing, all at once after the walk (nothing reads them
-        in between, and each page is tested once a turn)."""
-        n = self.n_pages
-        hand = int(self.kswapd_hand[d])
-        limit = 2 * n - int(self.kswapd_scanned[d])  # CLOCK steps left in this run
-        c_scan, c_victim = self.kswapd_scan_ns, self.kswapd_scan_ns + self.kswapd_demote_ns
-        victims = np.empty(max(need, 0) + 1, dtype=np.int64)  # + 1: see kswapd_clock
-        done = np.empty(max(need, 0) + 1)
-        # Lookahead: the offsets the victims the budget allows took last time.
-        fit = need if budget == np.inf or c_victim <= 0 else min(need, int(budget / c_victim) + 1)
-        width = max(int(fit * self._kswapd_stride[d] * 1.25), 1024)
-        clears = []
-        u, last, nv, wu0 = 0, -1, 0, 0
-        na, t_work = self.bits.next_access, float(self.bits.work_now())
-        segs = self.bits.segments
-        # One segment of Poisson pages: the walk clears and redraws A bits itself.
-        one = segs[0].access if na is not None and len(segs) == 1 else None
-        rate, rng = (one.rate, one.rng) if one is not None else (self._no_times, self._rng0)
-        while True:
-            if na is not None:  # the walk reads the A bits itself
-                if self._clear_buf is None:  # pages whose A bit to clear: at most one turn's
-                    self._clear_buf = np.empty(n + 1, dtype=np.int64)
-                wu1, a_win, clear = limit, self._no_bits, self._clear_buf
-            else:
-                wu1 = min(wu0 + width, n, limit)
-                a_win = self._peek_offsets(hand, wu0, wu1)
-                clear = np.empty(max(wu1 - wu0, 0) + 1, dtype=np.int64)
-            fin, u, last, clock, nv, nc, u_stop = kswapd_clock(
-                self.node, self.pgflags, self._no_times if na is None else na, rate, rng, t_work,
-                a_win, wu0, wu1, hand, d, need, limit, u, last, float(clock), float(budget),
-                c_scan, c_victim, victims, done, nv, clear)
-            clears.append(clear[:nc])
-            if fin:
-                break
-            wu0, width = u, 2 * width
-        cleared = clears[0] if len(clears) == 1 else np.concatenate(clears)
-        if len(cleared):
-            self.bits.test_and_clear_pages(cleared)
-        if nv:
-            self._kswapd_stride[d] = max(u_stop / nv, 1.0)
-        self.kswapd_hand[d] = (hand + u_stop) % n
-        self.kswapd_scanned[d] += u_stop
-        return victims[:nv], done[:nv], clock
-
-    def _peek_offsets(self, hand: int, u0: int, u1: int) -> np.ndarray:
-        """The A bits (no side effect) of pages (hand + u) % n for u in [u0, u1) < n."""
-        n = self.n_pages
-        lo, hi = hand + u0, hand + u1
-        if hi <= n:
-            return self.bits.peek_range(lo, hi)
-        if lo >= n:
-            return self.bits.peek_range(lo - n, hi - n)
-        return np.concatenate([self.bits.peek_range(lo, n), self.bits.peek_range(0, hi - n)])
