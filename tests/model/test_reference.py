@@ -208,3 +208,24 @@ def test_rate_form_hit_rate_within_sampling_error(policy):
     se = math.sqrt(vec.var(ddof=1) / len(vec) + ref.var(ddof=1) / len(ref))
     assert se > 0  # the seeds do change the runs
     assert abs(vec.mean() - ref.mean()) <= 4 * se
+
+
+@pytest.mark.parametrize("version", ["v1", "v3"])
+def test_rate_form_identical_with_two_workloads_and_kswapd(version):
+    """Two Poisson workloads (two segments, each its own generator), all first
+    on slow with a small fast node: kswapd's walk reads both segments' A bits
+    from the joint array and clears them through each segment's generator."""
+    n = 200
+    cfg = from_dict(dict(
+        seed=5, duration_s=8, sample_ms=500,
+        platform=dict(wmark_high_pct=5.0, wmark_promo_pct=6.0,
+                      nodes=[dict(id=0, tier="fast", capacity_gb=gb(60)),
+                             dict(id=1, tier="slow", capacity_gb=gb(4 * n))]),
+        workloads=[dict(kind="zipf", size_gb=gb(n), access_rate=3000, placement="slow",
+                        vma_mb=0),
+                   dict(kind="hotset", size_gb=gb(n), access_rate=3000, placement="slow",
+                        move_every_s=3, vma_mb=0, seed_offset=1)],
+        policy=dict(kind="kmmscand", version=version, first_scan_delay_ms=200,
+                    scan_period_ms=600, scan_change_scale=8)), "test")
+    m = _assert_same(*_both(cfg))
+    assert m["promotions"] > 0 and m["demotions"] > 0 and m["kswapd_runs"] > 0
