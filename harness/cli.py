@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # no command: list them
+        parser.print_help(sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     try:
         rc = args.func(args)

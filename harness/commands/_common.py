@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,9 @@ def add_backend_args(p) -> None:
     p.add_argument("--address", default=None, metavar="ADDR",
                    help="connect to this Ray cluster instead of starting local Ray "
                         "(default: $RAY_ADDRESS if set)")
+    p.add_argument("--connect-timeout", type=float, default=None, metavar="S",
+                   help="with --address: give up if the cluster does not answer in S seconds "
+                        "(default 30)")
     p.add_argument("--backend", choices=["ray", "inline"], default="ray",
                    help="ray (default) or inline: run in this process, one at a time")
     p.add_argument("--no-progress", dest="progress", action="store_false",
@@ -39,15 +43,33 @@ def command_line() -> list[str]:
     return ["tiersweep", *sys.argv[1:]]
 
 
+def check_backend_args(args) -> None:
+    """The backend flags, before anything is created (the run directory, Ray):
+    counts and times > 0, and --address answering."""
+    from harness.errors import InputError
+    from harness.run.backends.ray import CONNECT_TIMEOUT_S, check_reachable
+
+    if args.cpus is not None and args.cpus < 1:
+        raise InputError(f"--cpus: expected at least 1 CPU, not {args.cpus}")
+    if args.connect_timeout is not None and not args.connect_timeout > 0:
+        raise InputError(f"--connect-timeout: expected seconds > 0, not {args.connect_timeout}")
+    address = args.address or os.environ.get("RAY_ADDRESS")
+    if args.backend == "ray" and address:
+        with flag_names():
+            check_reachable(address, args.connect_timeout or CONNECT_TIMEOUT_S)
+
+
 def backend_from(args):
     from harness.run.backends import make_backend
 
-    return make_backend(args.backend, address=args.address, cpus=args.cpus)
+    return make_backend(args.backend, address=args.address, cpus=args.cpus,
+                        connect_timeout_s=args.connect_timeout)
 
 
 # Library errors name the value they are about ("cpus: expected at least 1 CPU");
 # on the command line the same error names the flag that set it ("--cpus: ...").
-FLAGS = {"cpus": "--cpus", "storage": "--storage", "policies": "--policies"}
+FLAGS = {"cpus": "--cpus", "storage": "--storage", "policies": "--policies",
+         "address": "--address"}
 
 
 def flag_message(msg: str, flags: dict[str, str] = FLAGS) -> str:

@@ -36,8 +36,10 @@ def run(args) -> int:
         if args.policies else None
     # Progress bar on a terminal only: quiet in logs and CI.
     progress = args.progress and sys.stderr.isatty()
+    from harness.commands._common import check_backend_args
     from harness.run.store import RunLock
 
+    check_backend_args(args)
     # The run directory's lock before Ray starts: a taken directory fails at once.
     with flag_names(), RunLock(out), backend_from(args) as backend:
         rep = run_compare(exp, out, backend, policies=policies, tuned=tuned, progress=progress,

@@ -21,8 +21,10 @@ def run(args) -> int:
 
     exp = load_experiment(args.config, args.overrides, override_source="--set")
     out = out_dir(args, exp.name)
+    from harness.commands._common import check_backend_args
     from harness.run.store import RunLock
 
+    check_backend_args(args)
     # The run directory's lock before Ray starts: a taken directory fails at once.
     with flag_names(), RunLock(out), backend_from(args) as backend:
         rep = run_sweep(exp, out, backend, progress=args.progress, command=command_line())

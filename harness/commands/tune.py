@@ -23,18 +23,22 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from harness.errors import ConfigError, TiersweepError
+    from harness.errors import ConfigError, InputError
     from harness.experiment import load_experiment
     from harness.search.study import run_study
 
     if args.trials is not None and args.trials < 1:
-        raise TiersweepError("--trials: expected at least 1")
+        raise InputError(f"--trials: expected at least 1, not {args.trials}")
+    if args.timeout is not None and not args.timeout > 0:
+        raise InputError(f"--timeout: expected seconds > 0, not {args.timeout}")
     exp = load_experiment(args.config, args.overrides, override_source="--set")
     if exp.study is None:
         raise ConfigError(f"{args.config}: study: missing; add a study: section with a space")
     out = out_dir(args, exp.name)
+    from harness.commands._common import check_backend_args
     from harness.run.store import RunLock
 
+    check_backend_args(args)
     # The run directory's lock before Ray starts: a taken directory fails at once.
     with flag_names(), RunLock(out), backend_from(args) as backend:
         rep = run_study(exp, out, backend, trials=args.trials, timeout_s=args.timeout,

@@ -223,7 +223,7 @@ def test_errors_name_values_in_the_library_and_flags_on_the_command_line(tmp_pat
     with pytest.raises(TiersweepError, match="^cpus: expected at least 1 CPU"):
         RayBackend(cpus=0)
     cfg = write_yaml(SMALL)
-    assert main(["sweep", str(cfg), "--out", str(tmp_path / "a"), "--cpus", "0"]) == 1
+    assert main(["sweep", str(cfg), "--out", str(tmp_path / "a"), "--cpus", "0"]) == 2
     assert "tiersweep: error: --cpus: expected at least 1 CPU" in capsys.readouterr().err
     out = tmp_path / "b"
     with RunLock(out):  # another driver holds the run directory

@@ -17,12 +17,14 @@ from harness.run.backends.ray import RayBackend
 __all__ = ["Backend", "InlineBackend", "RayBackend", "TaskFailed", "make_backend"]
 
 
-def make_backend(kind: str = "ray", address: str | None = None, cpus: int | None = None) -> Backend:
+def make_backend(kind: str = "ray", address: str | None = None, cpus: int | None = None,
+                 connect_timeout_s: float | None = None) -> Backend:
     t0 = time.perf_counter()
     if kind == "inline":
         return InlineBackend()
     if kind != "ray":
         raise TiersweepError(f"backend: unknown {kind!r}; expected ray or inline")
-    b = RayBackend(address=address, cpus=cpus)
+    kw = {} if connect_timeout_s is None else {"connect_timeout_s": connect_timeout_s}
+    b = RayBackend(address=address, cpus=cpus, **kw)
     b.startup_s = time.perf_counter() - t0
     return b

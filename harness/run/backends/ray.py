@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
-from harness.errors import TiersweepError
+from harness.errors import InputError, TiersweepError
 from harness.run.backends.base import Backend, TaskFailed
 
 
@@ -26,6 +27,30 @@ def _local_ray_env() -> None:
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+# How long `--address` may take to answer before the run gives up (ray.init
+# itself retries an unreachable GCS for minutes).
+CONNECT_TIMEOUT_S = 30.0
+
+
+def check_reachable(address: str, timeout_s: float) -> None:
+    """A TCP connection to the cluster's GCS (host:port, or ray://host:port for
+    Ray Client) within timeout_s, else one line naming the address."""
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"address: {address!r}: expected HOST:PORT (e.g. 10.0.0.5:6379, the "
+                         "head's `ray start --head --port`)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise InputError(f"address: cannot reach a Ray cluster at {address} within "
+                         f"{timeout_s:g} s ({why}); check that `ray start --head` runs there, "
+                         "the port, and the firewall") from None
+
+
 class RayBackend(Backend):
     """Ray tasks. Local Ray by default (127.0.0.1, `cpus` CPUs, no dashboard);
     with `address` (or RAY_ADDRESS) it connects to that cluster instead.
@@ -37,11 +62,14 @@ class RayBackend(Backend):
     name = "ray"
 
     def __init__(self, address: str | None = None, cpus: int | None = None,
-                 max_retries: int = 3, runtime_env: dict | None = None):
+                 max_retries: int = 3, runtime_env: dict | None = None,
+                 connect_timeout_s: float = CONNECT_TIMEOUT_S):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         address = address or os.environ.get("RAY_ADDRESS") or None
         if cpus is not None and cpus < 1:
-            raise TiersweepError(f"cpus: expected at least 1 CPU, not {cpus}")
+            raise InputError(f"cpus: expected at least 1 CPU, not {cpus}")
+        if address is not None:
+            check_reachable(address, connect_timeout_s)
         if address is None:
             _local_ray_env()
         import ray
