@@ -53,3 +53,21 @@ def test_no_command_lists_the_commands(capsys):
     err = capsys.readouterr().err
     for name in ("simulate", "sweep", "tune", "compare", "schema"):
         assert f"    {name}" in err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["tune", str(CONFIGS / "zipf.yaml")], "zipf.yaml: this is a run config; this command "
+                                           "takes an experiment file"),
+    (["simulate", SUITE], "suite.yaml: this is an experiment file (base, suite, sweep, "
+                          "study); this command takes a run config"),
+    (["tune", SUITE, "--set", "policy.scan_sise_mb=1"],
+     "--set policy.scan_sise_mb=1: policy.scan_sise_mb: unknown field; did you mean "
+     "scan_size_mb?"),
+    (["simulate", str(CONFIGS / "zipf.yaml"), "--set", "workload.zipf_s=-1"],
+     "--set workload.zipf_s=-1: workloads[0].zipf_s:"),
+])
+def test_errors_point_at_the_right_place(tmp_path, capsys, argv, needle):
+    extra = ["--out", str(tmp_path / "run")] if argv[0] == "tune" else []
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err

@@ -5,8 +5,20 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from harness.config.raw import OVERRIDE, load_yaml_extends, parse_override, set_path
+from harness.config.raw import (
+    OVERRIDE,
+    blame_override,
+    load_yaml_extends,
+    parse_override,
+    set_path,
+)
 from harness.config.schema import RunConfig, from_dict
+from harness.errors import ConfigError
+
+# Top-level keys that tell the two kinds of YAML file apart.
+RUN_CONFIG_KEYS = {"platform", "workload", "workloads", "policy", "costs", "runtime",
+                   "duration_s", "sample_ms", "extends"}
+EXPERIMENT_KEYS = {"base", "suite", "sweep", "study", "seeds", "holdout_seeds", "set"}
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None,
@@ -17,11 +29,21 @@ def load_config(path: str | Path, overrides: list[str] | None = None,
     its flag)."""
     p = Path(path)
     raw = load_yaml_extends(p)
+    if set(raw) & EXPERIMENT_KEYS and not set(raw) & RUN_CONFIG_KEYS:
+        raise ConfigError(f"{p}: this is an experiment file (base, suite, sweep, study); this "
+                          "command takes a run config, e.g. configs/zipf.yaml (sweep, tune and "
+                          "compare take experiment files)")
     raw.setdefault("name", p.stem)
     for text in overrides or []:
         key, value = parse_override(text, override_source)
         set_path(raw, key, value, override_source)
-    cfg = from_dict(raw, str(p))
+    try:
+        cfg = from_dict(raw, str(p))
+    except ConfigError as exc:
+        blamed = blame_override(str(exc), overrides or [], override_source)
+        if blamed is None:
+            raise
+        raise ConfigError(blamed) from None
     return resolve_paths(cfg, p.parent)
 
 

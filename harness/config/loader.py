@@ -8,6 +8,7 @@ with :func:`fail`, which the build prefixes with the path of the field.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import types
 import typing
@@ -142,7 +143,9 @@ def build_at(cls: type[T], raw: Any, path: str) -> T:
     names = {f.name for f in fields}
     for key in raw:
         if key not in names:
-            fail(f"{prefix}{key}", f"unknown field; expected one of {', '.join(sorted(names))}")
+            near = difflib.get_close_matches(str(key), names, n=1)
+            fail(f"{prefix}{key}", f"unknown field; did you mean {near[0]}?" if near else
+                 f"unknown field; expected one of {', '.join(sorted(names))}")
     for f in fields:
         no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if no_default and f.name not in raw:

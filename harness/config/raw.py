@@ -7,6 +7,7 @@ keeps its policy version's default.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,26 @@ def parse_override(text: str, source: str = OVERRIDE) -> tuple[str, Any]:
     except yaml.YAMLError:
         parsed = value
     return key.strip(), parsed
+
+
+def blame_override(msg: str, overrides: list[str], source: str) -> str | None:
+    """An error message about a field an override set, rewritten to name the
+    override (`--set KEY=VALUE: path: message`) instead of the file; None when
+    no override set that field."""
+    for text in overrides:
+        key = text.partition("=")[0].strip()
+        parts = []
+        for i, part in enumerate(key.split(".")):
+            if part.isdigit():
+                parts.append(rf"(?:\.{part}|\[{part}\])")
+            elif i == 0 and part == "workload":
+                parts.append(r"workloads\[\d+\]")
+            else:
+                parts.append(("" if i == 0 else r"\.") + re.escape(part))
+        m = re.search(r"(?:^|: )(" + "".join(parts) + r"): ", msg)
+        if m:
+            return f"{source} {text}: {msg[m.start(1):]}"
+    return None
 
 
 def set_path(raw: dict[str, Any], key: str, value: Any, source: str = OVERRIDE) -> None:

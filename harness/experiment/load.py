@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import load_yaml, load_yaml_extends, parse_override, set_path
+from harness.config.files import EXPERIMENT_KEYS, RUN_CONFIG_KEYS
 from harness.config.loader import build, fail
-from harness.config.raw import OVERRIDE
+from harness.config.raw import OVERRIDE, blame_override
 from harness.errors import ConfigError
 from harness.experiment.space import Param, parse_space
 from harness.experiment.spec import (
@@ -167,7 +168,12 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None,
     """
     p = Path(path)
     src = str(p)
-    f = build(ExperimentFile, load_yaml(p), src)
+    raw = load_yaml(p)
+    if set(raw) & RUN_CONFIG_KEYS and not set(raw) & EXPERIMENT_KEYS:
+        raise ConfigError(f"{p}: this is a run config; this command takes an experiment file "
+                          "(base, suite, seeds, sweep or study), e.g. configs/suite.yaml "
+                          "(simulate takes run configs)")
+    f = build(ExperimentFile, raw, src)
 
     base_dir = p.parent
     if isinstance(f.base, str):
@@ -186,9 +192,16 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None,
     suite = {w: flatten(ov or {}) for w, ov in (f.suite or {"base": {}}).items()}
     exp = Experiment(name=f.name or p.stem, source=src, base_raw=base_raw, base_dir=base_dir,
                      suite=suite, seeds=f.seeds, holdout_seeds=f.holdout_seeds)
-    # Validate every suite entry now: a wrong field names the file and the path.
+    # Validate every suite entry now: a wrong field names the file and the path
+    # (or the --set override that set it).
     for w in suite:
-        exp.run_config(w, f.seeds[0])
+        try:
+            exp.run_config(w, f.seeds[0])
+        except ConfigError as exc:
+            blamed = blame_override(str(exc), overrides or [], override_source)
+            if blamed is None:
+                raise
+            raise ConfigError(blamed) from None
 
     if f.sweep is not None:
         exp.sweep = _sweep_spec(f.sweep, f"{src}: sweep")
