@@ -71,3 +71,30 @@ def test_errors_point_at_the_right_place(tmp_path, capsys, argv, needle):
     assert main([*argv, *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
+
+
+def test_dry_run_plans_writes_nothing_and_counts_what_is_done(tmp_path, capsys, write_yaml):
+    from tests.helpers.experiments import tiny_suite
+
+    cfg = write_yaml(tiny_suite("plan", "  grid: {policy.version: [v1, v3]}\n"))
+    out = tmp_path / "run"
+    assert main(["sweep", str(cfg), "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    # 3 points (the base config, v1, v3) x 2 workloads x 2 seeds
+    assert "sweep plan: 3 points x 2 workloads (zipf, hotset) x 2 seeds = 12 evaluations" in text
+    assert "already in the run directory: 0; to run: 12" in text
+    assert not out.exists()
+    assert main(["sweep", str(cfg), "--out", str(out), "--backend", "inline",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["sweep", str(cfg), "--out", str(out), "--dry-run"]) == 0
+    assert "already in the run directory: 12; to run: 0" in capsys.readouterr().out
+
+
+def test_tune_dry_run_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["tune", SUITE, "--out", str(out), "--dry-run", "--trials", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "tune plan: 5 trials x 4 workloads" in text and "= 60 evaluations" in text
+    assert "then 40 for the tuned-versus-RFC comparison" in text
+    assert not out.exists()

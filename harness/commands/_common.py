@@ -32,6 +32,9 @@ def add_run_args(p) -> None:
                    help="run directory (default: results/<config name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a field of the base run config (repeatable)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (evaluations, those already done, a time estimate "
+                        "from one timed simulation per workload) and stop; writes nothing")
     add_backend_args(p)
 
 

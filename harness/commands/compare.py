@@ -36,6 +36,13 @@ def run(args) -> int:
         if args.policies else None
     # Progress bar on a terminal only: quiet in logs and CI.
     progress = args.progress and sys.stderr.isatty()
+    if args.dry_run:
+        from harness.search.compare import POLICIES, TUNED
+        from harness.search.plan import plan_compare
+
+        chosen = [p for p in (policies or POLICIES) if p != TUNED or tuned is not None]
+        print(plan_compare(exp, out, chosen, tuned, args.cpus).text())
+        return 0
     from harness.commands._common import check_backend_args
     from harness.run.store import RunLock
 

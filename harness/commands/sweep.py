@@ -21,6 +21,11 @@ def run(args) -> int:
 
     exp = load_experiment(args.config, args.overrides, override_source="--set")
     out = out_dir(args, exp.name)
+    if args.dry_run:
+        from harness.search.plan import plan_sweep
+
+        print(plan_sweep(exp, out, args.cpus).text())
+        return 0
     from harness.commands._common import check_backend_args
     from harness.run.store import RunLock
 

@@ -35,6 +35,11 @@ def run(args) -> int:
     if exp.study is None:
         raise ConfigError(f"{args.config}: study: missing; add a study: section with a space")
     out = out_dir(args, exp.name)
+    if args.dry_run:
+        from harness.search.plan import plan_study
+
+        print(plan_study(exp, out, args.trials, args.cpus, args.compare).text())
+        return 0
     from harness.commands._common import check_backend_args
     from harness.run.store import RunLock
 
