@@ -50,15 +50,14 @@ def check_backend_args(args) -> None:
     """The backend flags, before anything is created (the run directory, Ray):
     counts and times > 0, and --address answering."""
     from harness.errors import InputError
-    from harness.run.backends.ray import CONNECT_TIMEOUT_S, check_reachable
+    from harness.run.backends.ray import CONNECT_TIMEOUT_S, check_cpus, check_reachable
 
-    if args.cpus is not None and args.cpus < 1:
-        raise InputError(f"--cpus: expected at least 1 CPU, not {args.cpus}")
     if args.connect_timeout is not None and not args.connect_timeout > 0:
         raise InputError(f"--connect-timeout: expected seconds > 0, not {args.connect_timeout}")
     address = args.address or os.environ.get("RAY_ADDRESS")
-    if args.backend == "ray" and address:
-        with flag_names():
+    with flag_names():
+        check_cpus(args.cpus)
+        if args.backend == "ray" and address:
             check_reachable(address, args.connect_timeout or CONNECT_TIMEOUT_S)
 
 

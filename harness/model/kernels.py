@@ -19,6 +19,12 @@ import numpy as np
 # error_model="numpy": IEEE division (a rate of 0 gives an infinite mean gap,
 # as in numpy), not Python's ZeroDivisionError.
 
+# Empty arrays and a generator for the kernels' optional inputs ("not given";
+# numba needs a value of the same type), shared by their callers.
+NO_BOOLS = np.zeros(0, dtype=np.bool_)
+NO_FLOATS = np.zeros(0)
+NO_RNG = np.random.default_rng(0)  # never drawn from
+
 # Page flags, as in memory.py (numba reads module globals as constants).
 PG_IDLE, PG_YOUNG, PG_REFERENCED = 1, 2, 4
 _PG_FLAGS = PG_IDLE | PG_YOUNG | PG_REFERENCED

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.model.core import PRIO_POLICY
-from harness.model.kernels import SWAP_CLUSTER_MAX, kswapd_clock
+from harness.model.kernels import NO_BOOLS, NO_FLOATS, NO_RNG, SWAP_CLUSTER_MAX, kswapd_clock
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
@@ -41,9 +41,7 @@ class Kswapd:
         self.kswapd_scanned = np.zeros(self.n_nodes, dtype=np.int64)  # this run's CLOCK steps
         self.kswapd_round = np.zeros(self.n_nodes, dtype=np.int64)  # victims left this round
         self._kswapd_stride = np.full(self.n_nodes, 8.0)  # CLOCK offsets per victim, last call
-        self._no_bits, self._no_times = np.zeros(0, dtype=bool), np.zeros(0)
         self._clear_buf: np.ndarray | None = None
-        self._rng0 = np.random.default_rng(0)  # a placeholder the walk does not draw from
         costs = cfg.costs
         self.kswapd_scan_ns = costs.kswapd_scan_ns
         self.kswapd_demote_ns = (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000.0
@@ -149,18 +147,18 @@ class Kswapd:
         segs = self.bits.segments
         # One segment of Poisson pages: the walk clears and redraws A bits itself.
         one = segs[0].access if na is not None and len(segs) == 1 else None
-        rate, rng = (one.rate, one.rng) if one is not None else (self._no_times, self._rng0)
+        rate, rng = (one.rate, one.rng) if one is not None else (NO_FLOATS, NO_RNG)
         while True:
             if na is not None:  # the walk reads the A bits itself
                 if self._clear_buf is None:  # pages whose A bit to clear: at most one turn's
                     self._clear_buf = np.empty(n + 1, dtype=np.int64)
-                wu1, a_win, clear = limit, self._no_bits, self._clear_buf
+                wu1, a_win, clear = limit, NO_BOOLS, self._clear_buf
             else:
                 wu1 = min(wu0 + width, n, limit)
                 a_win = self._peek_offsets(hand, wu0, wu1)
                 clear = np.empty(max(wu1 - wu0, 0) + 1, dtype=np.int64)
             fin, u, last, clock, nv, nc, u_stop = kswapd_clock(
-                self.node, self.pgflags, self._no_times if na is None else na, rate, rng, t_work,
+                self.node, self.pgflags, NO_FLOATS if na is None else na, rate, rng, t_work,
                 a_win, wu0, wu1, hand, d, need, limit, u, last, float(clock), float(budget),
                 c_scan, c_victim, victims, done, nv, clear)
             clears.append(clear[:nc])

@@ -226,24 +226,16 @@ class Memory(Kswapd):
             return
         c = self.counters
         r = self.rate[pages]
-        if src is not None and at_us is not None and isinstance(dst, int | np.integer):
-            # The threads' moves: per-page state in one compiled pass, the sums here.
+        promote = kind == "promote"
+        if src is not None and at_us is not None:
+            # A thread's moves from one node at their own times: per-page state
+            # in one compiled pass, the sums here.
             at_us = np.array(at_us, dtype=np.float64)
-            pp = relocate(pages, at_us, float(self.bits.core.now), self.moved_at, self.node,
-                          int(dst), self.was_demoted, kind == "promote")
-            self._move_between(pages, r, int(src), int(dst), at_us)
-            if shootdown:
-                c.shootdowns += len(pages)
-            if kind == "promote":
-                c.promotions += len(pages)
-                c.pingpong += pp
-            else:
-                c.demotions += len(pages)
-            return
-        at_us = self._move_times(pages, at_us)
-        if src is not None and np.ndim(dst) == 0:
-            self._move_between(pages, r, int(src), int(dst), at_us)
+            pingpong = relocate(pages, at_us, float(self.bits.core.now), self.moved_at,
+                                self.node, int(dst), self.was_demoted, promote)
+            self._move_between(r, int(src), int(dst), at_us)
         else:
+            at_us = self._move_times(pages, at_us)
             src_a = self.node[pages].astype(np.int64)
             dst_a = np.broadcast_to(np.asarray(dst, dtype=np.int64), src_a.shape)
             was_fast, now_fast = self.node_is_fast[src_a], self.node_is_fast[dst_a]
@@ -256,36 +248,34 @@ class Memory(Kswapd):
                                - np.bincount(src_a, weights=r, minlength=self.n_nodes))
             self.free += np.bincount(src_a, minlength=self.n_nodes)
             self.free -= np.bincount(dst_a, minlength=self.n_nodes)
+            self.node[pages] = dst
+            pingpong = int(np.count_nonzero(self.was_demoted[pages])) if promote else 0
+            self.was_demoted[pages] = not promote
         if shootdown:
             c.shootdowns += len(pages)
-        self.node[pages] = dst
-        if kind == "promote":
+        if promote:
             c.promotions += len(pages)
-            c.pingpong += int(np.count_nonzero(self.was_demoted[pages]))
-            self.was_demoted[pages] = False
+            c.pingpong += pingpong
         else:
             c.demotions += len(pages)
-            self.was_demoted[pages] = True
 
-    def _move_between(self, pages: np.ndarray, r: np.ndarray, src: int, dst: int,
-                      at_us: np.ndarray | None) -> None:
-        """move's sums when every page goes from node src to node dst (the same
-        floating-point operations as the general case, on one pair of nodes)."""
-        k = len(pages)
+    def _move_between(self, r: np.ndarray, src: int, dst: int, at_us: np.ndarray) -> None:
+        """move's sums when every page goes from node src to node dst at its own
+        time (the same floating-point operations as the general case, on one
+        pair of nodes)."""
         up = bool(self.node_is_fast[dst] and not self.node_is_fast[src])
         down = bool(self.node_is_fast[src] and not self.node_is_fast[dst])
         if up or down:
             total = float(r.sum())
             self.fast_rate += total if up else -total
-            if at_us is not None:
-                lag = float(r @ (at_us - self.bits.core.now))
-                self.fast_lag += lag if up else -lag
+            lag = float(r @ (at_us - self.bits.core.now))
+            self.fast_lag += lag if up else -lag
         if src != dst:
             seq = float(np.cumsum(r)[-1])  # bincount's sum: in order, not pairwise
             self.node_rate[dst] += seq
             self.node_rate[src] -= seq
-            self.free[src] += k
-            self.free[dst] -= k
+            self.free[src] += len(r)
+            self.free[dst] -= len(r)
 
     def _move_times(self, pages: np.ndarray, at_us: np.ndarray | None) -> np.ndarray | None:
         """Each page's move time for the hit accounting (None: now): not before

@@ -180,13 +180,14 @@ def check_fits(cfg: RunConfig) -> None:
     machine's memory (the estimate and the field in the message)."""
     sizes = [(i, int(w.size_gb * GIB // cfg.platform.page_bytes))
              for i, w in enumerate(cfg.workloads) if w.kind not in ("counts", "trace")]
-    need = sum(n for _, n in sizes) * MODEL_BYTES_PER_PAGE
+    pages = sum(n for _, n in sizes)
+    need = pages * MODEL_BYTES_PER_PAGE
     have = physical_memory_bytes()
     if need > have:
         i = max(sizes, key=lambda x: x[1])[0]
         raise ConfigError(
             f"{cfg.name}: workloads[{i}].size_gb: a footprint of "
-            f"{sum(n for _, n in sizes) * cfg.platform.page_bytes / GIB:g} GiB needs about "
+            f"{pages * cfg.platform.page_bytes / GIB:g} GiB needs about "
             f"{need / GIB:.3g} GiB for the model ({MODEL_BYTES_PER_PAGE} bytes a page), "
             f"more than this machine's {have / GIB:.3g} GiB")
 

@@ -46,15 +46,16 @@ def leaves(raw, prefix=()):
 
 
 def mutate(raw, path, how):
-    node = raw
+    node, owner = raw, raw  # owner: the innermost mapping on the path
     for p in path[:-1]:
         node = node[p]
+        if isinstance(node, dict):
+            owner = node
     last = path[-1]
     if how == "missing":
-        node.pop(last) if isinstance(node, list) else node.pop(last)
-    elif how == "unknown":
-        if isinstance(node, dict):
-            node[f"{last}_typo"] = 1
+        node.pop(last)
+    elif how == "unknown":  # on a list item, in the mapping that holds the list
+        owner[f"{last if isinstance(node, dict) else path[-2]}_typo"] = 1
     else:
         node[last] = MUTATIONS[how]
 
@@ -75,6 +76,17 @@ def one_line(exc: TiersweepError) -> None:
     assert msg and "\n" not in msg and "Traceback" not in msg, msg
 
 
+def _mutant(tmp_path, case) -> Path:
+    """The case's file with its field mutated, written where its relative
+    paths still resolve (made absolute)."""
+    path, field, how = case
+    raw = anchor(load_yaml(path), path.parent)
+    mutate(raw, field, how)
+    f = tmp_path / path.name
+    f.write_text(yaml.safe_dump(raw))
+    return f
+
+
 def _cases(files):
     return st.sampled_from(files).flatmap(lambda f: st.tuples(
         st.just(f), st.sampled_from(list(leaves(load_yaml(f)))),
@@ -85,13 +97,8 @@ def _cases(files):
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=_cases(RUN_CONFIGS))
 def test_mutated_run_configs_run_clean_or_are_refused_in_one_line(tmp_path, case):
-    path, field, how = case
-    raw = anchor(load_yaml(path), path.parent)
-    mutate(raw, field, how)
-    f = tmp_path / path.name
-    f.write_text(yaml.safe_dump(raw))
     try:
-        cfg = load_config(f)
+        cfg = load_config(_mutant(tmp_path, case))
         short = {"duration_s": min(cfg.duration_s, 2.0)}
         short.update({f"workloads.{i}.size_gb": w.size_gb / 4
                       for i, w in enumerate(cfg.workloads) if w.kind not in ("counts", "trace")})
@@ -103,20 +110,15 @@ def test_mutated_run_configs_run_clean_or_are_refused_in_one_line(tmp_path, case
     event("ran")
     bad = {k: v for k, v in m.items() if isinstance(v, float) and k not in NAN_OK
            and not math.isfinite(v)}
-    assert not bad, (field, how, bad)
+    assert not bad, (case, bad)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=_cases(EXPERIMENTS))
 def test_mutated_experiments_load_clean_or_are_refused_in_one_line(tmp_path, case):
-    path, field, how = case
-    raw = anchor(load_yaml(path), path.parent)
-    mutate(raw, field, how)
-    f = tmp_path / path.name
-    f.write_text(yaml.safe_dump(raw))
     try:
-        exp = load_experiment(f)
+        exp = load_experiment(_mutant(tmp_path, case))
         for w in exp.workloads:
             exp.run_config(w, exp.seeds[0], {})
     except TiersweepError as exc:

@@ -6,8 +6,8 @@ PTEs PROT_NONE a pass, as in tiering mode but over every page: in normal
 mode change_prot_numa does not skip top-tier pages (the skip is for
 !NUMA_BALANCING_NORMAL). The first access after marking takes a hint fault,
 paid by the faulting thread (hint_fault_us); nothing is promoted, as
-published. Marking and fault processing are NUMAB2's (_numab2.py); only the
-two per-page rules differ.
+published. Marking and fault processing are NUMAB2's (_numab2.py), with
+marks_top_tier set and the fault rule replaced.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class Numab1Hinting(Numab2Policy):
     (the engine calls its hooks after the policy's)."""
 
     name = "numab1"
+    marks_top_tier = True  # normal mode: change_prot_numa skips no tier
 
     def on_mm_start(self, sim: Sim, mm: MMState) -> None:
         # Its own scan delay: the policy's first_scan_delay_ms is kmmscand's knob.
@@ -38,21 +39,6 @@ class Numab1Hinting(Numab2Policy):
     def _count_pass(self, walked: int) -> None:
         """Not the policy's scans: the run's scan counters stay the policy's
         (the marking's cost is in numab_task_work_s)."""
-
-    def _rule_change_prot_numa(self, lo: int, hi: int) -> int:
-        """change_prot_numa over pages [lo, hi) in normal mode: every page not
-        PROT_NONE yet is marked, on either tier; its next access is its hint
-        fault. Returns the PTEs updated."""
-        sim = self.sim
-        pages = lo + np.flatnonzero(~self.prot_none[lo:hi])
-        if len(pages) == 0:
-            return 0
-        self.prot_none[pages] = True
-        self.mark_time[pages] = sim.t
-        ft = sim.bits.next_access_after(pages, sim.t)
-        due = ft <= sim.end_us
-        self._file(pages[due], ft[due])
-        return len(pages)
 
     def _rule_faults(self, pages: np.ndarray, ft: np.ndarray, t: int) -> None:
         """Each fault costs its thread hint_fault_us; no page moves."""

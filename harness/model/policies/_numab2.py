@@ -58,6 +58,7 @@ class PromoteState:
 
 class Numab2Policy(Policy):
     name = "numab2"
+    marks_top_tier = False  # NUMA_BALANCING_NORMAL (mode 1) marks the top tier too
 
     def start(self, sim: Sim) -> None:
         c, mem = self.cfg, sim.mem
@@ -149,12 +150,15 @@ class Numab2Policy(Policy):
         return walked
 
     def _rule_change_prot_numa(self, lo: int, hi: int) -> int:
-        """change_prot_numa over pages [lo, hi) in tiering mode: a slow-tier page
-        not PROT_NONE yet is marked (top-tier pages and pages already PROT_NONE
-        are skipped, their mark time kept); its next access is its hint fault,
+        """change_prot_numa over pages [lo, hi): a page not PROT_NONE yet is
+        marked, on the slow tier only in tiering mode (change_pte_range skips
+        top-tier pages without NUMA_BALANCING_NORMAL; marks_top_tier), pages
+        skipped keeping their mark time; its next access is its hint fault,
         filed in its tick bucket. Returns the PTEs updated."""
         sim, mem = self.sim, self.sim.mem
-        upd = ~mem.node_is_fast[mem.node[lo:hi]] & ~self.prot_none[lo:hi]
+        upd = ~self.prot_none[lo:hi]
+        if not self.marks_top_tier:
+            upd &= ~mem.node_is_fast[mem.node[lo:hi]]
         pages = lo + np.flatnonzero(upd)
         if len(pages) == 0:
             return 0

@@ -12,8 +12,8 @@ class ReferenceNumab2Policy(Numab2Policy):
         sim, mem = self.sim, self.sim.mem
         updated = 0
         for p in range(lo, hi):
-            if mem.node_is_fast[mem.node[p]] or self.prot_none[p]:
-                continue  # top tier, or already PROT_NONE: not updated
+            if (mem.node_is_fast[mem.node[p]] and not self.marks_top_tier) or self.prot_none[p]:
+                continue  # top tier in tiering mode, or already PROT_NONE: not updated
             self.prot_none[p] = True
             self.mark_time[p] = sim.t
             ft = float(sim.bits.next_access_after(np.array([p]), sim.t)[0])

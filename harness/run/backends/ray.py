@@ -32,6 +32,11 @@ def _local_ray_env() -> None:
 CONNECT_TIMEOUT_S = 30.0
 
 
+def check_cpus(cpus: int | None) -> None:
+    if cpus is not None and cpus < 1:
+        raise InputError(f"cpus: expected at least 1 CPU, not {cpus}")
+
+
 def check_reachable(address: str, timeout_s: float) -> None:
     """A TCP connection to the cluster's GCS (host:port, or ray://host:port for
     Ray Client) within timeout_s, else one line naming the address."""
@@ -66,8 +71,7 @@ class RayBackend(Backend):
                  connect_timeout_s: float = CONNECT_TIMEOUT_S):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         address = address or os.environ.get("RAY_ADDRESS") or None
-        if cpus is not None and cpus < 1:
-            raise InputError(f"cpus: expected at least 1 CPU, not {cpus}")
+        check_cpus(cpus)
         if address is not None:
             check_reachable(address, connect_timeout_s)
         if address is None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.config import MIB, PolicyConfig
-from harness.model.kernels import scan_ptes
+from harness.model.kernels import NO_BOOLS, NO_FLOATS, NO_RNG, scan_ptes
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -35,7 +35,6 @@ class Scanner:
         self.slots = slots
         self.miss_rng = np.random.default_rng([sim.cfg.seed, 0xB17])
         self._slow_of = ~sim.mem.node_is_fast  # by node index; the last entry is -1's
-        self._no_bits, self._no_times = np.zeros(0, dtype=np.bool_), np.zeros(0)
         self.ring: list[MMState] = []  # registered mms, in registration order
         self.rr = 0
         # kscand's hot_vma_idle_pte_entry (V2+) or kmmscand's (V0, V1).
@@ -156,10 +155,10 @@ class Scanner:
         t = float(bits.work_now())
         if acc.form == "rate":  # the walk tests, clears and redraws itself
             na, rate, a_given = (acc.next_access[lo - seg.lo:hi - seg.lo],
-                                 acc.rate[lo - seg.lo:hi - seg.lo], self._no_bits)
+                                 acc.rate[lo - seg.lo:hi - seg.lo], NO_BOOLS)
             rng = acc.rng
         else:
-            na, rate, rng = self._no_times, self._no_times, self.miss_rng
+            na, rate, rng = NO_FLOATS, NO_FLOATS, NO_RNG
             a_given = bits.test_and_clear(lo, hi)
         scanned = np.zeros(mem.n_nodes, dtype=np.int64)
         cand = np.empty(hi - lo + 1, dtype=np.int64)  # + 1: see scan_ptes
