@@ -1,4 +1,5 @@
-"""`tiersweep schema`: the JSON Schema of run-config YAML files, for editors."""
+"""`tiersweep schema`: the JSON Schema of run-config or experiment YAML files,
+for editors."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import json
 
 def register(sub) -> None:
     p = sub.add_parser("schema", help="print the JSON Schema of a run config file (for editors)")
+    p.add_argument("--experiment", action="store_true",
+                   help="the schema of an experiment file (sweep, tune, compare) instead")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from harness.config.json_schema import run_config_schema
+    from harness.experiment.load import experiment_schema
 
-    print(json.dumps(run_config_schema(), indent=2))
+    schema = experiment_schema() if args.experiment else run_config_schema()
+    print(json.dumps(schema, indent=2))
     return 0

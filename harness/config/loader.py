@@ -1,18 +1,28 @@
-"""The generic typed build: a plain mapping (from YAML) -> a frozen dataclass.
+"""The typed build: a plain mapping (from YAML) -> a frozen dataclass, validated
+by pydantic.
 
-Types come from the dataclass annotations; every error is one line naming the
-dotted field path. The dataclasses check their values in ``__post_init__``
-with :func:`fail`, which the build prefixes with the path of the field.
+The config dataclasses stay plain frozen dataclasses (the model reads them and
+never imports pydantic); pydantic validates a mapping into them through a
+TypeAdapter: unknown keys refused (``extra="forbid"``), numbers finite and
+inside a range with a meaning (the aliases below), no coercion of text to
+numbers or numbers to booleans (``Strict``). The dataclasses check their values
+and the relations between fields in ``__post_init__`` with :func:`fail`.
+
+Every error is one line naming the dotted field path: pydantic's first error
+is rewritten here, the one place that knows pydantic's error types.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
+import functools
 import types
 import typing
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
 
 from harness.errors import ConfigError
 
@@ -20,25 +30,81 @@ INT_LIMIT = 2**53
 # No number of a config means anything past this (sizes in GB, times in s, ms,
 # us or ns, rates per s): a bound before anything overflows (a float's inf, int64).
 MAGNITUDE_LIMIT = 1e15
+PIB_IN_GB = 2**20
+DURATION_LIMIT_S = 1e7
+
+# What a bound means, in the messages (pydantic reports only the number).
+_BOUNDS = {
+    MAGNITUDE_LIMIT: f"a number of magnitude at most {MAGNITUDE_LIMIT:g}",
+    INT_LIMIT: "an integer of at most 2^53",
+    PIB_IN_GB: "at most 1 PiB (1048576 GB)",
+    DURATION_LIMIT_S: "at most 1e7 s (116 days)",
+}
+
+# Every dataclass a file is built into carries this (pydantic's with_config).
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _whole_float_to_int(v: Any) -> Any:
+    # 512.0 is the integer 512 (a YAML or optuna float); 512.5 stays a float and fails.
+    if isinstance(v, float) and v.is_integer():
+        if abs(v) > INT_LIMIT:  # the bound's own error, naming the float as written
+            raise PydanticCustomError("less_than_equal", "too large", {"le": INT_LIMIT})
+        return int(v)
+    return v
+
+
+# The field types: past INT_LIMIT numpy's int64 and float64 stop being exact.
+Int = Annotated[int, Strict(), Field(ge=-INT_LIMIT, le=INT_LIMIT),
+                BeforeValidator(_whole_float_to_int)]
+Float = Annotated[float, Strict(), Field(allow_inf_nan=False, ge=-MAGNITUDE_LIMIT,
+                                         le=MAGNITUDE_LIMIT)]
+# A number kept as written (an int stays an int, 5.0 stays a float).
+Number = Annotated[int, Strict(), Field(ge=-INT_LIMIT, le=INT_LIMIT)] | Float
+Bool = Annotated[bool, Strict()]
+Str = Annotated[str, Strict()]
+SizeGB = Annotated[Float, Field(le=PIB_IN_GB)]
+DurationS = Annotated[Float, Field(le=DURATION_LIMIT_S)]
 
 T = TypeVar("T")
 
 
+class FieldError(ConfigError, ValueError):
+    """A value check of a dataclass field; a ValueError so that pydantic
+    reports it at the dataclass's place in the file."""
+
+
 def fail(path: str, msg: str) -> typing.NoReturn:
     """Raise the one-line error of a field (the build adds its parents' path)."""
-    raise ConfigError(f"{path}: {msg}")
+    raise FieldError(f"{path}: {msg}")
+
+
+def _strip(tp: Any) -> Any:
+    """The type under Annotated[...] and under a one-armed `X | None`."""
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(arms) == 1:
+            return _strip(arms[0])
+    return tp
 
 
 def _describe(tp: Any) -> str:
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
     origin = typing.get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
+        args = [_strip(a) if a is not type(None) else a for a in typing.get_args(tp)]
         if float in args:  # `int | float`: a number
-            args = tuple(a for a in args if a is not int)
+            args = [a for a in args if a is not int]
         return " or ".join("null" if a is type(None) else _describe(a) for a in args)
     if origin is tuple or tp is tuple:
+        args = typing.get_args(tp)
+        if args and args[-1] is not Ellipsis:
+            return f"a list of {len(args)} items"
         return "a list"
     if origin is dict or tp is dict or dataclasses.is_dataclass(tp):
         return "a mapping"
@@ -46,121 +112,74 @@ def _describe(tp: Any) -> str:
         tp, str(tp))
 
 
-def _has_shape(value: Any, tp: Any) -> bool:
-    """`value` is a mapping for a mapping type, a list for a list type."""
-    origin = typing.get_origin(tp)
-    if origin is dict or tp is dict or dataclasses.is_dataclass(tp):
-        return isinstance(value, dict)
-    if origin is tuple or tp is tuple:
-        return isinstance(value, list | tuple)
-    return False
+def _walk(cls: type, loc: tuple) -> tuple[str, Any, type | None]:
+    """pydantic's error location -> (dotted path, the type there, the dataclass
+    an unknown key was found in). A union arm's tag in `loc` ends the walk at
+    the union: its message names every arm."""
+    path, tp, unknown_in = "", cls, None
+    for el in loc:
+        tp = _strip(tp)
+        if dataclasses.is_dataclass(tp) and isinstance(el, str):
+            hints = typing.get_type_hints(tp, include_extras=True)
+            path = f"{path}.{el}" if path else el
+            if el not in hints:
+                return path, None, tp
+            tp = hints[el]
+        elif (typing.get_origin(tp) is tuple or tp is tuple) and isinstance(el, int):
+            args = typing.get_args(tp)
+            path = f"{path}[{el}]"
+            tp = args[0] if len(args) == 2 and args[1] is Ellipsis else (
+                args[el] if el < len(args) else Any)
+        elif typing.get_origin(tp) is dict:
+            path = f"{path}.{el}" if path else str(el)
+            tp = typing.get_args(tp)[1]
+        else:
+            break
+    return path, tp, unknown_in
 
 
-def _convert(value: Any, tp: Any, path: str) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin is Literal:
-        if value not in args:
-            fail(path, f"expected {_describe(tp)}, got {value!r}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        if type(value) in args:  # `int | float` keeps the number as written
-            if isinstance(value, float | int) and not isinstance(value, bool):
-                return _convert(value, type(value), path)  # finite, in range
-            return value
-        arms = [a for a in args if a is not type(None)]
-        if len(arms) == 1:  # `X | None`: X's own message is the precise one
-            return _convert(value, arms[0], path)
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _convert(value, a, path)
-            except ConfigError:
-                if _has_shape(value, a):
-                    raise  # the value has this arm's shape: its own error says where
-        fail(path, f"expected {_describe(tp)}, got {value!r}")
-    if origin is tuple or tp is tuple:
-        if not isinstance(value, list | tuple):
-            fail(path, f"expected a list, got {value!r}")
-        if not args:  # bare `tuple`: any items
-            return tuple(value)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            fail(path, f"expected a list of {len(args)} items, got {value!r}")
-        return tuple(_convert(v, a, f"{path}[{i}]")
-                     for i, (v, a) in enumerate(zip(value, args, strict=True)))
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            fail(path, f"expected a mapping, got {value!r}")
-        item = args[1] if args else Any
-        return {k: _convert(v, item, f"{path}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        return build_at(tp, value, path)
-    if tp is bool:
-        if not isinstance(value, bool):
-            fail(path, f"expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-        if isinstance(value, bool) or not whole:
-            fail(path, f"expected an integer, got {value!r}")
-        if abs(value) > INT_LIMIT:  # past it, numpy's int64 and float64 stop being exact
-            fail(path, f"expected an integer of at most 2^53, got {value!r}")
-        return int(value)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            fail(path, f"expected a number, got {value!r}")
-        try:
-            out = float(value)
-        except OverflowError:
-            out = math.inf
-        if not math.isfinite(out):
-            fail(path, f"expected a finite number, got {value!r}")
-        if abs(out) > MAGNITUDE_LIMIT:
-            fail(path, f"expected a number of magnitude at most {MAGNITUDE_LIMIT:g}, "
-                       f"got {value!r}")
-        return out
-    if tp is str:
-        if not isinstance(value, str):
-            fail(path, f"expected a string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {tp}")  # pragma: no cover
+def _message(cls: type, errors: list[dict[str, Any]]) -> str:
+    """pydantic's first error as ``path: message`` in the file's words. A union
+    fails once per arm: the arm the value has the type of says what is wrong."""
+    path, tp, unknown_in = _walk(cls, errors[0]["loc"])
+    arms = [e for e in errors if _walk(cls, e["loc"])[0] == path]
+    err = next((e for e in arms if not e["type"].endswith(("_type", "_parsing"))), arms[0])
+    kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
+    where = path or "(top level)"
+    if kind == "value_error" and isinstance(ctx.get("error"), FieldError):
+        inner = str(ctx["error"])  # "field: message", relative to the dataclass at `path`
+        return f"{path}.{inner}" if path else inner
+    if unknown_in is not None:
+        names = [f.name for f in dataclasses.fields(unknown_in) if f.init]
+        key = path.rpartition(".")[2]
+        near = difflib.get_close_matches(key, names, n=1)
+        return f"{where}: " + (f"unknown field; did you mean {near[0]}?" if near else
+                               f"unknown field; expected one of {', '.join(sorted(names))}")
+    if kind in ("missing", "missing_argument"):
+        return f"{where}: missing; this field is required"
+    if kind == "finite_number":
+        return f"{where}: expected a finite number, got {got!r}"
+    if kind in ("less_than_equal", "greater_than_equal"):
+        bound = abs(ctx.get("le", ctx.get("ge")))
+        meaning = _BOUNDS.get(bound, f"a value within ±{bound:g}")
+        return f"{where}: expected {meaning}, got {got!r}"
+    return f"{where}: expected {_describe(_strip(tp))}, got {got!r}"
+
+
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)
 
 
 def build_at(cls: type[T], raw: Any, path: str) -> T:
     """A `cls` from the mapping `raw` at the dotted `path`; errors read ``path.field: message``."""
-    prefix = f"{path}." if path else ""
     if not isinstance(raw, dict):
         fail(path or "(top level)", f"expected a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    fields = [f for f in dataclasses.fields(cls) if f.init]
-    names = {f.name for f in fields}
-    for key in raw:
-        if key not in names:
-            near = difflib.get_close_matches(str(key), names, n=1)
-            fail(f"{prefix}{key}", f"unknown field; did you mean {near[0]}?" if near else
-                 f"unknown field; expected one of {', '.join(sorted(names))}")
-    for f in fields:
-        no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if no_default and f.name not in raw:
-            fail(f"{prefix}{f.name}", "missing; this field is required")
-    kwargs = {k: _convert(v, hints[k], f"{prefix}{k}") for k, v in raw.items()}
-    for f in fields:  # upper bounds with a meaning, from the field's metadata
-        top = f.metadata.get("max")
-        v = kwargs.get(f.name)
-        if top is not None and isinstance(v, int | float) and v > top:
-            fail(f"{prefix}{f.name}", f"expected at most {f.metadata['meaning']}, got {v!r}")
     try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        # Field validators raise "field: msg"; prefix with the full path.
-        raise ConfigError(f"{prefix}{exc}") from None
+        return _adapter(cls).validate_python(raw)
+    except ValidationError as exc:
+        msg = _message(cls, exc.errors(include_url=False))
+    raise ConfigError(f"{path}.{msg}" if path else msg)
 
 
 def build(cls: type[T], raw: Any, source: str, path: str = "") -> T:

@@ -1,7 +1,7 @@
 """The run configuration's schema: frozen dataclasses that check their values.
 
 One YAML file describes a run (seed, duration, platform, workloads, policy,
-costs, runtime). Types are checked by the generic build (loader.py), values
+costs, runtime). Types and bounds are checked by pydantic (loader.py), values
 here in ``__post_init__``; every error names the dotted field path.
 """
 
@@ -11,8 +11,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import with_config
+
 from harness.config.kmmscand_versions import version_defaults
-from harness.config.loader import build
+from harness.config.loader import STRICT, Bool, DurationS, Float, Int, SizeGB, Str, build
 from harness.config.loader import fail as _fail
 from harness.config.raw import OVERRIDE, set_path
 from harness.errors import ConfigError
@@ -27,18 +29,19 @@ PolicyKind = Literal["none", "kmmscand", "numab2", "oracle"]
 Version = Literal["v0", "v1", "v2", "v3"]
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class NodeConfig:
-    id: int
+    id: Int
     tier: Tier
-    capacity_gb: float = field(metadata={"max": 2**20, "meaning": "1 PiB (1048576 GB)"})
+    capacity_gb: SizeGB
     # Load-to-use latency of one cache line from a CPU of the node's own socket.
-    latency_ns: float = 90.0
-    bandwidth_gbps: float = 100.0
+    latency_ns: Float = 90.0
+    bandwidth_gbps: Float = 100.0
     # The socket the node hangs off (a top-tier node's own socket; a CPU-less
     # CXL node's host socket). The closed-loop runtime spreads the threads
     # evenly over the sockets of the top-tier nodes.
-    socket: int = 0
+    socket: Int = 0
 
     def __post_init__(self) -> None:
         if self.id < 0:
@@ -60,18 +63,19 @@ def _default_nodes() -> tuple[NodeConfig, ...]:
     )
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class PlatformConfig:
-    page_size_kb: int = 4
+    page_size_kb: Int = 4
     nodes: tuple[NodeConfig, ...] = field(default_factory=_default_nodes)
     # Watermarks as a share of each node's capacity (percent). Promotion needs
     # free pages above `high`; kswapd then demotes until free reaches `promo`.
-    wmark_high_pct: float = 1.0
-    wmark_promo_pct: float = 2.0
-    kswapd: bool = True
+    wmark_high_pct: Float = 1.0
+    wmark_promo_pct: Float = 2.0
+    kswapd: Bool = True
     # Fast-tier size as a share of the workload footprint (trace placement);
     # when set it overrides the fast nodes' capacity_gb (split evenly).
-    fast_share_of_footprint: float | None = None
+    fast_share_of_footprint: Float | None = None
 
     def __post_init__(self) -> None:
         if self.page_size_kb not in (4, 8, 16, 64):
@@ -93,40 +97,40 @@ class PlatformConfig:
         return self.page_size_kb * 1024
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class WorkloadConfig:
     kind: WorkloadKind = "zipf"
-    size_gb: float = field(default=8.0, metadata={"max": 2**20,
-                                                  "meaning": "1 PiB (1048576 GB)"})
-    processes: int = 1
+    size_gb: SizeGB = 8.0
+    processes: Int = 1
     placement: Placement = "slow"
     # Share of pages on the fast tier for placement "split" (cbench-split 50:50).
-    split_fast_share: float = 0.5
+    split_fast_share: Float = 0.5
     # Total accesses per second of one process (rate form).
-    access_rate: float = 2.0e7
-    zipf_s: float = 1.0
-    hot_fraction: float = 0.1
-    hot_share: float = 0.9
+    access_rate: Float = 2.0e7
+    zipf_s: Float = 1.0
+    hot_fraction: Float = 0.1
+    hot_share: Float = 0.9
     # hotset: the hot set moves every move_every_s; sequential: the sweep
     # window advances every move_every_s.
-    move_every_s: float = 30.0
+    move_every_s: Float = 30.0
     # sequential: share of the footprint accessed at once.
-    window_fraction: float = 0.1
+    window_fraction: Float = 0.1
     # counts: a .npy file (windows x pages, integers) or an inline list.
-    path: str | None = None
-    counts: tuple[tuple[int, ...], ...] | None = None
-    window_ms: int = 1000
+    path: Str | None = None
+    counts: tuple[tuple[Int, ...], ...] | None = None
+    window_ms: Int = 1000
     # trace: reader options ("format": lackey | columnar | damon | auto).
-    format: str = "auto"
-    instructions_per_s: float = 1.0e9
+    format: Str = "auto"
+    instructions_per_s: Float = 1.0e9
     # trace: skip (and count) malformed lines instead of failing on the first.
-    skip_bad_lines: bool = False
-    start_s: float = 0.0
-    exit_s: float | None = None
+    skip_bad_lines: Bool = False
+    start_s: Float = 0.0
+    exit_s: Float | None = None
     # Memory is split into VMAs of this size; 0 = one VMA per process.
     # The scanner's scan_size accounting is per whole VMA, as in the kernel.
-    vma_mb: int = 256
-    seed_offset: int = 0
+    vma_mb: Int = 256
+    seed_offset: Int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in ("counts", "trace") and self.size_gb <= 0:
@@ -166,49 +170,50 @@ class WorkloadConfig:
                             f"got {self.format!r}")
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class PolicyConfig:
     kind: PolicyKind = "kmmscand"
     version: Version = "v1"
     # None = the version's default (kmmscand_versions.py); resolved in __post_init__.
-    scan_sleep_ms: int | None = None
-    scan_period_ms: int | None = None
-    scan_period_min_ms: int | None = None
-    scan_period_max_ms: int | None = None
-    scan_size_mb: int | None = None
-    scan_size_min_mb: int | None = None
-    scan_size_max_mb: int | None = None
-    scan_change_scale: int | None = None
-    mms_to_scan: int = 4096
-    scan_enabled: bool = True
-    adapt: bool = True
-    target_node: int = 0
-    scan_scale: int = 1
-    migrate_sleep_ms: int = 20
-    migrate_batch: int = 0
-    migrate_rate_limit_mbps: float = 0.0
-    dedup: bool = False
-    single_thread: bool | None = None
-    first_scan_delay_ms: int = 1000
+    scan_sleep_ms: Int | None = None
+    scan_period_ms: Int | None = None
+    scan_period_min_ms: Int | None = None
+    scan_period_max_ms: Int | None = None
+    scan_size_mb: Int | None = None
+    scan_size_min_mb: Int | None = None
+    scan_size_max_mb: Int | None = None
+    scan_change_scale: Int | None = None
+    mms_to_scan: Int = 4096
+    scan_enabled: Bool = True
+    adapt: Bool = True
+    target_node: Int = 0
+    scan_scale: Int = 1
+    migrate_sleep_ms: Int = 20
+    migrate_batch: Int = 0
+    migrate_rate_limit_mbps: Float = 0.0
+    dedup: Bool = False
+    single_thread: Bool | None = None
+    first_scan_delay_ms: Int = 1000
     # Share of accessed pages whose A bit reads clear (x86 clears without a
     # TLB flush, so a cached translation hides the access).
-    a_bit_miss: float = 0.0
+    a_bit_miss: Float = 0.0
     # V2+ "still hot" check before migrating.
-    hot_check: bool | None = None
+    hot_check: Bool | None = None
     # V3: queue only pages seen accessed in two consecutive scans.
-    second_access: bool | None = None
-    failure_feedback: bool | None = None
+    second_access: Bool | None = None
+    failure_feedback: Bool | None = None
     # numab2 (NUMA balancing tiering mode).
-    numab_scan_size_mb: int = 256
-    numab_scan_period_ms: int = 1000
-    numab_tick_ms: int = 10
-    hot_threshold_ms: int = 1000
-    promote_rate_limit_mbps: float = 65536.0
-    threshold_adjust_s: float = 60.0
+    numab_scan_size_mb: Int = 256
+    numab_scan_period_ms: Int = 1000
+    numab_tick_ms: Int = 10
+    hot_threshold_ms: Int = 1000
+    promote_rate_limit_mbps: Float = 65536.0
+    threshold_adjust_s: Float = 60.0
     # The numa_balancing sysctl beside a none or kmmscand policy: 1 runs NUMA
     # balancing's normal mode too (PTE marking and hint faults, which the
     # application pays; no tier promotion), as in the RFC's published V1 runs.
-    numa_balancing: int = 0
+    numa_balancing: Int = 0
 
     def __post_init__(self) -> None:
         for name, value in version_defaults(self.version).items():
@@ -250,35 +255,36 @@ class PolicyConfig:
                                     "mode 2 itself)")
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class CostConfig:
     """CPU costs. Defaults from MODEL.md; the scan cost has no public figure."""
 
-    scan_pte_ns: float = 50.0
-    scan_vma_ns: float = 1000.0
+    scan_pte_ns: Float = 50.0
+    scan_vma_ns: Float = 1000.0
     # kzalloc(GFP_NOWAIT) of one migration-list entry (kmalloc-64 slab fast
     # path, zeroing, list_add): a plausible 50-200 ns, no public figure.
-    kzalloc_ns: float = 100.0
+    kzalloc_ns: Float = 100.0
     # 11.19 s for about 2.1 M pages (V0, 8 GB) is ~5.3 us a page, shootdown included.
-    migrate_page_us: float = 3.3
-    tlb_shootdown_us: float = 2.0
+    migrate_page_us: Float = 3.3
+    tlb_shootdown_us: Float = 2.0
     # A migration-list entry that fails (destination below its watermark, which
     # also wakes kswapd; not hot in V2+): the mm and page lookup (a page-table
     # walk, often missing the caches), the checks, the kfree. No public figure;
     # a plausible 200-1000 ns.
-    migrate_fail_ns: float = 500.0
+    migrate_fail_ns: Float = 500.0
     # An entry whose page already moved (a duplicate, or a page no longer on
     # the slow tier): the same lookup and checks stop at the node test; a
     # plausible 100-600 ns.
-    migrate_stale_ns: float = 300.0
-    hint_fault_us: float = 1.0
-    numab_mark_pte_ns: float = 20.0
+    migrate_stale_ns: Float = 300.0
+    hint_fault_us: Float = 1.0
+    numab_mark_pte_ns: Float = 20.0
     # kswapd's cost per page it scans (pgscan_kswapd): isolating it from the
     # LRU and the rmap walk of folio_referenced (test and clear the A bit of
     # each mapping PTE), then the putback; a victim adds its migration
     # (migrate_page_us + tlb_shootdown_us). No public figure; a plausible
     # 100-500 ns.
-    kswapd_scan_ns: float = 250.0
+    kswapd_scan_ns: Float = 250.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -286,6 +292,7 @@ class CostConfig:
                 _fail(f.name, "expected a cost >= 0")
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class RuntimeConfig:
     """Closed-loop mode: a fixed amount of work whose progress depends on where
@@ -298,37 +305,37 @@ class RuntimeConfig:
     whole cost on that tier (old calibrations). Ranges: README, calibrate.py.
     """
 
-    enabled: bool = False
-    threads: int = 64
-    iterations: int = 512
+    enabled: Bool = False
+    threads: Int = 64
+    iterations: Int = 512
     # Accesses per thread; 0 = iterations x (footprint pages / threads).
-    accesses_per_thread: float = 0.0
-    think_us: float = 1.0
-    fast_access_ns: float | None = None
-    slow_access_ns: float | None = None
+    accesses_per_thread: Float = 0.0
+    think_us: Float = 1.0
+    fast_access_ns: Float | None = None
+    slow_access_ns: Float | None = None
     # Multiplies every node's latency (kept for old configs).
-    access_cost_factor: float = 1.0
+    access_cost_factor: Float = 1.0
     # Bytes one access moves (cache lines of 64 B): its latency term and each
     # node's bandwidth limit.
-    bytes_per_access: float = 64.0
+    bytes_per_access: Float = 64.0
     # Cache lines one thread keeps in flight (memory-level parallelism).
-    lines_in_flight: float = 1.0
+    lines_in_flight: Float = 1.0
     # Remote-socket top-tier latency / local; the hop to a CXL node on the other
     # socket adds (factor - 1) x the top-tier local latency.
-    remote_factor: float = 1.5
+    remote_factor: Float = 1.5
     # L2 dTLB entries (reach = entries x page size).
-    tlb_entries: int = 3072
+    tlb_entries: Int = 3072
     # Cache capacity holding page-table entries (8 bytes per page).
-    pte_cache_mib: float = 16.0
+    pte_cache_mib: Float = 16.0
     # Page walk whose PTE hits in the cache / misses to DRAM.
-    walk_hit_ns: float = 20.0
-    walk_miss_ns: float = 120.0
+    walk_hit_ns: Float = 20.0
+    walk_miss_ns: Float = 120.0
     # Time each CPU running the mm loses to one TLB-shootdown IPI (handler).
-    ipi_handler_us: float = 1.0
+    ipi_handler_us: Float = 1.0
     # Multiplier on the in-task stalls (hint faults, synchronous migration, PTE
     # marking): fixed at 1 (the faulting thread loses its own time), not fitted.
-    stall_share: float = 1.0
-    step_ms: int = 100
+    stall_share: Float = 1.0
+    step_ms: Int = 100
 
     def __post_init__(self) -> None:
         if self.threads < 1:
@@ -362,17 +369,17 @@ class RuntimeConfig:
             _fail("step_ms", "expected ms >= 1")
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class RunConfig:
-    name: str = "run"
-    seed: int = 1
-    duration_s: float = field(default=120.0, metadata={"max": 1e7,
-                                                       "meaning": "1e7 s (116 days)"})
-    sample_ms: int = 1000
+    name: Str = "run"
+    seed: Int = 1
+    duration_s: DurationS = 120.0
+    sample_ms: Int = 1000
     # Model resolution: kernel threads that take time (the migration thread,
     # kswapd) run in chunks up to the next other event, at most this far
     # ahead, so two busy threads see each other's page moves at this grain.
-    thread_quantum_us: int = 10000
+    thread_quantum_us: Int = 10000
     platform: PlatformConfig = field(default_factory=PlatformConfig)
     workloads: tuple[WorkloadConfig, ...] = field(default_factory=lambda: (WorkloadConfig(),))
     policy: PolicyConfig = field(default_factory=PolicyConfig)

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import with_config
+
 from harness.config import load_yaml, load_yaml_extends, parse_override, set_path
 from harness.config.files import EXPERIMENT_KEYS, RUN_CONFIG_KEYS
-from harness.config.loader import build, fail
+from harness.config.loader import STRICT, Bool, Float, Int, Number, Str, build, fail
 from harness.config.raw import OVERRIDE, blame_override
 from harness.errors import ConfigError
 from harness.experiment.space import Param, parse_space
@@ -61,13 +63,14 @@ def _check_seeds(name: str, seeds: tuple[int, ...], allow_empty: bool) -> None:
         fail(name, "duplicate seeds")
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class SweepSection:
-    grid: dict[str, tuple] | None = None  # dotted knob -> values
-    random: dict[str, Any] | None = None  # a search space, parsed by parse_space
-    samples: int | None = None
-    seed: int = 0
-    include_default: bool = True
+    grid: dict[Str, tuple] | None = None  # dotted knob -> values
+    random: dict[Str, Any] | None = None  # a search space, parsed by parse_space
+    samples: Int | None = None
+    seed: Int = 0
+    include_default: Bool = True
 
     def __post_init__(self) -> None:
         for k, v in (self.grid or {}).items():
@@ -81,36 +84,38 @@ class SweepSection:
             fail("seed", "expected an integer >= 0")
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class PrunerSection:
-    kind: str = "auto"
+    kind: Str = "auto"
     # Passed to the Optuna pruner as given (only the keys the file sets).
-    n_startup_trials: int | None = None
-    n_warmup_steps: int | None = None
-    percentile: int | float | None = None
-    min_resource: int | str | None = None
-    reduction_factor: int | None = None
+    n_startup_trials: Int | None = None
+    n_warmup_steps: Int | None = None
+    percentile: Number | None = None
+    min_resource: Int | Str | None = None
+    reduction_factor: Int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in PRUNERS:
             fail("kind", f"expected one of {', '.join(PRUNERS)}, got {self.kind!r}")
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class StudySection:
-    space: dict[str, Any] | None = None  # parsed by parse_space
+    space: dict[Str, Any] | None = None  # parsed by parse_space
     # Each a metric name or {metric, direction, aggregate}.
-    objectives: tuple[str | dict[str, Any], ...] = (
+    objectives: tuple[Str | dict[Str, Any], ...] = (
         {"metric": "objective", "direction": "maximize"},)
-    aggregate: str = "mean"  # the objectives' default
-    gmean_shift: float = 1.0
-    sampler: str = "auto"
-    sampler_options: dict[str, Any] | None = None
-    seed: int = 0
-    trials: int | None = None
-    timeout_s: float | None = None
-    pruner: str | dict[str, Any] = "auto"
-    enqueue_default: bool = True
+    aggregate: Str = "mean"  # the objectives' default
+    gmean_shift: Float = 1.0
+    sampler: Str = "auto"
+    sampler_options: dict[Str, Any] | None = None
+    seed: Int = 0
+    trials: Int | None = None
+    timeout_s: Float | None = None
+    pruner: Str | dict[Str, Any] = "auto"
+    enqueue_default: Bool = True
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -129,16 +134,17 @@ class StudySection:
             fail("timeout_s", "expected seconds > 0")
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class ExperimentFile:
     """The top level of an experiment file."""
 
-    name: str | None = None  # default: the file's stem
-    base: str | dict[str, Any] = field(default_factory=dict)  # a run config file or mapping
-    set: dict[str, Any] | None = None  # overrides on the base (dotted keys or nested)
-    suite: dict[str, dict[str, Any] | None] | None = None  # workload name -> overrides
-    seeds: tuple[int, ...] = (1,)
-    holdout_seeds: tuple[int, ...] = ()
+    name: Str | None = None  # default: the file's stem
+    base: Str | dict[Str, Any] = field(default_factory=dict)  # a run config file or mapping
+    set: dict[Str, Any] | None = None  # overrides on the base (dotted keys or nested)
+    suite: dict[Str, dict[Str, Any] | None] | None = None  # workload name -> overrides
+    seeds: tuple[Int, ...] = (1,)
+    holdout_seeds: tuple[Int, ...] = ()
     sweep: SweepSection | None = None
     study: StudySection | None = None
 
@@ -154,6 +160,26 @@ class ExperimentFile:
                     fail("suite", f"{w!r}: expected a plain workload name")
         _check_seeds("seeds", self.seeds, allow_empty=False)
         _check_seeds("holdout_seeds", self.holdout_seeds, allow_empty=True)
+
+
+def experiment_schema() -> dict[str, Any]:
+    """The JSON Schema of an experiment file (suite, seeds, sweep, study); its
+    `base:` is a run config file or an inline run config."""
+    from pydantic import TypeAdapter
+
+    from harness.config.json_schema import run_config_schema
+
+    out = TypeAdapter(ExperimentFile).json_schema()
+    out["properties"]["base"] = {"anyOf": [
+        {"type": "string", "description": "a run config file, relative to this one"},
+        {"$ref": "#/$defs/RunConfig"}]}
+    run = run_config_schema()
+    out["$defs"].update(run.pop("$defs"))
+    run.pop("$schema")
+    out["$defs"]["RunConfig"] = run
+    out["title"] = "tiersweep experiment"
+    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return out
 
 
 # ------------------------------------------------------------------ loading

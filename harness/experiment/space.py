@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import with_config
 
-from harness.config.loader import build_at
+from harness.config.loader import STRICT, Bool, Number, Str, build_at
 from harness.config.loader import fail as _fail
 from harness.errors import ConfigError
 
@@ -22,6 +23,7 @@ def is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class Param:
     """One knob of a search space (a dotted RunConfig path).
@@ -29,15 +31,15 @@ class Param:
     Numbers are kept as written (an int stays an int): the repr of a space is
     part of a run directory's fingerprint."""
 
-    key: str
+    key: Str
     type: Literal["int", "float", "categorical"]
-    low: int | float | None = None
-    high: int | float | None = None
-    log: bool = False
-    step: int | float | None = None
+    low: Number | None = None
+    high: Number | None = None
+    log: Bool = False
+    step: Number | None = None
     choices: tuple = ()
     # (dotted knob, allowed values): the knob is active only when all hold.
-    when: tuple[tuple[str, tuple], ...] = ()
+    when: tuple[tuple[Str, tuple], ...] = ()
     grid: tuple = ()
 
     def __post_init__(self) -> None:

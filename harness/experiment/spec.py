@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import with_config
 
 from harness.config import RunConfig, from_dict, resolve_paths, set_path
-from harness.config.loader import fail
+from harness.config.loader import STRICT, Str, fail
 from harness.errors import ConfigError
 from harness.experiment.space import Param
 
@@ -50,13 +51,14 @@ def get_path(cfg: RunConfig, key: str) -> Any:
     return obj
 
 
+@with_config(STRICT)
 @dataclass(frozen=True)
 class Objective:
     """One study objective: a metric, its direction, its aggregate over the suite."""
 
-    metric: str
-    direction: str = "maximize"  # maximize | minimize
-    aggregate: str = "mean"
+    metric: Str
+    direction: Str = "maximize"  # maximize | minimize
+    aggregate: Str = "mean"
 
     def __post_init__(self) -> None:
         if not self.metric:

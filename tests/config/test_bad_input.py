@@ -81,3 +81,37 @@ def test_cli_exits_2_with_one_line(override):
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr
+
+
+# The typed build is pydantic's (loader.py): no coercion of text to numbers or
+# of numbers to booleans, and every error still one line naming the field.
+@pytest.mark.parametrize("override,needle", [
+    ("seed='5'", "seed: expected an integer, got '5'"),
+    ("seed=true", "seed: expected an integer, got True"),
+    ("seed=1.5", "seed: expected an integer, got 1.5"),
+    ("policy.adapt=1", "policy.adapt: expected true or false, got 1"),
+    ("policy.adapt='true'", "policy.adapt: expected true or false, got 'true'"),
+    ("policy.hot_check=x", "policy.hot_check: expected true or false, got 'x'"),
+    ("duration_s='60'", "duration_s: expected a number, got '60'"),
+    ("duration_s=1.0e+8", "duration_s: expected at most 1e7 s (116 days), got 100000000.0"),
+    ("workload.size_gb=2.0e+6", "workloads[0].size_gb: expected at most 1 PiB"),
+    ("workload.zipf_sx=1", "workloads[0].zipf_sx: unknown field; did you mean zipf_s?"),
+    ("platform.nodes=5", "platform.nodes: expected a list, got 5"),
+    ("policy=5", "policy: expected a mapping, got 5"),
+])
+def test_the_typed_build_is_strict_and_names_the_field(override, needle):
+    with pytest.raises(ConfigError) as err:
+        load_config(ZIPF, [override])
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_whole_float_is_an_integer_and_numbers_stay_as_written():
+    from harness.experiment.space import parse_space
+
+    assert load_config(ZIPF, ["seed=7.0"]).seed == 7
+    assert isinstance(load_config(ZIPF, ["seed=7.0"]).seed, int)
+    p, q = parse_space({"a.b": {"type": "float", "low": 1, "high": 5.0},
+                        "c.d": {"type": "int", "low": 2, "high": 8}}, "study.space")
+    # The repr of a space is part of a run directory's fingerprint.
+    assert (type(p.low), type(p.high), type(q.low)) == (int, float, int)
