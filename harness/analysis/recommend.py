@@ -29,6 +29,7 @@ from harness.analysis.points import (
     with_points,
 )
 from harness.analysis.runs import RunData, study_name
+from harness.analysis.stats import mean_ci, paired
 from harness.analysis.study_tables import load_study
 from harness.errors import InputError
 from harness.experiment import DEFAULT_LABEL
@@ -80,6 +81,14 @@ class Recommendation:
     notes: list[str] = field(default_factory=list)
     # Every knob the point set (policy.version included): the overrides that reproduce it.
     params: dict[str, Any] = field(default_factory=dict)
+    evidence_point: str = ""  # the point whose rows are the evidence (a comparison's)
+
+    def regret(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Per workload: own best, this recommendation and the RFC defaults, with
+        regret and intervals (analysis.regret), from the run's comparison rows."""
+        from harness.analysis.regret import regret_from_trials
+
+        return regret_from_trials(df, self.evidence_point)
 
     def summary(self) -> dict[str, float]:
         """Means over workloads on the suite's seeds (holdout seeds have their own rows)."""
@@ -153,7 +162,8 @@ def recommend(run: RunData) -> Recommendation:
     rec = Recommendation(run=run.name, mode=str(rows["mode"].iloc[0]), point=point,
                          label=str(rows["label"].iloc[0]), version=version,
                          selected_by=selected_by, knobs=knobs,
-                         evidence=evidence_table(df, evidence_point, suite_seeds), trial=trial)
+                         evidence=evidence_table(df, evidence_point, suite_seeds), trial=trial,
+                         evidence_point=evidence_point)
     for col in param_columns(rows):
         v = rows[col].dropna()
         if len(v):
@@ -205,5 +215,12 @@ def evidence_table(df: pd.DataFrame, point: str, suite_seeds: set | None = None)
                    "objective_rfc": b["objective"].mean() if len(b) else math.nan,
                    "hit_rate_rfc": b["hit_rate"].mean() if len(b) else math.nan,
                    "cost_cpu_s_rfc": b["cost_cpu_s"].mean() if len(b) else math.nan}
+            # 95% t intervals over the seeds; the difference paired by seed.
+            va = a.groupby("seed")["objective"].mean()
+            _, row["objective_lo"], row["objective_hi"] = mean_ci(va)
+            if len(b):
+                vb = b.groupby("seed")["objective"].mean()
+                _, row["objective_rfc_lo"], row["objective_rfc_hi"] = mean_ci(vb)
+                row.update(paired(va.loc[seeds].to_numpy(), vb.loc[seeds].to_numpy()))
             rows.append(row)
     return pd.DataFrame(rows)

@@ -50,6 +50,9 @@ class RunData:
     manifest: dict = field(default_factory=dict)
     journal: Path | None = None
     notes: list[str] = field(default_factory=list)
+    # Per-workload studies' evaluations (mode "own"), kept out of `trials`: each
+    # covers one workload, so they are not points of the suite.
+    own: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def name(self) -> str:
@@ -173,8 +176,12 @@ def load_run(path: str | Path) -> RunData:
     ts = read_timeseries(p / TIMESERIES, sparts) \
         if (p / TIMESERIES).exists() or sparts else None
     manifest = read_manifest(p / MANIFEST)
+    is_own = trials["mode"] == "own"
+    own = trials[is_own].reset_index(drop=True)
+    if len(own):
+        trials = trials[~is_own].reset_index(drop=True)
     run = RunData(path=p, trials=trials, timeseries=ts, manifest=manifest,
-                  journal=find_journal(p, manifest))
+                  journal=find_journal(p, manifest), own=own)
     if tparts:
         run.notes.append(f"{len(tparts)} part file(s) in {PARTS}/ not merged yet (a command "
                          "is running or was stopped) are included")

@@ -28,7 +28,18 @@ def run(args) -> int:
           + (" (a knob of this run)" if "policy.version" in rec.params else ""))
     for k, v in rec.knobs.items():
         print(f"  {k} = {v}")
+    print("evidence: mean [95% t interval] over seeds; minus RFC paired by seed, "
+          "'better' only where its interval excludes 0")
     print(evidence_text(rec))
+    if not res.regret.empty:
+        from harness.analysis.regret import regret_text
+
+        own = "own_best" in res.regret
+        print(f"\nregret per workload ({res.regret['metric'].iloc[0]}; "
+              + ("own best = its per-workload study's best trial; " if own else
+                 "no per-workload studies: set study.per_workload_trials; ")
+              + "! = worse than the RFC defaults on the mean):")
+        print(regret_text(res.regret))
     s = rec.summary()
     line = f"mean over the suite: objective {s['objective']:.3f}, hit rate {100 * s['hit_rate']:.2f}%"
     if "objective_rfc" in s:

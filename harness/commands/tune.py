@@ -63,6 +63,7 @@ def study_text(exp, rep) -> str:
     parts = [_header(exp, rep)]
     if rep.best and not rep.comparison.empty:
         parts.append(_comparison_text(exp, rep.best[0], rep.comparison))
+        parts.append(_regret_text(exp, rep.regret))
         parts.append(_front_text(exp, rep.best) if exp.study.multi else "")
     parts.append(_importance_text(rep.importances))
     out = rep.out_dir
@@ -103,17 +104,30 @@ def _comparison_text(exp, best: dict, df) -> str:
     for o in exp.study.objectives:
         for gname, g in df[df["objective"] == o.metric].groupby("seeds", sort=False):
             seeds = exp.seeds if gname == "study seeds" else exp.holdout_seeds
-            lines.append(f"{o.metric} ({o.direction}), mean over {gname} {list(seeds)}:")
-            lines.append(f"  {'workload':<16} {DEFAULT_LABEL:>12} {TUNED:>12} {'change':>12}")
+            lines.append(f"{o.metric} ({o.direction}), mean over {gname} {list(seeds)}; "
+                         f"{TUNED} - {DEFAULT_LABEL} paired by seed, 95% t interval:")
+            lines.append(f"  {'workload':<16} {DEFAULT_LABEL:>12} {TUNED:>12} "
+                         f"{'change [95% interval]':>32}  verdict")
             for r in g.to_dict("records"):
                 d, tv = r[DEFAULT_LABEL], r[TUNED]
-                diff = tv - d
-                rel = f" ({diff / abs(d):+.1%})" if abs(d) > 1e-12 else ""
-                better = (diff > 0) if o.direction == "maximize" else (diff < 0)
-                mark = "  better" if better else ("  same" if diff == 0 else "  worse")
-                lines.append(f"  {r['workload']:<16} {d:>12.5g} {tv:>12.5g} {diff:>+12.4g}"
-                             f"{rel}{mark}")
+                rel = f"{r['diff'] / abs(d):+.1%}" if abs(d) > 1e-12 else ""
+                span = (f"[{r['diff_lo']:+.3g}, {r['diff_hi']:+.3g}]"
+                        if r["diff_lo"] == r["diff_lo"] else "[n/a: 1 seed]")
+                lines.append(f"  {r['workload']:<16} {d:>12.5g} {tv:>12.5g} "
+                             f"{r['diff']:>+10.4g} {rel:>7} {span:>14}  {r['verdict']}")
     return "\n".join(lines)
+
+
+def _regret_text(exp, regret) -> str:
+    from harness.analysis.regret import regret_text
+
+    if regret is None or regret.empty:
+        return ""
+    own = "own best = the best trial of its per-workload study; " if "own_best" in regret \
+        else "no per-workload studies (study.per_workload_trials: 0); "
+    return (f"regret per workload ({regret['metric'].iloc[0]}, mean [95% t interval] over "
+            f"{int(regret['n_seeds'].max())} seeds, study and holdout; {own}"
+            "! = tuned worse than RFC on the mean):\n" + regret_text(regret))
 
 
 def _front_text(exp, best: list[dict]) -> str:

@@ -116,6 +116,9 @@ class StudySection:
     timeout_s: Float | None = None
     pruner: Str | dict[Str, Any] = "auto"
     enqueue_default: Bool = True
+    # Regret: after the shared study, a study of this many trials on each
+    # workload alone gives that workload's own best knobs (0 = none).
+    per_workload_trials: Int = 0
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -132,6 +135,8 @@ class StudySection:
             fail("trials", "expected an integer >= 1")
         if self.timeout_s is not None and self.timeout_s <= 0:
             fail("timeout_s", "expected seconds > 0")
+        if self.per_workload_trials < 0:
+            fail("per_workload_trials", "expected an integer >= 0 (0 = no per-workload studies)")
 
 
 @with_config(STRICT)
@@ -284,7 +289,8 @@ def _study_spec(s: StudySection, src: str, path: str) -> StudySpec:
                      sampler=s.sampler, sampler_options=tuple((s.sampler_options or {}).items()),
                      seed=s.seed, trials=s.trials, timeout_s=s.timeout_s,
                      pruner=PrunerSpec(kind, tuple((k, v) for k, v in pr.items() if k != "kind")),
-                     enqueue_default=s.enqueue_default)
+                     enqueue_default=s.enqueue_default,
+                     per_workload_trials=s.per_workload_trials)
 
 
 # ------------------------------------------- knobs tried as run configs

@@ -9,6 +9,7 @@ directory its meaning. Loading and validation: load.py.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -29,6 +30,9 @@ from harness.experiment.space import Param
 DEFAULT_LABEL = "rfc-default"
 # compare's label of the recommended knobs (and a study's final comparison).
 TUNED = "tuned"
+# A workload's own best knobs (its per-workload study's best trial), evaluated
+# beside the shared default in a study's final comparison: the regret baseline.
+OWN_BEST = "own-best"
 # Named labels, in legend order: the baselines (policies other than kmmscand),
 # kmmscand at its RFC defaults and tuned.
 NAMED_LABELS = ("none", "numab2", DEFAULT_LABEL, TUNED, "oracle")
@@ -96,6 +100,7 @@ class StudySpec:
     timeout_s: float | None = None
     pruner: PrunerSpec = PrunerSpec()
     enqueue_default: bool = True
+    per_workload_trials: int = 0  # each workload's own study (regret); 0 = none
 
     @property
     def directions(self) -> list[str]:
@@ -131,6 +136,10 @@ class Experiment:
     @property
     def workloads(self) -> list[str]:
         return list(self.suite)
+
+    def only(self, workload: str) -> Experiment:
+        """This experiment with one suite workload (a per-workload study)."""
+        return dataclasses.replace(self, suite={workload: self.suite[workload]}, _cache={})
 
     def run_config(self, workload: str, seed: int, params: dict | None = None) -> RunConfig:
         """The RunConfig of one evaluation: base + suite entry + params + seed.

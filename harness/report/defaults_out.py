@@ -8,6 +8,7 @@ recommendation itself is ``harness.analysis.recommend``.
 
 from __future__ import annotations
 
+import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import pandas as pd
 import yaml
 
 from harness import atomic
+from harness.analysis.points import with_points
 from harness.analysis.recommend import NOT_KNOBS, Recommendation, plain, recommend, rfc_default
 from harness.analysis.runs import load_run
 from harness.run.store.layout import DEFAULTS_SH, DEFAULTS_YAML
@@ -119,12 +121,29 @@ def to_shell(rec: Recommendation, sysfs_dir: str = SYSFS_DIR) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _ci(m, lo, hi) -> str:
+    if pd.isna(m):
+        return "-"
+    return f"{m:.3f}" if pd.isna(lo) else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
 def evidence_text(rec: Recommendation) -> str:
+    """Per seed group and workload: objective with its 95% t interval over seeds,
+    the RFC defaults' beside it, the paired difference and its verdict."""
     e = rec.evidence.copy()
+    for c in ("objective_lo", "objective_hi", "objective_rfc_lo", "objective_rfc_hi", "diff",
+              "diff_lo", "diff_hi", "verdict"):
+        if c not in e:
+            e[c] = math.nan if c != "verdict" else "-"
     out = pd.DataFrame({
         "seeds": e["seeds"], "workload": e["workload"], "n": e["n_seeds"],
-        "objective": e["objective"].map(lambda x: f"{x:.3f}"),
-        "obj (RFC)": e["objective_rfc"].map(lambda x: "-" if pd.isna(x) else f"{x:.3f}"),
+        "objective [95%]": [_ci(*r) for r in zip(e["objective"], e["objective_lo"],
+                                                 e["objective_hi"], strict=True)],
+        "RFC [95%]": [_ci(*r) for r in zip(e["objective_rfc"], e["objective_rfc_lo"],
+                                           e["objective_rfc_hi"], strict=True)],
+        "minus RFC [95%]": [_ci(*r) for r in zip(e["diff"], e["diff_lo"], e["diff_hi"],
+                                                 strict=True)],
+        "verdict": e["verdict"].fillna("-"),
         "hit %": (100 * e["hit_rate"]).map(lambda x: f"{x:.2f}"),
         "hit % (RFC)": (100 * e["hit_rate_rfc"]).map(lambda x: "-" if pd.isna(x) else f"{x:.2f}"),
         "CPU-s": e["cost_cpu_s"].map(lambda x: f"{x:.3f}"),
@@ -138,6 +157,7 @@ class DefaultsResult:
     rec: Recommendation
     yaml_path: Path
     sh_path: Path
+    regret: pd.DataFrame  # per workload (analysis.regret); empty without a comparison
 
 
 def write_defaults(run_dir: str | Path, out_dir: str | Path | None = None,
@@ -148,4 +168,4 @@ def write_defaults(run_dir: str | Path, out_dir: str | Path | None = None,
     y, sh = out / DEFAULTS_YAML, out / DEFAULTS_SH
     atomic.write_text(y, to_yaml(rec))
     atomic.write_text(sh, to_shell(rec, sysfs_dir))
-    return DefaultsResult(rec, y, sh)
+    return DefaultsResult(rec, y, sh, rec.regret(with_points(run.trials)))

@@ -25,12 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness import atomic
+from harness.analysis.regret import regret_table
+from harness.analysis.stats import paired
 from harness.errors import ConfigError, InputError, TiersweepError
 from harness.experiment import DEFAULT_LABEL, Experiment
-from harness.experiment.spec import NAMED_LABELS, TUNED
+from harness.experiment.spec import NAMED_LABELS, OWN_BEST, TUNED
 from harness.run.backends import Backend
 from harness.run.runner import Outcome, run_evaluations, run_recorded
 from harness.run.store import ResultStore, RunLock, start_manifest
@@ -174,41 +177,83 @@ def policy_table(table: pd.DataFrame, policies: list[str]) -> pd.DataFrame:
 # ------------------------------------------------- a study's final comparison
 
 
+def own_best_evaluations(exp: Experiment, own: dict[str, dict]) -> list[Evaluation]:
+    """Each workload's own best knobs (its per-workload study's best trial) on that
+    workload, with the comparison's seeds: the regret baseline."""
+    evals = []
+    for w, best in own.items():
+        params = dict(best["params"])
+        for s in all_seeds(exp):
+            evals.append(Evaluation(
+                eval_id=eval_id(exp.name, "compare", f"own-t{best['number']:05d}", w, s),
+                cfg=exp.run_config(w, s, params), run=exp.name, mode="compare", trial=-1,
+                label=OWN_BEST, workload=w, seed=s, params=params))
+    return evals
+
+
 def compare_default(exp: Experiment, best: dict, store: ResultStore, backend: Backend,
-                    progress: bool) -> pd.DataFrame:
-    """Evaluate the RFC defaults and a study's best knobs on the suite (+ holdout seeds)
-    into the study's own store; the per-objective table of ``default_vs_tuned``."""
+                    progress: bool, own: dict[str, dict] | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluate the RFC defaults, a study's best knobs and (given per-workload
+    studies' bests) each workload's own best on the suite (+ holdout seeds) into
+    the study's own store: the per-objective table of ``default_vs_tuned`` and
+    the regret table of the first objective."""
     tuned = Tuned(run_dir=store.dir, params=dict(best["params"]), trial=best["number"],
                   point=f"t{best['number']}", selected_by="study best")
     evals = compare_evaluations(exp, [DEFAULT_LABEL, TUNED], tuned, store.dir)
+    evals += own_best_evaluations(exp, own or {})
     outcome = run_evaluations(evals, store, backend, run=exp.name, mode="compare",
                               progress=progress, desc="compare")
     if outcome.errors:
         raise TiersweepError(f"comparison evaluations failed: {outcome.errors[0][1]}")
-    return default_vs_tuned(exp, outcome.table)
+    t = outcome.table
+    o = exp.study.objectives[0]
+    regret = regret_table(t[t["label"] == OWN_BEST], t[t["label"] == TUNED],
+                          t[t["label"] == DEFAULT_LABEL], o.metric, o.direction)
+    return default_vs_tuned(exp, t[t["label"] != OWN_BEST]), regret
+
+
+def _paired_row(head: dict, workload: str, values: dict[str, np.ndarray], direction: str) -> dict:
+    """values: label -> the metric per seed (the same seeds for both labels)."""
+    return {**head, "workload": workload,
+            **{label: float(np.mean(v)) for label, v in values.items()},
+            **paired(values[TUNED], values[DEFAULT_LABEL], direction)}
 
 
 def default_vs_tuned(exp: Experiment, table: pd.DataFrame) -> pd.DataFrame:
     """Per objective x seed group (study, holdout) x workload: the mean over seeds of
-    rfc-default and tuned, then one row of each objective's suite aggregate."""
+    rfc-default and tuned, and the paired difference tuned - rfc-default per seed
+    with its 95% interval and verdict (harness.analysis.stats); then one row of
+    each objective's suite aggregate (the aggregate per seed, paired the same way)."""
     st = exp.study
     rows = []
     groups = [("study seeds", list(exp.seeds))]
     if exp.holdout_seeds:
         groups.append(("holdout seeds", list(exp.holdout_seeds)))
+    labels = (DEFAULT_LABEL, TUNED)
     for o in st.objectives:
         for gname, gseeds in groups:
             sub = table[table["seed"].isin(gseeds)]
-            per = {}
-            for label in (DEFAULT_LABEL, TUNED):
-                s2 = sub[sub["label"] == label]
-                per[label] = {w: float(s2[s2["workload"] == w][o.metric].mean())
-                              for w in exp.workloads}
+            # label -> workload -> seed -> value
+            per = {label: sub[sub["label"] == label].groupby(["workload", "seed"])[o.metric]
+                   .mean() for label in labels}
+            seeds = sorted(set(gseeds).intersection(*(
+                set(p.index.get_level_values("seed")) for p in per.values())))
+
+            head = {"objective": o.metric, "seeds": gname, "n_seeds": len(seeds)}
             for w in exp.workloads:
-                rows.append({"objective": o.metric, "seeds": gname, "workload": w,
-                             DEFAULT_LABEL: per[DEFAULT_LABEL][w], TUNED: per[TUNED][w]})
-            rows.append({"objective": o.metric, "seeds": gname, "workload": f"[{o.aggregate}]",
-                         **{label: aggregate(per[label].values(), o.aggregate, o.direction,
-                                             st.gmean_shift)
-                            for label in (DEFAULT_LABEL, TUNED)}})
+                rows.append(_paired_row(head, w, {label: np.array(
+                    [per[label].get((w, s), np.nan) for s in seeds]) for label in labels},
+                    o.direction))
+            agg = {label: np.array([aggregate([per[label].get((w, s), np.nan)
+                                               for w in exp.workloads], o.aggregate,
+                                              o.direction, st.gmean_shift) for s in seeds])
+                   for label in labels}
+            r = _paired_row(head, f"[{o.aggregate}]", agg, o.direction)
+            # The suite's figure is the aggregate of the per-workload means (as the study's).
+            for label in labels:
+                r[label] = aggregate([per[label].xs(w, level="workload").mean()
+                                      for w in exp.workloads], o.aggregate, o.direction,
+                                     st.gmean_shift)
+            rows.append(r)
     return pd.DataFrame(rows)

@@ -105,10 +105,11 @@ class _Driver:
     back, prune, tell Optuna. Rows reach the store before Optuna hears of a trial."""
 
     def __init__(self, exp: Experiment, study, store: ResultStore, backend: Backend, *,
-                 target: int, timeout_s: float | None, bar):
+                 target: int, timeout_s: float | None, bar, mode: str = "tune"):
         from optuna.pruners import NopPruner
 
         self.exp, self.st, self.study, self.store = exp, exp.study, study, store
+        self.mode = mode
         self.workloads = exp.workloads
         self.n_seeds = len(exp.seeds)
         self.target = target
@@ -155,7 +156,8 @@ class _Driver:
             if p.active({**self.defaults, **params}):
                 params[p.key] = p.suggest(trial)
         try:
-            evals = trial_evaluations(self.exp, trial.number, root, label, params)
+            evals = trial_evaluations(self.exp, trial.number, root, label, params,
+                                      mode=self.mode)
         except ConfigError as exc:
             tr = TrialRun(trial, trial.number, root, label, params, [])
             self.bar.write(f"tiersweep: trial {trial.number}: infeasible knobs: {exc}",
@@ -265,6 +267,7 @@ class StudyReport:
     wall_s: float
     best: list[dict]          # best trial(s): number, values, params
     comparison: pd.DataFrame  # per objective x workload: default vs tuned (empty if skipped)
+    regret: pd.DataFrame      # per workload: own best, tuned, RFC, regret (analysis.regret)
     importances: dict[str, dict[str, float]]  # per objective metric: knob -> importance
     recovered: list[int]      # trials a dead driver left running (failed and retried)
     evaluations_run: int
@@ -274,17 +277,57 @@ class StudyReport:
     repaired_journal: bool = False  # a torn last journal record was dropped
 
 
-def _open_study(exp: Experiment, storage, pruner):
+def _open_study(exp: Experiment, storage, pruner, name: str | None = None):
     """Create or load the study; refuse a stored one whose directions differ."""
     st = exp.study
-    study = O.optuna().create_study(study_name=exp.name, storage=storage,
+    name = name or exp.name
+    study = O.optuna().create_study(study_name=name, storage=storage,
                                     directions=st.directions, pruner=pruner,
                                     load_if_exists=True)
     stored = [d.name.lower() for d in study.directions]
     if stored != st.directions:
-        raise ConfigError(f"{exp.source}: study.objectives: the stored study {exp.name} has "
+        raise ConfigError(f"{exp.source}: study.objectives: the stored study {name} has "
                           f"directions {stored}; {ANOTHER_RUN_DIR}")
     return study
+
+
+def own_study_name(exp: Experiment, workload: str) -> str:
+    """The Optuna study of one workload's own knobs, in the run's storage."""
+    return f"{exp.name}:{workload}"
+
+
+def _per_workload_studies(exp: Experiment, storage, store: ResultStore, backend: Backend,
+                          progress: bool) -> dict[str, dict]:
+    """Each suite workload's own study (study.per_workload_trials trials, the same
+    space, sampler and seed, that workload alone): its best trial, the regret
+    baseline. Rows go to the run's store with mode "own"; resumed like the shared
+    study."""
+    st = exp.study
+    out: dict[str, dict] = {}
+    if not st.per_workload_trials or st.multi:
+        return out
+    for w in exp.workloads:
+        exp_w = exp.only(w)
+        study = _open_study(exp_w, storage, O.make_pruner(st, 1, f"{exp.source}: study"),
+                            own_study_name(exp, w))
+        _prepare(exp_w, study)
+        target = st.per_workload_trials
+        bar = progress_bar(target, min(budget_used(study), target), f"own {w}", progress,
+                           unit="trial")
+        driver = _Driver(exp_w, study, store, backend, target=target, timeout_s=None, bar=bar,
+                         mode="own")
+        try:
+            driver.loop()
+        except BaseException:
+            driver.abandon()
+            raise
+        finally:
+            bar.close()
+            store.flush()
+        best = O.best_trials(study, st)
+        if best:
+            out[w] = best[0]
+    return out
 
 
 def _prepare(exp: Experiment, study) -> list[int]:
@@ -351,17 +394,20 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
 
         counts = O.state_counts(study)
         best = O.best_trials(study, st)
-        comparison = pd.DataFrame()
+        comparison = regret = pd.DataFrame()
         if best and compare:
-            comparison = compare_default(exp, best[0], store, backend, progress)
+            own = _per_workload_studies(exp, storage_obj, store, backend, progress)
+            comparison, regret = compare_default(exp, best[0], store, backend, progress, own)
         store.consolidate()
         summary = {"best": best, "counts": counts, "storage": storage_desc,
-                   "comparison": comparison.to_dict("records")}
+                   "comparison": comparison.to_dict("records"),
+                   "regret": regret.to_dict("records")}
         atomic.write_text(out / SUMMARY, json.dumps(jsonable(summary), indent=2) + "\n",
                           sync=True)
         finish_manifest(out, manifest, "done", counts=counts, best=best[0] if best else None)
     return StudyReport(out_dir=out, storage=storage_desc, counts=counts,
                        wall_s=time.perf_counter() - t0, best=best, comparison=comparison,
+                       regret=regret,
                        importances=O.importances(study, st), recovered=recovered,
                        evaluations_run=driver.run, evaluations_reused=driver.reused,
                        trials_wall_s=trials_wall_s, rows=len(store),

@@ -44,13 +44,15 @@ class TrialRun:
 
 
 def trial_evaluations(exp: Experiment, number: int, root: int, label: str,
-                      params: dict, seeds=None) -> list[Evaluation]:
+                      params: dict, seeds=None, mode: str = "tune") -> list[Evaluation]:
+    """A trial's evaluations; `mode` "own" for a per-workload study's (its
+    trial numbers restart at 0: the mode and the workload keep ids apart)."""
     evals = []
     for w in exp.workloads:
         for s in seeds or exp.seeds:
             evals.append(Evaluation(
-                eval_id=eval_id(exp.name, "tune", f"t{root:05d}", w, s),
-                cfg=exp.run_config(w, s, params), run=exp.name, mode="tune", trial=number,
+                eval_id=eval_id(exp.name, mode, f"t{root:05d}", w, s),
+                cfg=exp.run_config(w, s, params), run=exp.name, mode=mode, trial=number,
                 label=label, workload=w, seed=s, params=dict(params), group=number))
     return evals
 

@@ -127,7 +127,8 @@ def test_cli_prints_evidence(run_dir, capsys):
     assert main(["defaults", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "recommended: tuned" in out
-    assert "obj (RFC)" in out and "zipf" in out and "hotset" in out
+    assert "RFC [95%]" in out and "zipf" in out and "hotset" in out
+    assert "minus RFC [95%]" in out and "regret per workload" in out
     assert "defaults.yaml" in out and "defaults.sh" in out
 
 
