@@ -25,13 +25,15 @@ def _per_seed(rows: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def regret_table(own: pd.DataFrame, tuned: pd.DataFrame, rfc: pd.DataFrame,
-                 metric: str = "objective", direction: str = "maximize") -> pd.DataFrame:
-    """One row per workload (in order of first appearance in `tuned`). The three
-    frames are evaluation rows (workload, seed, metric); `own` may be empty
-    (no per-workload studies): then only the tuned-versus-RFC columns."""
+                 metric: str = "objective", direction: str = "maximize",
+                 order: list[str] | None = None) -> pd.DataFrame:
+    """One row per workload (in `order`, else in order of first appearance in
+    `tuned`). The three frames are evaluation rows (workload, seed, metric); `own`
+    may be empty (no per-workload studies): then only the tuned-versus-RFC columns."""
     sign = 1.0 if direction == "maximize" else -1.0
     out = []
-    for w in dict.fromkeys(tuned["workload"]):
+    present = set(tuned["workload"])
+    for w in [w for w in (order or dict.fromkeys(tuned["workload"])) if w in present]:
         series = {TUNED: _per_seed(tuned[tuned["workload"] == w], metric),
                   DEFAULT_LABEL: _per_seed(rfc[rfc["workload"] == w], metric)}
         if len(own):
@@ -73,7 +75,7 @@ def regret_from_trials(df: pd.DataFrame, tuned_point: str, metric: str = "object
     if rfc.empty:
         rfc = df[df["label"] == DEFAULT_LABEL].drop_duplicates(["workload", "seed"])
     own = df[(df["label"] == OWN_BEST) & (df["mode"] == "compare")]
-    return regret_table(own, tuned, rfc, metric, direction)
+    return regret_table(own, tuned, rfc, metric, direction, list(dict.fromkeys(df["workload"])))
 
 
 def regret_text(t: pd.DataFrame) -> str:

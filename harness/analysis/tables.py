@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.points import in_suite, varying_params, with_points
+from harness.analysis.stats import mean_ci
 from harness.errors import InputError
 from harness.experiment.spec import DEFAULT_LABEL, NAMED_LABELS, NOT_CONTENDERS, TUNED
 from harness.run.store.layout import TIMESERIES
@@ -22,19 +23,23 @@ from harness.run.store.layout import TIMESERIES
 
 
 def comparison_table(df: pd.DataFrame, series: list[str]) -> pd.DataFrame:
-    """Figure 1: per workload and series, mean and sample sd over seeds of hit rate (%)
-    and cost (CPU-s)."""
+    """Figure 1: per workload and series, mean, sample sd and 95% t interval
+    (analysis.stats) over seeds of hit rate (%) and cost (CPU-s)."""
     if "point" not in df.columns:
         df = with_points(df)
     sub = in_suite(df)
     sub = sub[sub["point"].isin(series)]
     g = sub.groupby(["workload", "point"], sort=False)
+    hit_ci = g["hit_rate"].agg(lambda x: mean_ci(100 * x.to_numpy())[1:])
+    cost_ci = g["cost_cpu_s"].agg(lambda x: mean_ci(x.to_numpy())[1:])
     tab = pd.DataFrame({
         "n_seeds": g["seed"].nunique(),
         "hit_rate_pct": g["hit_rate"].mean() * 100,
         "hit_rate_sd_pct": g["hit_rate"].std() * 100,
+        "hit_rate_lo_pct": hit_ci.str[0], "hit_rate_hi_pct": hit_ci.str[1],
         "cost_cpu_s": g["cost_cpu_s"].mean(),
         "cost_cpu_s_sd": g["cost_cpu_s"].std(),
+        "cost_cpu_s_lo": cost_ci.str[0], "cost_cpu_s_hi": cost_ci.str[1],
         "objective": g["objective"].mean(),
     }).reset_index().rename(columns={"point": "series"})
     wl = list(dict.fromkeys(df["workload"]))
@@ -78,8 +83,20 @@ def pareto_mask(cost: np.ndarray, hit: np.ndarray) -> np.ndarray:
     return mask
 
 
-def pareto_table(pts: pd.DataFrame) -> pd.DataFrame:
-    """Figure 2: complete points with on_front (over contenders; the oracle is excluded)."""
+def suite_mean_ci(df: pd.DataFrame, metric: str, scale: float = 1.0) -> pd.DataFrame:
+    """Per point: the 95% t interval over seeds of the suite mean (the mean over
+    workloads at each seed), columns ``point``, ``lo``, ``hi``."""
+    if "point" not in df.columns:
+        df = with_points(df)
+    per_seed = df.groupby(["point", "seed"])[metric].mean() * scale
+    ci = per_seed.groupby(level="point").agg(lambda x: mean_ci(x.to_numpy())[1:])
+    return pd.DataFrame({"point": ci.index, "lo": ci.str[0].to_numpy(),
+                         "hi": ci.str[1].to_numpy()})
+
+
+def pareto_table(pts: pd.DataFrame, df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Figure 2: complete points with on_front (over contenders; the oracle is excluded);
+    given the rows (`df`), the 95% interval over seeds of each point's suite means."""
     p = pts[pts["complete"]].copy()
     contender = ~p["policy"].isin(NOT_CONTENDERS) & ~p["label"].isin(NOT_CONTENDERS)
     p["contender"] = contender
@@ -87,6 +104,13 @@ def pareto_table(pts: pd.DataFrame) -> pd.DataFrame:
     c = p[contender]
     p.loc[c.index, "on_front"] = pareto_mask(c["cost_cpu_s"].to_numpy(), c["hit_rate"].to_numpy())
     p["hit_rate_pct"] = p["hit_rate"] * 100
+    if df is not None and len(p):
+        sub = in_suite(df)
+        for metric, col, scale in (("hit_rate", "hit_rate", 100.0), ("cost_cpu_s", "cost_cpu_s", 1.0)):
+            ci = suite_mean_ci(sub, metric, scale).set_index("point")
+            suffix = "_pct" if scale == 100.0 else ""
+            p[f"{col}_lo{suffix}"] = p["point"].map(ci["lo"])
+            p[f"{col}_hi{suffix}"] = p["point"].map(ci["hi"])
     return p.reset_index(drop=True)
 
 
@@ -100,6 +124,8 @@ class HeatmapData:
     pivot: pd.DataFrame  # index: y values (ascending), columns: x values, cells: mean objective
     n: pd.DataFrame  # evaluations behind each cell
     others: list[str]  # other varying knobs averaged over
+    # Half-width of each cell's 95% t interval over seeds (of the cell's mean at each seed).
+    half: pd.DataFrame | None = None
 
 
 def grid_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -124,8 +150,12 @@ def heatmap_tables(df: pd.DataFrame, max_values: int = 12, max_pairs: int = 6
             cnt = sub.pivot_table(index=y, columns=x, values="objective", aggfunc="count")
             piv = piv.sort_index().sort_index(axis=1)
             cnt = cnt.reindex_like(piv).fillna(0).astype(int)
+            per_seed = sub.groupby([y, x, "seed"])["objective"].mean()
+            half = per_seed.groupby(level=[0, 1]).agg(
+                lambda v: (lambda m, lo, hi: hi - m)(*mean_ci(v.to_numpy())))
             out.append(HeatmapData(x=x, y=y, pivot=piv, n=cnt,
-                                   others=[k for k in knobs if k not in (x, y)]))
+                                   others=[k for k in knobs if k not in (x, y)],
+                                   half=half.unstack(x).reindex_like(piv)))
             if len(out) >= max_pairs:
                 return out
     return out

@@ -13,7 +13,7 @@ from harness.analysis import tables as tb
 from harness.analysis.runs import RunData
 from harness.analysis.study_tables import study_tables
 from harness.errors import InputError
-from harness.experiment.spec import NAMED_LABELS, TUNED
+from harness.experiment.spec import DEFAULT_LABEL, NAMED_LABELS, TUNED
 from harness.report import plots as P
 from harness.report.labels import BACKGROUND_COLOR, knob_label, series_colors
 from harness.run.store.layout import TIMESERIES, TRIALS
@@ -52,13 +52,13 @@ def build_figures(run: RunData, study=None, timeseries_eval: str | None = None,
     ranked = pt.rank_points(pts)["point"].tolist()
     colors = series_colors([s for s in ranked if s in series])
     out: list[FigureOut] = []
-    steps = ["policies", "pareto", "sensitivity", "timeseries", "study"]
+    steps = ["policies", "pareto", "sensitivity", "timeseries", "study", "regret"]
     for step in _progress(steps, "figures") if progress else steps:
         if step == "policies":
             f = FigureOut("1-policies", "1. Policies across workloads",
                           "Fast-tier hit rate and CPU cost of each policy on each workload of "
-                          "the suite: bars are means over seeds, lines one sample standard "
-                          "deviation, dots single seeds.")
+                          "the suite: bars are means over seeds, lines their 95% intervals "
+                          "(Student t over the seeds), dots single seeds.")
             table = tb.comparison_table(df, series)
             f.fig = P.plot_policy_comparison(table, tb.comparison_seeds(df, series), series,
                                              colors)
@@ -66,22 +66,27 @@ def build_figures(run: RunData, study=None, timeseries_eval: str | None = None,
         elif step == "pareto":
             f = FigureOut("2-pareto", "2. Hit rate against cost",
                           "Each complete point (configuration evaluated on every workload and "
-                          "seed) at its mean hit rate and mean cost. The front joins the points "
+                          "seed) at its mean hit rate and mean cost; the named series with "
+                          "their 95% intervals over seeds (Student t, of the mean over "
+                          "workloads at each seed). The front joins the points "
                           "no other contender beats on both; the oracle (free migrations) is an "
                           "upper bound, not a contender.")
-            par = tb.pareto_table(pts)
+            par = tb.pareto_table(pts, df)
             if par.empty:
                 f.skipped = "no point was evaluated on every workload and seed"
             else:
                 f.fig = P.plot_pareto(par, series, colors)
                 shown = par[par["on_front"] | par["point"].isin(series)]
-                cols = ["point", "policy", "hit_rate_pct", "cost_cpu_s", "objective",
+                cols = ["point", "policy", "hit_rate_pct", "hit_rate_lo_pct", "hit_rate_hi_pct",
+                        "cost_cpu_s", "cost_cpu_s_lo", "cost_cpu_s_hi", "objective",
                         "on_front", "contender"]
                 f.tables.append(("pareto", shown[cols].reset_index(drop=True)))
         elif step == "sensitivity":
             f = FigureOut("3-sensitivity", "3. Sensitivity to pairs of knobs",
                           "Mean objective of grid points over each pair of swept knobs "
-                          "(mean over workloads, seeds and any other swept knob).")
+                          "(mean over workloads, seeds and any other swept knob); the "
+                          "-ci95 tables give each cell's 95% interval half-width (Student t "
+                          "over the seeds, of the cell's mean at each seed).")
             maps = tb.heatmap_tables(df)
             if not maps:
                 f.skipped = ("no grid over two or more kmmscand knobs in this run (run a sweep "
@@ -89,16 +94,32 @@ def build_figures(run: RunData, study=None, timeseries_eval: str | None = None,
             else:
                 f.fig = P.plot_heatmaps(maps)
                 for m in maps:
-                    t = m.pivot.copy()
-                    t.index = [f"{knob_label(m.y)} = {pt.format_value(v)}" for v in t.index]
-                    t.columns = [f"{knob_label(m.x)} = {pt.format_value(v)}" for v in t.columns]
-                    f.tables.append((f"sensitivity-{pt.knob_name(m.y)}-{pt.knob_name(m.x)}",
-                                     t.reset_index(names="mean objective")))
+                    name = f"sensitivity-{pt.knob_name(m.y)}-{pt.knob_name(m.x)}"
+                    for suffix, tab, head in (("", m.pivot, "mean objective"),
+                                              ("-ci95", m.half, "95% half-width")):
+                        t = tab.copy()
+                        t.index = [f"{knob_label(m.y)} = {pt.format_value(v)}" for v in t.index]
+                        t.columns = [f"{knob_label(m.x)} = {pt.format_value(v)}"
+                                     for v in t.columns]
+                        f.tables.append((name + suffix, t.reset_index(names=head)))
         elif step == "timeseries":
             f = FigureOut("4-timeseries", "4. One run over time",
                           "One evaluation sampled over simulated time; the first panel adds "
                           "the other highlighted series on the same workload and seed.")
             _timeseries_figure(f, run, df, series, colors, timeseries_eval)
+        elif step == "regret":
+            f = FigureOut("6-regret", "6. Regret per workload",
+                          "For each workload: how far the recommended default and the RFC "
+                          "default fall short of the workload's own best knobs (the best "
+                          "trial of a study of that workload alone; study.per_workload_trials), "
+                          "and the recommended default minus the RFC default paired by seed, both in "
+                          "% (of the own best, of the RFC default's value) so that workloads of "
+                          "different scales share an axis; the table has the absolute values. "
+                          "Bars are means over the comparison's seeds (study and holdout), "
+                          "lines 95% intervals (Student t over the seeds); '!' marks a "
+                          "workload where the recommendation does worse than the RFC "
+                          "defaults on the mean.")
+            _regret_figure(f, run, df, colors)
         else:
             f = FigureOut("5-study", "5. Optimization history and parameter importances",
                           "Every completed trial's value (the study's objective aggregated "
@@ -120,6 +141,25 @@ def build_figures(run: RunData, study=None, timeseries_eval: str | None = None,
                     f.caption += f" Evaluator used: {st.evaluator}."
         out.append(f)
     return out
+
+
+def _regret_figure(f: FigureOut, run: RunData, df: pd.DataFrame, colors: dict) -> None:
+    from harness.analysis.recommend import recommend
+
+    try:
+        rec = recommend(run)
+    except InputError as exc:
+        f.skipped = f"no recommendation: {exc}"
+        return
+    table = rec.regret(df)
+    if table.empty or DEFAULT_LABEL not in set(df["label"]):
+        f.skipped = f"the run has no {DEFAULT_LABEL} evaluations to compare with"
+        return
+    if "regret_tuned" not in table.columns:
+        f.caption += (" This run had no per-workload studies: only the difference to the "
+                      "RFC defaults is drawn.")
+    f.fig = P.plot_regret(table, colors)
+    f.tables.append(("regret", table))
 
 
 def _timeseries_figure(f: FigureOut, run: RunData, df: pd.DataFrame, series: list[str],

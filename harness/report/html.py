@@ -57,13 +57,15 @@ img{max-width:100%;height:auto;border:1px solid #eee}
 table{border-collapse:collapse;font-size:0.8em;margin:0.6em 0 1.2em 0}
 th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}.note{color:#555}.skip{color:#8a4b00}
-code{background:#f5f5f5;padding:0 3px}
+code{background:#f5f5f5;padding:0 3px}.wide{overflow-x:auto}
 """
 
 
 def _table_html(name: str, df: pd.DataFrame) -> str:
     body = _fmt_table(df).to_html(index=False, border=0, na_rep="-", escape=True)
-    return f'<p class="note">Table <code>{html.escape(name)}.csv</code></p>\n{body}'
+    # a wide table scrolls inside the page's column instead of overflowing it
+    return (f'<p class="note">Table <code>{html.escape(name)}.csv</code></p>\n'
+            f'<div class="wide">{body}</div>')
 
 
 def render_html(run: RunData, figures: list[FigureOut], images: dict[str, bytes],

@@ -29,7 +29,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from harness.analysis.points import format_value  # noqa: E402
 from harness.analysis.study_tables import StudyTables  # noqa: E402
 from harness.analysis.tables import HeatmapData  # noqa: E402
-from harness.experiment.spec import TUNED  # noqa: E402
+from harness.experiment.spec import DEFAULT_LABEL, TUNED  # noqa: E402
 from harness.report.labels import (  # noqa: E402
     BACKGROUND_COLOR,
     COST_LABEL,
@@ -87,8 +87,8 @@ def _colors_for(series: list[str], colors: dict[str, str] | None) -> dict[str, s
 def plot_policy_comparison(table: pd.DataFrame, seeds: pd.DataFrame, series: list[str],
                            colors: dict[str, str] | None = None) -> Figure:
     """Hit rate and cost per workload and series: bars are means over seeds, error
-    bars one sample sd (`table`: tables.comparison_table), dots the seeds (`seeds`:
-    tables.comparison_seeds)."""
+    bars their 95% t intervals (`table`: tables.comparison_table), dots the seeds
+    (`seeds`: tables.comparison_seeds)."""
     series = [s for s in series if s in set(table["series"])]
     colors = _colors_for(series, colors)
     workloads = list(dict.fromkeys(table["workload"]))
@@ -98,17 +98,19 @@ def plot_policy_comparison(table: pd.DataFrame, seeds: pd.DataFrame, series: lis
         fig = _figure(width, 5.6)
         axes = fig.subplots(2, 1, sharex=True)
         bw = 0.8 / n_s
-        for ax, col, sd, ylabel in (
-                (axes[0], "hit_rate_pct", "hit_rate_sd_pct", HIT_LABEL),
-                (axes[1], "cost_cpu_s", "cost_cpu_s_sd", COST_LABEL)):
+        for ax, col, lo, hi, ylabel in (
+                (axes[0], "hit_rate_pct", "hit_rate_lo_pct", "hit_rate_hi_pct", HIT_LABEL),
+                (axes[1], "cost_cpu_s", "cost_cpu_s_lo", "cost_cpu_s_hi", COST_LABEL)):
             for j, s in enumerate(series):
                 part = table[table["series"] == s]
                 x = np.array([workloads.index(w) for w in part["workload"]]) - 0.4 + bw * (j + .5)
                 hatch = None if s in FIXED_COLORS else OTHER_HATCH
                 ax.bar(x, part[col], width=bw * 0.9, color=colors[s], label=s, hatch=hatch,
                        edgecolor="white", linewidth=0.5, gid=f"bar:{s}")
-                err = part[sd].fillna(0).to_numpy()
-                ax.errorbar(x, part[col], yerr=err, fmt="none", ecolor="#333333",
+                m = part[col].to_numpy()  # one seed: no interval, no line
+                err = np.clip(np.vstack([(m - part[lo]).fillna(0), (part[hi] - m).fillna(0)]),
+                              0, None)  # a zero-width interval may round below the mean
+                ax.errorbar(x, m, yerr=err, fmt="none", ecolor="#333333",
                             elinewidth=0.9, capsize=2)
                 r = seeds[seeds["series"] == s]
                 xs = np.array([workloads.index(w) for w in r["workload"]]) - 0.4 + bw * (j + .5)
@@ -118,7 +120,7 @@ def plot_policy_comparison(table: pd.DataFrame, seeds: pd.DataFrame, series: lis
             ax.set_xlim(-0.5, len(workloads) - 0.5)
             ax.grid(axis="x", visible=False)
         axes[0].set_title("Policies across workloads (bars: mean over seeds; "
-                          "lines: ±1 sd; dots: seeds)")
+                          "lines: 95% t interval; dots: seeds)")
         axes[1].set_xlabel("workload")
         if len(workloads) > 4:
             axes[1].tick_params(axis="x", labelrotation=20)
@@ -152,6 +154,15 @@ def _draw_pareto(ax, pareto: pd.DataFrame, series: list[str], colors: dict[str, 
         ax.scatter(row["cost_cpu_s"], row["hit_rate_pct"], s=90 if markers[s] == "*" else 55,
                    marker=markers[s], color=colors[s], edgecolors="black", linewidths=0.6,
                    zorder=4, label=s, gid=f"point{tag}:{s}")
+        if "hit_rate_lo_pct" in row:  # 95% intervals over seeds of the suite means
+            r = row.iloc[0]
+            xerr = [[r["cost_cpu_s"] - r["cost_cpu_s_lo"]], [r["cost_cpu_s_hi"] - r["cost_cpu_s"]]]
+            yerr = [[r["hit_rate_pct"] - r["hit_rate_lo_pct"]],
+                    [r["hit_rate_hi_pct"] - r["hit_rate_pct"]]]
+            ax.errorbar(r["cost_cpu_s"], r["hit_rate_pct"],
+                        xerr=np.clip(np.nan_to_num(xerr), 0, None),
+                        yerr=np.clip(np.nan_to_num(yerr), 0, None),
+                        fmt="none", ecolor=colors[s], elinewidth=0.9, capsize=2, zorder=3)
 
 
 def _zoom_box(pareto: pd.DataFrame) -> tuple[float, float, float, float] | None:
@@ -175,8 +186,8 @@ def _zoom_box(pareto: pd.DataFrame) -> tuple[float, float, float, float] | None:
 def plot_pareto(pareto: pd.DataFrame, series: list[str],
                 colors: dict[str, str] | None = None) -> Figure:
     """Mean hit rate against mean cost of every complete point; the front over
-    contenders as a step line; highlighted series in colour; the oracle as the
-    upper bound. When the kmmscand points crowd together, a second panel zooms
+    contenders as a step line; highlighted series in colour, with their 95%
+    intervals over seeds when the table has them; the oracle as the upper bound. When the kmmscand points crowd together, a second panel zooms
     in on them."""
     from matplotlib.patches import Rectangle
 
@@ -340,4 +351,58 @@ def plot_study(tables: StudyTables, color: str | None = None) -> Figure:
         ax2.set_ylabel("knob")
         ax2.set_title(f"Parameter importances ({tables.evaluator})")
         ax2.grid(axis="y", visible=False)
+    return fig
+
+
+# ------------------------------------------------------------------ 6. regret
+
+
+def plot_regret(table: pd.DataFrame, colors: dict[str, str] | None = None) -> Figure:
+    """Per workload (`table`: analysis.regret.regret_table), in % so that workloads
+    of different objective scales share an axis: left, the regret of the tuned
+    default and of the RFC default (own best minus the default, % of the own
+    best; drawn only with per-workload studies); right, tuned - RFC paired by
+    seed (% of RFC), coloured by its verdict. Bars are means over seeds, lines
+    95% t intervals. A workload where tuned does worse than RFC is marked "!"."""
+    colors = _colors_for([TUNED, DEFAULT_LABEL], colors)
+    workloads = [w + (" !" if bad else "") for w, bad in
+                 zip(table["workload"], table["worse_than_rfc"], strict=True)]
+    y = np.arange(len(workloads))
+    has_own = "regret_tuned" in table.columns
+    metric = str(table["metric"].iloc[0])
+
+    def bars(ax, yy, mean, lo, hi, scale, color, **kw):
+        m = 100 * mean.to_numpy(float) / scale
+        err = 100 * np.vstack([mean - lo, hi - mean]) / scale
+        ax.barh(yy, m, height=kw.pop("height"), color=color, **kw)
+        ax.errorbar(m, yy, xerr=np.clip(np.nan_to_num(err), 0, None), fmt="none",
+                    ecolor="#333333", elinewidth=0.9, capsize=2)
+
+    with style():
+        fig = _figure(10.0, 1.3 + 0.42 * len(workloads))
+        axes = fig.subplots(1, 2 if has_own else 1, sharey=True, squeeze=False)[0]
+        if has_own:
+            ax = axes[0]
+            scale = table["own_best"].abs().replace(0, np.nan).to_numpy(float)
+            for j, (name, label) in enumerate((("tuned", TUNED), ("rfc", DEFAULT_LABEL))):
+                bars(ax, y - 0.2 + 0.4 * j, table[f"regret_{name}"], table[f"regret_{name}_lo"],
+                     table[f"regret_{name}_hi"], scale, colors[label], height=0.38, label=label)
+            ax.axvline(0, color="#333333", linewidth=0.8)
+            ax.set_xlabel(f"regret: own best minus the default\n(% of the own best {metric})")
+            ax.set_title("What the shared default costs each workload")
+            ax.legend(loc="lower right", frameon=False)
+        ax = axes[-1]
+        verdict_color = {"better": colors[TUNED], "worse": "#c0392b"}
+        scale = table["rfc"].abs().replace(0, np.nan).to_numpy(float)
+        bars(ax, y, table["tuned_minus_rfc"], table["tuned_minus_rfc_lo"],
+             table["tuned_minus_rfc_hi"], scale,
+             [verdict_color.get(v, "#9a9a9a") for v in table["verdict"]], height=0.5)
+        ax.axvline(0, color="#333333", linewidth=0.8)
+        ax.set_xlabel(f"{TUNED} minus {DEFAULT_LABEL}, paired by seed\n"
+                      f"(% of the {DEFAULT_LABEL} {metric})")
+        ax.set_title("Tuned against RFC defaults (grey: interval spans 0)")
+        axes[0].set_yticks(y, workloads)
+        axes[0].invert_yaxis()
+        for a in axes:
+            a.grid(axis="y", visible=False)
     return fig

@@ -30,7 +30,7 @@ import pandas as pd
 
 from harness import atomic
 from harness.analysis.regret import regret_table
-from harness.analysis.stats import paired
+from harness.analysis.stats import mean_ci, paired
 from harness.errors import ConfigError, InputError, TiersweepError
 from harness.experiment import DEFAULT_LABEL, Experiment
 from harness.experiment.spec import NAMED_LABELS, OWN_BEST, TUNED
@@ -163,11 +163,17 @@ def run_compare(exp: Experiment, out_dir: str | Path, backend: Backend, *,
 
 
 def policy_table(table: pd.DataFrame, policies: list[str]) -> pd.DataFrame:
-    """Per label: mean over workloads of the means over seeds (all seeds run)."""
+    """Per label: mean over workloads of the means over seeds (all seeds run), and
+    the objective's 95% t interval over seeds (of the mean over workloads at each
+    seed; analysis.stats)."""
     if table.empty:
         return pd.DataFrame()
     pw = table.groupby(["label", "workload"])[["objective", "hit_rate", "cost_cpu_s"]].mean()
     out = pw.groupby(level="label").mean()
+    per_seed = table.groupby(["label", "seed"])["objective"].mean()
+    ci = per_seed.groupby(level="label").agg(lambda x: mean_ci(x.to_numpy())[1:])
+    out.insert(1, "obj 95% lo", ci.str[0])
+    out.insert(2, "obj 95% hi", ci.str[1])
     out["hit_rate"] *= 100
     out = out.rename(columns={"hit_rate": "hit rate %", "cost_cpu_s": "CPU-s"})
     order = [p for p in policies if p in out.index]
@@ -209,7 +215,7 @@ def compare_default(exp: Experiment, best: dict, store: ResultStore, backend: Ba
     t = outcome.table
     o = exp.study.objectives[0]
     regret = regret_table(t[t["label"] == OWN_BEST], t[t["label"] == TUNED],
-                          t[t["label"] == DEFAULT_LABEL], o.metric, o.direction)
+                          t[t["label"] == DEFAULT_LABEL], o.metric, o.direction, exp.workloads)
     return default_vs_tuned(exp, t[t["label"] != OWN_BEST]), regret
 
 

@@ -30,11 +30,14 @@ class Plan:
     compare: int         # the default-versus-tuned evaluations at the end (tune)
     sim_s: dict[str, float]  # one simulation's seconds per workload (timed here)
     slots: int           # simulations at once
+    own: int = 0         # per-workload studies' evaluations still to run (tune, regret)
+    own_trials: int = 0  # trials of each per-workload study
 
     @property
     def estimate_s(self) -> float:
         per = sum(self.sim_s.values()) / max(len(self.sim_s), 1)
-        return (self.evaluations - self.reused + self.compare) * per / max(self.slots, 1)
+        return ((self.evaluations - self.reused + self.own + self.compare) * per
+                / max(self.slots, 1))
 
     def text(self) -> str:
         unit = {"sweep": "points", "tune": "trials", "compare": "policies"}[self.mode]
@@ -44,6 +47,8 @@ class Plan:
             + (" (at most: pruned trials stop early)" if self.mode == "tune" else ""),
             f"  already in the run directory: {self.reused}; to run: "
             f"{self.evaluations - self.reused}"
+            + (f", then {self.own} for the per-workload studies ({self.own_trials} trials "
+               "each; regret)" if self.own_trials else "")
             + (f", then {self.compare} for the tuned-versus-RFC comparison" if self.compare
                else ""),
             "  one simulation: " + ", ".join(f"{w} {s:.2f} s" for w, s in self.sim_s.items())
@@ -89,12 +94,17 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
                compare: bool = True) -> Plan:
     st = exp.study
     target = trial_target(st, trials)
-    tune_done = sum(i.startswith(f"{exp.name}/tune/") for i in _done_ids(out))
+    done = _done_ids(out)
+    tune_done = sum(i.startswith(f"{exp.name}/tune/") for i in done)
     per_trial = len(exp.workloads) * len(exp.seeds)
-    n_compare = 2 * len(exp.workloads) * len(all_seeds(exp)) if compare else 0
+    own_trials = st.per_workload_trials if compare and not st.multi else 0
+    own = own_trials * per_trial
+    own_left = own - min(own, sum(i.startswith(f"{exp.name}/own/") for i in done))
+    labels = 3 if own_trials else 2  # rfc-default, tuned (and each workload's own best)
+    n_compare = labels * len(exp.workloads) * len(all_seeds(exp)) if compare else 0
     return Plan("tune", target, list(exp.workloads), len(exp.seeds), target * per_trial,
                 min(tune_done, target * per_trial), n_compare, _time_one(exp),
-                cpus or os.cpu_count() or 1)
+                cpus or os.cpu_count() or 1, own_left, own_trials)
 
 
 def plan_compare(exp: Experiment, out: Path, policies: list[str], tuned, cpus: int | None

@@ -15,6 +15,7 @@ from matplotlib.text import Text
 from harness.analysis import points as PT
 from harness.analysis import study_tables as ST
 from harness.analysis import tables as TB
+from harness.analysis.stats import mean_ci
 from harness.report import labels as L
 from harness.report import plots as P
 from tests.helpers.synth_results import (
@@ -141,6 +142,9 @@ def test_comparison_table_matches_groupby(df, series):
         assert row["hit_rate_sd_pct"] == pytest.approx(grp["hit_rate"].std(ddof=1) * 100)
         assert row["cost_cpu_s"] == pytest.approx(grp["cost_cpu_s"].mean())
         assert row["cost_cpu_s_sd"] == pytest.approx(grp["cost_cpu_s"].std(ddof=1))
+        _, lo, hi = mean_ci(grp["hit_rate"] * 100)
+        assert (row["hit_rate_lo_pct"], row["hit_rate_hi_pct"]) == pytest.approx((lo, hi))
+        assert row["hit_rate_lo_pct"] <= row["hit_rate_pct"] <= row["hit_rate_hi_pct"]
     assert len(tab) == len(WORKLOADS) * len(series)
 
 
@@ -238,6 +242,8 @@ def test_heatmap_pivot_equals_mean_objective(df):
             cell = grid[(grid[m.x] == xv) & (grid[m.y] == yv)]
             assert m.pivot.loc[yv, xv] == pytest.approx(cell["objective"].mean())
             assert m.n.loc[yv, xv] == len(WORKLOADS) * len(SEEDS)
+            mean, lo, hi = mean_ci(cell.groupby("seed")["objective"].mean())
+            assert m.half.loc[yv, xv] == pytest.approx(hi - mean)
     assert sorted(m.pivot.index) == list(m.pivot.index)
     assert set(m.pivot.columns) | set(m.pivot.index) <= set(SIZES) | set(SLEEPS)
     fig = P.plot_heatmaps(maps)

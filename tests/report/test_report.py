@@ -21,7 +21,7 @@ from harness.report import html as R
 from harness.run.worker import HEAD_COLUMNS
 from tests.helpers.synth_results import make_trials, write_run
 
-KEYS = ["1-policies", "2-pareto", "3-sensitivity", "4-timeseries", "5-study"]
+KEYS = ["1-policies", "2-pareto", "3-sensitivity", "4-timeseries", "5-study", "6-regret"]
 
 
 def _journal(path, n=12):
@@ -199,7 +199,7 @@ def test_cli_report_prints_paths(tmp_path):
     out = subprocess.run([sys.executable, "-m", "harness", "report", str(d), "--out",
                           str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "report.html (2 figures)" in out.stdout
+    assert "report.html (3 figures)" in out.stdout  # policies, pareto, regret
     assert "5-study: not drawn: no Optuna study" in out.stdout
     assert out.stderr == ""  # no progress bar when not on a terminal
 

@@ -426,3 +426,19 @@ def test_record_real_program(tmp_path):
     assert r.returncode == 0, r.stderr
     tc = load_trace(out, "auto", ReaderOptions(window_ms=1, instructions_per_s=1e6))
     assert tc.format == "lackey" and tc.accesses > 1000 and tc.stats["bad_lines"] == 0
+
+
+def test_convert_writes_a_columnar_trace_that_reads_back_to_the_same_counts(tmp_path):
+    from harness.cli import main
+
+    out = tmp_path / "skew.parquet"
+    assert main(["trace", "convert", str(FIXTURE), str(out), "--instructions-per-s", "20000",
+                 "--window-ms", "500"]) == 0
+    opts = ReaderOptions(window_ms=500, instructions_per_s=20000)
+    a = load_trace(str(FIXTURE), "lackey", opts, use_cache=False, verbose=False)
+    b = load_trace(str(out), "columnar", opts, use_cache=False, verbose=False)
+    assert a.pids == b.pids and a.n_windows == b.n_windows
+    for x, y, px, py in zip(a.per_process, b.per_process, a.page_numbers, b.page_numbers,
+                            strict=True):
+        assert np.array_equal(px, py) and np.array_equal(x, y)
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically
