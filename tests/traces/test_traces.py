@@ -442,3 +442,23 @@ def test_convert_writes_a_columnar_trace_that_reads_back_to_the_same_counts(tmp_
                             strict=True):
         assert np.array_equal(px, py) and np.array_equal(x, y)
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically
+
+
+@pytest.mark.parametrize("name", ["xz-compress", "sqlite-query", "sort-records", "python-dict"])
+def test_the_real_suite_traces_replay_with_their_skew(name):
+    """Each committed real-program trace runs as its suite entry; with a quarter of
+    its footprint on the fast tier, the oracle serves at least the share of accesses
+    the hottest 10% of pages get (inspect's skew), none serves nothing."""
+    from harness.experiment import load_experiment
+    from harness.model import simulate
+    from harness.traces.inspect import summarize
+
+    exp = load_experiment(ROOT / "configs" / "real-suite.yaml")
+    cfg = exp.run_config(name, 1, {"duration_s": 10.0})
+    tc = load_trace(cfg.workloads[0].path, "columnar", ReaderOptions(window_ms=500),
+                    verbose=False)
+    assert 500 < tc.n_pages < 3000 and tc.accesses > 5e7
+    oracle = simulate(cfg.replace({"policy.kind": "oracle"})).metrics["hit_rate"]
+    none = simulate(cfg.replace({"policy.kind": "none"})).metrics["hit_rate"]
+    assert none == 0.0
+    assert oracle >= summarize(tc)["skew_top10pct"] - 0.05
