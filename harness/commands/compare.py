@@ -52,8 +52,8 @@ def run(args) -> int:
         rep = run_compare(exp, out, backend, policies=policies, tuned=tuned, progress=progress,
                           command=command_line())
     o = rep.outcome
-    print(f"compare {exp.name}: {len(o.table)} evaluations ({o.computed} run now, {o.reused} "
-          f"already there, {len(o.errors)} failed) in {o.wall_s:.1f} s")
+    print(f"compare {exp.name}: {len(o.table)} evaluations ({o.counts_text()}) "
+          f"in {o.wall_s:.1f} s")
     if tuned is not None:
         knobs = ", ".join(f"{k}={v}" for k, v in tuned.params.items())
         print(f"tuned: {tuned.point} from {tuned.run_dir} ({knobs})")

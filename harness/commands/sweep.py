@@ -34,8 +34,8 @@ def run(args) -> int:
     with flag_names(), RunLock(out), backend_from(args) as backend:
         rep = run_sweep(exp, out, backend, progress=args.progress, command=command_line())
     o = rep.outcome
-    print(f"sweep {exp.name}: {len(o.table)} evaluations ({o.computed} run now, {o.reused} "
-          f"already there, {len(o.errors)} failed) in {o.wall_s:.1f} s")
+    print(f"sweep {exp.name}: {len(o.table)} evaluations ({o.counts_text()}) "
+          f"in {o.wall_s:.1f} s")
     if not rep.summary.empty:
         with pd.option_context("display.width", 160, "display.max_columns", 20):
             print(rep.summary.head(args.top).to_string(index=False))

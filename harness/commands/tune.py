@@ -83,7 +83,11 @@ def _header(exp, rep) -> str:
     lines = [f"study {exp.name}: {sum(counts.values())} trials "
              f"({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}) in "
              f"{rep.trials_wall_s:.1f} s; {rep.evaluations_run} evaluations run, "
-             f"{rep.evaluations_reused} reused"]
+             f"{rep.evaluations_reused} reused"
+             + (f", {rep.evaluations_identical} identical to an earlier trial's knobs (not "
+                "rerun)" if rep.evaluations_identical else "")
+             + (f"; {rep.own_evaluations_run} run by the per-workload studies"
+                if rep.own_evaluations_run else "")]
     if rep.recovered:
         lines.append(f"  resumed: trials {rep.recovered} were left running by a dead driver; "
                      "marked failed and retried")

@@ -7,6 +7,7 @@ can start trials as capacity frees up and cancel pruned ones.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -47,6 +48,20 @@ class Outcome:
     computed: int                # evaluations run now
     reused: int                  # evaluations already in the store
     wall_s: float = 0.0
+    identical: int = 0           # run once for another evaluation of the same config
+
+    def counts_text(self) -> str:
+        """``N run now, M already there[, K identical to another point's], F failed``."""
+        same = f", {self.identical} identical to another point's (run once)" \
+            if self.identical else ""
+        return (f"{self.computed} run now, {self.reused} already there{same}, "
+                f"{len(self.errors)} failed")
+
+
+def config_key(ev: Evaluation) -> str:
+    """The resolved run config and seed: two evaluations with the same key give the
+    same result (a sweep point equal to the RFC defaults, say)."""
+    return json.dumps(ev.cfg.to_dict(), sort_keys=True, default=str)
 
 
 def run_evaluations(evaluations, out_dir: str | Path | ResultStore, backend: Backend, *,
@@ -64,22 +79,29 @@ def run_evaluations(evaluations, out_dir: str | Path | ResultStore, backend: Bac
     own = not isinstance(out_dir, ResultStore)
     store = ResultStore(out_dir) if own else out_dir
     todo = [ev for ev in evals if ev.eval_id not in store]
+    # Identical resolved configs run once; each evaluation still gets its own row.
+    groups: dict[str, list[Evaluation]] = {}
+    for ev in todo:
+        groups.setdefault(config_key(ev), []).append(ev)
+    leaders = [g[0] for g in groups.values()]
+    followers = {g[0].eval_id: g[1:] for g in groups.values() if len(g) > 1}
     sched = Scheduler(backend, max_in_flight=2 * backend.slots, target_task_s=target_task_s)
-    sched.add(todo)
+    sched.add(leaders)
     errors: list[tuple[str, str]] = []
     t0 = time.perf_counter()
     bar = progress_bar(len(evals), len(evals) - len(todo), desc or mode, progress)
     try:
         while not sched.idle():
             for ev, out in sched.step(timeout=1.0):
-                if out.get("ok"):
-                    row, ts = make_row(ev, out)
-                    store.add(row, ts)
-                else:
-                    errors.append((ev.eval_id, out.get("error", "?")))
-                    bar.write(f"tiersweep: evaluation {ev.eval_id} failed: {out.get('error')}",
-                              file=sys.stderr)
-                bar.update(1)
+                for e in (ev, *followers.get(ev.eval_id, ())):
+                    if out.get("ok"):
+                        row, ts = make_row(e, out)
+                        store.add(row, ts)
+                    else:
+                        errors.append((e.eval_id, out.get("error", "?")))
+                        bar.write(f"tiersweep: evaluation {e.eval_id} failed: "
+                                  f"{out.get('error')}", file=sys.stderr)
+                    bar.update(1)
             store.maybe_flush()
     finally:
         bar.close()
@@ -88,8 +110,10 @@ def run_evaluations(evaluations, out_dir: str | Path | ResultStore, backend: Bac
         if own:
             store.consolidate()
     table = pd.DataFrame(store.rows([ev.eval_id for ev in evals]))
-    return Outcome(table=table, errors=errors, computed=len(todo) - len(errors),
-                   reused=len(evals) - len(todo), wall_s=time.perf_counter() - t0)
+    failed_leaders = sum(1 for ev in leaders if ev.eval_id in dict(errors))
+    return Outcome(table=table, errors=errors, computed=len(leaders) - failed_leaders,
+                   reused=len(evals) - len(todo), wall_s=time.perf_counter() - t0,
+                   identical=len(todo) - len(leaders))
 
 
 def run_recorded(evaluations, out_dir: Path, manifest: dict, backend: Backend, *, run: str,

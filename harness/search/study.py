@@ -37,6 +37,7 @@ from harness.errors import ConfigError
 from harness.experiment import DEFAULT_LABEL, Experiment, StudySpec
 from harness.run.backends import Backend
 from harness.run.progress import progress_bar
+from harness.run.runner import config_key
 from harness.run.scheduler import Scheduler
 from harness.run.store import (
     ResultStore,
@@ -105,7 +106,8 @@ class _Driver:
     back, prune, tell Optuna. Rows reach the store before Optuna hears of a trial."""
 
     def __init__(self, exp: Experiment, study, store: ResultStore, backend: Backend, *,
-                 target: int, timeout_s: float | None, bar, mode: str = "tune"):
+                 target: int, timeout_s: float | None, bar, mode: str = "tune",
+                 by_config: dict[str, dict] | None = None):
         from optuna.pruners import NopPruner
 
         self.exp, self.st, self.study, self.store = exp, exp.study, study, store
@@ -120,6 +122,9 @@ class _Driver:
         self.used = budget_used(study)
         self.run = 0     # evaluations run now
         self.reused = 0  # evaluations found in the store (a dead predecessor's)
+        self.identical = 0  # evaluations whose knobs an earlier trial of this run ran
+        # resolved config -> its row, this invocation (shared with the per-workload studies)
+        self.by_config: dict[str, dict] = {} if by_config is None else by_config
         self.prune = not self.st.multi and not isinstance(study.pruner, NopPruner)
         # Knobs that decide whether a conditional parameter is active.
         self.defaults = exp.default_values([k for p in self.st.space for k, _ in p.when])
@@ -168,6 +173,14 @@ class _Driver:
         todo = []
         for ev in evals:
             row = self.store.get(ev.eval_id)
+            same = self.by_config.get(config_key(ev)) if row is None else None
+            if same is not None:  # an earlier trial ran these very knobs: reuse its result
+                row = {**same, "eval_id": ev.eval_id, "mode": ev.mode, "trial": trial.number,
+                       "label": label}
+                self.store.add(row)
+                tr.add(ev, row)
+                self.identical += 1
+                continue
             if row is None:
                 todo.append(ev)
                 continue
@@ -198,6 +211,7 @@ class _Driver:
         row, ts = make_row(ev, res)
         self.store.add(row, ts)
         tr.add(ev, row)
+        self.by_config[config_key(ev)] = row
         self.run += 1
         if self.prune and self.maybe_prune(tr):
             return
@@ -275,6 +289,8 @@ class StudyReport:
     trials_wall_s: float      # the trials alone (the comparison excluded)
     rows: int                 # rows in the run directory's trials table
     repaired_journal: bool = False  # a torn last journal record was dropped
+    evaluations_identical: int = 0  # an earlier trial's result, the same knobs (not rerun)
+    own_evaluations_run: int = 0    # by the per-workload studies (regret)
 
 
 def _open_study(exp: Experiment, storage, pruner, name: str | None = None):
@@ -297,15 +313,17 @@ def own_study_name(exp: Experiment, workload: str) -> str:
 
 
 def _per_workload_studies(exp: Experiment, storage, store: ResultStore, backend: Backend,
-                          progress: bool) -> dict[str, dict]:
+                          progress: bool, by_config: dict[str, dict]
+                          ) -> tuple[dict[str, dict], int, int]:
     """Each suite workload's own study (study.per_workload_trials trials, the same
     space, sampler and seed, that workload alone): its best trial, the regret
     baseline. Rows go to the run's store with mode "own"; resumed like the shared
-    study."""
+    study. Returns the bests and the evaluations run and found identical."""
     st = exp.study
     out: dict[str, dict] = {}
+    n_run = n_identical = 0
     if not st.per_workload_trials or st.multi:
-        return out
+        return out, 0, 0
     for w in exp.workloads:
         exp_w = exp.only(w)
         study = _open_study(exp_w, storage, O.make_pruner(st, 1, f"{exp.source}: study"),
@@ -315,7 +333,7 @@ def _per_workload_studies(exp: Experiment, storage, store: ResultStore, backend:
         bar = progress_bar(target, min(budget_used(study), target), f"own {w}", progress,
                            unit="trial")
         driver = _Driver(exp_w, study, store, backend, target=target, timeout_s=None, bar=bar,
-                         mode="own")
+                         mode="own", by_config=by_config)
         try:
             driver.loop()
         except BaseException:
@@ -324,10 +342,11 @@ def _per_workload_studies(exp: Experiment, storage, store: ResultStore, backend:
         finally:
             bar.close()
             store.flush()
+        n_run, n_identical = n_run + driver.run, n_identical + driver.identical
         best = O.best_trials(study, st)
         if best:
             out[w] = best[0]
-    return out
+    return out, n_run, n_identical
 
 
 def _prepare(exp: Experiment, study) -> list[int]:
@@ -395,8 +414,10 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
         counts = O.state_counts(study)
         best = O.best_trials(study, st)
         comparison = regret = pd.DataFrame()
+        own_run = own_identical = 0
         if best and compare:
-            own = _per_workload_studies(exp, storage_obj, store, backend, progress)
+            own, own_run, own_identical = _per_workload_studies(
+                exp, storage_obj, store, backend, progress, driver.by_config)
             comparison, regret = compare_default(exp, best[0], store, backend, progress, own)
         store.consolidate()
         summary = {"best": best, "counts": counts, "storage": storage_desc,
@@ -410,5 +431,7 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
                        regret=regret,
                        importances=O.importances(study, st), recovered=recovered,
                        evaluations_run=driver.run, evaluations_reused=driver.reused,
+                       evaluations_identical=driver.identical + own_identical,
+                       own_evaluations_run=own_run,
                        trials_wall_s=trials_wall_s, rows=len(store),
                        repaired_journal=repaired)

@@ -132,5 +132,12 @@ def test_per_workload_studies_give_each_workload_its_own_best(tmp_path):
     q = tmp_path / "one.yaml"
     q.write_text(one)
     rep = run_study(load_experiment(q), tmp_path / "one", InlineBackend(), progress=False)
+    # the same knobs: shared trials started before trial 0 finished run again (12
+    # evaluations, run or reused); every per-workload trial, started after the shared
+    # study, reuses them (rows of their own mode, not run again)
+    assert rep.own_evaluations_run == 0
+    assert rep.evaluations_run + rep.evaluations_identical == 12 + 8
+    t = pd.read_parquet(tmp_path / "one" / "trials.parquet")
+    assert (t["mode"] == "own").sum() == 8 and t["eval_id"].is_unique
     assert (rep.regret["regret_tuned"] == 0).all()
     assert (rep.regret["regret_tuned_rel"] == 0).all()

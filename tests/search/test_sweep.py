@@ -233,3 +233,24 @@ def test_errors_name_values_in_the_library_and_flags_on_the_command_line(tmp_pat
     err = capsys.readouterr().err
     assert "in use by another tiersweep process" in err
     assert err.rstrip().endswith("use another run directory (--out DIR)")
+
+
+def test_identical_points_are_evaluated_once(tmp_path, write_yaml):
+    """A grid point equal to the RFC defaults (v1, scan_size 1024) runs once per
+    workload and seed; both points get their rows, with the same results."""
+    exp = load_experiment(write_yaml(tiny_suite("dup", """  grid: {policy.scan_size_mb: [1024, 512]}
+""")))
+    assert exp.default_values(["policy.scan_size_mb"]) == {"policy.scan_size_mb": 1024}
+    out = tmp_path / "out"
+    rep = run_sweep(exp, out, InlineBackend(), progress=False)
+    # 2 workloads x 2 seeds x 3 points, of which the default and p0001 are one config
+    assert (rep.outcome.computed, rep.outcome.identical) == (8, 4)
+    assert "4 identical to another point's (run once)" in rep.outcome.counts_text()
+    t = pd.read_parquet(out / "trials.parquet").set_index(["workload", "seed"])
+    a, b = t[t["label"] == "rfc-default"], t[t["label"] == "p0001"]
+    assert len(a) == len(b) == 4
+    for m in ("objective", "hit_rate", "cost_cpu_s", "promotions"):
+        if m in t.columns:
+            pd.testing.assert_series_equal(a[m].sort_index(), b[m].sort_index(), check_names=False)
+    again = run_sweep(exp, out, InlineBackend(), progress=False)
+    assert (again.outcome.computed, again.outcome.reused) == (0, 12)
