@@ -82,6 +82,7 @@ class Recommendation:
     # Every knob the point set (policy.version included): the overrides that reproduce it.
     params: dict[str, Any] = field(default_factory=dict)
     evidence_point: str = ""  # the point whose rows are the evidence (a comparison's)
+    base_version: str = ""    # the patch version of the run's rfc-default evaluations
 
     def regret(self, df: pd.DataFrame) -> pd.DataFrame:
         """Per workload: own best, this recommendation and the RFC defaults, with
@@ -163,7 +164,8 @@ def recommend(run: RunData) -> Recommendation:
                          label=str(rows["label"].iloc[0]), version=version,
                          selected_by=selected_by, knobs=knobs,
                          evidence=evidence_table(df, evidence_point, suite_seeds), trial=trial,
-                         evidence_point=evidence_point)
+                         evidence_point=evidence_point,
+                         base_version=_base_version(df))
     for col in param_columns(rows):
         v = rows[col].dropna()
         if len(v):
@@ -175,6 +177,12 @@ def recommend(run: RunData) -> Recommendation:
         rec.notes.append(f"the run has no {DEFAULT_LABEL} evaluations: evidence shows the "
                          "recommendation only (sweeps and studies add them by default)")
     return rec
+
+
+def _base_version(df: pd.DataFrame) -> str:
+    """The version of the run's rfc-default evaluations ("" without any)."""
+    rfc = df[df["label"] == DEFAULT_LABEL]
+    return str(rfc["version"].iloc[0]) if len(rfc) and "version" in rfc.columns else ""
 
 
 def _rfc_rows(df: pd.DataFrame, mode: str) -> pd.DataFrame:

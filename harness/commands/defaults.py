@@ -14,20 +14,25 @@ def register(sub) -> None:
     p.add_argument("run_dir", help="results directory (results/<name>/)")
     p.add_argument("--out", default=None, help="write here instead of RUN_DIR")
     p.add_argument("--sysfs-dir", default=None,
-                   help="sysfs directory in defaults.sh (default /sys/kernel/mm/kmmscand)")
+                   help="sysfs directory in defaults.sh (default: the recommended version's, "
+                        "/sys/kernel/mm/kmmscand for V0/V1, /sys/kernel/mm/kscand for V2/V3)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from harness.report.defaults_out import SYSFS_DIR, evidence_text, write_defaults
+    from harness.report.defaults_out import evidence_text, rfc_label, write_defaults
 
-    res = write_defaults(args.run_dir, args.out, args.sysfs_dir or SYSFS_DIR)
+    res = write_defaults(args.run_dir, args.out, args.sysfs_dir)
     rec = res.rec
     print(f"recommended: {rec.point} ({rec.selected_by})")
-    print(f"  patch version {rec.version}"
-          + (" (a knob of this run)" if "policy.version" in rec.params else ""))
+    print(f"  patch version {rec.version.upper()}"
+          + (" (a knob of this run)" if "policy.version" in rec.params else "")
+          + (f"; the rfc-default runs use {rec.base_version.upper()}'s defaults"
+             if rec.base_version and rec.base_version != rec.version else ""))
+    from harness.analysis.recommend import rfc_default
+
     for k, v in rec.knobs.items():
-        print(f"  {k} = {v}")
+        print(f"  {k} = {v}   ({rfc_label(rec.version)}: {rfc_default(k, rec.version)})")
     print("evidence: mean [95% t interval] over seeds; minus RFC paired by seed, "
           "'better' only where its interval excludes 0")
     print(evidence_text(rec))

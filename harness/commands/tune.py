@@ -98,13 +98,21 @@ def _header(exp, rep) -> str:
 
 
 def _comparison_text(exp, best: dict, df) -> str:
+    from harness.analysis.recommend import rfc_default
     from harness.experiment import DEFAULT_LABEL
     from harness.experiment.spec import TUNED
+    from harness.report.defaults_out import rfc_label
 
-    defaults = exp.default_values(list(best["params"]))
-    lines = [f"{TUNED} (trial {best['number']}) vs {DEFAULT_LABEL} knobs:"]
+    defaults = exp.default_values(list(best["params"]) + ["policy.version"])
+    base = str(defaults["policy.version"])
+    mine = str(best["params"].get("policy.version", base))
+    lines = [f"{TUNED} (trial {best['number']}, {mine.upper()}) vs {DEFAULT_LABEL} "
+             f"({rfc_label(base)}s) knobs:"]
     for k, v in best["params"].items():
-        lines.append(f"  {k:<36} {_fmt(v):>12}   ({DEFAULT_LABEL}: {_fmt(defaults.get(k))})")
+        note = f"{DEFAULT_LABEL}: {_fmt(defaults.get(k))}"
+        if mine != base and k != "policy.version":  # the tuned version's own default too
+            note += f"; {rfc_label(mine)}: {_fmt(rfc_default(k, mine))}"
+        lines.append(f"  {k:<36} {_fmt(v):>12}   ({note})")
     for o in exp.study.objectives:
         for gname, g in df[df["objective"] == o.metric].groupby("seeds", sort=False):
             seeds = exp.seeds if gname == "study seeds" else exp.holdout_seeds

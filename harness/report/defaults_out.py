@@ -23,7 +23,34 @@ from harness.analysis.recommend import NOT_KNOBS, Recommendation, plain, recomme
 from harness.analysis.runs import load_run
 from harness.run.store.layout import DEFAULTS_SH, DEFAULTS_YAML
 
-SYSFS_DIR = "/sys/kernel/mm/kmmscand"
+# The scanner's sysfs directory by patch version: the thread is kmmscand in V0/V1
+# and kscand from V2 on (MODEL.md).
+SYSFS_DIRS = {"v0": "/sys/kernel/mm/kmmscand", "v1": "/sys/kernel/mm/kmmscand",
+              "v2": "/sys/kernel/mm/kscand", "v3": "/sys/kernel/mm/kscand"}
+SYSFS_DIR = SYSFS_DIRS["v1"]
+
+
+def sysfs_dir(version: str) -> str:
+    return SYSFS_DIRS.get(version, SYSFS_DIR)
+
+
+def thread_name(version: str) -> str:
+    return sysfs_dir(version).rsplit("/", 1)[1]
+
+
+def rfc_label(version: str) -> str:
+    """Whose default a value is: "RFC V3 default" (never a bare "RFC default")."""
+    return f"RFC {version.upper()} default"
+
+
+def _default_note(key: str, rec: Recommendation) -> str:
+    """The recommended version's default of a knob, and the compared rfc-default
+    run's when that run used another version."""
+    text = f"{rfc_label(rec.version)} {sysfs_value(rfc_default(key, rec.version))}"
+    base = rec.base_version
+    if base and base != rec.version:
+        text += f"; the rfc-default runs ({base.upper()}): {sysfs_value(rfc_default(key, base))}"
+    return text
 
 # Knobs the patches expose in sysfs (MODEL.md), by RunConfig path -> file name.
 SYSFS_KNOBS = {
@@ -52,9 +79,13 @@ def to_yaml(rec: Recommendation) -> str:
     for key, value in rec.knobs.items():
         kind = knob_kind(key)
         entry: dict[str, Any] = {"value": plain(value), "rfc_default": plain(
-            rfc_default(key, rec.version)), "kernel": kind}
+            rfc_default(key, rec.version)), "rfc_default_of": rfc_label(rec.version),
+            "kernel": kind}
+        if rec.base_version and rec.base_version != rec.version:
+            entry["compared_rfc_default"] = plain(rfc_default(key, rec.base_version))
+            entry["compared_rfc_default_of"] = rfc_label(rec.base_version)
         if kind == "sysfs":
-            entry["sysfs"] = f"{SYSFS_DIR}/{SYSFS_KNOBS[key]}"
+            entry["sysfs"] = f"{sysfs_dir(rec.version)}/{SYSFS_KNOBS[key]}"
         knobs[key] = entry
     evidence = [{k: plain(round(v, 6) if isinstance(v, float) else v) for k, v in r.items()}
                 for r in rec.evidence.to_dict("records")]
@@ -85,25 +116,30 @@ def sysfs_value(v: Any) -> str:
     return str(plain(v))
 
 
-def to_shell(rec: Recommendation, sysfs_dir: str = SYSFS_DIR) -> str:
+def to_shell(rec: Recommendation, sysfs_dir_override: str | None = None) -> str:
     s = rec.summary()
+    directory = sysfs_dir_override or sysfs_dir(rec.version)
+    base = (f" (the rfc-default runs, {rec.base_version.upper()}: {s['objective_rfc']:.3f}, "
+            f"{100 * s['hit_rate_rfc']:.2f}%)." if "objective_rfc" in s and rec.base_version
+            else ".")
     lines = [
         "#!/bin/sh",
-        f"# Recommended kmmscand knobs from tiersweep run {rec.run!r} ({rec.mode}),",
-        f"# point {rec.point!r}, patch version {rec.version}; selected by {rec.selected_by}.",
+        f"# Recommended {thread_name(rec.version)} knobs from tiersweep run {rec.run!r} "
+        f"({rec.mode}),",
+        f"# point {rec.point!r}, patch version {rec.version.upper()}; selected by "
+        f"{rec.selected_by}.",
         f"# Mean over the suite: objective {s['objective']:.3f}, hit rate "
-        f"{100 * s['hit_rate']:.2f}%"
-        + (f" (RFC defaults: {s['objective_rfc']:.3f}, {100 * s['hit_rate_rfc']:.2f}%)."
-           if "objective_rfc" in s else "."),
-        "# V2/V3 name the thread kscand: set KMMSCAND_SYSFS to the directory your kernel has.",
+        f"{100 * s['hit_rate']:.2f}%" + base,
+        f"# {rec.version.upper()}'s thread is {thread_name(rec.version)}: its knobs are in "
+        f"{sysfs_dir(rec.version)} (KMMSCAND_SYSFS overrides).",
         "set -e",
-        f"SYSFS=\"${{KMMSCAND_SYSFS:-{sysfs_dir}}}\"",
+        f"SYSFS=\"${{KMMSCAND_SYSFS:-{directory}}}\"",
     ]
     sysfs = {k: v for k, v in rec.knobs.items() if knob_kind(k) == "sysfs"}
     if sysfs:
         for key, v in sysfs.items():
             lines.append(f"echo {shlex.quote(sysfs_value(v))} > \"$SYSFS/{SYSFS_KNOBS[key]}\""
-                         f"   # RFC default {sysfs_value(rfc_default(key, rec.version))}")
+                         f"   # {_default_note(key, rec)}")
     else:
         lines.append("# (no sysfs knob was varied in this run: nothing to write)")
     ct = {k: v for k, v in rec.knobs.items() if knob_kind(k) == "compile-time"}
@@ -112,7 +148,7 @@ def to_shell(rec: Recommendation, sysfs_dir: str = SYSFS_DIR) -> str:
         lines.append("# change them in the kernel source and rebuild:")
         for key, v in ct.items():
             lines.append(f"#   {key.split('.', 1)[1]} = {sysfs_value(v)}"
-                         f"   (RFC default {sysfs_value(rfc_default(key, rec.version))})")
+                         f"   ({_default_note(key, rec)})")
     model = {k: v for k, v in rec.knobs.items() if knob_kind(k) == "model"}
     if model:
         lines.append("# Simulator parameters (not kernel settings), as evaluated:")
@@ -161,11 +197,11 @@ class DefaultsResult:
 
 
 def write_defaults(run_dir: str | Path, out_dir: str | Path | None = None,
-                   sysfs_dir: str = SYSFS_DIR) -> DefaultsResult:
+                   sysfs_dir_override: str | None = None) -> DefaultsResult:
     run = load_run(run_dir)
     rec = recommend(run)
     out = Path(out_dir) if out_dir is not None else run.path
     y, sh = out / DEFAULTS_YAML, out / DEFAULTS_SH
     atomic.write_text(y, to_yaml(rec))
-    atomic.write_text(sh, to_shell(rec, sysfs_dir))
+    atomic.write_text(sh, to_shell(rec, sysfs_dir_override))
     return DefaultsResult(rec, y, sh, rec.regret(with_points(run.trials)))

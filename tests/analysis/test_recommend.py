@@ -40,7 +40,7 @@ def test_recommends_best_mean_objective_and_shows_evidence(run_dir):
     doc = yaml.safe_load(res.yaml_path.read_text())
     assert doc["overrides"] == {"policy.scan_size_mb": 4096, "policy.scan_sleep_ms": 8}
     assert doc["knobs"]["policy.scan_sleep_ms"] == {
-        "value": 8, "rfc_default": 16, "kernel": "sysfs",
+        "value": 8, "rfc_default": 16, "rfc_default_of": "RFC V1 default", "kernel": "sysfs",
         "sysfs": "/sys/kernel/mm/kmmscand/scan_sleep_ms"}
     assert doc["knobs"]["policy.scan_size_mb"]["kernel"] == "compile-time"
     assert doc["knobs"]["policy.scan_size_mb"]["rfc_default"] == 1024
@@ -48,7 +48,8 @@ def test_recommends_best_mean_objective_and_shows_evidence(run_dir):
 
     sh = res.sh_path.read_text()
     assert 'echo 8 > "$SYSFS/scan_sleep_ms"' in sh
-    assert "#   scan_size_mb = 4096   (RFC default 1024)" in sh
+    assert "#   scan_size_mb = 4096   (RFC V1 default 1024)" in sh
+    assert "RFC default" not in sh  # always whose default: the version's
     assert "echo 4096" not in sh
     assert subprocess.run(["sh", "-n", str(res.sh_path)]).returncode == 0
 
@@ -163,3 +164,21 @@ def test_study_evidence_splits_study_and_holdout_seeds(tmp_path):
     assert s["objective"] == pytest.approx(
         tuned[tuned["seed"] < 3].groupby("workload")["objective"].mean().mean())
     assert any("final comparison" in n for n in rec.notes)
+
+
+def test_a_v3_recommendation_names_kscand_and_both_versions_defaults(tmp_path):
+    """Recommending V3 from a run whose rfc-default runs are V1: the sysfs directory
+    is V3's thread's (kscand), each default says whose it is."""
+    raw = make_trials(grid=False)
+    raw.loc[raw["label"] == "tuned", "version"] = "v3"
+    raw.loc[raw["label"] == "tuned", "param.policy.version"] = "v3"
+    d = write_run(tmp_path / "v3", trials=raw, timeseries=False)
+    res = O.write_defaults(d)
+    assert res.rec.version == "v3" and res.rec.base_version == "v1"
+    sh = res.sh_path.read_text()
+    assert 'SYSFS="${KMMSCAND_SYSFS:-/sys/kernel/mm/kscand}"' in sh
+    assert "# RFC V3 default 20; the rfc-default runs (V1): 16" in sh
+    doc = yaml.safe_load(res.yaml_path.read_text())
+    k = doc["knobs"]["policy.scan_sleep_ms"]
+    assert (k["rfc_default"], k["rfc_default_of"]) == (20, "RFC V3 default")
+    assert (k["compared_rfc_default"], k["sysfs"]) == (16, "/sys/kernel/mm/kscand/scan_sleep_ms")
