@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tiersweep: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("tiersweep: interrupted", file=sys.stderr)
+        resumable = args.command in ("sweep", "tune", "compare")
+        print("tiersweep: interrupted" + ("; what finished is kept: rerun the same command "
+                                          "to resume" if resumable else ""), file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader left (`tiersweep ... | head`): no traceback, and none at exit

@@ -98,3 +98,39 @@ def test_tune_dry_run_writes_nothing(tmp_path, capsys):
     assert "tune plan: 5 trials x 4 workloads" in text and "= 60 evaluations" in text
     assert "then 40 for the tuned-versus-RFC comparison" in text
     assert not out.exists()
+
+
+def test_an_interrupted_run_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    import harness.search.sweep as sweep
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "run_sweep", interrupted)
+    out = tmp_path / "o"
+    assert main(["sweep", str(CONFIGS / "suite.yaml"), "--out", str(out), "--backend",
+                 "inline", "--no-progress"]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "tiersweep: interrupted; what finished is kept: rerun the same command to resume")
+    assert not (out / ".lock").exists()
+
+
+def test_another_experiment_in_the_directory_is_named_before_ray(tmp_path, capsys, monkeypatch,
+                                                                 write_yaml):
+    from tests.helpers.experiments import tiny_suite
+
+    exp = write_yaml(tiny_suite("same", "  grid: {policy.scan_size_mb: [512]}\n"))
+    out = tmp_path / "o"
+    assert main(["sweep", str(exp), "--out", str(out), "--backend", "inline",
+                 "--no-progress"]) == 0
+    import harness.run.backends as backends
+
+    def no_ray(*a, **k):
+        raise AssertionError("Ray started")
+
+    monkeypatch.setattr(backends, "make_backend", no_ray)
+    capsys.readouterr()
+    assert main(["sweep", str(exp), "--out", str(out), "--set", "workload.zipf_s=1.2"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a different sweep of same (resolved.zipf.workloads[0].zipf_s: 1.2 here, " \
+           "1.0 in the directory)" in err, err

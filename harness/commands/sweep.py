@@ -27,12 +27,14 @@ def run(args) -> int:
         print(plan_sweep(exp, out, args.cpus).text())
         return 0
     from harness.commands._common import check_backend_args
-    from harness.run.store import RunLock
+    from harness.run.store import RunLock, check_same_experiment
 
     check_backend_args(args)
     # The run directory's lock before Ray starts: a taken directory fails at once.
-    with flag_names(), RunLock(out), backend_from(args) as backend:
-        rep = run_sweep(exp, out, backend, progress=args.progress, command=command_line())
+    with flag_names(), RunLock(out):
+        check_same_experiment(out, "sweep", exp.fingerprint("sweep"), exp.describe())
+        with backend_from(args) as backend:
+            rep = run_sweep(exp, out, backend, progress=args.progress, command=command_line())
     o = rep.outcome
     print(f"sweep {exp.name}: {len(o.table)} evaluations ({o.counts_text()}) "
           f"in {o.wall_s:.1f} s")

@@ -41,14 +41,17 @@ def run(args) -> int:
         print(plan_study(exp, out, args.trials, args.cpus, args.compare).text())
         return 0
     from harness.commands._common import check_backend_args
-    from harness.run.store import RunLock
+    from harness.run.store import RunLock, check_same_experiment
 
     check_backend_args(args)
-    # The run directory's lock before Ray starts: a taken directory fails at once.
-    with flag_names(), RunLock(out), backend_from(args) as backend:
-        rep = run_study(exp, out, backend, trials=args.trials, timeout_s=args.timeout,
-                        storage=args.storage, progress=args.progress, command=command_line(),
-                        compare=args.compare)
+    # The run directory's lock before Ray starts: a taken directory fails at once,
+    # and so does one holding another study.
+    with flag_names(), RunLock(out):
+        check_same_experiment(out, "tune", exp.fingerprint("tune"), exp.describe())
+        with backend_from(args) as backend:
+            rep = run_study(exp, out, backend, trials=args.trials, timeout_s=args.timeout,
+                            storage=args.storage, progress=args.progress,
+                            command=command_line(), compare=args.compare)
     print(study_text(exp, rep))
     return 0
 

@@ -21,6 +21,29 @@ def test_a_second_lock_fails_and_reuse_nests(tmp_path):
             pass
     with RunLock.reuse(tmp_path):  # not held: taken
         assert (tmp_path / LOCK).read_text() == str(os.getpid())
+    assert not (tmp_path / LOCK).exists()  # a finished run directory keeps no .lock
+
+
+def test_a_lock_file_removed_by_its_releasing_holder_is_not_trusted(tmp_path):
+    """A process that opened .lock just before the holder removed it on release
+    must not hold a lock on the unlinked file: it takes the path's new file."""
+    import fcntl
+
+    stale = os.open(tmp_path / LOCK, os.O_RDWR | os.O_CREAT)
+    os.unlink(tmp_path / LOCK)
+    with RunLock(tmp_path) as lock:  # the new file, not the stale inode
+        assert os.fstat(lock._fd).st_ino == os.stat(tmp_path / LOCK).st_ino
+        fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds the stale one
+    os.close(stale)
+
+
+def test_a_finished_store_leaves_no_empty_parts_directory(tmp_path):
+    from harness.run.store import ResultStore
+
+    store = ResultStore(tmp_path)
+    (tmp_path / PARTS).mkdir(exist_ok=True)
+    store.consolidate()
+    assert not (tmp_path / PARTS).exists()
 
 
 @pytest.mark.parametrize("name", [LOCK, PARTS, TRIALS])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.run.store.lock import RunLock
 from harness.run.store.manifest import (
+    check_same_experiment,
     finish_manifest,
     jsonable,
     read_manifest,
@@ -12,5 +13,5 @@ from harness.run.store.manifest import (
 )
 from harness.run.store.parts import ResultStore, read_trials, write_parquet
 
-__all__ = ["ResultStore", "RunLock", "finish_manifest", "jsonable", "read_manifest",
+__all__ = ["ResultStore", "RunLock", "check_same_experiment", "finish_manifest", "jsonable", "read_manifest",
            "read_trials", "start_manifest", "write_manifest", "write_parquet"]

@@ -53,29 +53,49 @@ class RunLock:
             raise TiersweepError(f"{self.dir}: is not a directory; {ANOTHER_RUN_DIR}")
         self.dir.mkdir(parents=True, exist_ok=True)
         refuse_symlinks(self.dir)
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise TiersweepError(f"{self.path}: is a symbolic link; not followed (remove "
-                                     f"it, or {ANOTHER_RUN_DIR})") from None
-            raise TiersweepError(f"{self.path}: cannot open: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+        for _ in range(100):
+            fd = self._open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise TiersweepError(f"{self.dir}: in use by another tiersweep process "
+                                     f"(pid {holder}); wait for it or {ANOTHER_RUN_DIR}") from None
+            # The holder before us removes the file on release: a lock on a file no
+            # longer at the path guards nothing, so open the path's new file again.
+            try:
+                same = os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise TiersweepError(f"{self.dir}: in use by another tiersweep process "
-                                 f"(pid {holder}); wait for it or {ANOTHER_RUN_DIR}") from None
+        else:  # pragma: no cover - a hundred releases in a row
+            raise TiersweepError(f"{self.path}: cannot take the lock (it keeps changing)")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         _HELD.add(self.dir.resolve())
         return self
 
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                           0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise TiersweepError(f"{self.path}: is a symbolic link; not followed (remove "
+                                     f"it, or {ANOTHER_RUN_DIR})") from None
+            raise TiersweepError(f"{self.path}: cannot open: {exc.strerror}") from None
+
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
             _HELD.discard(self.dir.resolve())
+            # Removed while still held (a finished run directory keeps no .lock); a
+            # process that opened the old file sees it gone and opens the new one.
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

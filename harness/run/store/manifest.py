@@ -77,6 +77,51 @@ def write_manifest(out_dir: str | Path, manifest: dict) -> None:
                       sync=True)
 
 
+# What a fingerprint covers, in the manifest's description of an experiment.
+_IDENTITY = {"sweep": ("seeds", "resolved", "sweep"), "tune": ("seeds", "resolved", "study.space",
+                                                             "study.objectives"),
+             "compare": ("seeds", "holdout_seeds", "resolved")}
+
+
+def _first_difference(a: Any, b: Any, path: str) -> str | None:
+    """The first dotted path where two JSON-like values differ, with both values."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(dict.fromkeys([*a, *b])):
+            d = _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+            if d:
+                return d
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            d = _first_difference(x, y, f"{path}[{i}]")
+            if d:
+                return d
+        return None
+    return None if a == b else f"{path}: {b!r} here, {a!r} in the directory"
+
+
+def check_same_experiment(out_dir: Path, mode: str, fingerprint: str, experiment: dict,
+                          manifest: dict | None = None) -> None:
+    """Refuse a directory holding another `mode` run (other configs, seeds or search
+    space), naming the first field that differs. Cheap: commands call it before Ray."""
+    m = read_manifest(out_dir) if manifest is None else manifest
+    old = (m or {}).get("fingerprints", {}).get(mode)
+    if old is None or old == fingerprint:
+        return
+    stored = (m or {}).get("experiment") or {}
+    diff = None
+    for key in _IDENTITY.get(mode, ()):
+        a, b = stored, jsonable(experiment)
+        for part in key.split("."):
+            a, b = (a or {}).get(part), (b or {}).get(part)
+        diff = _first_difference(a, b, key)
+        if diff:
+            break
+    what = f"({diff})" if diff else "(its configs, seeds or search space differ from this one)"
+    raise InputError(f"{out_dir}: holds a different {mode} of {m.get('run', '?')} {what}; "
+                     f"{ANOTHER_RUN_DIR}")
+
+
 def start_manifest(out_dir: Path, *, mode: str, fingerprint: str, experiment: dict,
                    command: list[str] | None, extra: dict | None = None) -> dict:
     """Create or extend manifest.json; refuse a directory holding another experiment.
@@ -89,12 +134,8 @@ def start_manifest(out_dir: Path, *, mode: str, fingerprint: str, experiment: di
     for inv in m.get("invocations", []):
         if inv.get("status") == "running":
             inv["status"] = "interrupted"
+    check_same_experiment(out_dir, mode, fingerprint, experiment, m)
     fps = m.setdefault("fingerprints", {})
-    old = fps.get(mode)
-    if old is not None and old != fingerprint:
-        raise InputError(
-            f"{out_dir}: holds a different {mode} of {m.get('run', '?')} (its configs, seeds or "
-            f"search space differ from this one); {ANOTHER_RUN_DIR}")
     fps[mode] = fingerprint
     m["run"] = experiment.get("name")
     m["experiment"] = experiment

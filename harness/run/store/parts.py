@@ -165,6 +165,7 @@ class ResultStore:
         tparts = part_files(self.dir, TRIALS_PART)
         sparts = part_files(self.dir, TS_PART)
         if not tparts and not sparts:
+            self._drop_empty_parts_dir()
             return
         tables = [t for t in [self._read(self.dir / TRIALS)] + [self._read(p) for p in tparts]
                   if t is not None and t.num_rows]
@@ -182,6 +183,12 @@ class ResultStore:
         for p in tparts + sparts:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
+        self._drop_empty_parts_dir()
+
+    def _drop_empty_parts_dir(self) -> None:
+        # A finished run leaves no empty parts/ behind (the next flush recreates it).
+        with contextlib.suppress(OSError):
+            (self.dir / PARTS).rmdir()
 
     def table(self) -> pd.DataFrame:
         """Every stored row (this run's included), one per eval_id."""
