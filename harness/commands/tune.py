@@ -68,6 +68,8 @@ def study_text(exp, rep) -> str:
         parts.append(_comparison_text(exp, rep.best[0], rep.comparison))
         parts.append(_regret_text(exp, rep.regret))
         parts.append(_front_text(exp, rep.best) if exp.study.multi else "")
+    elif rep.best:  # --no-compare: the best trial (or the front) without the comparison
+        parts.append(_front_text(exp, rep.best) if exp.study.multi else _best_text(exp, rep.best[0]))
     parts.append(_importance_text(rep.importances))
     out = rep.out_dir
     parts.append(f"results: {out / TRIALS} ({rep.rows} rows), {out / TIMESERIES}, "
@@ -143,6 +145,15 @@ def _regret_text(exp, regret) -> str:
     return (f"regret per workload ({regret['metric'].iloc[0]}, mean [95% t interval] over "
             f"{int(regret['n_seeds'].max())} seeds, study and holdout; {own}"
             "! = tuned worse than RFC on the mean):\n" + regret_text(regret))
+
+
+def _best_text(exp, best: dict) -> str:
+    o = exp.study.objectives[0]
+    lines = [f"best trial {best['number']}: {o.metric} {best['values'][0]:.5g} ({o.aggregate} "
+             f"over the suite; no comparison with the RFC defaults: --no-compare)"]
+    for k, v in best["params"].items():
+        lines.append(f"  {k:<36} {_fmt(v):>12}")
+    return "\n".join(lines)
 
 
 def _front_text(exp, best: list[dict]) -> str:

@@ -233,8 +233,12 @@ def test_torn_journal_record_is_dropped(tmp_path):
     journal = out / "study.journal"
     with open(journal, "ab") as f:  # what a writer killed mid-write leaves
         f.write(b'{"op_code": 5, "worker_id": "x", "trial_id": 0, "par')
-    run_study(exp, out, InlineBackend(), trials=3, progress=False, compare=False)
+    rep = run_study(exp, out, InlineBackend(), trials=3, progress=False, compare=False)
     assert journal.read_bytes().endswith(b"\n")
+    # --no-compare still names the best trial and its knobs
+    text = study_text(exp, rep)
+    assert f"best trial {rep.best[0]['number']}: objective" in text
+    assert "policy.scan_size_mb" in text and "rfc-default" not in text
     assert len([t for t in load(out).trials if t.state == TrialState.COMPLETE]) == 3
 
 
