@@ -21,7 +21,7 @@ import pandas as pd
 from harness.experiment.spec import NAMED_LABELS, TUNED
 from harness.run.worker import PARAM_PREFIX
 
-METRICS = ["hit_rate", "cost_cpu_s", "objective"]
+METRICS = ["hit_rate", "cost_cpu_s", "objective", "cost_cpu_pct"]
 
 UNSET = "<unset>"  # a knob a point does not set (NaN would vanish from groupby keys)
 
@@ -104,6 +104,9 @@ def with_points(df: pd.DataFrame) -> pd.DataFrame:
     names = _name_points(firsts.reset_index(drop=True), keys[3:])
     out = df.copy()
     out["point"] = [names[g] for g in gid]
+    if "duration_s" in out.columns and "cost_cpu_s" in out.columns:
+        # What a kernel developer reads: the CPU time as a share of one CPU over the run.
+        out["cost_cpu_pct"] = 100.0 * out["cost_cpu_s"] / out["duration_s"]
     return out
 
 
@@ -144,7 +147,8 @@ def points_table(df: pd.DataFrame) -> pd.DataFrame:
     df = in_suite(df, suite)
     g = df.groupby("point", sort=False)
     # Mean over seeds per workload, then over workloads (as the study aggregates).
-    pw = df.groupby(["point", "workload"], sort=False)[METRICS].mean()
+    metrics = [m for m in METRICS if m in df.columns]
+    pw = df.groupby(["point", "workload"], sort=False)[metrics].mean()
     suite_mean = pw.groupby(level="point", sort=False).mean()
     names = list(g.groups.keys())
     pts = pd.DataFrame({
@@ -156,7 +160,7 @@ def points_table(df: pd.DataFrame) -> pd.DataFrame:
         "n_workloads": g["workload"].nunique().to_numpy(),
         "n_seeds": g["seed"].nunique().to_numpy(),
     })
-    for m in METRICS:
+    for m in metrics:
         pts[m] = suite_mean.loc[names, m].to_numpy()
         pts[f"{m}_sd"] = g[m].std().to_numpy()
     cover = g.apply(lambda x: set(zip(x["workload"], x["seed"].astype(int), strict=True))

@@ -4,7 +4,8 @@ numbers of figure 5 (optimization history, parameter importances)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,7 @@ class StudyTables:
     importances: pd.DataFrame  # param, importance
     evaluator: str
     n_complete: int
+    states: dict[str, int] = field(default_factory=dict)  # trials per state (pruned, failed)
 
 
 def load_study(journal: Path, name: str | None = None):
@@ -124,4 +126,6 @@ def study_tables(study) -> StudyTables:
             imp = imp.reset_index(drop=True)
     return StudyTables(name=study.study_name, direction="maximize" if maximize else "minimize",
                        metric=metric, history=hist, importances=imp, evaluator=evaluator,
-                       n_complete=len(done))
+                       n_complete=len(done),
+                       states=dict(Counter(t.state.name.lower() for t in
+                                           study.get_trials(deepcopy=False))))

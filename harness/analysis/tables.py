@@ -41,7 +41,12 @@ def comparison_table(df: pd.DataFrame, series: list[str]) -> pd.DataFrame:
         "cost_cpu_s_sd": g["cost_cpu_s"].std(),
         "cost_cpu_s_lo": cost_ci.str[0], "cost_cpu_s_hi": cost_ci.str[1],
         "objective": g["objective"].mean(),
-    }).reset_index().rename(columns={"point": "series"})
+    })
+    if "cost_cpu_pct" in sub.columns:
+        pct_ci = g["cost_cpu_pct"].agg(lambda x: mean_ci(x.to_numpy())[1:])
+        tab["cost_cpu_pct"] = g["cost_cpu_pct"].mean()
+        tab["cost_cpu_pct_lo"], tab["cost_cpu_pct_hi"] = pct_ci.str[0], pct_ci.str[1]
+    tab = tab.reset_index().rename(columns={"point": "series"})
     wl = list(dict.fromkeys(df["workload"]))
     tab["_w"] = tab["workload"].map(wl.index)
     tab["_s"] = tab["series"].map(series.index)
@@ -55,9 +60,12 @@ def comparison_seeds(df: pd.DataFrame, series: list[str]) -> pd.DataFrame:
         df = with_points(df)
     sub = in_suite(df)
     sub = sub[sub["point"].isin(series)]
-    return pd.DataFrame({"workload": sub["workload"], "series": sub["point"],
-                         "seed": sub["seed"], "hit_rate_pct": sub["hit_rate"] * 100.0,
-                         "cost_cpu_s": sub["cost_cpu_s"]}).reset_index(drop=True)
+    out = pd.DataFrame({"workload": sub["workload"], "series": sub["point"],
+                        "seed": sub["seed"], "hit_rate_pct": sub["hit_rate"] * 100.0,
+                        "cost_cpu_s": sub["cost_cpu_s"]})
+    if "cost_cpu_pct" in sub.columns:
+        out["cost_cpu_pct"] = sub["cost_cpu_pct"]
+    return out.reset_index(drop=True)
 
 
 # ------------------------------------------------------------ 2. Pareto front
@@ -102,15 +110,18 @@ def pareto_table(pts: pd.DataFrame, df: pd.DataFrame | None = None) -> pd.DataFr
     p["contender"] = contender
     p["on_front"] = False
     c = p[contender]
-    p.loc[c.index, "on_front"] = pareto_mask(c["cost_cpu_s"].to_numpy(), c["hit_rate"].to_numpy())
+    cost = "cost_cpu_pct" if "cost_cpu_pct" in p.columns else "cost_cpu_s"
+    p.loc[c.index, "on_front"] = pareto_mask(c[cost].to_numpy(), c["hit_rate"].to_numpy())
     p["hit_rate_pct"] = p["hit_rate"] * 100
     if df is not None and len(p):
         sub = in_suite(df)
-        for metric, col, scale in (("hit_rate", "hit_rate", 100.0), ("cost_cpu_s", "cost_cpu_s", 1.0)):
+        for metric, lo, hi, scale in (("hit_rate", "hit_rate_lo_pct", "hit_rate_hi_pct", 100.0),
+                                      ("cost_cpu_s", "cost_cpu_s_lo", "cost_cpu_s_hi", 1.0),
+                                      ("cost_cpu_pct", "cost_cpu_pct_lo", "cost_cpu_pct_hi", 1.0)):
+            if metric not in sub.columns:
+                continue
             ci = suite_mean_ci(sub, metric, scale).set_index("point")
-            suffix = "_pct" if scale == 100.0 else ""
-            p[f"{col}_lo{suffix}"] = p["point"].map(ci["lo"])
-            p[f"{col}_hi{suffix}"] = p["point"].map(ci["hi"])
+            p[lo], p[hi] = p["point"].map(ci["lo"]), p["point"].map(ci["hi"])
     return p.reset_index(drop=True)
 
 

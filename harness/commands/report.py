@@ -17,14 +17,20 @@ def register(sub) -> None:
     p.add_argument("--eval", dest="timeseries_eval", default=None, metavar="EVAL_ID",
                    help="evaluation drawn over time (default: tuned, else RFC defaults, first "
                         "workload, lowest seed)")
+    p.add_argument("--extra-points", type=int, default=None, metavar="N",
+                   help="also draw the N best other points (default: 0 for a study's run, "
+                        "whose best is 'tuned'; 3 for a sweep's)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from harness.errors import InputError
     from harness.report.html import write_report
 
+    if args.extra_points is not None and args.extra_points < 0:
+        raise InputError(f"--extra-points: expected a count >= 0, not {args.extra_points}")
     res = write_report(args.run_dir, args.out, study=args.study,
-                       timeseries_eval=args.timeseries_eval)
+                       timeseries_eval=args.timeseries_eval, extra_points=args.extra_points)
     print(f"wrote {res.html} ({len(res.figures) // 2} figures)")
     for key, why in res.skipped.items():
         print(f"  {key}: not drawn: {why}")

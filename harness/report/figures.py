@@ -38,8 +38,10 @@ def _progress(items, desc: str):
 
 
 def build_figures(run: RunData, study=None, timeseries_eval: str | None = None,
-                  progress: bool = True) -> list[FigureOut]:
-    """Every figure of the report with the tables behind it (nothing written)."""
+                  progress: bool = True, extra_points: int | None = None) -> list[FigureOut]:
+    """Every figure of the report with the tables behind it (nothing written).
+    `extra_points`: the best other points drawn beside the named series (default:
+    none in a study's run, whose 'tuned' is its best; 3 in a sweep's)."""
     df = pt.with_points(run.trials)
     suite = pt.reference_suite(df)
     left_out = len(df) - len(pt.in_suite(df, suite))
@@ -48,7 +50,9 @@ def build_figures(run: RunData, study=None, timeseries_eval: str | None = None,
     if left_out and note not in run.notes:
         run.notes.append(note)
     pts = pt.points_table(df)
-    series = pt.highlighted_points(pts)
+    if extra_points is None:
+        extra_points = 0 if TUNED in set(pts["point"]) else 3
+    series = pt.highlighted_points(pts, extra=extra_points)
     ranked = pt.rank_points(pts)["point"].tolist()
     colors = series_colors([s for s in ranked if s in series])
     out: list[FigureOut] = []
@@ -143,6 +147,22 @@ def build_figures(run: RunData, study=None, timeseries_eval: str | None = None,
     return out
 
 
+def _configured(row: pd.Series) -> dict[str, float]:
+    """The scan knobs an evaluation was given (its param columns, else its patch
+    version's defaults): what the time series' adapted values start from."""
+    from harness.analysis.recommend import rfc_default
+
+    if row.get("policy") != "kmmscand":
+        return {}
+    out = {}
+    for col, key in (("scan_size_mb", "policy.scan_size_mb"),
+                     ("scan_period_ms", "policy.scan_period_ms")):
+        v = row.get(f"param.{key}")
+        out[col] = float(v) if v is not None and pd.notna(v) else rfc_default(
+            key, str(row.get("version", "v1")))
+    return out
+
+
 def _regret_figure(f: FigureOut, run: RunData, df: pd.DataFrame, colors: dict) -> None:
     from harness.analysis.recommend import recommend
 
@@ -190,7 +210,7 @@ def _timeseries_figure(f: FigureOut, run: RunData, df: pd.DataFrame, series: lis
     cols = dict(colors)
     cols.setdefault(row["point"], BACKGROUND_COLOR)
     title = f"{row['point']} on {row['workload']}, seed {int(row['seed'])} (eval {eval_id})"
-    f.fig = P.plot_timeseries(row["point"], frames, title, cols)
+    f.fig = P.plot_timeseries(row["point"], frames, title, cols, _configured(row))
     f.tables.append(("timeseries", tb.timeseries_summary(frames)))
     f.caption += (" Hit rate and promotions are per sampling interval; queue length, "
                   "scan_period and scan_size are read at each sample (mean over the "

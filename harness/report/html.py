@@ -121,13 +121,14 @@ class ReportResult:
 
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
                  study: str | Path | None = None, timeseries_eval: str | None = None,
-                 progress: bool = True) -> ReportResult:
+                 progress: bool = True, extra_points: int | None = None) -> ReportResult:
     """Load `run_dir`, draw every figure, write PNG/SVG/CSV under ``figures/`` and
     ``report.html`` (in `out_dir`, default the run directory)."""
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.path
     study_obj = find_study(run, study)
-    figures = build_figures(run, study_obj, timeseries_eval, progress=progress)
+    figures = build_figures(run, study_obj, timeseries_eval, progress=progress,
+                            extra_points=extra_points)
     fig_dir = out / FIGURES_DIR
     images: dict[str, bytes] = {}
     written: list[Path] = []

@@ -48,7 +48,11 @@ def knob_label(col: str) -> str:
 
 HIT_LABEL = "fast-tier hit rate (% of accesses)"
 COST_LABEL = "CPU cost (CPU-s per run)"
-OBJ_LABEL = "objective (gain pp per CPU% + 1)"
+COST_PCT_LABEL = "CPU cost (% of one CPU)"
+OBJ_LABEL = "objective (hit-rate gain per CPU %)"
+# The objective in words, for the figures that draw it (README: The objective).
+OBJ_WORDS = ("objective = percentage points of hit rate gained over no promotion, per "
+             "(% of one CPU spent on promotion + 1)")
 # Study values are raw metrics (hit rate as a share, not %).
 METRIC_LABELS = {"objective": OBJ_LABEL, "hit_rate": "fast-tier hit rate (share of accesses)",
                  "hit_rate_gain": "hit-rate gain over none (share)", "cost_cpu_s": COST_LABEL,

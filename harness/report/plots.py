@@ -33,10 +33,12 @@ from harness.experiment.spec import DEFAULT_LABEL, TUNED  # noqa: E402
 from harness.report.labels import (  # noqa: E402
     BACKGROUND_COLOR,
     COST_LABEL,
+    COST_PCT_LABEL,
     FIXED_COLORS,
     HIT_LABEL,
     METRIC_LABELS,
     OBJ_LABEL,
+    OBJ_WORDS,
     OTHER_HATCH,
     TIMESERIES_PANELS,
     knob_label,
@@ -50,13 +52,13 @@ RC = {
     "svg.fonttype": "path",
     "figure.dpi": 100,
     "savefig.dpi": 100,
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "legend.fontsize": 8,
-    "legend.title_fontsize": 8,
+    "font.size": 10,
+    "axes.titlesize": 10.5,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 9,
     "image.cmap": "cividis",
 }
 
@@ -68,8 +70,13 @@ def style() -> Iterator[None]:
         yield
 
 
+# The report's column is 1100 px wide: a figure at most this wide (at 100 dpi) is
+# shown at its own size, so its 9-10 pt text stays 12-14 px on the page.
+PAGE_WIDTH_IN = 10.5
+
+
 def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(min(width, PAGE_WIDTH_IN), height), layout="constrained")
     FigureCanvasAgg(fig)  # not registered with pyplot: nothing to close, no global state
     return fig
 
@@ -82,6 +89,14 @@ def _colors_for(series: list[str], colors: dict[str, str] | None) -> dict[str, s
 
 
 # ------------------------------------------------------ 1. policy comparison
+
+
+def _cost_columns(table: pd.DataFrame) -> tuple[str, str, str, str]:
+    """Cost as % of one CPU when the table has it (rows with their duration), else
+    CPU-seconds per run: (column, low, high, axis label)."""
+    if "cost_cpu_pct" in table.columns:
+        return "cost_cpu_pct", "cost_cpu_pct_lo", "cost_cpu_pct_hi", COST_PCT_LABEL
+    return "cost_cpu_s", "cost_cpu_s_lo", "cost_cpu_s_hi", COST_LABEL
 
 
 def plot_policy_comparison(table: pd.DataFrame, seeds: pd.DataFrame, series: list[str],
@@ -100,7 +115,7 @@ def plot_policy_comparison(table: pd.DataFrame, seeds: pd.DataFrame, series: lis
         bw = 0.8 / n_s
         for ax, col, lo, hi, ylabel in (
                 (axes[0], "hit_rate_pct", "hit_rate_lo_pct", "hit_rate_hi_pct", HIT_LABEL),
-                (axes[1], "cost_cpu_s", "cost_cpu_s_lo", "cost_cpu_s_hi", COST_LABEL)):
+                (axes[1], *_cost_columns(table))):
             for j, s in enumerate(series):
                 part = table[table["series"] == s]
                 x = np.array([workloads.index(w) for w in part["workload"]]) - 0.4 + bw * (j + .5)
@@ -108,6 +123,10 @@ def plot_policy_comparison(table: pd.DataFrame, seeds: pd.DataFrame, series: lis
                 ax.bar(x, part[col], width=bw * 0.9, color=colors[s], label=s, hatch=hatch,
                        edgecolor="white", linewidth=0.5, gid=f"bar:{s}")
                 m = part[col].to_numpy()  # one seed: no interval, no line
+                for xi, v in zip(x, m, strict=True):  # a bar of height 0 is still a result
+                    if v == 0:
+                        ax.text(xi, 0, "0", ha="center", va="bottom", fontsize=7,
+                                color="#333333")
                 err = np.clip(np.vstack([(m - part[lo]).fillna(0), (part[hi] - m).fillna(0)]),
                               0, None)  # a zero-width interval may round below the mean
                 ax.errorbar(x, m, yerr=err, fmt="none", ecolor="#333333",
@@ -193,6 +212,10 @@ def plot_pareto(pareto: pd.DataFrame, series: list[str],
 
     colors = _colors_for(series, colors)
     markers = series_markers(series)
+    cost, lo, hi, cost_label = _cost_columns(pareto)
+    # The drawing helpers read cost_cpu_s*: give them the plotted cost (% of one CPU).
+    pareto = pareto.assign(cost_cpu_s=pareto[cost], **(
+        {"cost_cpu_s_lo": pareto[lo], "cost_cpu_s_hi": pareto[hi]} if lo in pareto else {}))
     zoom = _zoom_box(pareto)
     with style():
         fig = _figure(11.5 if zoom else 7.6, 4.6)
@@ -213,10 +236,10 @@ def plot_pareto(pareto: pd.DataFrame, series: list[str],
                 label += ", off scale"
             ax.axhline(top, color=FIXED_COLORS["oracle"], linestyle="--", linewidth=1.0,
                        zorder=1, label=label)
-        xlabel = COST_LABEL + ", mean over workloads and seeds"
+        xlabel = cost_label + "\nmean over workloads and seeds"
         ax.set_xlabel(xlabel)
         ax.set_ylabel(HIT_LABEL + ", mean")
-        ax.set_title("Hit rate against cost (front: nothing cheaper is better)")
+        ax.set_title("Hit rate against cost\n(front: nothing cheaper is better)")
         ax.set_xlim(left=min(0.0, float(pareto["cost_cpu_s"].min())) if len(pareto) else 0)
         handles, labels = ax.get_legend_handles_labels()
         if zoom:
@@ -229,7 +252,7 @@ def plot_pareto(pareto: pd.DataFrame, series: list[str],
             z.set_ylim(y0, y1)
             z.set_xlabel(xlabel)
             z.set_ylabel(HIT_LABEL + ", mean")
-            z.set_title("Zoom on the kmmscand points (dotted box)")
+            z.set_title("Zoom on the kmmscand points\n(the dotted box)")
         fig.legend(handles, labels, loc="outside right upper", frameon=False)
     return fig
 
@@ -267,22 +290,32 @@ def plot_heatmaps(maps: list[HeatmapData]) -> Figure:
             ax.set_visible(False)
         fig.suptitle("Objective over pairs of knobs\n(grid points, mean over workloads "
                      "and seeds)", fontsize=10)
+        _explain_objective(fig)
     return fig
+
+
+def _explain_objective(fig: Figure) -> None:
+    """The objective in words, under a figure that draws it."""
+    fig.supxlabel(OBJ_WORDS, fontsize=8, color="#444444")
 
 
 # ------------------------------------------------------------- 4. over time
 
 
 def plot_timeseries(main: str, frames: dict[str, pd.DataFrame], title: str,
-                    colors: dict[str, str] | None = None) -> Figure:
+                    colors: dict[str, str] | None = None,
+                    configured: dict[str, float] | None = None) -> Figure:
     """One run over time (`frames[main]`), with the other series' hit rates on the
-    same workload and seed as thin lines in the first panel."""
+    same workload and seed as thin lines in the first panel. `configured`: the
+    knob values the run was given (column -> value), drawn dashed beside what the
+    scanner's adaptation made of them."""
+    configured = configured or {}
     series = list(frames)
     colors = _colors_for(series, colors)
     f = frames[main]
     panels = TIMESERIES_PANELS
     with style():
-        fig = _figure(7.6, 8.2)
+        fig = _figure(7.6, 9.6)
         axes = fig.subplots(len(panels), 1, sharex=True)
         for name, other in frames.items():
             if name == main:
@@ -302,6 +335,12 @@ def plot_timeseries(main: str, frames: dict[str, pd.DataFrame], title: str,
                         else "default",
                         gid=f"main:{col}")
                 ax.set_ylim(bottom=0)
+                if configured.get(col) is not None:
+                    ax.axhline(configured[col], color="#333333", linestyle="--", linewidth=0.9,
+                               gid=f"configured:{col}")
+                    ax.annotate(f"configured {format_value(configured[col])}; solid: as "
+                                "adapted", xy=(0.01, 0.96), xycoords="axes fraction",
+                                ha="left", va="top", fontsize=7, color="#333333")
                 if col == "queue_len":  # whole pages: no fractional ticks on a flat zero
                     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
                     ax.set_ylim(top=max(1.0, float(np.nanmax(y)) * 1.05))
@@ -333,8 +372,12 @@ def plot_study(tables: StudyTables, color: str | None = None) -> Figure:
         ax1.set_xlabel("trial number")
         ylabel = METRIC_LABELS.get(tables.metric, tables.metric)
         ax1.set_ylabel(ylabel + ", mean over suite")
-        ax1.set_title(f"Optimization history of study {tables.name} "
-                      f"({tables.n_complete} trials)")
+        total = sum(tables.states.values()) or tables.n_complete
+        others = ", ".join(f"{n} {k}" for k, n in sorted(tables.states.items())
+                           if k != "complete" and n)
+        ax1.set_title(f"Optimization history of study {tables.name}\n({total} trials: "
+                      f"{tables.n_complete} complete, drawn" + (f"; {others}" if others else "")
+                      + ")")
         ax1.legend(loc="best", frameon=False)
         if len(imp):
             labels = [knob_label(p if p.startswith(PARAM_PREFIX) else PARAM_PREFIX + p)
@@ -351,6 +394,8 @@ def plot_study(tables: StudyTables, color: str | None = None) -> Figure:
         ax2.set_ylabel("knob")
         ax2.set_title(f"Parameter importances ({tables.evaluator})")
         ax2.grid(axis="y", visible=False)
+        if tables.metric == "objective":
+            _explain_objective(fig)
     return fig
 
 
@@ -405,4 +450,6 @@ def plot_regret(table: pd.DataFrame, colors: dict[str, str] | None = None) -> Fi
         axes[0].invert_yaxis()
         for a in axes:
             a.grid(axis="y", visible=False)
+        if metric == "objective":
+            _explain_objective(fig)
     return fig

@@ -26,6 +26,7 @@ from tests.helpers.synth_results import (
     make_timeseries,
     make_trials,
     make_tune_like,
+    write_run,
 )
 
 
@@ -152,7 +153,9 @@ def test_policy_figure_draws_the_table(df, series):
     tab = TB.comparison_table(df, series)
     seeds = TB.comparison_seeds(df, series)
     fig = P.plot_policy_comparison(tab, seeds, series)
-    for ax, col in zip(fig.axes[:2], ("hit_rate_pct", "cost_cpu_s"), strict=True):
+    # the cost as a kernel developer reads it: % of one CPU (CPU-s / duration)
+    assert "cost_cpu_pct" in tab
+    for ax, col in zip(fig.axes[:2], ("hit_rate_pct", "cost_cpu_pct"), strict=True):
         for s in series:
             heights = [p.get_height() for p in ax.patches if p.get_gid() == f"bar:{s}"]
             want = tab[tab["series"] == s].set_index("workload").loc[list(WORKLOADS), col]
@@ -162,7 +165,7 @@ def test_policy_figure_draws_the_table(df, series):
         for c, s in zip(dots, series, strict=True):
             np.testing.assert_allclose(c.get_offsets()[:, 1], seeds[seeds["series"] == s][col])
     assert fig.axes[0].get_ylabel() == L.HIT_LABEL and "%" in L.HIT_LABEL
-    assert "CPU-s" in fig.axes[1].get_ylabel()
+    assert fig.axes[1].get_ylabel() == L.COST_PCT_LABEL == "CPU cost (% of one CPU)"
     _check_labels(fig)
 
 
@@ -292,8 +295,12 @@ def test_timeseries_frame_and_figure(df, series, per_mm):
     frames = {"tuned": f, "none": TB.timeseries_frame(
         ts, df[(df["label"] == "none") & (df["workload"] == row["workload"])
                & (df["seed"] == row["seed"])]["eval_id"].iloc[0])}
-    fig = P.plot_timeseries("tuned", frames, "tuned on zipf", L.series_colors(["none", "tuned"]))
+    fig = P.plot_timeseries("tuned", frames, "tuned on zipf", L.series_colors(["none", "tuned"]),
+                            configured={"scan_size_mb": 4096.0, "scan_period_ms": 2000.0})
     lines = {ln.get_gid(): ln for ax in fig.axes for ln in ax.lines}
+    # the configured knobs beside what adaptation made of them
+    assert set(lines["configured:scan_size_mb"].get_ydata()) == {4096.0}
+    assert set(lines["configured:scan_period_ms"].get_ydata()) == {2000.0}
     np.testing.assert_allclose(lines["main:queue_len"].get_ydata(), f["queue_len"])
     np.testing.assert_allclose(lines["main:scan_size_mb"].get_ydata(), f["scan_size_mb"])
     assert "other:none" in lines
@@ -318,9 +325,12 @@ def test_study_tables_and_figure(tmp_path):
                                 sampler=optuna.samplers.RandomSampler(seed=0))
     study.optimize(lambda t: t.suggest_int("policy.scan_size_mb", 256, 4096, log=True) / 1000
                    + 0.001 * t.suggest_int("policy.scan_sleep_ms", 4, 64), n_trials=25)
+    pruned = study.ask()
+    study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
     tabs = ST.study_tables(ST.load_study(tmp_path / "study.journal"))
-    want = [t.value for t in study.trials]
+    want = [t.value for t in study.trials if t.value is not None]
     np.testing.assert_allclose(tabs.history["value"], want)
+    assert tabs.states == {"complete": 25, "pruned": 1}
     np.testing.assert_allclose(tabs.history["best_so_far"], np.maximum.accumulate(want))
     assert tabs.evaluator in ("fANOVA", "PED-ANOVA")
     assert set(tabs.importances["param"]) == {"policy.scan_size_mb", "policy.scan_sleep_ms"}
@@ -332,6 +342,8 @@ def test_study_tables_and_figure(tmp_path):
     bars = [p.get_width() for p in fig.axes[1].patches]
     np.testing.assert_allclose(bars, tabs.importances["importance"])
     assert fig.axes[0].get_xlabel() == "trial number"
+    assert "(26 trials: 25 complete, drawn; 1 pruned)" in fig.axes[0].get_title()
+    assert fig.get_supxlabel() == L.OBJ_WORDS  # the objective in words, on the figure
     assert [t.get_text() for t in fig.axes[1].get_yticklabels()][0] == "scan_size (MB)"
     _check_labels(fig)
 
@@ -418,3 +430,25 @@ def test_multi_objective_study_uses_the_first_objective(tmp_path):
     assert tabs.importances["param"].iloc[0] == "policy.scan_size_mb"
     fig = P.plot_study(tabs)
     assert fig.axes[0].get_ylabel().startswith("fast-tier hit rate (share")
+
+
+def test_a_bar_of_height_zero_is_labelled(df, series):
+    tab = TB.comparison_table(df, series)
+    tab.loc[tab["series"] == series[0], "hit_rate_pct"] = 0.0
+    fig = P.plot_policy_comparison(tab, TB.comparison_seeds(df, series), series)
+    zeros = [t for t in fig.axes[0].texts if t.get_text() == "0"]
+    assert len(zeros) == len(WORKLOADS)
+
+
+def test_a_study_run_draws_no_extra_trials_unless_asked(tmp_path):
+    from harness.analysis.runs import load_run
+    from harness.experiment.spec import NAMED_LABELS as NAMED
+    from harness.report.figures import build_figures
+
+    d = write_run(tmp_path / "r", trials=make_trials(), timeseries=False)
+    run = load_run(d)
+    figs = {f.key: f for f in build_figures(run, progress=False)}
+    drawn = set(figs["1-policies"].tables[0][1]["series"])
+    assert drawn <= set(NAMED) and "tuned" in drawn
+    figs = {f.key: f for f in build_figures(run, progress=False, extra_points=2)}
+    assert len(set(figs["1-policies"].tables[0][1]["series"]) - set(NAMED)) == 2
