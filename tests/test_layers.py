@@ -19,6 +19,7 @@ LAYERS: list[set[str]] = [
     {"__main__"},
     {"cli"},
     {"commands"},
+    {"api"},
     {"tools", "search", "report"},
     {"analysis"},
     {"run"},
