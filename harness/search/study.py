@@ -107,11 +107,12 @@ class _Driver:
 
     def __init__(self, exp: Experiment, study, store: ResultStore, backend: Backend, *,
                  target: int, timeout_s: float | None, bar, mode: str = "tune",
-                 by_config: dict[str, dict] | None = None):
+                 by_config: dict[str, dict] | None = None, table: bool = False):
         from optuna.pruners import NopPruner
 
         self.exp, self.st, self.study, self.store = exp, exp.study, study, store
         self.mode = mode
+        self.table, self._header_done = table, False  # a line per finished trial
         self.workloads = exp.workloads
         self.n_seeds = len(exp.seeds)
         self.target = target
@@ -264,10 +265,32 @@ class _Driver:
         else:
             self.study.tell(tr.trial, state=state)
         self.used += 1
+        if self.table:
+            self._table_row(tr, state, values)
         self.bar.update(1)
         text = best_postfix(self.study, self.st)
         if text:
             self.bar.set_postfix_str(text)
+
+    def _table_row(self, tr: TrialRun, state, values) -> None:
+        """One line per finished trial above the progress bar (a live table on a
+        terminal, plain lines in a log): trial, state, value, best so far, knobs."""
+        if not self._header_done:
+            self.bar.write(f"{'trial':>6} {'state':<9} {'value':>10} {'best':>10}  knobs",
+                           file=sys.stderr)
+            self._header_done = True
+        name = state.name.lower()
+        val = ("/".join(f"{v:.4g}" for v in values) if name == "complete" and values is not None
+               else "-")
+        try:
+            best = O.best_trials(self.study, self.st)
+            best_s = (f"{best[0]['values'][0]:.4g}" if best and not self.st.multi
+                      else f"{len(best)} front" if best else "-")
+        except Exception:  # noqa: BLE001 - no complete trial yet
+            best_s = "-"
+        knobs = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in tr.params.items())
+        self.bar.write(f"{tr.number:>6} {name:<9} {val:>10} {best_s:>10}  {knobs}",
+                       file=sys.stderr)
 
 
 # ----------------------------------------------------------------- entry
@@ -394,7 +417,7 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
         if postfix:
             bar.set_postfix_str(postfix, refresh=False)
         driver = _Driver(exp, study, store, backend, target=target, timeout_s=timeout_s,
-                         bar=bar)
+                         bar=bar, table=progress)
         status = "interrupted"
         try:
             driver.loop()

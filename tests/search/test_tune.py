@@ -283,3 +283,19 @@ def test_a_garbage_journal_is_refused_and_left_as_it_was(tmp_path, garbage):
     with pytest.raises(InputError, match="study.journal: not an Optuna journal"):
         run_study(exp, out, InlineBackend(), trials=1, progress=False, compare=False)
     assert (out / "study.journal").read_bytes() == garbage
+
+
+def test_a_line_per_finished_trial(tmp_path, capsys):
+    """The trial table: a header, then trial, state, value, best so far and knobs
+    for each finished trial (plain lines here: stderr is not a terminal)."""
+    exp = load_experiment(write(tmp_path, 3))
+    run_study(exp, tmp_path / "out", InlineBackend(), trials=3, progress=True, compare=False)
+    err = capsys.readouterr().err.splitlines()
+    head = [i for i, line in enumerate(err) if line.split() == ["trial", "state", "value",
+                                                                 "best", "knobs"]]
+    assert len(head) == 1
+    rows = [line.split() for line in err[head[0] + 1:] if line.split()[:1] in (["0"], ["1"],
+                                                                               ["2"])]
+    assert [r[0] for r in rows] == ["0", "1", "2"] and {r[1] for r in rows} == {"complete"}
+    assert float(rows[-1][3]) == max(float(r[2]) for r in rows)  # best so far (maximize)
+    assert all(any(k.startswith("scan_size_mb=") for k in r[4:]) for r in rows)

@@ -1,6 +1,6 @@
 """kmmscand / kscand: PTE A-bit scanner plus the kmmmigrated migration thread.
 
-Mechanics per ../shared/MODEL.md: mm slots visited round-robin each wake-up,
+Mechanics per docs/MODEL.md: mm slots visited round-robin each wake-up,
 VMA-granular scan_size accounting with a resume cursor, per-mm adaptation of
 scan_period and scan_size with the version's clamps, a migration list without
 de-duplication drained by passes that take time (each entry in FIFO order,
