@@ -40,15 +40,23 @@ def run(args) -> int:
 
         print(plan_study(exp, out, args.trials, args.cpus, args.compare).text())
         return 0
+    import contextlib
+
     from harness.commands._common import check_backend_args
+    from harness.run.backends import InlineBackend
     from harness.run.store import RunLock, check_same_experiment
+    from harness.search.study import work_left
 
     check_backend_args(args)
     # The run directory's lock before Ray starts: a taken directory fails at once,
     # and so does one holding another study.
     with flag_names(), RunLock(out):
         check_same_experiment(out, "tune", exp.fingerprint("tune"), exp.describe())
-        with backend_from(args) as backend:
+        # A finished study is reported again without starting Ray: nothing to run.
+        idle = not work_left(exp, out, trials=args.trials, storage=args.storage,
+                             compare=args.compare)
+        with (contextlib.nullcontext(InlineBackend()) if idle else backend_from(args)) \
+                as backend:
             rep = run_study(exp, out, backend, trials=args.trials, timeout_s=args.timeout,
                             storage=args.storage, progress=args.progress,
                             command=command_line(), compare=args.compare)

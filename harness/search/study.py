@@ -35,6 +35,7 @@ import pandas as pd
 from harness import atomic
 from harness.errors import ConfigError
 from harness.experiment import DEFAULT_LABEL, Experiment, StudySpec
+from harness.experiment.spec import TUNED
 from harness.run.backends import Backend
 from harness.run.progress import progress_bar
 from harness.run.runner import config_key
@@ -47,7 +48,7 @@ from harness.run.store import (
     start_manifest,
     write_manifest,
 )
-from harness.run.store.layout import ANOTHER_RUN_DIR, STUDY_TRIALS, SUMMARY
+from harness.run.store.layout import ANOTHER_RUN_DIR, JOURNAL, STUDY_TRIALS, SUMMARY, TRIALS
 from harness.run.worker import Evaluation, make_row
 from harness.search import _optuna as O
 from harness.search.aggregate import aggregate, per_workload
@@ -384,6 +385,53 @@ def _prepare(exp: Experiment, study) -> list[int]:
     elif n_existing == 0 and st.enqueue_default:
         _enqueue_default(exp, study)
     return recovered
+
+
+def work_left(exp: Experiment, out_dir: str | Path, *, trials: int | None = None,
+              storage: str | None = None, compare: bool = True) -> bool:
+    """Whether running this study (as the arguments say) would evaluate anything:
+    False for a finished study whose trials, per-workload studies and comparison
+    are all in the run directory. Read without Ray, under the directory's lock,
+    so a rerun of a finished study does not start Ray for nothing."""
+    from optuna.exceptions import OptunaError
+
+    st, out = exp.study, Path(out_dir)
+    if storage is None and not (out / JOURNAL).exists():
+        return True
+    storage_obj, _, _ = O.make_storage(out, storage)
+
+    def finished(name: str, target: int) -> dict | None:
+        """The study's best trial if it has its budget, else None."""
+        try:
+            study = O.optuna().load_study(study_name=name, storage=storage_obj)
+        except (KeyError, OptunaError):
+            return None
+        if budget_used(study) < target:
+            return None
+        best = O.best_trials(study, st)
+        return best[0] if best else {}
+
+    best = finished(exp.name, trial_target(st, trials))
+    if best is None:
+        return True
+    if not compare or not best:
+        return False
+    own = {}
+    if st.per_workload_trials and not st.multi:
+        for w in exp.workloads:
+            b = finished(own_study_name(exp, w), st.per_workload_trials)
+            if b is None:
+                return True
+            if b:
+                own[w] = b
+    from harness.search.compare import Tuned, compare_evaluations, own_best_evaluations
+
+    tuned = Tuned(run_dir=out, params=dict(best["params"]), trial=best["number"],
+                  point=f"t{best['number']}", selected_by="study best")
+    evals = compare_evaluations(exp, [DEFAULT_LABEL, TUNED], tuned, out)
+    evals += own_best_evaluations(exp, own)
+    done = set(ResultStore(out).table()["eval_id"]) if (out / TRIALS).exists() else set()
+    return any(ev.eval_id not in done for ev in evals)
 
 
 def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials: int | None = None,

@@ -299,3 +299,32 @@ def test_a_line_per_finished_trial(tmp_path, capsys):
     assert [r[0] for r in rows] == ["0", "1", "2"] and {r[1] for r in rows} == {"complete"}
     assert float(rows[-1][3]) == max(float(r[2]) for r in rows)  # best so far (maximize)
     assert all(any(k.startswith("scan_size_mb=") for k in r[4:]) for r in rows)
+
+
+def test_rerunning_a_finished_study_starts_no_ray(tmp_path, capsys, monkeypatch):
+    from harness.cli import main
+    from harness.search.study import work_left
+
+    p = write(tmp_path, 3)
+    text = p.read_text().replace("  trials: 8\n", "  trials: 2\n  per_workload_trials: 1\n")
+    p.write_text(text.replace("seeds: [1, 2]", "seeds: [1, 2]\nholdout_seeds: [3]"))
+    out = tmp_path / "out"
+    exp = load_experiment(p)
+    assert work_left(exp, out)  # nothing there yet
+    assert main(["tune", str(p), "--out", str(out), "--backend", "inline",
+                 "--no-progress"]) == 0
+    first = capsys.readouterr().out
+    assert not work_left(exp, out)
+    assert work_left(exp, out, trials=3)  # a larger budget: one more trial to run
+    import harness.run.backends as backends
+
+    def no_ray(*a, **k):
+        raise AssertionError("Ray started for a finished study")
+
+    monkeypatch.setattr(backends, "make_backend", no_ray)
+    assert main(["tune", str(p), "--out", str(out), "--no-progress"]) == 0
+    again = capsys.readouterr().out
+    assert "0 evaluations run" in again
+    # the same report: the comparison and the regret table, read from the directory
+    assert again.split("\n", 1)[1].split("parameter importance")[0] == \
+        first.split("\n", 1)[1].split("parameter importance")[0]
