@@ -337,12 +337,15 @@ def own_study_name(exp: Experiment, workload: str) -> str:
 
 
 def _per_workload_studies(exp: Experiment, storage, store: ResultStore, backend: Backend,
-                          progress: bool, by_config: dict[str, dict]
+                          progress: bool, by_config: dict[str, dict],
+                          shared_best: dict | None = None
                           ) -> tuple[dict[str, dict], int, int]:
     """Each suite workload's own study (study.per_workload_trials trials, the same
     space, sampler and seed, that workload alone): its best trial, the regret
-    baseline. Rows go to the run's store with mode "own"; resumed like the shared
-    study. Returns the bests and the evaluations run and found identical."""
+    baseline. Its first trials are the RFC defaults and the shared study's best
+    (`shared_best`), so a workload's own best is never worse than either on its
+    study seeds. Rows go to the run's store with mode "own"; resumed like the
+    shared study. Returns the bests and the evaluations run and found identical."""
     st = exp.study
     out: dict[str, dict] = {}
     n_run = n_identical = 0
@@ -352,7 +355,13 @@ def _per_workload_studies(exp: Experiment, storage, store: ResultStore, backend:
         exp_w = exp.only(w)
         study = _open_study(exp_w, storage, O.make_pruner(st, 1, f"{exp.source}: study"),
                             own_study_name(exp, w))
+        fresh = not study.get_trials(deepcopy=False)
         _prepare(exp_w, study)
+        if fresh and shared_best:
+            # The shared default is one of its candidates: the own best is then at
+            # least as good on this workload's study seeds (regret >= 0 there).
+            study.enqueue_trial(dict(shared_best["params"]),
+                                user_attrs={"label": "shared-best"}, skip_if_exists=True)
         target = st.per_workload_trials
         bar = progress_bar(target, min(budget_used(study), target), f"own {w}", progress,
                            unit="trial")
@@ -488,7 +497,7 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
         own_run = own_identical = 0
         if best and compare:
             own, own_run, own_identical = _per_workload_studies(
-                exp, storage_obj, store, backend, progress, driver.by_config)
+                exp, storage_obj, store, backend, progress, driver.by_config, best[0])
             comparison, regret = compare_default(exp, best[0], store, backend, progress, own)
         store.consolidate()
         summary = {"best": best, "counts": counts, "storage": storage_desc,

@@ -119,6 +119,11 @@ def test_per_workload_studies_give_each_workload_its_own_best(tmp_path):
         assert ob[ob["seed"].isin([1, 2])]["objective"].mean() == pytest.approx(best.value)
         kmm = {k: v for k, v in best.params.items()}
         assert {k: ob[f"param.{k}"].iloc[0] for k in kmm} == kmm
+        # the shared default is one of its candidates: never better on the study seeds
+        assert [t.params for t in study.trials[:2]][1] == rep.best[0]["params"] or \
+            study.trials[0].params == rep.best[0]["params"]
+        tuned = t[(t["label"] == "tuned") & (t["workload"] == w) & t["seed"].isin([1, 2])]
+        assert ob[ob["seed"].isin([1, 2])]["objective"].mean() >= tuned["objective"].mean()
     assert set(rep.regret["workload"]) == set(exp.workloads)
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["regret"]) == len(exp.workloads)

@@ -185,7 +185,7 @@ def test_tune_shipped_suite_beats_rfc_defaults(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     text = r.stdout
-    assert "tuned (trial" in text and "vs rfc-default knobs" in text
+    assert "tuned (trial" in text and "vs rfc-default (RFC V1 defaults) knobs" in text
     assert "mean over study seeds [1, 2, 3]" in text and "mean over holdout seeds [4, 5]" in text
     summary = json.loads((out / "summary.json").read_text())
     agg = [row for row in summary["comparison"] if row["workload"] == "[mean]"]
