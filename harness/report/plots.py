@@ -422,6 +422,9 @@ def plot_regret(table: pd.DataFrame, colors: dict[str, str] | None = None) -> Fi
         ax.barh(yy, m, height=kw.pop("height"), color=color, **kw)
         ax.errorbar(m, yy, xerr=np.clip(np.nan_to_num(err), 0, None), fmt="none",
                     ecolor="#333333", elinewidth=0.9, capsize=2)
+        for yi, v in zip(np.atleast_1d(yy), m, strict=True):  # a zero is a result too
+            if v == 0:
+                ax.text(0, yi, " 0", ha="left", va="center", fontsize=8, color="#333333")
 
     with style():
         fig = _figure(10.0, 1.3 + 0.42 * len(workloads))
