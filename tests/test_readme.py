@@ -23,3 +23,13 @@ def test_readme_python_block_runs(code, tmp_path, monkeypatch, capsys):
     exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     out = capsys.readouterr().out
     assert out.strip()  # the example prints what it shows
+
+
+def test_the_readmes_relative_links_and_images_resolve():
+    """Every file the README links or shows (MODEL.md, screenshots, figures)
+    is in the repository."""
+    text = (REPO / "README.md").read_text()
+    targets = re.findall(r"\]\(((?!https?:|#)[^)\s]+)\)", text)
+    assert "docs/MODEL.md" in targets and "docs/report-regret.png" in targets
+    missing = [t for t in targets if not (REPO / t.split("#")[0]).exists()]
+    assert not missing, missing

@@ -452,3 +452,15 @@ def test_a_study_run_draws_no_extra_trials_unless_asked(tmp_path):
     assert drawn <= set(NAMED) and "tuned" in drawn
     figs = {f.key: f for f in build_figures(run, progress=False, extra_points=2)}
     assert len(set(figs["1-policies"].tables[0][1]["series"]) - set(NAMED)) == 2
+
+
+def test_every_figure_fits_the_reports_column(df, pts, series):
+    """At most 10.5 in at 100 dpi: shown at its own size in the 1100 px column,
+    so its 9-10 pt text is 12-14 px on the page (not shrunk to 8 px)."""
+    tab, seeds = TB.comparison_table(df, series), TB.comparison_seeds(df, series)
+    many = pd.concat([tab.assign(workload=tab["workload"] + f"-{i}") for i in range(6)])
+    dots = pd.concat([seeds.assign(workload=seeds["workload"] + f"-{i}") for i in range(6)])
+    for fig in (P.plot_policy_comparison(many, dots, series),
+                P.plot_pareto(TB.pareto_table(pts), series)):
+        assert fig.get_figwidth() <= P.PAGE_WIDTH_IN == 10.5
+        assert fig.dpi == 100
