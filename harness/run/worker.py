@@ -14,6 +14,7 @@ import dataclasses
 import json
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from harness.config import RunConfig
 # metrics (in the simulator's order), eval_wall_s, worker and finished_at.
 HEAD_COLUMNS = ["run", "mode", "trial", "eval_id", "label", "policy", "version", "workload",
                 "seed"]
-TAIL_COLUMNS = ["eval_wall_s", "worker", "finished_at"]
+TAIL_COLUMNS = ["eval_wall_s", "worker", "node", "finished_at"]
 PARAM_PREFIX = "param."
 
 
@@ -65,6 +66,7 @@ def run_chunk(specs: list, *shared) -> list[dict]:
     from harness.model import simulate
 
     worker = f"{socket.gethostname()}/{os.getpid()}"
+    node = _ray_node_id()
     outs = []
     for eid, cfg, subs in specs:
         try:
@@ -78,7 +80,7 @@ def run_chunk(specs: list, *shared) -> list[dict]:
             sim_s = time.perf_counter() - t0
             outs.append({"eval_id": eid, "ok": True, "metrics": res.metrics,
                          "ts": timeseries_long(res.timeseries), "worker": worker,
-                         "eval_wall_s": sim_s, "finished_at": time.time()})
+                         "node": node, "eval_wall_s": sim_s, "finished_at": time.time()})
         except MemoryError:
             raise  # Ray retries the chunk (retry_exceptions)
         except Exception as exc:  # noqa: BLE001 - reported per evaluation
@@ -86,6 +88,15 @@ def run_chunk(specs: list, *shared) -> list[dict]:
             outs.append({"eval_id": eid, "ok": False, "worker": worker,
                          "error": f"{type(exc).__name__}: {msg[0] if msg else ''}"})
     return outs
+
+
+def _ray_node_id() -> str:
+    """The Ray node this task runs on ("" outside Ray): which machine of a cluster
+    did the work."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return ""
+    return str(ray.get_runtime_context().get_node_id())
 
 
 def timeseries_long(ts: dict[str, list]) -> dict[str, np.ndarray]:
@@ -163,11 +174,12 @@ def make_row(ev: Evaluation, out: dict) -> tuple[dict, dict]:
     for k, v in ev.params.items():
         row[f"{PARAM_PREFIX}{k}"] = _scalar(v)
     for k, v in m.items():
-        if k in row or k in ("worker", "finished_at"):
+        if k in row or k in ("worker", "node", "finished_at"):
             k = f"metric.{k}"
         row[k] = _scalar(v)
     row["eval_wall_s"] = out.get("eval_wall_s", float("nan"))
     row["worker"] = out.get("worker", "")
+    row["node"] = out.get("node", "")
     row["finished_at"] = datetime.fromtimestamp(out.get("finished_at", time.time()), UTC)
     cols = out.get("ts") or {}
     n = len(next(iter(cols.values()))) if cols else 0

@@ -99,7 +99,7 @@ def test_ray_start_job_submit_sweep(tmp_path):
 
         # The cluster computed exactly what an in-process run computes.
         run_sweep(load_experiment(cfg), tmp_path / "inline", InlineBackend(), progress=False)
-        volatile = ["wall_s", "eval_wall_s", "worker", "finished_at"]
+        volatile = ["wall_s", "eval_wall_s", "worker", "node", "finished_at"]
         a = t.drop(columns=volatile).sort_values("eval_id").reset_index(drop=True)
         b = pd.read_parquet(tmp_path / "inline" / "trials.parquet").drop(columns=volatile)
         b = b.sort_values("eval_id").reset_index(drop=True)[a.columns]

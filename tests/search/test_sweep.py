@@ -29,7 +29,7 @@ SMALL = tiny_suite("small", """  grid: {policy.version: [v1, v3]}
 """)
 
 # Metrics that depend on the machine, not on the configuration.
-VOLATILE = {"wall_s", "eval_wall_s", "worker", "finished_at"}
+VOLATILE = {"wall_s", "eval_wall_s", "worker", "node", "finished_at"}
 
 
 
