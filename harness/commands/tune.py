@@ -45,12 +45,13 @@ def run(args) -> int:
     from harness.commands._common import check_backend_args
     from harness.run.backends import InlineBackend
     from harness.run.store import RunLock, check_same_experiment
-    from harness.search.study import work_left
+    from harness.search.study import shares_study, work_left
 
     check_backend_args(args)
     # The run directory's lock before Ray starts: a taken directory fails at once,
     # and so does one holding another study.
-    with flag_names(), RunLock(out):
+    # Several drivers of one study on a database storage share the directory.
+    with flag_names(), RunLock(out, shared=shares_study(args.storage)):
         check_same_experiment(out, "tune", exp.fingerprint("tune"), exp.describe())
         # A finished study is reported again without starting Ray: nothing to run.
         idle = not work_left(exp, out, trials=args.trials, storage=args.storage,

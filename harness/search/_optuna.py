@@ -57,7 +57,7 @@ def make_storage(out_dir: Path, storage: str | None) -> tuple[Any, str, bool]:
         return opt.storages.get_storage(storage), storage, False
     except (ImportError, ModuleNotFoundError) as exc:
         raise TiersweepError(f"storage {storage}: a driver is missing ({exc}); e.g. "
-                             "pip install psycopg2-binary for PostgreSQL") from None
+                             "pip install tiersweep[postgres] for PostgreSQL") from None
     except Exception as exc:  # noqa: BLE001 - bad URL, unreachable server
         raise TiersweepError(f"storage {storage}: {type(exc).__name__}: {exc}") from None
 

@@ -13,6 +13,8 @@ over the whole study, so a rerun only makes up the difference.
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from pathlib import Path
 
 
@@ -51,13 +53,36 @@ def _retried(trials) -> set:
     return {t.user_attrs.get("retry_of") for t in trials if "retry_of" in t.user_attrs}
 
 
+DRIVER_ATTR = "driver"  # host:pid of the driver that asked a trial
+
+
+def driver_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _driver_dead(trial) -> bool:
+    """A RUNNING trial's driver is gone: its process on this host has exited. A
+    driver on another host cannot be checked: its trials are left to it."""
+    host, _, pid = str(trial.user_attrs.get(DRIVER_ATTR, "")).rpartition(":")
+    if not host:
+        return True  # asked before drivers were recorded: a single-driver study's
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return True
+    return int(pid) == os.getpid()  # this process's own earlier run
+
+
 def recover_stale(study) -> list[int]:
-    """Fail trials left RUNNING by a dead driver and enqueue their parameters again."""
+    """Fail trials left RUNNING by a dead driver and enqueue their parameters again
+    (a live driver sharing the study keeps its trials)."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
     retried = _retried(trials)
-    stale = [t for t in trials if t.state == TrialState.RUNNING]
+    stale = [t for t in trials if t.state == TrialState.RUNNING and _driver_dead(t)]
     for t in stale:
         if t.number not in retried:  # a crash between enqueue and tell: enqueue once
             attrs = {"retry_of": t.number, "root_trial": t.user_attrs.get("root_trial", t.number)}
@@ -66,6 +91,25 @@ def recover_stale(study) -> list[int]:
             study.enqueue_trial(dict(t.params), user_attrs=attrs)
         study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
     return [t.number for t in stale]
+
+
+def budget_taken(trials, before: int | None = None, exclude: set | None = None) -> int:
+    """Trials that count against the budget, in the storage (every driver's):
+    finished ones (not a dead driver's failure, which is retried, nor a trial
+    told over budget) and running ones, optionally only those numbered below
+    `before`, and not those in `exclude` (a driver's own, counted apart)."""
+    from optuna.trial import TrialState
+
+    retried = _retried(trials)
+    n = 0
+    for t in trials:
+        if (before is not None and t.number >= before) or (exclude and t.number in exclude):
+            continue
+        if t.state == TrialState.FAIL and (t.number in retried or t.user_attrs.get("over_budget")):
+            continue
+        if t.state.is_finished() or t.state == TrialState.RUNNING:
+            n += 1
+    return n
 
 
 def budget_used(study) -> int:

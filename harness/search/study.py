@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -46,14 +47,22 @@ from harness.run.store import (
     finish_manifest,
     jsonable,
     start_manifest,
-    write_manifest,
+    update_manifest,
 )
 from harness.run.store.layout import ANOTHER_RUN_DIR, JOURNAL, STUDY_TRIALS, SUMMARY, TRIALS
+from harness.run.store.lock import store_lock
 from harness.run.worker import Evaluation, make_row
 from harness.search import _optuna as O
 from harness.search.aggregate import aggregate, per_workload
 from harness.search.compare import compare_default
-from harness.search.resume import budget_used, recover_stale, root_of
+from harness.search.resume import (
+    DRIVER_ATTR,
+    budget_taken,
+    budget_used,
+    driver_id,
+    recover_stale,
+    root_of,
+)
 from harness.search.trial import TrialRun, suite_values, trial_evaluations
 
 DEFAULT_TRIALS = 40
@@ -74,7 +83,7 @@ def _enqueue_default(exp: Experiment, study) -> None:
         if v is None or not p.contains(v):
             return
         params[p.key] = v
-    study.enqueue_trial(params, user_attrs={"label": DEFAULT_LABEL})
+    study.enqueue_trial(params, user_attrs={"label": DEFAULT_LABEL}, skip_if_exists=True)
 
 
 def trial_target(st: StudySpec, trials: int | None) -> int:
@@ -108,11 +117,14 @@ class _Driver:
 
     def __init__(self, exp: Experiment, study, store: ResultStore, backend: Backend, *,
                  target: int, timeout_s: float | None, bar, mode: str = "tune",
-                 by_config: dict[str, dict] | None = None, table: bool = False):
+                 by_config: dict[str, dict] | None = None, table: bool = False,
+                 shared: bool = False):
         from optuna.pruners import NopPruner
 
         self.exp, self.st, self.study, self.store = exp, exp.study, study, store
         self.mode = mode
+        self.shared = shared  # other drivers work on the same study (database storage)
+        self.over_budget = False
         self.table, self._header_done = table, False  # a line per finished trial
         self.workloads = exp.workloads
         self.n_seeds = len(exp.seeds)
@@ -131,9 +143,17 @@ class _Driver:
         # Knobs that decide whether a conditional parameter is active.
         self.defaults = exp.default_values([k for p in self.st.space for k, _ in p.when])
 
+    def room(self) -> bool:
+        """Budget left for one more trial. Alone, the count kept here; sharing the
+        study with other drivers (a database storage), every driver's trials in it."""
+        if not self.shared:
+            return self.used + len(self.active) < self.target
+        taken = budget_taken(self.study.get_trials(deepcopy=False), exclude=set(self.active))
+        return taken + len(self.active) < self.target
+
     def loop(self) -> None:
         while True:
-            while (self.used + len(self.active) < self.target and self.sched.wants_work()
+            while (self.sched.wants_work() and self.room()
                    and (self.deadline is None or time.monotonic() < self.deadline)):
                 self.start_trial()
             if not self.active:
@@ -155,6 +175,14 @@ class _Driver:
         from optuna.trial import TrialState
 
         trial = self.study.ask()
+        trial.set_user_attr(DRIVER_ATTR, driver_id())
+        if self.shared and budget_taken(self.study.get_trials(deepcopy=False),
+                                        before=trial.number) >= self.target:
+            # Another driver took the last place between the count and this ask.
+            trial.set_user_attr("over_budget", True)
+            self.study.tell(trial, state=TrialState.FAIL)
+            self.over_budget = True
+            return
         root = root_of(trial)
         label = str(trial.user_attrs.get("label", f"t{trial.number}"))
         trial.set_user_attr("root_trial", root)
@@ -331,6 +359,13 @@ def _open_study(exp: Experiment, storage, pruner, name: str | None = None):
     return study
 
 
+def shares_study(storage: str | None) -> bool:
+    """A database storage (an URL other than a journal file): several drivers may
+    run the study at once, in one run directory (RunLock shared, per-driver part
+    files, merges under the store lock, the budget counted in the storage)."""
+    return storage is not None and "://" in storage
+
+
 def own_study_name(exp: Experiment, workload: str) -> str:
     """The Optuna study of one workload's own knobs, in the run's storage."""
     return f"{exp.name}:{workload}"
@@ -338,7 +373,7 @@ def own_study_name(exp: Experiment, workload: str) -> str:
 
 def _per_workload_studies(exp: Experiment, storage, store: ResultStore, backend: Backend,
                           progress: bool, by_config: dict[str, dict],
-                          shared_best: dict | None = None
+                          shared_best: dict | None = None, shared: bool = False
                           ) -> tuple[dict[str, dict], int, int]:
     """Each suite workload's own study (study.per_workload_trials trials, the same
     space, sampler and seed, that workload alone): its best trial, the regret
@@ -353,20 +388,21 @@ def _per_workload_studies(exp: Experiment, storage, store: ResultStore, backend:
         return out, 0, 0
     for w in exp.workloads:
         exp_w = exp.only(w)
-        study = _open_study(exp_w, storage, O.make_pruner(st, 1, f"{exp.source}: study"),
-                            own_study_name(exp, w))
-        fresh = not study.get_trials(deepcopy=False)
-        _prepare(exp_w, study)
-        if fresh and shared_best:
-            # The shared default is one of its candidates: the own best is then at
-            # least as good on this workload's study seeds (regret >= 0 there).
-            study.enqueue_trial(dict(shared_best["params"]),
-                                user_attrs={"label": "shared-best"}, skip_if_exists=True)
+        with store_lock(store.dir) if shared else contextlib.nullcontext():
+            study = _open_study(exp_w, storage, O.make_pruner(st, 1, f"{exp.source}: study"),
+                                own_study_name(exp, w))
+            fresh = not study.get_trials(deepcopy=False)
+            _prepare(exp_w, study, shared)
+            if fresh and shared_best:
+                # The shared default is one of its candidates: the own best is then at
+                # least as good on this workload's study seeds (regret >= 0 there).
+                study.enqueue_trial(dict(shared_best["params"]),
+                                    user_attrs={"label": "shared-best"}, skip_if_exists=True)
         target = st.per_workload_trials
         bar = progress_bar(target, min(budget_used(study), target), f"own {w}", progress,
                            unit="trial")
         driver = _Driver(exp_w, study, store, backend, target=target, timeout_s=None, bar=bar,
-                         mode="own", by_config=by_config)
+                         mode="own", by_config=by_config, shared=shared)
         try:
             driver.loop()
         except BaseException:
@@ -382,12 +418,15 @@ def _per_workload_studies(exp: Experiment, storage, store: ResultStore, backend:
     return out, n_run, n_identical
 
 
-def _prepare(exp: Experiment, study) -> list[int]:
-    """Recover a dead driver's trials, seed the sampler, enqueue the first trials."""
+def _prepare(exp: Experiment, study, shared: bool = False) -> list[int]:
+    """Recover a dead driver's trials, seed the sampler, enqueue the first trials.
+    Drivers sharing a study each seed their sampler apart (by process): with one
+    seed they would suggest the same knobs."""
     st = exp.study
     recovered = recover_stale(study)
     n_existing = len(study.get_trials(deepcopy=False))
-    study.sampler = O.make_sampler(st, O.sampler_seed(st.seed, n_existing),
+    offset = n_existing + (os.getpid() if shared else 0)
+    study.sampler = O.make_sampler(st, O.sampler_seed(st.seed, offset),
                                    f"{exp.source}: study")
     if n_existing == 0 and st.sampler == "grid":
         O.enqueue_grid(st, study)
@@ -407,7 +446,8 @@ def work_left(exp: Experiment, out_dir: str | Path, *, trials: int | None = None
     st, out = exp.study, Path(out_dir)
     if storage is None and not (out / JOURNAL).exists():
         return True
-    storage_obj, _, _ = O.make_storage(out, storage)
+    with store_lock(out) if shares_study(storage) else contextlib.nullcontext():
+        storage_obj, _, _ = O.make_storage(out, storage)  # a database's schema: one at a time
 
     def finished(name: str, target: int) -> dict | None:
         """The study's best trial if it has its budget, else None."""
@@ -453,18 +493,22 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
     target = trial_target(st, trials)
     timeout_s = timeout_s if timeout_s is not None else st.timeout_s
     t0 = time.perf_counter()
-    with RunLock.reuse(out):
-        storage_obj, storage_desc, repaired = O.make_storage(out, storage)
+    shared = shares_study(storage)
+    with RunLock.reuse(out, shared=shared):
+        # Drivers sharing a study create the schema, the study and its first
+        # trials one at a time (concurrent CREATEs collide).
+        with store_lock(out) if shared else contextlib.nullcontext():
+            storage_obj, storage_desc, repaired = O.make_storage(out, storage)
+            study = _open_study(exp, storage_obj,
+                                O.make_pruner(st, len(exp.workloads), f"{exp.source}: study"))
+            recovered = _prepare(exp, study, shared)
         manifest = start_manifest(out, mode="tune", fingerprint=exp.fingerprint("tune"),
                                   experiment=exp.describe(), command=command,
                                   extra={"backend": backend.describe(), "storage": storage_desc,
-                                         "trials": target, "timeout_s": timeout_s})
-        manifest["storage"] = storage_desc  # where readers find the study
-        write_manifest(out, manifest)
+                                         "trials": target, "timeout_s": timeout_s,
+                                         "shared": shared})
+        update_manifest(out, manifest, storage=storage_desc)  # where readers find the study
         store = ResultStore(out)
-        study = _open_study(exp, storage_obj,
-                            O.make_pruner(st, len(exp.workloads), f"{exp.source}: study"))
-        recovered = _prepare(exp, study)
         bar = progress_bar(target, min(budget_used(study), target), f"tune {exp.name}",
                            progress, unit="trial")
         if repaired:
@@ -474,7 +518,7 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
         if postfix:
             bar.set_postfix_str(postfix, refresh=False)
         driver = _Driver(exp, study, store, backend, target=target, timeout_s=timeout_s,
-                         bar=bar, table=progress)
+                         bar=bar, table=progress, shared=shared)
         status = "interrupted"
         try:
             driver.loop()
@@ -497,7 +541,7 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
         own_run = own_identical = 0
         if best and compare:
             own, own_run, own_identical = _per_workload_studies(
-                exp, storage_obj, store, backend, progress, driver.by_config, best[0])
+                exp, storage_obj, store, backend, progress, driver.by_config, best[0], shared)
             comparison, regret = compare_default(exp, best[0], store, backend, progress, own)
         store.consolidate()
         summary = {"best": best, "counts": counts, "storage": storage_desc,

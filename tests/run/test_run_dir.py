@@ -40,10 +40,11 @@ def test_a_lock_file_removed_by_its_releasing_holder_is_not_trusted(tmp_path):
 def test_a_finished_store_leaves_no_empty_parts_directory(tmp_path):
     from harness.run.store import ResultStore
 
-    store = ResultStore(tmp_path)
-    (tmp_path / PARTS).mkdir(exist_ok=True)
-    store.consolidate()
-    assert not (tmp_path / PARTS).exists()
+    with RunLock(tmp_path):
+        store = ResultStore(tmp_path)
+        (tmp_path / PARTS).mkdir(exist_ok=True)
+        store.consolidate()
+    assert not (tmp_path / PARTS).exists()  # the last lock holder removes it
 
 
 @pytest.mark.parametrize("name", [LOCK, PARTS, TRIALS])
@@ -119,6 +120,7 @@ def test_disk_full_is_one_line_leaves_no_temp_file_and_the_rerun_completes(
     inv = json.loads((out / MANIFEST).read_text())["invocations"]
     assert inv[-1]["status"] == "interrupted"
     # A writer killed mid-write left a temporary file: the next start removes it.
+    (out / PARTS).mkdir(exist_ok=True)  # the finished run removed it, empty
     (out / PARTS / ".trials-x.parquet.999.abcd.tmp").write_bytes(b"partial")
     monkeypatch.setattr(atomic, "write_with", real)
     assert main(["sweep", str(cfg), "--out", str(out), "--backend", "inline"]) == 0

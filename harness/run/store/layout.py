@@ -24,6 +24,7 @@ TIMESERIES = "timeseries.parquet"
 PARTS = "parts"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+STORE_LOCK = ".store.lock"  # merges and manifest updates, one driver at a time
 JOURNAL = "study.journal"
 JOURNAL_GLOB = "*.journal"  # a journal named otherwise (an explicit path in the directory)
 STUDY_TRIALS = "study_trials.parquet"
@@ -35,7 +36,7 @@ REPORT = "report.html"
 FIGURES_DIR = "figures"
 
 # What a run creates or writes in its directory (none may be a symlink).
-RUN_FILES = (TRIALS, TIMESERIES, PARTS, MANIFEST, LOCK, JOURNAL, STUDY_TRIALS, SUMMARY,
+RUN_FILES = (TRIALS, TIMESERIES, PARTS, MANIFEST, LOCK, STORE_LOCK, JOURNAL, STUDY_TRIALS, SUMMARY,
              COMPARE_INFO, DEFAULTS_YAML, DEFAULTS_SH, REPORT, FIGURES_DIR)
 
 # The remedy when a run directory is taken (locked, or holds another experiment);

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import TiersweepError
-from harness.run.store.layout import ANOTHER_RUN_DIR, LOCK, RUN_FILES
+from harness.run.store.layout import ANOTHER_RUN_DIR, LOCK, PARTS, RUN_FILES, STORE_LOCK
 
 # Directories whose lock this process holds (RunLock.reuse).
 _HELD: set[Path] = set()
@@ -32,20 +32,23 @@ class RunLock:
     following a symlink. A second RunLock on a held directory fails, in this
     process too; `reuse` is for a run inside a command that took it."""
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, shared: bool = False):
         self.dir = Path(out_dir)
         self.path = self.dir / LOCK
         self._fd: int | None = None
+        # Shared: several drivers of one study on a database storage work in the
+        # directory at once (each writes its own part files); any other run excludes them.
+        self.shared = shared
 
     @classmethod
     @contextlib.contextmanager
-    def reuse(cls, out_dir: Path) -> Iterator[None]:
+    def reuse(cls, out_dir: Path, shared: bool = False) -> Iterator[None]:
         """The lock of out_dir: this process's if it holds it already (the
         command takes it before Ray starts), else taken here."""
         if Path(out_dir).resolve() in _HELD:
             yield
             return
-        with cls(out_dir):
+        with cls(out_dir, shared=shared):
             yield
 
     def __enter__(self) -> RunLock:
@@ -56,7 +59,7 @@ class RunLock:
         for _ in range(100):
             fd = self._open()
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except OSError:
                 holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
                 os.close(fd)
@@ -73,8 +76,9 @@ class RunLock:
             os.close(fd)
         else:  # pragma: no cover - a hundred releases in a row
             raise TiersweepError(f"{self.path}: cannot take the lock (it keeps changing)")
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        if not self.shared:  # one holder: name it (shared holders are several)
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         _HELD.add(self.dir.resolve())
         return self
@@ -93,9 +97,37 @@ class RunLock:
         if self._fd is not None:
             _HELD.discard(self.dir.resolve())
             # Removed while still held (a finished run directory keeps no .lock); a
-            # process that opened the old file sees it gone and opens the new one.
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
+            # process that opened the old file sees it gone and opens the new one. A
+            # shared holder removes it only when it is the last (it can take it alone).
+            last = True
+            if self.shared:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    last = False
+            if last:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
+                with contextlib.suppress(OSError):  # no empty parts/ left behind
+                    (self.dir / PARTS).rmdir()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+@contextlib.contextmanager
+def store_lock(out_dir: Path) -> Iterator[None]:
+    """A short exclusive lock around the read-modify-writes of a run directory
+    (merging part files, updating the manifest): drivers sharing a directory
+    take turns. Blocking; the file is left in place (it is tiny)."""
+    path = Path(out_dir) / STORE_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise TiersweepError(f"{path}: cannot open: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

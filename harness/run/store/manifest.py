@@ -122,39 +122,77 @@ def check_same_experiment(out_dir: Path, mode: str, fingerprint: str, experiment
                      f"{ANOTHER_RUN_DIR}")
 
 
+def _alive(inv: dict) -> bool:
+    """An invocation's process still runs (on this host; another host's cannot be
+    checked and is taken as alive while a shared study runs)."""
+    if inv.get("host") != socket.gethostname():
+        return inv.get("shared", False)
+    try:
+        os.kill(int(inv.get("pid", -1)), 0)
+    except (OSError, ValueError):
+        return False
+    return int(inv.get("pid", -1)) != os.getpid()
+
+
 def start_manifest(out_dir: Path, *, mode: str, fingerprint: str, experiment: dict,
                    command: list[str] | None, extra: dict | None = None) -> dict:
     """Create or extend manifest.json; refuse a directory holding another experiment.
-    Called under the run directory's lock: an invocation still "running" died
-    (killed, disk full), so it is marked "interrupted", and temporary files
-    left by dead writers are removed."""
-    for d in (out_dir, Path(out_dir) / PARTS):
-        atomic.remove_stale_temp_files(d)
-    m = read_manifest(out_dir) or {}
-    for inv in m.get("invocations", []):
-        if inv.get("status") == "running":
-            inv["status"] = "interrupted"
-    check_same_experiment(out_dir, mode, fingerprint, experiment, m)
-    fps = m.setdefault("fingerprints", {})
-    fps[mode] = fingerprint
-    m["run"] = experiment.get("name")
-    m["experiment"] = experiment
-    m.setdefault("created_at", _now())
-    inv = {"mode": mode, "command": command if command is not None else sys.argv,
-           "cwd": os.getcwd(), "started_at": _now(), "host": socket.gethostname(),
-           "pid": os.getpid(), "versions": package_versions(), "git": git_revision(),
-           "status": "running", **(extra or {})}
-    m.setdefault("invocations", []).append(inv)
-    write_manifest(out_dir, m)
+    Called under the run directory's lock: an invocation still "running" whose
+    process is gone died (killed, disk full), so it is marked "interrupted", and
+    temporary files left by dead writers are removed. Under the store lock:
+    drivers sharing the directory add their invocations one at a time."""
+    from harness.run.store.lock import store_lock
+
+    with store_lock(out_dir):
+        for d in (out_dir, Path(out_dir) / PARTS):
+            atomic.remove_stale_temp_files(d)
+        m = read_manifest(out_dir) or {}
+        for inv in m.get("invocations", []):
+            if inv.get("status") == "running" and not _alive(inv):
+                inv["status"] = "interrupted"
+        check_same_experiment(out_dir, mode, fingerprint, experiment, m)
+        fps = m.setdefault("fingerprints", {})
+        fps[mode] = fingerprint
+        m["run"] = experiment.get("name")
+        m["experiment"] = experiment
+        m.setdefault("created_at", _now())
+        inv = {"mode": mode, "command": command if command is not None else sys.argv,
+               "cwd": os.getcwd(), "started_at": _now(), "host": socket.gethostname(),
+               "pid": os.getpid(), "versions": package_versions(), "git": git_revision(),
+               "status": "running", **(extra or {})}
+        m.setdefault("invocations", []).append(inv)
+        write_manifest(out_dir, m)
     return m
 
 
+def update_manifest(out_dir: Path, manifest: dict, **top: Any) -> None:
+    """Set top-level fields, re-reading the file under the store lock (another
+    driver may have added its invocation meanwhile)."""
+    from harness.run.store.lock import store_lock
+
+    manifest.update(top)
+    with store_lock(out_dir):
+        m = read_manifest(out_dir) or manifest
+        m.update(top)
+        write_manifest(out_dir, m)
+
+
 def finish_manifest(out_dir: Path, manifest: dict, status: str, **info: Any) -> None:
-    inv = manifest["invocations"][-1]
-    inv["status"] = status
-    inv["finished_at"] = _now()
-    inv.update(info)
-    write_manifest(out_dir, manifest)
+    """Close this invocation's record (found again in the file: other drivers'
+    records written meanwhile are kept)."""
+    from harness.run.store.lock import store_lock
+
+    mine = manifest["invocations"][-1]
+    mine.update(status=status, finished_at=_now(), **info)
+    with store_lock(out_dir):
+        m = read_manifest(out_dir) or manifest
+        for inv in m.setdefault("invocations", []):
+            if (inv.get("pid"), inv.get("started_at")) == (mine["pid"], mine["started_at"]):
+                inv.update(mine)
+                break
+        else:
+            m["invocations"].append(mine)
+        write_manifest(out_dir, m)
 
 
 def _now() -> str:

@@ -35,6 +35,7 @@ from harness.run.store.layout import (
     part_files,
     part_path,
 )
+from harness.run.store.lock import store_lock
 from harness.run.worker import order_columns
 
 # ---------------------------------------------------------------- writing
@@ -110,9 +111,13 @@ class ResultStore:
         self._ts: list[pd.DataFrame] = []
         self._last_flush = time.monotonic()
         self._seq = 0
-        self.consolidate()
-        table = self._read(self.dir / TRIALS)
         self._index: dict[str, dict] = {}
+        self.consolidate()
+
+    def _load(self) -> None:
+        """The index: every row of trials.parquet (this process's rows are in it:
+        consolidate flushed them first)."""
+        table = self._read(self.dir / TRIALS)
         if table is not None:
             for rec in table.to_pandas().to_dict("records"):
                 self._index[rec["eval_id"]] = rec
@@ -160,12 +165,20 @@ class ResultStore:
         self._rows, self._ts = [], []
 
     def consolidate(self) -> None:
-        """Merge parts into trials.parquet / timeseries.parquet, then drop them."""
+        """Merge parts into trials.parquet / timeseries.parquet, then drop them
+        (under the directory's store lock: drivers sharing it take turns)."""
         self.flush()
-        tparts = part_files(self.dir, TRIALS_PART)
+        with store_lock(self.dir):
+            self._consolidate()
+        # Rows other drivers merged meanwhile: this driver sees them too.
+        self._load()
+
+    def _consolidate(self) -> None:
+        # Series parts listed first: a part pair flushed in between keeps its trials
+        # part for the next merge, never its series alone.
         sparts = part_files(self.dir, TS_PART)
+        tparts = part_files(self.dir, TRIALS_PART)
         if not tparts and not sparts:
-            self._drop_empty_parts_dir()
             return
         tables = [t for t in [self._read(self.dir / TRIALS)] + [self._read(p) for p in tparts]
                   if t is not None and t.num_rows]
@@ -183,12 +196,6 @@ class ResultStore:
         for p in tparts + sparts:
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
-        self._drop_empty_parts_dir()
-
-    def _drop_empty_parts_dir(self) -> None:
-        # A finished run leaves no empty parts/ behind (the next flush recreates it).
-        with contextlib.suppress(OSError):
-            (self.dir / PARTS).rmdir()
 
     def table(self) -> pd.DataFrame:
         """Every stored row (this run's included), one per eval_id."""
