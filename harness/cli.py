@@ -14,7 +14,7 @@ import sys
 from harness.errors import TiersweepError
 
 COMMANDS = ["simulate", "bench", "calibrate", "report", "defaults", "trace", "sweep", "tune",
-            "bench_harness", "compare", "schema"]
+            "bench_harness", "bench_study", "compare", "schema"]
 
 
 def build_parser() -> argparse.ArgumentParser:

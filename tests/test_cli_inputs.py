@@ -134,3 +134,13 @@ def test_another_experiment_in_the_directory_is_named_before_ray(tmp_path, capsy
     err = capsys.readouterr().err
     assert "holds a different sweep of same (resolved.zipf.workloads[0].zipf_s: 1.2 here, " \
            "1.0 in the directory)" in err, err
+
+
+def test_bench_study_measures_a_journal_with_one_and_two_drivers():
+    from harness.tools import study_bench
+
+    lines: list[str] = []
+    study_bench.run([], trials=5, echo=lines.append)
+    text = "\n".join(lines)
+    assert "journal file   1 driver :" in text and "journal file   2 drivers:" in text
+    assert "0.2 s simulations:" in text and "2 s simulations:" in text
