@@ -16,7 +16,7 @@ import math
 
 import pandas as pd
 
-from harness.analysis.stats import WORSE, mean_ci, paired
+from harness.analysis.stats import WORSE, format_ci, mean_ci, paired
 from harness.experiment.spec import DEFAULT_LABEL, OWN_BEST, TUNED
 
 
@@ -83,32 +83,24 @@ def regret_text(t: pd.DataFrame) -> str:
     if t.empty:
         return "(no comparison rows: run tune with its final comparison)"
 
-    def ci(m, lo, hi, pct=False):
-        k = 100 if pct else 1
-        if not math.isfinite(m):
-            return "-"
-        if not math.isfinite(lo):
-            return f"{k * m:.3g}"
-        return f"{k * m:.3g} [{k * lo:.3g}, {k * hi:.3g}]"
-
     cols: dict[str, list] = {"workload": [], "n": []}
     has_own = "own_best" in t.columns
     for _, r in t.iterrows():
         cols["workload"].append(r["workload"] + (" !" if r["worse_than_rfc"] else ""))
         cols["n"].append(int(r["n_seeds"]))
         if has_own:
-            cols.setdefault("own best", []).append(ci(r["own_best"], r["own_best_lo"],
+            cols.setdefault("own best", []).append(format_ci(r["own_best"], r["own_best_lo"],
                                                       r["own_best_hi"]))
-        cols.setdefault("tuned", []).append(ci(r["tuned"], r["tuned_lo"], r["tuned_hi"]))
-        cols.setdefault("RFC", []).append(ci(r["rfc"], r["rfc_lo"], r["rfc_hi"]))
+        cols.setdefault("tuned", []).append(format_ci(r["tuned"], r["tuned_lo"], r["tuned_hi"]))
+        cols.setdefault("RFC", []).append(format_ci(r["rfc"], r["rfc_lo"], r["rfc_hi"]))
         if has_own:
             cols.setdefault("regret tuned", []).append(
-                ci(r["regret_tuned"], r["regret_tuned_lo"], r["regret_tuned_hi"])
+                format_ci(r["regret_tuned"], r["regret_tuned_lo"], r["regret_tuned_hi"])
                 + f" ({100 * r['regret_tuned_rel']:.0f}%)")
             cols.setdefault("regret RFC", []).append(
-                ci(r["regret_rfc"], r["regret_rfc_lo"], r["regret_rfc_hi"])
+                format_ci(r["regret_rfc"], r["regret_rfc_lo"], r["regret_rfc_hi"])
                 + f" ({100 * r['regret_rfc_rel']:.0f}%)")
         cols.setdefault("tuned - RFC", []).append(
-            ci(r["tuned_minus_rfc"], r["tuned_minus_rfc_lo"], r["tuned_minus_rfc_hi"]))
+            format_ci(r["tuned_minus_rfc"], r["tuned_minus_rfc_lo"], r["tuned_minus_rfc_hi"]))
         cols.setdefault("verdict", []).append(r["verdict"])
     return pd.DataFrame(cols).to_string(index=False)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 LEVEL = 0.95
 # The verdicts of a paired difference A - B, in the objective's direction.
@@ -33,6 +34,22 @@ def mean_ci(values: Sequence[float], level: float = LEVEL) -> tuple[float, float
         return m, math.nan, math.nan
     half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
     return m, m - half, m + half
+
+
+def group_ci(grouped) -> pd.DataFrame:
+    """Per group of a pandas SeriesGroupBy: the 95% t interval of its mean,
+    columns ``lo`` and ``hi`` (indexed like the groups)."""
+    out = grouped.agg(lambda x: mean_ci(x.to_numpy())[1:])
+    return pd.DataFrame(out.tolist(), index=out.index, columns=["lo", "hi"])
+
+
+def format_ci(m: float, lo: float, hi: float, spec: str = ".3g") -> str:
+    """``m [lo, hi]`` for a table; ``m`` alone without an interval, ``-`` without a mean."""
+    if not math.isfinite(m):
+        return "-"
+    if not math.isfinite(lo):
+        return format(m, spec)
+    return f"{m:{spec}} [{lo:{spec}}, {hi:{spec}}]"
 
 
 def verdict(low: float, high: float, direction: str = "maximize") -> str:

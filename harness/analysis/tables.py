@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.points import in_suite, varying_params, with_points
-from harness.analysis.stats import mean_ci
+from harness.analysis.stats import group_ci
 from harness.errors import InputError
 from harness.experiment.spec import DEFAULT_LABEL, NAMED_LABELS, NOT_CONTENDERS, TUNED
 from harness.run.store.layout import TIMESERIES
@@ -30,22 +30,21 @@ def comparison_table(df: pd.DataFrame, series: list[str]) -> pd.DataFrame:
     sub = in_suite(df)
     sub = sub[sub["point"].isin(series)]
     g = sub.groupby(["workload", "point"], sort=False)
-    hit_ci = g["hit_rate"].agg(lambda x: mean_ci(100 * x.to_numpy())[1:])
-    cost_ci = g["cost_cpu_s"].agg(lambda x: mean_ci(x.to_numpy())[1:])
+    hit_ci, cost_ci = group_ci(g["hit_rate"]) * 100, group_ci(g["cost_cpu_s"])
     tab = pd.DataFrame({
         "n_seeds": g["seed"].nunique(),
         "hit_rate_pct": g["hit_rate"].mean() * 100,
         "hit_rate_sd_pct": g["hit_rate"].std() * 100,
-        "hit_rate_lo_pct": hit_ci.str[0], "hit_rate_hi_pct": hit_ci.str[1],
+        "hit_rate_lo_pct": hit_ci["lo"], "hit_rate_hi_pct": hit_ci["hi"],
         "cost_cpu_s": g["cost_cpu_s"].mean(),
         "cost_cpu_s_sd": g["cost_cpu_s"].std(),
-        "cost_cpu_s_lo": cost_ci.str[0], "cost_cpu_s_hi": cost_ci.str[1],
+        "cost_cpu_s_lo": cost_ci["lo"], "cost_cpu_s_hi": cost_ci["hi"],
         "objective": g["objective"].mean(),
     })
     if "cost_cpu_pct" in sub.columns:
-        pct_ci = g["cost_cpu_pct"].agg(lambda x: mean_ci(x.to_numpy())[1:])
+        pct_ci = group_ci(g["cost_cpu_pct"])
         tab["cost_cpu_pct"] = g["cost_cpu_pct"].mean()
-        tab["cost_cpu_pct_lo"], tab["cost_cpu_pct_hi"] = pct_ci.str[0], pct_ci.str[1]
+        tab["cost_cpu_pct_lo"], tab["cost_cpu_pct_hi"] = pct_ci["lo"], pct_ci["hi"]
     tab = tab.reset_index().rename(columns={"point": "series"})
     wl = list(dict.fromkeys(df["workload"]))
     tab["_w"] = tab["workload"].map(wl.index)
@@ -97,9 +96,7 @@ def suite_mean_ci(df: pd.DataFrame, metric: str, scale: float = 1.0) -> pd.DataF
     if "point" not in df.columns:
         df = with_points(df)
     per_seed = df.groupby(["point", "seed"])[metric].mean() * scale
-    ci = per_seed.groupby(level="point").agg(lambda x: mean_ci(x.to_numpy())[1:])
-    return pd.DataFrame({"point": ci.index, "lo": ci.str[0].to_numpy(),
-                         "hi": ci.str[1].to_numpy()})
+    return group_ci(per_seed.groupby(level="point")).rename_axis("point").reset_index()
 
 
 def pareto_table(pts: pd.DataFrame, df: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -161,9 +158,8 @@ def heatmap_tables(df: pd.DataFrame, max_values: int = 12, max_pairs: int = 6
             cnt = sub.pivot_table(index=y, columns=x, values="objective", aggfunc="count")
             piv = piv.sort_index().sort_index(axis=1)
             cnt = cnt.reindex_like(piv).fillna(0).astype(int)
-            per_seed = sub.groupby([y, x, "seed"])["objective"].mean()
-            half = per_seed.groupby(level=[0, 1]).agg(
-                lambda v: (lambda m, lo, hi: hi - m)(*mean_ci(v.to_numpy())))
+            ci = group_ci(sub.groupby([y, x, "seed"])["objective"].mean().groupby(level=[0, 1]))
+            half = (ci["hi"] - ci["lo"]) / 2  # the t interval is symmetric
             out.append(HeatmapData(x=x, y=y, pivot=piv, n=cnt,
                                    others=[k for k in knobs if k not in (x, y)],
                                    half=half.unstack(x).reindex_like(piv)))

@@ -21,6 +21,7 @@ from harness import atomic
 from harness.analysis.points import with_points
 from harness.analysis.recommend import NOT_KNOBS, Recommendation, plain, recommend, rfc_default
 from harness.analysis.runs import load_run
+from harness.analysis.stats import format_ci
 from harness.run.store.layout import DEFAULTS_SH, DEFAULTS_YAML
 
 # The scanner's sysfs directory by patch version: the thread is kmmscand in V0/V1
@@ -157,12 +158,6 @@ def to_shell(rec: Recommendation, sysfs_dir_override: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _ci(m, lo, hi) -> str:
-    if pd.isna(m):
-        return "-"
-    return f"{m:.3f}" if pd.isna(lo) else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
-
-
 def evidence_text(rec: Recommendation) -> str:
     """Per seed group and workload: objective with its 95% t interval over seeds,
     the RFC defaults' beside it, the paired difference and its verdict."""
@@ -173,11 +168,11 @@ def evidence_text(rec: Recommendation) -> str:
             e[c] = math.nan if c != "verdict" else "-"
     out = pd.DataFrame({
         "seeds": e["seeds"], "workload": e["workload"], "n": e["n_seeds"],
-        "objective [95%]": [_ci(*r) for r in zip(e["objective"], e["objective_lo"],
+        "objective [95%]": [format_ci(*r, ".3f") for r in zip(e["objective"], e["objective_lo"],
                                                  e["objective_hi"], strict=True)],
-        "RFC [95%]": [_ci(*r) for r in zip(e["objective_rfc"], e["objective_rfc_lo"],
+        "RFC [95%]": [format_ci(*r, ".3f") for r in zip(e["objective_rfc"], e["objective_rfc_lo"],
                                            e["objective_rfc_hi"], strict=True)],
-        "minus RFC [95%]": [_ci(*r) for r in zip(e["diff"], e["diff_lo"], e["diff_hi"],
+        "minus RFC [95%]": [format_ci(*r, ".3f") for r in zip(e["diff"], e["diff_lo"], e["diff_hi"],
                                                  strict=True)],
         "verdict": e["verdict"].fillna("-"),
         "hit %": (100 * e["hit_rate"]).map(lambda x: f"{x:.2f}"),

@@ -30,7 +30,7 @@ import pandas as pd
 
 from harness import atomic
 from harness.analysis.regret import regret_table
-from harness.analysis.stats import mean_ci, paired
+from harness.analysis.stats import group_ci, paired
 from harness.errors import ConfigError, InputError, TiersweepError
 from harness.experiment import DEFAULT_LABEL, Experiment
 from harness.experiment.spec import NAMED_LABELS, OWN_BEST, TUNED
@@ -170,10 +170,9 @@ def policy_table(table: pd.DataFrame, policies: list[str]) -> pd.DataFrame:
         return pd.DataFrame()
     pw = table.groupby(["label", "workload"])[["objective", "hit_rate", "cost_cpu_s"]].mean()
     out = pw.groupby(level="label").mean()
-    per_seed = table.groupby(["label", "seed"])["objective"].mean()
-    ci = per_seed.groupby(level="label").agg(lambda x: mean_ci(x.to_numpy())[1:])
-    out.insert(1, "obj 95% lo", ci.str[0])
-    out.insert(2, "obj 95% hi", ci.str[1])
+    ci = group_ci(table.groupby(["label", "seed"])["objective"].mean().groupby(level="label"))
+    out.insert(1, "obj 95% lo", ci["lo"])
+    out.insert(2, "obj 95% hi", ci["hi"])
     out["hit_rate"] *= 100
     out = out.rename(columns={"hit_rate": "hit rate %", "cost_cpu_s": "CPU-s"})
     order = [p for p in policies if p in out.index]
