@@ -110,7 +110,8 @@ def run_evaluations(evaluations, out_dir: str | Path | ResultStore, backend: Bac
         if own:
             store.consolidate()
     table = pd.DataFrame(store.rows([ev.eval_id for ev in evals]))
-    failed_leaders = sum(1 for ev in leaders if ev.eval_id in dict(errors))
+    failed = {eid for eid, _ in errors}
+    failed_leaders = sum(1 for ev in leaders if ev.eval_id in failed)
     return Outcome(table=table, errors=errors, computed=len(leaders) - failed_leaders,
                    reused=len(evals) - len(todo), wall_s=time.perf_counter() - t0,
                    identical=len(todo) - len(leaders))

@@ -10,10 +10,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import InputError
 from harness.experiment import Experiment
 from harness.model import simulate
-from harness.run.store import read_trials
+from harness.run.store import stored_eval_ids
 from harness.search.compare import all_seeds, compare_evaluations
 from harness.search.study import trial_target
 from harness.search.sweep import sweep_evaluations
@@ -65,13 +64,6 @@ def _duration(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
-def _done_ids(out: Path) -> set[str]:
-    try:
-        return set(read_trials(out)["eval_id"])
-    except InputError:  # nothing has run there yet
-        return set()
-
-
 def _time_one(exp: Experiment) -> dict[str, float]:
     out = {}
     for w in exp.workloads:
@@ -83,7 +75,7 @@ def _time_one(exp: Experiment) -> dict[str, float]:
 
 def plan_sweep(exp: Experiment, out: Path, cpus: int | None) -> Plan:
     evals = sweep_evaluations(exp)
-    done = _done_ids(out)
+    done = stored_eval_ids(out)
     points = len({ev.trial for ev in evals})
     return Plan("sweep", points, list(exp.workloads), len(exp.seeds), len(evals),
                 sum(ev.eval_id in done for ev in evals), 0, _time_one(exp),
@@ -94,7 +86,7 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
                compare: bool = True) -> Plan:
     st = exp.study
     target = trial_target(st, trials)
-    done = _done_ids(out)
+    done = stored_eval_ids(out)
     tune_done = sum(i.startswith(f"{exp.name}/tune/") for i in done)
     per_trial = len(exp.workloads) * len(exp.seeds)
     own_trials = st.per_workload_trials if compare and not st.multi else 0
@@ -110,7 +102,7 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
 def plan_compare(exp: Experiment, out: Path, policies: list[str], tuned, cpus: int | None
                  ) -> Plan:
     evals = compare_evaluations(exp, policies, tuned, out)
-    done = _done_ids(out)
+    done = stored_eval_ids(out)
     return Plan("compare", len(policies), list(exp.workloads), len(all_seeds(exp)),
                 len(evals), sum(ev.eval_id in done for ev in evals), 0, _time_one(exp),
                 cpus or os.cpu_count() or 1)

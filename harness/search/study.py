@@ -47,9 +47,9 @@ from harness.run.store import (
     finish_manifest,
     jsonable,
     start_manifest,
-    update_manifest,
+    stored_eval_ids,
 )
-from harness.run.store.layout import ANOTHER_RUN_DIR, JOURNAL, STUDY_TRIALS, SUMMARY, TRIALS
+from harness.run.store.layout import ANOTHER_RUN_DIR, JOURNAL, STUDY_TRIALS, SUMMARY
 from harness.run.store.lock import store_lock
 from harness.run.worker import Evaluation, make_row
 from harness.search import _optuna as O
@@ -124,7 +124,6 @@ class _Driver:
         self.exp, self.st, self.study, self.store = exp, exp.study, study, store
         self.mode = mode
         self.shared = shared  # other drivers work on the same study (database storage)
-        self.over_budget = False
         self.table, self._header_done = table, False  # a line per finished trial
         self.workloads = exp.workloads
         self.n_seeds = len(exp.seeds)
@@ -139,6 +138,7 @@ class _Driver:
         self.identical = 0  # evaluations whose knobs an earlier trial of this run ran
         # resolved config -> its row, this invocation (shared with the per-workload studies)
         self.by_config: dict[str, dict] = {} if by_config is None else by_config
+        self._keys: dict[str, str] = {}  # eval_id -> its config key, while in flight
         self.prune = not self.st.multi and not isinstance(study.pruner, NopPruner)
         # Knobs that decide whether a conditional parameter is active.
         self.defaults = exp.default_values([k for p in self.st.space for k, _ in p.when])
@@ -162,6 +162,14 @@ class _Driver:
                 self.on_result(ev, res)
             self.store.maybe_flush()
 
+    def run_loop(self) -> None:
+        """loop(); interrupted or crashed, hand the trials in flight on (abandon)."""
+        try:
+            self.loop()
+        except BaseException:
+            self.abandon()
+            raise
+
     def abandon(self) -> None:
         """Interrupted or crashed: keep what finished, hand the trials in flight to
         the next run exactly as a dead driver would."""
@@ -181,7 +189,6 @@ class _Driver:
             # Another driver took the last place between the count and this ask.
             trial.set_user_attr("over_budget", True)
             self.study.tell(trial, state=TrialState.FAIL)
-            self.over_budget = True
             return
         root = root_of(trial)
         label = str(trial.user_attrs.get("label", f"t{trial.number}"))
@@ -203,7 +210,10 @@ class _Driver:
         todo = []
         for ev in evals:
             row = self.store.get(ev.eval_id)
-            same = self.by_config.get(config_key(ev)) if row is None else None
+            same = None
+            if row is None:
+                key = self._keys[ev.eval_id] = config_key(ev)
+                same = self.by_config.get(key)
             if same is not None:  # an earlier trial ran these very knobs: reuse its result
                 row = {**same, "eval_id": ev.eval_id, "mode": ev.mode, "trial": trial.number,
                        "label": label}
@@ -241,7 +251,7 @@ class _Driver:
         row, ts = make_row(ev, res)
         self.store.add(row, ts)
         tr.add(ev, row)
-        self.by_config[config_key(ev)] = row
+        self.by_config[self._keys.pop(ev.eval_id, None) or config_key(ev)] = row
         self.run += 1
         if self.prune and self.maybe_prune(tr):
             return
@@ -366,6 +376,12 @@ def shares_study(storage: str | None) -> bool:
     return storage is not None and "://" in storage
 
 
+def _one_driver_at_a_time(out: Path, shared: bool):
+    """The store lock when drivers share the study (a database's schema, a study
+    and its first trials are created by one at a time), else nothing to wait for."""
+    return store_lock(out) if shared else contextlib.nullcontext()
+
+
 def own_study_name(exp: Experiment, workload: str) -> str:
     """The Optuna study of one workload's own knobs, in the run's storage."""
     return f"{exp.name}:{workload}"
@@ -388,7 +404,7 @@ def _per_workload_studies(exp: Experiment, storage, store: ResultStore, backend:
         return out, 0, 0
     for w in exp.workloads:
         exp_w = exp.only(w)
-        with store_lock(store.dir) if shared else contextlib.nullcontext():
+        with _one_driver_at_a_time(store.dir, shared):
             study = _open_study(exp_w, storage, O.make_pruner(st, 1, f"{exp.source}: study"),
                                 own_study_name(exp, w))
             fresh = not study.get_trials(deepcopy=False)
@@ -404,10 +420,7 @@ def _per_workload_studies(exp: Experiment, storage, store: ResultStore, backend:
         driver = _Driver(exp_w, study, store, backend, target=target, timeout_s=None, bar=bar,
                          mode="own", by_config=by_config, shared=shared)
         try:
-            driver.loop()
-        except BaseException:
-            driver.abandon()
-            raise
+            driver.run_loop()
         finally:
             bar.close()
             store.flush()
@@ -446,7 +459,7 @@ def work_left(exp: Experiment, out_dir: str | Path, *, trials: int | None = None
     st, out = exp.study, Path(out_dir)
     if storage is None and not (out / JOURNAL).exists():
         return True
-    with store_lock(out) if shares_study(storage) else contextlib.nullcontext():
+    with _one_driver_at_a_time(out, shares_study(storage)):
         storage_obj, _, _ = O.make_storage(out, storage)  # a database's schema: one at a time
 
     def finished(name: str, target: int) -> dict | None:
@@ -479,7 +492,7 @@ def work_left(exp: Experiment, out_dir: str | Path, *, trials: int | None = None
                   point=f"t{best['number']}", selected_by="study best")
     evals = compare_evaluations(exp, [DEFAULT_LABEL, TUNED], tuned, out)
     evals += own_best_evaluations(exp, own)
-    done = set(ResultStore(out).table()["eval_id"]) if (out / TRIALS).exists() else set()
+    done = stored_eval_ids(out)
     return any(ev.eval_id not in done for ev in evals)
 
 
@@ -497,7 +510,7 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
     with RunLock.reuse(out, shared=shared):
         # Drivers sharing a study create the schema, the study and its first
         # trials one at a time (concurrent CREATEs collide).
-        with store_lock(out) if shared else contextlib.nullcontext():
+        with _one_driver_at_a_time(out, shared):
             storage_obj, storage_desc, repaired = O.make_storage(out, storage)
             study = _open_study(exp, storage_obj,
                                 O.make_pruner(st, len(exp.workloads), f"{exp.source}: study"))
@@ -506,8 +519,8 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
                                   experiment=exp.describe(), command=command,
                                   extra={"backend": backend.describe(), "storage": storage_desc,
                                          "trials": target, "timeout_s": timeout_s,
-                                         "shared": shared})
-        update_manifest(out, manifest, storage=storage_desc)  # where readers find the study
+                                         "shared": shared},
+                                  top={"storage": storage_desc})  # where readers find the study
         store = ResultStore(out)
         bar = progress_bar(target, min(budget_used(study), target), f"tune {exp.name}",
                            progress, unit="trial")
@@ -521,11 +534,8 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
                          bar=bar, table=progress, shared=shared)
         status = "interrupted"
         try:
-            driver.loop()
+            driver.run_loop()
             status = "done"
-        except BaseException:
-            driver.abandon()
-            raise
         finally:
             bar.close()
             store.flush()

@@ -9,11 +9,10 @@ from harness.run.store.manifest import (
     jsonable,
     read_manifest,
     start_manifest,
-    update_manifest,
     write_manifest,
 )
-from harness.run.store.parts import ResultStore, read_trials, write_parquet
+from harness.run.store.parts import ResultStore, read_trials, stored_eval_ids, write_parquet
 
 __all__ = ["ResultStore", "RunLock", "check_same_experiment", "finish_manifest", "jsonable", "read_manifest",
-           "read_trials", "start_manifest", "update_manifest", "write_manifest",
+           "read_trials", "start_manifest", "stored_eval_ids", "write_manifest",
            "write_parquet"]

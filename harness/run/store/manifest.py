@@ -135,7 +135,8 @@ def _alive(inv: dict) -> bool:
 
 
 def start_manifest(out_dir: Path, *, mode: str, fingerprint: str, experiment: dict,
-                   command: list[str] | None, extra: dict | None = None) -> dict:
+                   command: list[str] | None, extra: dict | None = None,
+                   top: dict | None = None) -> dict:
     """Create or extend manifest.json; refuse a directory holding another experiment.
     Called under the run directory's lock: an invocation still "running" whose
     process is gone died (killed, disk full), so it is marked "interrupted", and
@@ -155,6 +156,7 @@ def start_manifest(out_dir: Path, *, mode: str, fingerprint: str, experiment: di
         fps[mode] = fingerprint
         m["run"] = experiment.get("name")
         m["experiment"] = experiment
+        m.update(top or {})  # e.g. where readers find the study
         m.setdefault("created_at", _now())
         inv = {"mode": mode, "command": command if command is not None else sys.argv,
                "cwd": os.getcwd(), "started_at": _now(), "host": socket.gethostname(),
@@ -163,18 +165,6 @@ def start_manifest(out_dir: Path, *, mode: str, fingerprint: str, experiment: di
         m.setdefault("invocations", []).append(inv)
         write_manifest(out_dir, m)
     return m
-
-
-def update_manifest(out_dir: Path, manifest: dict, **top: Any) -> None:
-    """Set top-level fields, re-reading the file under the store lock (another
-    driver may have added its invocation meanwhile)."""
-    from harness.run.store.lock import store_lock
-
-    manifest.update(top)
-    with store_lock(out_dir):
-        m = read_manifest(out_dir) or manifest
-        m.update(top)
-        write_manifest(out_dir, m)
 
 
 def finish_manifest(out_dir: Path, manifest: dict, status: str, **info: Any) -> None:

@@ -222,3 +222,12 @@ def read_trials(out_dir: str | Path) -> pd.DataFrame:
         raise InputError(f"{d}: no {TRIALS} (nothing has run here yet)")
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return order_columns(newest_rows(df))
+
+
+def stored_eval_ids(out_dir: str | Path) -> set[str]:
+    """The eval ids a run directory holds (none when nothing has run there), read
+    without merging or writing anything."""
+    try:
+        return set(read_trials(out_dir)["eval_id"])
+    except InputError:
+        return set()
