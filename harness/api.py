@@ -16,8 +16,6 @@ and its files are the same as the commands'.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +31,7 @@ from harness.experiment import Experiment, load_experiment
 from harness.model import RunResult, simulate
 from harness.run.backends import make_backend
 from harness.run.store import RunLock
+from harness.run.store.layout import default_run_dir
 from harness.search.compare import CompareReport, run_compare, tuned_from
 from harness.search.study import StudyReport, run_study
 from harness.search.sweep import SweepReport, run_sweep
@@ -41,21 +40,12 @@ __all__ = ["Experiment", "Results", "RunConfig", "RunResult", "compare", "load_c
            "load_experiment", "simulate", "sweep", "tune"]
 
 
-@contextlib.contextmanager
-def _backend(backend: str, address: str | None, cpus: int | None) -> Iterator[Any]:
-    b = make_backend(backend, address=address, cpus=cpus)
-    try:
-        yield b
-    finally:
-        b.close()
-
-
 def _experiment(exp: Experiment | str | Path) -> Experiment:
     return exp if isinstance(exp, Experiment) else load_experiment(exp)
 
 
 def _out(exp: Experiment, out: str | Path | None) -> Path:
-    return Path(out) if out is not None else Path("results") / exp.name
+    return Path(out) if out is not None else default_run_dir(exp.name)
 
 
 def sweep(experiment: Experiment | str | Path, out: str | Path | None = None, *,
@@ -64,7 +54,7 @@ def sweep(experiment: Experiment | str | Path, out: str | Path | None = None, *,
     """`tiersweep sweep`: the experiment's grid / sample into `out` (resumable)."""
     exp = _experiment(experiment)
     out = _out(exp, out)
-    with RunLock(out), _backend(backend, address, cpus) as b:
+    with RunLock(out), make_backend(backend, address=address, cpus=cpus) as b:
         return run_sweep(exp, out, b, progress=progress)
 
 
@@ -76,7 +66,7 @@ def tune(experiment: Experiment | str | Path, out: str | Path | None = None, *,
     per-workload studies and the final comparison."""
     exp = _experiment(experiment)
     out = _out(exp, out)
-    with RunLock(out), _backend(backend, address, cpus) as b:
+    with RunLock(out), make_backend(backend, address=address, cpus=cpus) as b:
         return run_study(exp, out, b, trials=trials, timeout_s=timeout_s, storage=storage,
                          progress=progress, compare=compare)
 
@@ -90,7 +80,7 @@ def compare(experiment: Experiment | str | Path, out: str | Path | None = None, 
     exp = _experiment(experiment)
     out = _out(exp, out)
     tuned_knobs = tuned_from(tuned) if tuned is not None else None
-    with RunLock(out), _backend(backend, address, cpus) as b:
+    with RunLock(out), make_backend(backend, address=address, cpus=cpus) as b:
         return run_compare(exp, out, b, policies=policies, tuned=tuned_knobs, progress=progress)
 
 
@@ -106,7 +96,7 @@ class Results:
         self.path = Path(self.path)
         self._run = load_run(self.path)
 
-    @property
+    @cached_property
     def trials(self) -> pd.DataFrame:
         """One row per evaluation (the per-workload studies' rows are in `own`),
         with its point's name."""

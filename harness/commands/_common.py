@@ -39,7 +39,9 @@ def add_run_args(p) -> None:
 
 
 def out_dir(args, name: str) -> Path:
-    return Path(args.out) if args.out else Path("results") / name
+    from harness.run.store.layout import default_run_dir
+
+    return Path(args.out) if args.out else default_run_dir(name)
 
 
 def command_line() -> list[str]:

@@ -16,11 +16,10 @@ from typing import Any
 
 def run_config_schema() -> dict[str, Any]:
     """The JSON Schema of a run config file."""
-    from pydantic import TypeAdapter
-
     from harness.config import schema as s
+    from harness.config.loader import type_adapter
 
-    out = TypeAdapter(s.RunConfig).json_schema()
+    out = type_adapter(s.RunConfig).json_schema()
     props = out["properties"]
     props["workload"] = {"$ref": "#/$defs/WorkloadConfig",
                          "description": "one workload (instead of a workloads list)"}

@@ -91,8 +91,7 @@ def _strip(tp: Any) -> Any:
 
 
 def _describe(tp: Any) -> str:
-    while typing.get_origin(tp) is Annotated:
-        tp = typing.get_args(tp)[0]
+    """What a (stripped) type accepts, in the file's words."""
     origin = typing.get_origin(tp)
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
@@ -116,7 +115,7 @@ def _walk(cls: type, loc: tuple) -> tuple[str, Any, type | None]:
     """pydantic's error location -> (dotted path, the type there, the dataclass
     an unknown key was found in). A union arm's tag in `loc` ends the walk at
     the union: its message names every arm."""
-    path, tp, unknown_in = "", cls, None
+    path, tp = "", cls
     for el in loc:
         tp = _strip(tp)
         if dataclasses.is_dataclass(tp) and isinstance(el, str):
@@ -135,7 +134,7 @@ def _walk(cls: type, loc: tuple) -> tuple[str, Any, type | None]:
             tp = typing.get_args(tp)[1]
         else:
             break
-    return path, tp, unknown_in
+    return path, tp, None
 
 
 def _message(cls: type, errors: list[dict[str, Any]]) -> str:
@@ -167,7 +166,8 @@ def _message(cls: type, errors: list[dict[str, Any]]) -> str:
 
 
 @functools.cache
-def _adapter(cls: type) -> TypeAdapter:
+def type_adapter(cls: type) -> TypeAdapter:
+    """pydantic's validator (and JSON Schema) of a config dataclass, built once."""
     return TypeAdapter(cls)
 
 
@@ -176,7 +176,7 @@ def build_at(cls: type[T], raw: Any, path: str) -> T:
     if not isinstance(raw, dict):
         fail(path or "(top level)", f"expected a mapping, got {raw!r}")
     try:
-        return _adapter(cls).validate_python(raw)
+        return type_adapter(cls).validate_python(raw)
     except ValidationError as exc:
         msg = _message(cls, exc.errors(include_url=False))
     raise ConfigError(f"{path}.{msg}" if path else msg)

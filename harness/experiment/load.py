@@ -170,11 +170,10 @@ class ExperimentFile:
 def experiment_schema() -> dict[str, Any]:
     """The JSON Schema of an experiment file (suite, seeds, sweep, study); its
     `base:` is a run config file or an inline run config."""
-    from pydantic import TypeAdapter
-
     from harness.config.json_schema import run_config_schema
+    from harness.config.loader import type_adapter
 
-    out = TypeAdapter(ExperimentFile).json_schema()
+    out = type_adapter(ExperimentFile).json_schema()
     out["properties"]["base"] = {"anyOf": [
         {"type": "string", "description": "a run config file, relative to this one"},
         {"$ref": "#/$defs/RunConfig"}]}

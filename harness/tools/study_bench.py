@@ -41,12 +41,12 @@ def _driver(url: str, name: str, trials: int, barrier, out) -> None:
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
                                 sampler=optuna.samplers.TPESampler(seed=os.getpid()),
                                 load_if_exists=True)
+    defaults = exp.default_values([k for p in space for k, _ in p.when])  # as the driver
     barrier.wait()
     t0 = time.perf_counter()
     for _ in range(trials):
         trial = study.ask()
         params = {}
-        defaults = {}
         for p in space:
             if p.active({**defaults, **params}):
                 params[p.key] = p.suggest(trial)

@@ -23,6 +23,14 @@ TRIALS = "trials.parquet"
 TIMESERIES = "timeseries.parquet"
 PARTS = "parts"
 MANIFEST = "manifest.json"
+# Where a run goes without --out: results/<experiment name>/ (relative to the cwd).
+RESULTS_ROOT = "results"
+
+
+def default_run_dir(name: str) -> Path:
+    return Path(RESULTS_ROOT) / name
+
+
 LOCK = ".lock"
 STORE_LOCK = ".store.lock"  # merges and manifest updates, one driver at a time
 JOURNAL = "study.journal"
