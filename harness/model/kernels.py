@@ -73,6 +73,7 @@ def kswapd_clock(node, flags, next_access, rate, rng, t_work, a_win, wu0, wu1, h
     bp = np.empty(SWAP_CLUSTER_MAX, np.int64)
     ba = np.zeros(SWAP_CLUSTER_MAX, np.bool_)
     br = np.zeros(SWAP_CLUSTER_MAX, np.bool_)
+    hits = np.empty(SWAP_CLUSTER_MAX, np.int64)
     # Offsets of node d's pages ahead, found a block at a time without a
     # branch per page (most pages are on other nodes).
     found = np.empty(_BLOCK, np.int64)
@@ -87,18 +88,9 @@ def kswapd_clock(node, flags, next_access, rate, rng, t_work, a_win, wu0, wu1, h
             if fi == fn:
                 if su >= limit:
                     break
-                hi = min(su + _BLOCK, limit)
-                p = hand + su
-                while p >= n:
-                    p -= n
-                fi = fn = 0
-                for uu in range(su, hi):
-                    found[fn] = uu
-                    fn += node[p] == d
-                    p += 1
-                    if p == n:
-                        p = 0
-                su = hi
+                fn = _find_node(node, d, hand, su, min(su + _BLOCK, limit), found)
+                fi = 0
+                su = min(su + _BLOCK, limit)
                 continue
             uu = found[fi]
             fi += 1
@@ -114,7 +106,7 @@ def kswapd_clock(node, flags, next_access, rate, rng, t_work, a_win, wu0, wu1, h
                     return False, u, last, clock, nv, nc, -1
                 else:
                     a = a_win[uu - wu0]
-                ref = a or (flags[p] & PG_YOUNG) != 0
+                ref = a | ((flags[p] & PG_YOUNG) != 0)
             else:
                 if uu - n >= u:  # its first visit is in this batch, not run yet
                     passed = False
@@ -138,17 +130,24 @@ def kswapd_clock(node, flags, next_access, rate, rng, t_work, a_win, wu0, wu1, h
             return True, limit, last, clock, nv, nc, limit
         if cum > budget and clock != 0.0:
             return True, u, last, clock, nv, nc, last + 1
-        for i in range(cnt):  # without branches: stores land, counts move on
+        # Without branches per page: the set A bits listed, then redrawn (in
+        # CLOCK order) or listed to clear; the flags; the victims.
+        k = 0
+        for i in range(cnt):
+            hits[k] = bp[i]
+            k += ba[i]
+        if redraw:
+            for h in range(k):
+                p = hits[h]
+                next_access[p] = rng.standard_exponential() * (1e6 / rate[p]) + t_work
+        else:
+            for h in range(k):
+                clear[nc + h] = hits[h]
+            nc += k
+        for i in range(cnt):
             p = bp[i]
-            a = ba[i]
             ref = br[i]
-            if redraw:
-                if a:
-                    next_access[p] = rng.standard_exponential() * (1e6 / rate[p]) + t_work
-            else:
-                clear[nc] = p
-                nc += a
-            flags[p] = (flags[p] & _KEEP[np.int64(a)]) | (ref * PG_REFERENCED)
+            flags[p] = (flags[p] & _KEEP[np.int64(ba[i])]) | (ref * PG_REFERENCED)
             victims[nv] = p
             done[nv] = cum
             nv += not ref
@@ -159,66 +158,130 @@ def kswapd_clock(node, flags, next_access, rate, rng, t_work, a_win, wu0, wu1, h
             return True, u, last, clock, nv, nc, u
 
 
+@numba.njit(cache=True, nogil=True)
+def _find_node(node, d, hand, u0, u1, found):  # pragma: no cover (compiled)
+    """Writes to `found` the offsets u in [u0, u1) (u1 - u0 <= len(found))
+    whose page (hand + u) % n is on node d; returns their number. Straight
+    runs of page indices, wrapping to page 0."""
+    n = node.shape[0]
+    p0 = hand + u0
+    while p0 >= n:
+        p0 -= n
+    k = 0
+    uu = u0
+    while uu < u1:
+        stop = min(p0 + (u1 - uu), n)
+        nd = node[p0:stop]  # a slice indexed from 0: no wraparound test
+        for i in range(stop - p0):
+            found[k] = uu + i
+            k += nd[i] == d
+        uu += stop - p0
+        p0 = 0
+    return k
+
+
 # Outcome of one migration-list entry (as in policies/_kmmscand/migrator.py).
 OK, NOT_HOT, SAME_NODE, INELIGIBLE, WATERMARK = 0, 1, 2, 3, 4
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def migrate_entries(pages, vis, dst, node, flags, node_slow, room, cost_ns, hot_check, start,
-                    seen, bound, budget, reason, ends, src):  # pragma: no cover (compiled)
-    """kmmmigrated's pass (kmmscand_migrate_folio per entry) over list
-    entries in FIFO order, on the thread's clock from `start` (ns). An entry
-    is processed only if it is visible (vis, us) when the previous one ends
-    (entries before `seen` are) and it ends by `bound`. Its outcome, first
-    failing check first: not hot (when hot_check: kscand's is_hot_page,
-    CONFIG_PAGE_IDLE_FLAG form, `!idle && (referenced || young)` on the flags
-    the scanner's last visit left, not on the A bit, which that visit
-    cleared), source == destination (a page moved already, also by an
-    earlier entry of this pass), source not on the slow tier, no free page
-    above the destination's high watermark (`room` per node, spent by each
-    success); else success. Its cost is cost_ns[outcome]. At most `budget`
-    successes (-1: no limit; the pass stops at the last one).
+@numba.njit(cache=True, nogil=True, inline="always")
+def move_page(p, s, d, at_us, now, promote, node, moved_at, was_demoted, rate, node_fast, free,
+              node_in, node_out, gains, ats, i):  # pragma: no cover (compiled)
+    """Memory.move's per-page state for page p from node s to node d at its
+    own time at_us (not before a move of it still in the future): its node,
+    move time and ping-pong mark (set by a demotion; a promotion clears it)
+    and the nodes' free pages. The rate sums are left to the caller in
+    Memory.move's order: node_in[d] and node_out[s] get the page's rate, and
+    gains[i] and ats[i] the fast tier's rate change and the move time.
+    Returns 1 for a promotion of a demoted page."""
+    prev = moved_at[p]
+    if prev > now and prev > at_us:
+        at_us = prev
+    moved_at[p] = at_us
+    node[p] = d
+    r = rate[p]
+    gains[i] = (r if node_fast[d] else 0.0) - (r if node_fast[s] else 0.0)
+    ats[i] = at_us
+    node_in[d] += r
+    node_out[s] += r
+    free[s] += 1
+    free[d] -= 1
+    pingpong = was_demoted[p] if promote else False
+    was_demoted[p] = not promote
+    return np.int64(pingpong)
 
-    Writes reason[i], ends[i] (ns) and src[i] (the page's node then) of
-    each processed entry and returns their number and the successes. Each
-    success's page is left on its destination in `node` and `room` spent, so
-    that a next call (the same pass, later entries) sees them: the caller
-    puts the pages back (node[p] = src) before it moves them."""
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def migrate_entries(pages, piece_end, piece_vis, mm_lo, targets, node, flags, node_fast, free,
+                    wmark_high, cost_ns, hot_check, start, bound, budget, rate, moved_at,
+                    was_demoted, now, node_in, node_out, moved, gains, ats, codes, attempts,
+                    successes, full):  # pragma: no cover (compiled)
+    """kmmmigrated's pass (kmmscand_migrate_folio per entry) over list
+    entries in FIFO order, on the thread's clock from `start` (ns). The
+    entries come in pieces, each visible from piece_vis (us; entries before
+    piece_end[j] are in pieces <= j); an entry is processed only if it is
+    visible when the previous one ends and it ends by `bound`. Its
+    destination is its mm's target node (mm_lo: each mm's first page).
+    Its outcome, first failing check first: not hot (when hot_check:
+    kscand's is_hot_page, CONFIG_PAGE_IDLE_FLAG form, `!idle && (referenced
+    || young)` on the flags the scanner's last visit left, not on the A bit,
+    which that visit cleared), source == destination (a page moved already,
+    also by an earlier entry of this pass), source not on the slow tier, no
+    free page above the destination's high watermark; else success, and the
+    page moves when the entry ends (move_page). Its cost is
+    cost_ns[outcome]. At most `budget` successes (-1: no limit; the pass
+    stops at the last one).
+
+    Adds the processed entries by outcome to `codes`, by mm to `attempts`
+    and `successes`, marks in `full` the destinations found full, writes the
+    successes' pages to `moved` and their gains and move times (move_page)
+    from index 0, and returns
+    (entries processed, successes, the clock after the last one,
+    promotions of demoted pages)."""
     clock = start
     k = 0
     n_ok = 0
+    pingpong = 0
+    j = 0
+    one_mm = mm_lo.shape[0] == 1
     for i in range(len(pages)):
-        if i >= seen and vis[i] > clock / 1000:
+        while i >= piece_end[j]:
+            j += 1
+        if piece_vis[j] > clock / 1000:
             break
         p = pages[i]
-        d = dst[i]
+        mm = 0 if one_mm else np.searchsorted(mm_lo, p, side="right") - 1
+        d = targets[mm]
         s = node[p]
         f = flags[p]
         if hot_check and not ((f & PG_IDLE) == 0 and (f & (PG_YOUNG | PG_REFERENCED)) != 0):
             r = NOT_HOT
         elif s == d:
             r = SAME_NODE
-        elif not node_slow[s]:
+        elif node_fast[s]:
             r = INELIGIBLE
-        elif room[d] <= 0:
+        elif free[d] <= wmark_high[d]:
             r = WATERMARK
         else:
             r = OK
         end = clock + cost_ns[r]
         if end > bound:
             break
-        reason[i] = r
-        ends[i] = end
-        src[i] = s
+        codes[r] += 1
+        attempts[mm] += 1
         clock = end
         k = i + 1
-        if r == OK:
-            room[d] -= 1
-            node[p] = d
+        if r == WATERMARK:
+            full[d] = True
+        elif r == OK:
+            moved[n_ok] = p
+            pingpong += move_page(p, s, d, end / 1000, now, True, node, moved_at, was_demoted,
+                                  rate, node_fast, free, node_in, node_out, gains, ats, n_ok)
+            successes[mm] += 1
             n_ok += 1
             if n_ok == budget:
                 break
-    return k, n_ok
+    return k, n_ok, clock, pingpong
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -247,46 +310,88 @@ def scan_ptes(lo, hi, next_access, rate, rng, t_work, a_given, node, flags, slow
     (top-tier accessed, their number).
     """
     given = a_given.shape[0] > 0
+    miss = a_bit_miss > 0.0
+    # One fast node (the usual platform): the slow test is a compare, which
+    # vectorizes; else a lookup by node.
+    fast = np.flatnonzero(~slow_of[:-1])
+    one_fast = fast.shape[0] == 1
+    fast_node = np.int8(fast[0]) if one_fast else np.int8(-2)
     n_top = 0
     nc = 0
-    # A block at a time: list the set A bits without a branch per PTE, redraw
-    # those, then the flags, again without branches.
+    # A block at a time, each step a loop without branches per PTE over the
+    # block's slices (indices from 0, which numba vectorizes): the A bits,
+    # the set ones listed and redrawn, the flags and which pages to queue,
+    # then the queued pages listed.
     hit = np.empty(_BLOCK, np.int64)
-    abit = np.zeros(_BLOCK, np.bool_)
+    abit = np.empty(_BLOCK, np.uint8)
+    sel = np.empty(_BLOCK, np.uint8)
+    slow = np.empty(_BLOCK, np.uint8)
     for b0 in range(lo, hi, _BLOCK):
-        b1 = min(b0 + _BLOCK, hi)
-        k = 0
-        for i in range(b0, b1):
-            j = i - lo
-            hit[k] = i
-            k += a_given[j] if given else next_access[j] <= t_work
-            abit[i - b0] = False
-        for h in range(k):
-            i = hit[h]
+        m = min(b0 + _BLOCK, hi) - b0
+        j0 = b0 - lo
+        nd = node[b0:b0 + m]
+        fl = flags[b0:b0 + m]
+        if given:
+            ag = a_given[j0:j0 + m]
+            for i in range(m):
+                abit[i] = ag[i]
+        else:
+            na = next_access[j0:j0 + m]
+            for i in range(m):
+                abit[i] = na[i] <= t_work
+        if miss or not given:
+            k = 0
+            for i in range(m):
+                hit[k] = i
+                k += abit[i]
             if not given:
-                j = i - lo
-                next_access[j] = rng.standard_exponential() * (1e6 / rate[j]) + t_work
-            abit[i - b0] = not (a_bit_miss > 0.0 and miss_rng.random() < a_bit_miss)
-        for i in range(b0, b1):
-            a = abit[i - b0]
-            nd = node[i]
-            if nd >= 0:
-                scanned[nd] += 1
-            s = slow_of[nd]
-            f = flags[i]
-            if not kscand:
-                acc = a | ((f & _PG_FLAGS) != PG_IDLE)
-                f = f | PG_IDLE | (a * PG_YOUNG)
-                cand[nc] = i
-                nc += acc & s
-                n_top += acc & (not s)
-            else:
-                sel = s & a & (not (second_access & ((f & PG_IDLE) != 0)))
-                f = ((f | PG_IDLE) & _KEEP_IDLE[np.int64(a)]) | (a * PG_YOUNG)
-                cand[nc] = i
-                nc += sel
-                n_top += (not s) & ((f & (PG_YOUNG | PG_REFERENCED)) != 0)
-            flags[i] = f
+                rt = rate[j0:j0 + m]
+                for h in range(k):
+                    i = hit[h]
+                    na[i] = rng.standard_exponential() * (1e6 / rt[i]) + t_work
+            if miss:
+                for h in range(k):
+                    if miss_rng.random() < a_bit_miss:
+                        abit[hit[h]] = 0
+        if one_fast:
+            for i in range(m):
+                slow[i] = nd[i] != fast_node
+        else:
+            for i in range(m):
+                slow[i] = slow_of[nd[i]]
+        top = 0
+        if not kscand:
+            for i in range(m):
+                a = abit[i]
+                f = fl[i]
+                acc = a | np.uint8((f & _PG_FLAGS) != PG_IDLE)
+                fl[i] = f | np.uint8(PG_IDLE) | (a * np.uint8(PG_YOUNG))
+                x = acc & slow[i]
+                sel[i] = x
+                top += acc ^ x
+        else:
+            keep = np.uint8(0) if second_access else np.uint8(1)
+            for i in range(m):
+                a = abit[i]
+                f = fl[i]
+                s = slow[i]
+                # (f & PG_IDLE) ^ 1 is "not idle"; keep = 1 makes it true
+                sel[i] = s & a & (((f & np.uint8(PG_IDLE)) ^ np.uint8(1)) | keep)
+                f = ((f | np.uint8(PG_IDLE)) & (np.uint8(0xFF) ^ a)) | (a * np.uint8(PG_YOUNG))
+                top += (s ^ np.uint8(1)) & np.uint8((f & (PG_YOUNG | PG_REFERENCED)) != 0)
+                fl[i] = f
+        n_top += top
+        for i in range(m):
+            cand[nc] = np.int32(b0 + i)
+            nc += sel[i]
+    # PTEs per node (unallocated pages, -1, are not counted): a compare per
+    # node, without a store per PTE.
+    nd = node[lo:hi]
+    for d in range(scanned.shape[0]):
+        c = 0
+        for i in range(hi - lo):
+            c += nd[i] == d
+        scanned[d] += c
     return n_top, nc
 
 
@@ -325,13 +430,17 @@ def warm_up() -> float:
                  4, 0, 0, 1, 8, 0, -1, 0.0, np.inf, 1.0, 2.0, out, np.zeros(4), 0,
                  np.zeros(5, dtype=np.int64))
     pages = np.zeros(1, dtype=np.int32)
-    migrate_entries(pages, np.zeros(1), node[:1].copy(), node, flags, np.ones(5, dtype=np.bool_),
-                    np.ones(4, dtype=np.int64), np.ones(5, dtype=np.int64), True, 0, 1, 10, -1,
-                    np.zeros(1, dtype=np.int8), np.zeros(1, dtype=np.int64),
-                    np.zeros(1, dtype=np.int8))
+    migrate_entries(pages, np.ones(1, dtype=np.int64), np.zeros(1), np.zeros(1, dtype=np.int64),
+                    node[:1].copy(), node, flags, np.zeros(5, dtype=np.bool_),
+                    np.ones(4, dtype=np.int64), np.zeros(4, dtype=np.int64),
+                    np.ones(5, dtype=np.int64), True, 0, 10, -1, np.ones(4), np.zeros(4),
+                    np.zeros(4, dtype=np.bool_), 0.0, np.zeros(4), np.zeros(4), pages.copy(),
+                    np.zeros(1), np.zeros(1), np.zeros(5, dtype=np.int64),
+                    np.zeros(1, dtype=np.int64),
+                    np.zeros(1, dtype=np.int64), np.zeros(4, dtype=np.bool_))
     scan_ptes(0, 1, np.zeros(1), np.ones(1), rng, 0.0, np.zeros(0, dtype=np.bool_), node, flags,
               np.ones(5, dtype=np.bool_), False, False, rng, 0.0, np.zeros(4, dtype=np.int64),
-              np.zeros(1, dtype=np.int64))
+              np.zeros(2, dtype=np.int32))
     relocate(np.zeros(1, dtype=np.int64), np.zeros(1), 0.0, np.zeros(4), node, 0,
              np.zeros(4, dtype=np.bool_), True)
     relocate(np.zeros(1, dtype=np.int32), np.zeros(1), 0.0, np.zeros(4), node, 0,

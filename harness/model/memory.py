@@ -224,7 +224,6 @@ class Memory(Kswapd):
         src: the one node all the pages are on, when the caller knows it."""
         if len(pages) == 0:
             return
-        c = self.counters
         r = self.rate[pages]
         promote = kind == "promote"
         if src is not None and at_us is not None:
@@ -251,13 +250,28 @@ class Memory(Kswapd):
             self.node[pages] = dst
             pingpong = int(np.count_nonzero(self.was_demoted[pages])) if promote else 0
             self.was_demoted[pages] = not promote
+        self._count_moves(len(pages), promote, pingpong, shootdown)
+
+    def _count_moves(self, n: int, promote: bool, pingpong: int, shootdown: bool = True) -> None:
+        c = self.counters
         if shootdown:
-            c.shootdowns += len(pages)
+            c.shootdowns += n
         if promote:
-            c.promotions += len(pages)
+            c.promotions += n
             c.pingpong += pingpong
         else:
-            c.demotions += len(pages)
+            c.demotions += n
+
+    def moved(self, pages: np.ndarray, kind: str, pingpong: int, node_in: np.ndarray,
+              node_out: np.ndarray, gains: np.ndarray, at_us: np.ndarray) -> None:
+        """Account the pages a compiled walk moved itself (kernels.move_page),
+        with move's float operations: the rates by node the moves brought in
+        and took out (sums in page order), and each page's fast-tier rate
+        change (gains) and move time. Each needed its TLB shootdown."""
+        self.node_rate += node_in - node_out
+        self.fast_rate += float(gains.sum())
+        self.fast_lag += float(gains @ (at_us - self.bits.core.now))
+        self._count_moves(len(pages), kind == "promote", pingpong)
 
     def _move_between(self, r: np.ndarray, src: int, dst: int, at_us: np.ndarray) -> None:
         """move's sums when every page goes from node src to node dst at its own

@@ -63,12 +63,20 @@ def move_log(sim: Sim) -> list[tuple[int, float, str]]:
     log: list[tuple[int, float, str]] = []
     move = sim.mem.move
 
+    moved = sim.mem.moved
+
     def logged(pages, dst, kind, *args, at_us=None, **kwargs):
         at = [float(sim.t)] * len(pages) if at_us is None else [float(a) for a in at_us]
         log.extend((int(p), a, kind) for p, a in zip(pages, at, strict=True))
         move(pages, dst, kind, *args, at_us=at_us, **kwargs)
 
+    def logged_walk(pages, kind, *args):  # moves a compiled walk made itself
+        at_us = args[-1]
+        log.extend((int(p), float(a), kind) for p, a in zip(pages, at_us, strict=True))
+        moved(pages, kind, *args)
+
     sim.mem.move = logged
+    sim.mem.moved = logged_walk
     return log
 
 

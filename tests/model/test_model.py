@@ -220,11 +220,9 @@ def test_v3_failure_feedback_after_1024_migrations():
     migrations; scan_period *= 1 + (100 * bad / (ok + bad)) / 10, unclamped."""
     sim, mm, slot = _slot_sim("v3")
     slot.scan_period = 5000
-    ok = np.zeros(1023, dtype=bool)
-    ok[:512] = True
-    sim.policy.migrator.feedback(np.zeros(1023, dtype=np.int64), ok)
+    sim.policy.migrator.feedback(np.array([1023]), np.array([512]))  # attempts, successes
     assert slot.scan_period == 5000  # 1023 migrations: not yet
-    sim.policy.migrator.feedback(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=bool))
+    sim.policy.migrator.feedback(np.array([1]), np.array([0]))
     # 512 successes, 512 failures: ratio 50 -> x6, above the 5000 ms maximum.
     assert (slot.ok, slot.bad) == (512, 512)
     assert slot.scan_period == 30_000

@@ -6,18 +6,26 @@ import numpy as np
 
 from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG
 from harness.model.policies._kmmscand import Migrator
-from harness.model.policies._kmmscand.migrator import INELIGIBLE, NOT_HOT, OK, SAME_NODE, WATERMARK
+from harness.model.policies._kmmscand.migrator import (
+    INELIGIBLE,
+    N_OUTCOMES,
+    NOT_HOT,
+    OK,
+    SAME_NODE,
+    WATERMARK,
+    Processed,
+)
 
 
 class ReferenceMigrator(Migrator):
-    def _rule_process(self, n: int, start: int, bound: int, budget: int | None
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    def _rule_process(self, n: int, start: int, bound: int, budget: int | None) -> Processed:
         """Entry by entry in list order on the thread's clock: the pass stops at
         an entry not yet on the list when the previous one ends, at one that
         would end after `bound`, and once `budget` pages were promoted. The first failing check gives
         the outcome; a promoted page moves when its entry ends."""
         pages, vis = self.queue.peek(n)
-        dst, mm_idx = self._destinations(pages)
+        mm_idx = self.sim.mm_of(pages)
+        dst = self._targets()[mm_idx]
         mem = self.sim.mem
         reasons: list[int] = []
         ends: list[int] = []
@@ -51,5 +59,10 @@ class ReferenceMigrator(Migrator):
             ends.append(end)
             clock = end
         k = len(reasons)
-        return (np.array(reasons, dtype=np.int8), np.array(ends, dtype=np.int64), dst[:k],
-                None if mm_idx is None else mm_idx[:k])
+        reason = np.array(reasons, dtype=np.int64)
+        nm, mm_idx = len(self.sim.mms), mm_idx[:k]
+        full = np.zeros(mem.n_nodes, dtype=bool)
+        full[dst[:k][reason == WATERMARK]] = True
+        return Processed(k, ends[-1] if k else start, np.bincount(reason, minlength=N_OUTCOMES),
+                         np.bincount(mm_idx, minlength=nm),
+                         np.bincount(mm_idx[reason == OK], minlength=nm), full)

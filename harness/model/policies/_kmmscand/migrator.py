@@ -17,6 +17,7 @@ spent; the thread then sleeps.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +40,20 @@ N_OUTCOMES = 5
 # on once the next event ran (the next entry would end after it); sleep (the
 # pass is over); stop (nothing ends before the run does).
 MORE, WAIT, SLEEP, HORIZON = "more", "wait", "sleep", "horizon"
+
+
+@dataclass
+class Processed:
+    """What one chunk of a pass processed: its entries (from the head of the
+    list), when the last one ended (ns), the entries by outcome code, the
+    attempts and successes by mm, and the destination nodes found full."""
+
+    k: int
+    end_ns: int
+    codes: np.ndarray
+    attempts: np.ndarray
+    successes: np.ndarray
+    full: np.ndarray
 
 
 def ceil_us(ns: int) -> int:
@@ -68,7 +83,6 @@ class Migrator:
         fail, stale = round(costs.migrate_fail_ns), round(costs.migrate_stale_ns)
         # ns of an entry by outcome code (integers: exact sums in any order)
         self.cost_ns = np.array([ok, fail, stale, stale, fail], dtype=np.int64)
-        self._node_slow = ~sim.mem.node_is_fast  # by node index; the last entry is -1's
         self._mean_ns = float(self.cost_ns.max())  # mean entry cost of the last chunk
         self._cheapest_ns = int(self.cost_ns.min())
 
@@ -116,20 +130,18 @@ class Migrator:
         if cheapest > 0:  # no more entries than can fit before the bound
             limit = min(limit, max(bound - start, 0) // cheapest + 1)
         n = q.visible_count(max(bound, start) / 1000, limit)
-        reason, ends, dst, mm_idx = self._rule_process(n, start, bound, budget)
-        k = len(reason)
+        res = self._rule_process(n, start, bound, budget)
+        k = res.k
         if k == 0:
             return 0, (HORIZON if bound >= horizon else WAIT)
         q.consume(k)
-        self.clock_ns = int(ends[-1])
+        self.clock_ns = int(res.end_ns)
         self.pass_done += k
-        codes = np.bincount(reason, minlength=N_OUTCOMES)
-        self._count(codes, reason, dst[:k])
+        self._count(res.codes, res.full)
         if c.failure_feedback:
-            mm_idx = np.zeros(k, dtype=np.int64) if mm_idx is None else mm_idx[:k]
-            self.feedback(mm_idx, reason == OK)
+            self.feedback(res.attempts, res.successes)
         if budget is not None:
-            self.allowance -= int(codes[OK])
+            self.allowance -= int(res.codes[OK])
         spent = budget is not None and int(self.allowance) <= 0
         capped = c.migrate_batch and self.pass_done >= c.migrate_batch
         if spent or capped or q.head_visible_at() > self.clock_ns / 1000:
@@ -137,10 +149,10 @@ class Migrator:
             state = SLEEP
         else:
             state = MORE
-        return int(codes @ self.cost_ns), state
+        return int(res.codes @ self.cost_ns), state
 
-    def _count(self, codes: np.ndarray, reason: np.ndarray, dst: np.ndarray) -> None:
-        """Counters of the processed entries; wake kswapd on a full destination."""
+    def _count(self, codes: np.ndarray, full: np.ndarray) -> None:
+        """Counters of the processed entries; wake kswapd on each full destination."""
         ctr = self.sim.counters
         ctr.failed_not_hot += int(codes[NOT_HOT])
         ctr.failed_same_node += int(codes[SAME_NODE])
@@ -148,8 +160,7 @@ class Migrator:
         ctr.failed_dest_watermark += int(codes[WATERMARK])
         ctr.migrate_stale += int(codes[SAME_NODE] + codes[INELIGIBLE])
         if codes[WATERMARK]:
-            single = self._single_target(dst)
-            for d in [single] if single is not None else np.unique(dst[reason == WATERMARK]):
+            for d in np.flatnonzero(full):
                 self.sim.mem.wake_kswapd(int(d))
 
     def _targets(self) -> np.ndarray:
@@ -159,24 +170,8 @@ class Migrator:
         return np.array([slots[i].target if i in slots else 0 for i in range(len(self.sim.mms))],
                         dtype=np.int8)
 
-    def _destinations(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Each entry's destination node, and its mm (None: a single mm)."""
-        if len(self.sim.mms) == 1:
-            slot = self.slots.get(0)
-            return np.full(len(pages), 0 if slot is None else slot.target, dtype=np.int8), None
-        mm_idx = self.sim.mm_of(pages)
-        return self._targets()[mm_idx], mm_idx
-
-    def _single_target(self, dst: np.ndarray) -> int | None:
-        """The one destination node when every live mm targets the same node."""
-        targets = {self.slots[mm.spec.index].target for mm in self.sim.mms if mm.alive}
-        if len(targets) == 1 and len(dst) and dst[0] in targets:
-            return int(dst[0])
-        return None
-
     # ---------------------------------------------------------- entry rules
-    def _rule_process(self, n: int, start: int, bound: int, budget: int | None
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    def _rule_process(self, n: int, start: int, bound: int, budget: int | None) -> Processed:
         """Process entries from the head (at most n), one after the other from
         ``start`` (ns): each is processed only if it is on the list (visible)
         when the previous one ends and it ends by ``bound``; the rate limit's
@@ -185,72 +180,59 @@ class Migrator:
         page moved already, also by an earlier entry of this pass), source
         not slow tier, destination free pages above its high watermark (else
         fail and wake kswapd). A success moves its page when the entry ends.
-        Returns the outcome code and end time (ns), destination and mm (None:
-        one mm) of each processed entry.
 
-        The walk is kernels.migrate_entries (each entry's outcome depends on
-        the ones before), over slices of the list sized by the last chunk's
-        mean entry cost; the moves are made here, all at once."""
+        The walk, moves included, is kernels.migrate_entries (each entry's
+        outcome depends on the ones before), over slices of the list sized by
+        the last chunk's mean entry cost."""
         mem, q = self.sim.mem, self.queue
-        room = mem.free - mem.wmark_high
-        parts = []
-        done, clock, left, m = 0, start, -1 if budget is None else budget, 0
+        targets = self._targets()
+        out = Processed(0, start, np.zeros(N_OUTCOMES, dtype=np.int64),
+                        np.zeros(len(targets), dtype=np.int64),
+                        np.zeros(len(targets), dtype=np.int64), np.zeros(mem.n_nodes, dtype=bool))
+        node_in, node_out = np.zeros(mem.n_nodes), np.zeros(mem.n_nodes)
+        moved, gains, ats = [], [], []
+        done, clock, left, m, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0, 0
+        now = float(self.sim.t)
         while done < n:
             per = self._mean_ns  # a guess; doubled when the slice runs out
             guess = n if per <= 0 else int((bound - clock) / per * 1.25) + 64
             m = min(n - done, max(guess, 2 * m))
-            pages, vis = q.peek(m, skip=done)
-            dst, mm_idx = self._destinations(pages)
-            reason = np.empty(m, dtype=np.int8)
-            ends = np.empty(m, dtype=np.int64)
-            src = np.empty(m, dtype=np.int8)
-            seen = int(np.searchsorted(vis, clock / 1000, side="right"))
-            k, n_ok = migrate_entries(pages, vis, dst, mem.node,
-                                      mem.pgflags, self._node_slow, room, self.cost_ns,
-                                      bool(self.cfg.hot_check), int(clock), seen, int(bound),
-                                      left, reason, ends, src)
-            parts.append((pages[:k], reason[:k], ends[:k], src[:k], dst[:k],
-                          None if mm_idx is None else mm_idx[:k]))
+            pages, piece_end, piece_vis = q.peek_pieces(m, skip=done)
+            moved.append(np.empty(m, dtype=pages.dtype))
+            gains.append(np.empty(m))
+            ats.append(np.empty(m))
+            k, ok, clock, pp = migrate_entries(
+                pages, piece_end, piece_vis, self.sim._mm_lo, targets, mem.node, mem.pgflags,
+                mem.node_is_fast, mem.free, mem.wmark_high, self.cost_ns, bool(self.cfg.hot_check),
+                int(clock), int(bound), left, mem.rate, mem.moved_at, mem.was_demoted, now,
+                node_in, node_out, moved[-1], gains[-1], ats[-1], out.codes, out.attempts,
+                out.successes, out.full)
+            moved[-1], gains[-1], ats[-1] = moved[-1][:ok], gains[-1][:ok], ats[-1][:ok]
             done += k
-            if k:
-                clock = int(ends[k - 1])
+            n_ok += ok
+            pingpong += pp
             if left >= 0:
-                left -= n_ok
+                left -= ok
             if k < m or left == 0:
                 break
         if done:
             self._mean_ns = (clock - start) / done
-        pages, reason, ends, src, dst, mm_idx = (
-            x[0] if len(parts) == 1 else (None if x[0] is None else np.concatenate(x))
-            for x in zip(*parts, strict=True))
-        succ = np.flatnonzero(reason == OK)
-        if len(succ):
-            mem.node[pages[succ]] = src[succ]  # the walk left them moved
-            self._promote(pages[succ], dst[succ], ends[succ] / 1000)
-        return reason, ends, dst, mm_idx
+            out.k, out.end_ns = done, int(clock)
+        if n_ok:
+            moved, gains, ats = (x[0] if len(x) == 1 else np.concatenate(x)
+                                 for x in (moved, gains, ats))
+            mem.moved(moved, "promote", pingpong, node_in, node_out, gains, ats)
+        return out
 
-    def _promote(self, pages: np.ndarray, dst: np.ndarray, at_us: np.ndarray) -> None:
-        mem = self.sim.mem
-        src = int(mem.slow_nodes[0]) if len(mem.slow_nodes) == 1 else None
-        single = self._single_target(dst)
-        if single is not None:
-            mem.move(pages, single, "promote", at_us=at_us, src=src)
-            return
-        for d in mem.fast_nodes:
-            sel = dst == d
-            mem.move(pages[sel], int(d), "promote", at_us=at_us[sel], src=src)
-
-    def feedback(self, mm_idx: np.ndarray, ok: np.ndarray) -> None:
-        """V3: every 1024 migrations of an mm, lengthen scan_period by the failure ratio."""
-        n = len(self.sim.mms)
-        att = np.bincount(mm_idx, minlength=n)
-        good = np.bincount(mm_idx[ok], minlength=n)
-        for i in np.flatnonzero(att):
+    def feedback(self, attempts: np.ndarray, successes: np.ndarray) -> None:
+        """V3: every 1024 migrations of an mm, lengthen scan_period by the
+        failure ratio (attempts and successes: this chunk's, by mm)."""
+        for i in np.flatnonzero(attempts):
             slot = self.slots[int(i)]
             before = slot.attempts
-            slot.attempts += int(att[i])
-            slot.succ += int(good[i])
-            slot.fail += int(att[i] - good[i])
+            slot.attempts += int(attempts[i])
+            slot.succ += int(successes[i])
+            slot.fail += int(attempts[i] - successes[i])
             if slot.attempts // FEEDBACK_EVERY > before // FEEDBACK_EVERY:
                 slot.ok = (slot.ok >> 2) + slot.succ
                 slot.bad = (slot.bad >> 2) + slot.fail

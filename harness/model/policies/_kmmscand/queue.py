@@ -97,6 +97,27 @@ class EntryQueue:
             return out[0], vis[0]
         return np.concatenate(out), np.concatenate(vis)
 
+    def peek_pieces(self, m: int, skip: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """peek's m entries in pieces of equal visible time, without a time per
+        entry: the entries, where each piece ends (entries before piece_end[j]
+        are in pieces up to j) and when each is visible."""
+        out, ends, vis, got = [], [], [], 0
+        skip += self.head
+        for c, v in zip(self.chunks, self.visible, strict=True):
+            if got >= m:
+                break
+            if skip >= len(c):
+                skip -= len(c)
+                continue
+            out.append(c[skip:skip + m - got])
+            skip = 0
+            got += len(out[-1])
+            ends.append(got)
+            vis.append(v)
+        pages = (out[0] if len(out) == 1 else np.concatenate(out) if out
+                 else np.zeros(0, dtype=np.int32))
+        return pages, np.array(ends, dtype=np.int64), np.array(vis, dtype=np.float64)
+
     def consume(self, k: int) -> None:
         """Remove the first k entries (processed): their pages may be queued again."""
         self.length -= k

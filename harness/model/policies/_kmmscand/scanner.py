@@ -161,7 +161,8 @@ class Scanner:
             na, rate, rng = NO_FLOATS, NO_FLOATS, NO_RNG
             a_given = bits.test_and_clear(lo, hi)
         scanned = np.zeros(mem.n_nodes, dtype=np.int64)
-        cand = np.empty(hi - lo + 1, dtype=np.int64)  # + 1: see scan_ptes
+        # int32, the migration list's entries (EntryQueue); + 1: see scan_ptes
+        cand = np.empty(hi - lo + 1, dtype=np.int32)
         n_top, nc = scan_ptes(lo, hi, na, rate, rng, t, a_given, mem.node, mem.pgflags,
                               self._slow_of, self.kscand, bool(c.second_access), self.miss_rng,
                               float(c.a_bit_miss), scanned, cand)
