@@ -396,26 +396,16 @@ def scan_ptes(lo, hi, next_access, rate, rng, t_work, a_given, node, flags, slow
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def relocate(pages, at_us, now, moved_at, node, dst, was_demoted,
-             promote):  # pragma: no cover (compiled)
-    """A thread's page moves (migrate_pages' result), per page state: each
-    page's move time not before a move of it still in the future (at_us
-    raised in place, moved_at remembered), its node, and the ping-pong mark
-    (was_demoted: set by a demotion; a promotion clears it and counts it).
+def relocate(pages, at_us, now, promote, src, dst, node, moved_at, was_demoted, rate, node_fast,
+             free, node_in, node_out, gains):  # pragma: no cover (compiled)
+    """A thread's page moves from node src to node dst at their own times
+    (migrate_pages' result): move_page per page, at_us raised in place.
     Returns the promotions of pages that were demoted before."""
     pingpong = 0
     for i in range(len(pages)):
-        p = pages[i]
-        prev = moved_at[p]
-        if prev > now and prev > at_us[i]:
-            at_us[i] = prev
-        moved_at[p] = at_us[i]
-        node[p] = dst
-        if promote:
-            pingpong += was_demoted[p]
-            was_demoted[p] = False
-        else:
-            was_demoted[p] = True
+        pingpong += move_page(pages[i], src, dst, at_us[i], now, promote, node, moved_at,
+                              was_demoted, rate, node_fast, free, node_in, node_out, gains,
+                              at_us, i)
     return pingpong
 
 
@@ -441,8 +431,7 @@ def warm_up() -> float:
     scan_ptes(0, 1, np.zeros(1), np.ones(1), rng, 0.0, np.zeros(0, dtype=np.bool_), node, flags,
               np.ones(5, dtype=np.bool_), False, False, rng, 0.0, np.zeros(4, dtype=np.int64),
               np.zeros(2, dtype=np.int32))
-    relocate(np.zeros(1, dtype=np.int64), np.zeros(1), 0.0, np.zeros(4), node, 0,
-             np.zeros(4, dtype=np.bool_), True)
-    relocate(np.zeros(1, dtype=np.int32), np.zeros(1), 0.0, np.zeros(4), node, 0,
-             np.zeros(4, dtype=np.bool_), True)
+    relocate(np.zeros(1, dtype=np.int64), np.zeros(1), 0.0, False, 0, 1, node, np.zeros(4),
+             np.zeros(4, dtype=np.bool_), np.ones(4), np.zeros(5, dtype=np.bool_),
+             np.zeros(4, dtype=np.int64), np.zeros(4), np.zeros(4), np.zeros(1))
     return time.perf_counter() - t0

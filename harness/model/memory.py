@@ -224,16 +224,19 @@ class Memory(Kswapd):
         src: the one node all the pages are on, when the caller knows it."""
         if len(pages) == 0:
             return
-        r = self.rate[pages]
         promote = kind == "promote"
         if src is not None and at_us is not None:
             # A thread's moves from one node at their own times: per-page state
             # in one compiled pass, the sums here.
             at_us = np.array(at_us, dtype=np.float64)
-            pingpong = relocate(pages, at_us, float(self.bits.core.now), self.moved_at,
-                                self.node, int(dst), self.was_demoted, promote)
-            self._move_between(r, int(src), int(dst), at_us)
+            node_in, node_out = np.zeros(self.n_nodes), np.zeros(self.n_nodes)
+            gains = np.empty(len(pages))
+            pingpong = relocate(pages, at_us, float(self.bits.core.now), promote, int(src),
+                                int(dst), self.node, self.moved_at, self.was_demoted, self.rate,
+                                self.node_is_fast, self.free, node_in, node_out, gains)
+            self._add_sums(node_in, node_out, gains, at_us)
         else:
+            r = self.rate[pages]
             at_us = self._move_times(pages, at_us)
             src_a = self.node[pages].astype(np.int64)
             dst_a = np.broadcast_to(np.asarray(dst, dtype=np.int64), src_a.shape)
@@ -264,32 +267,20 @@ class Memory(Kswapd):
 
     def moved(self, pages: np.ndarray, kind: str, pingpong: int, node_in: np.ndarray,
               node_out: np.ndarray, gains: np.ndarray, at_us: np.ndarray) -> None:
-        """Account the pages a compiled walk moved itself (kernels.move_page),
-        with move's float operations: the rates by node the moves brought in
-        and took out (sums in page order), and each page's fast-tier rate
-        change (gains) and move time. Each needed its TLB shootdown."""
+        """Account the pages a compiled walk moved itself (kernels.move_page);
+        each needed its TLB shootdown."""
+        self._add_sums(node_in, node_out, gains, at_us)
+        self._count_moves(len(pages), kind == "promote", pingpong)
+
+    def _add_sums(self, node_in: np.ndarray, node_out: np.ndarray, gains: np.ndarray,
+                  at_us: np.ndarray) -> None:
+        """The rate sums of pages moved by kernels.move_page, with the float
+        operations of move's general case: the rates by node the moves brought
+        in and took out (sums in page order), each page's fast-tier rate change
+        (gains) and move time."""
         self.node_rate += node_in - node_out
         self.fast_rate += float(gains.sum())
         self.fast_lag += float(gains @ (at_us - self.bits.core.now))
-        self._count_moves(len(pages), kind == "promote", pingpong)
-
-    def _move_between(self, r: np.ndarray, src: int, dst: int, at_us: np.ndarray) -> None:
-        """move's sums when every page goes from node src to node dst at its own
-        time (the same floating-point operations as the general case, on one
-        pair of nodes)."""
-        up = bool(self.node_is_fast[dst] and not self.node_is_fast[src])
-        down = bool(self.node_is_fast[src] and not self.node_is_fast[dst])
-        if up or down:
-            total = float(r.sum())
-            self.fast_rate += total if up else -total
-            lag = float(r @ (at_us - self.bits.core.now))
-            self.fast_lag += lag if up else -lag
-        if src != dst:
-            seq = float(np.cumsum(r)[-1])  # bincount's sum: in order, not pairwise
-            self.node_rate[dst] += seq
-            self.node_rate[src] -= seq
-            self.free[src] += len(r)
-            self.free[dst] -= len(r)
 
     def _move_times(self, pages: np.ndarray, at_us: np.ndarray | None) -> np.ndarray | None:
         """Each page's move time for the hit accounting (None: now): not before
