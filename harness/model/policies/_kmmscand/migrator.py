@@ -198,9 +198,11 @@ class Migrator:
             guess = n if per <= 0 else int((bound - clock) / per * 1.25) + 64
             m = min(n - done, max(guess, 2 * m))
             pages, piece_end, piece_vis = q.peek_pieces(m, skip=done)
-            moved.append(np.empty(m, dtype=pages.dtype))
-            gains.append(np.empty(m))
-            ats.append(np.empty(m))
+            # Successes are bounded by the free pages above the watermarks.
+            most = min(m, int(np.maximum(mem.free - mem.wmark_high, 0).sum()))
+            moved.append(np.empty(most, dtype=pages.dtype))
+            gains.append(np.empty(most))
+            ats.append(np.empty(most))
             k, ok, clock, pp = migrate_entries(
                 pages, piece_end, piece_vis, self.sim._mm_lo, targets, mem.node, mem.pgflags,
                 mem.node_is_fast, mem.free, mem.wmark_high, self.cost_ns, bool(self.cfg.hot_check),

@@ -55,7 +55,10 @@ class EntryQueue:
             vis = float(visible_at_us)
             if self.visible and self.visible[-1] > vis:
                 vis = self.visible[-1]
-            self.chunks.append(pages.astype(np.int32, copy=False))
+            chunk = pages.astype(np.int32, copy=False)
+            if chunk.base is not None:  # a view would keep its whole buffer on the list
+                chunk = chunk.copy()
+            self.chunks.append(chunk)
             self.visible.append(vis)
             self.length += len(pages)
             if self.length > self.peak:
