@@ -245,10 +245,11 @@ def migrate_entries(pages, piece_end, piece_vis, mm_lo, targets, node, flags, no
     j = 0
     one_mm = mm_lo.shape[0] == 1
     for i in range(len(pages)):
-        while i >= piece_end[j]:
-            j += 1
-        if piece_vis[j] > clock / 1000:
-            break
+        if i == 0 or i == piece_end[j]:  # a piece seen once visible stays so: clocks grow
+            while i >= piece_end[j]:
+                j += 1
+            if piece_vis[j] > clock / 1000:
+                break
         p = pages[i]
         mm = 0 if one_mm else np.searchsorted(mm_lo, p, side="right") - 1
         d = targets[mm]
