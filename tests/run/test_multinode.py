@@ -148,5 +148,6 @@ def test_losing_the_second_node_midway_loses_nothing(cluster, data_dir, tmp_path
     # node's tasks were retried there: Ray's max_retries)
     before, after = t[t["finished_at"] < killed_at], t[t["finished_at"] > killed_at]
     assert before["node"].nunique() == 2 and len(after) > 0
+    # (a result of the lost node may still land just after the kill returns;
+    # how much each node did before it depends on the simulations' speed)
     assert head <= set(after["node"])
-    assert (t["node"].isin(head)).sum() > len(t) // 2
