@@ -82,7 +82,7 @@ class Sim:
         self.metrics = Metrics(self.mem, self.counters, self.cpu_ns)
         self.series = self.metrics.series
         self.mms = [MMState(m) for m in self.layout.mms]
-        self._mm_lo = np.array([m.lo for m in self.layout.mms], dtype=np.int64)
+        self.mm_lo = np.array([m.lo for m in self.layout.mms], dtype=np.int64)  # first pages
         # Test hook: called with the Sim after every event (and its kswapd run).
         self.after_event: Callable[[Sim], None] | None = None
 
@@ -123,7 +123,7 @@ class Sim:
 
     def mm_of(self, pages: np.ndarray) -> np.ndarray:
         """Index in ``mms`` of the process owning each page."""
-        return np.searchsorted(self._mm_lo, pages, side="right") - 1
+        return np.searchsorted(self.mm_lo, pages, side="right") - 1
 
     # ------------------------------------------------------------ the run
     def run(self) -> dict:

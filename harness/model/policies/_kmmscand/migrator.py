@@ -204,7 +204,7 @@ class Migrator:
             gains.append(np.empty(most))
             ats.append(np.empty(most))
             k, ok, clock, pp = migrate_entries(
-                pages, piece_end, piece_vis, self.sim._mm_lo, targets, mem.node, mem.pgflags,
+                pages, piece_end, piece_vis, self.sim.mm_lo, targets, mem.node, mem.pgflags,
                 mem.node_is_fast, mem.free, mem.wmark_high, self.cost_ns, bool(self.cfg.hot_check),
                 int(clock), int(bound), left, mem.rate, mem.moved_at, mem.was_demoted, now,
                 node_in, node_out, moved[-1], gains[-1], ats[-1], out.codes, out.attempts,
