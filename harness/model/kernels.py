@@ -186,13 +186,14 @@ OK, NOT_HOT, SAME_NODE, INELIGIBLE, WATERMARK = 0, 1, 2, 3, 4
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def move_page(p, s, d, at_us, now, promote, node, moved_at, was_demoted, rate, node_fast, free,
-              node_in, node_out, gains, ats, i):  # pragma: no cover (compiled)
+              node_in, node_out, sums, ats, i):  # pragma: no cover (compiled)
     """Memory.move's per-page state for page p from node s to node d at its
     own time at_us (not before a move of it still in the future): its node,
     move time and ping-pong mark (set by a demotion; a promotion clears it)
     and the nodes' free pages. The rate sums are left to the caller in
-    Memory.move's order: node_in[d] and node_out[s] get the page's rate, and
-    gains[i] and ats[i] the fast tier's rate change and the move time.
+    Memory.move's order: node_in[d] and node_out[s] get the page's rate;
+    sums[0] gets the fast tier's rate change and sums[1] that change x
+    (at_us - now) (the hit accounting's lag); ats[i] the move time.
     Returns 1 for a promotion of a demoted page."""
     prev = moved_at[p]
     if prev > now and prev > at_us:
@@ -200,7 +201,9 @@ def move_page(p, s, d, at_us, now, promote, node, moved_at, was_demoted, rate, n
     moved_at[p] = at_us
     node[p] = d
     r = rate[p]
-    gains[i] = (r if node_fast[d] else 0.0) - (r if node_fast[s] else 0.0)
+    gain = (r if node_fast[d] else 0.0) - (r if node_fast[s] else 0.0)
+    sums[0] += gain
+    sums[1] += gain * (at_us - now)
     ats[i] = at_us
     node_in[d] += r
     node_out[s] += r
@@ -214,7 +217,7 @@ def move_page(p, s, d, at_us, now, promote, node, moved_at, was_demoted, rate, n
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def migrate_entries(pages, piece_end, piece_vis, mm_lo, targets, node, flags, node_fast, free,
                     wmark_high, cost_ns, hot_check, start, bound, budget, rate, moved_at,
-                    was_demoted, now, node_in, node_out, moved, gains, ats, codes, attempts,
+                    was_demoted, now, node_in, node_out, sums, moved, ats, codes, attempts,
                     successes, full):  # pragma: no cover (compiled)
     """kmmmigrated's pass (kmmscand_migrate_folio per entry) over list
     entries in FIFO order, on the thread's clock from `start` (ns). The
@@ -234,8 +237,8 @@ def migrate_entries(pages, piece_end, piece_vis, mm_lo, targets, node, flags, no
 
     Adds the processed entries by outcome to `codes`, by mm to `attempts`
     and `successes`, marks in `full` the destinations found full, writes the
-    successes' pages to `moved` and their gains and move times (move_page)
-    from index 0, and returns
+    successes' pages to `moved` and their move times from index 0 (move_page
+    adds their rate sums), and returns
     (entries processed, successes, the clock after the last one,
     promotions of demoted pages)."""
     clock = start
@@ -277,7 +280,7 @@ def migrate_entries(pages, piece_end, piece_vis, mm_lo, targets, node, flags, no
         elif r == OK:
             moved[n_ok] = p
             pingpong += move_page(p, s, d, end / 1000, now, True, node, moved_at, was_demoted,
-                                  rate, node_fast, free, node_in, node_out, gains, ats, n_ok)
+                                  rate, node_fast, free, node_in, node_out, sums, ats, n_ok)
             successes[mm] += 1
             n_ok += 1
             if n_ok == budget:
@@ -398,14 +401,14 @@ def scan_ptes(lo, hi, next_access, rate, rng, t_work, a_given, node, flags, slow
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def relocate(pages, at_us, now, promote, src, dst, node, moved_at, was_demoted, rate, node_fast,
-             free, node_in, node_out, gains):  # pragma: no cover (compiled)
+             free, node_in, node_out, sums):  # pragma: no cover (compiled)
     """A thread's page moves from node src to node dst at their own times
     (migrate_pages' result): move_page per page, at_us raised in place.
     Returns the promotions of pages that were demoted before."""
     pingpong = 0
     for i in range(len(pages)):
         pingpong += move_page(pages[i], src, dst, at_us[i], now, promote, node, moved_at,
-                              was_demoted, rate, node_fast, free, node_in, node_out, gains,
+                              was_demoted, rate, node_fast, free, node_in, node_out, sums,
                               at_us, i)
     return pingpong
 
@@ -425,8 +428,8 @@ def warm_up() -> float:
                     node[:1].copy(), node, flags, np.zeros(5, dtype=np.bool_),
                     np.ones(4, dtype=np.int64), np.zeros(4, dtype=np.int64),
                     np.ones(5, dtype=np.int64), True, 0, 10, -1, np.ones(4), np.zeros(4),
-                    np.zeros(4, dtype=np.bool_), 0.0, np.zeros(4), np.zeros(4), pages.copy(),
-                    np.zeros(1), np.zeros(1), np.zeros(5, dtype=np.int64),
+                    np.zeros(4, dtype=np.bool_), 0.0, np.zeros(4), np.zeros(4), np.zeros(2),
+                    pages.copy(), np.zeros(1), np.zeros(5, dtype=np.int64),
                     np.zeros(1, dtype=np.int64),
                     np.zeros(1, dtype=np.int64), np.zeros(4, dtype=np.bool_))
     scan_ptes(0, 1, np.zeros(1), np.ones(1), rng, 0.0, np.zeros(0, dtype=np.bool_), node, flags,
@@ -434,5 +437,5 @@ def warm_up() -> float:
               np.zeros(2, dtype=np.int32))
     relocate(np.zeros(1, dtype=np.int64), np.zeros(1), 0.0, False, 0, 1, node, np.zeros(4),
              np.zeros(4, dtype=np.bool_), np.ones(4), np.zeros(5, dtype=np.bool_),
-             np.zeros(4, dtype=np.int64), np.zeros(4), np.zeros(4), np.zeros(1))
+             np.zeros(4, dtype=np.int64), np.zeros(4), np.zeros(4), np.zeros(2))
     return time.perf_counter() - t0

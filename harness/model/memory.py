@@ -229,12 +229,11 @@ class Memory(Kswapd):
             # A thread's moves from one node at their own times: per-page state
             # in one compiled pass, the sums here.
             at_us = np.array(at_us, dtype=np.float64)
-            node_in, node_out = np.zeros(self.n_nodes), np.zeros(self.n_nodes)
-            gains = np.empty(len(pages))
+            node_in, node_out, sums = np.zeros(self.n_nodes), np.zeros(self.n_nodes), np.zeros(2)
             pingpong = relocate(pages, at_us, float(self.bits.core.now), promote, int(src),
                                 int(dst), self.node, self.moved_at, self.was_demoted, self.rate,
-                                self.node_is_fast, self.free, node_in, node_out, gains)
-            self._add_sums(node_in, node_out, gains, at_us)
+                                self.node_is_fast, self.free, node_in, node_out, sums)
+            self._add_sums(node_in, node_out, sums)
         else:
             r = self.rate[pages]
             at_us = self._move_times(pages, at_us)
@@ -266,21 +265,20 @@ class Memory(Kswapd):
             c.demotions += n
 
     def moved(self, pages: np.ndarray, kind: str, pingpong: int, node_in: np.ndarray,
-              node_out: np.ndarray, gains: np.ndarray, at_us: np.ndarray) -> None:
-        """Account the pages a compiled walk moved itself (kernels.move_page);
-        each needed its TLB shootdown."""
-        self._add_sums(node_in, node_out, gains, at_us)
+              node_out: np.ndarray, sums: np.ndarray, at_us: np.ndarray) -> None:
+        """Account the pages a compiled walk moved itself (kernels.move_page),
+        each at its own time at_us; each needed its TLB shootdown."""
+        self._add_sums(node_in, node_out, sums)
         self._count_moves(len(pages), kind == "promote", pingpong)
 
-    def _add_sums(self, node_in: np.ndarray, node_out: np.ndarray, gains: np.ndarray,
-                  at_us: np.ndarray) -> None:
-        """The rate sums of pages moved by kernels.move_page, with the float
-        operations of move's general case: the rates by node the moves brought
-        in and took out (sums in page order), each page's fast-tier rate change
-        (gains) and move time."""
+    def _add_sums(self, node_in: np.ndarray, node_out: np.ndarray, sums: np.ndarray) -> None:
+        """The rate sums of pages moved by kernels.move_page: the rates by node
+        the moves brought in and took out (sums in page order, as move's
+        bincounts), the fast tier's rate change and its lag (sequential sums,
+        where move's are pairwise: they differ in the last bits)."""
         self.node_rate += node_in - node_out
-        self.fast_rate += float(gains.sum())
-        self.fast_lag += float(gains @ (at_us - self.bits.core.now))
+        self.fast_rate += float(sums[0])
+        self.fast_lag += float(sums[1])
 
     def _move_times(self, pages: np.ndarray, at_us: np.ndarray | None) -> np.ndarray | None:
         """Each page's move time for the hit accounting (None: now): not before

@@ -190,7 +190,7 @@ class Migrator:
                         np.zeros(len(targets), dtype=np.int64),
                         np.zeros(len(targets), dtype=np.int64), np.zeros(mem.n_nodes, dtype=bool))
         node_in, node_out = np.zeros(mem.n_nodes), np.zeros(mem.n_nodes)
-        moved, gains, ats = [], [], []
+        moved, ats, sums = [], [], np.zeros(2)
         done, clock, left, m, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0, 0
         now = float(self.sim.t)
         while done < n:
@@ -201,15 +201,14 @@ class Migrator:
             # Successes are bounded by the free pages above the watermarks.
             most = min(m, int(np.maximum(mem.free - mem.wmark_high, 0).sum()))
             moved.append(np.empty(most, dtype=pages.dtype))
-            gains.append(np.empty(most))
             ats.append(np.empty(most))
             k, ok, clock, pp = migrate_entries(
                 pages, piece_end, piece_vis, self.sim.mm_lo, targets, mem.node, mem.pgflags,
                 mem.node_is_fast, mem.free, mem.wmark_high, self.cost_ns, bool(self.cfg.hot_check),
                 int(clock), int(bound), left, mem.rate, mem.moved_at, mem.was_demoted, now,
-                node_in, node_out, moved[-1], gains[-1], ats[-1], out.codes, out.attempts,
+                node_in, node_out, sums, moved[-1], ats[-1], out.codes, out.attempts,
                 out.successes, out.full)
-            moved[-1], gains[-1], ats[-1] = moved[-1][:ok], gains[-1][:ok], ats[-1][:ok]
+            moved[-1], ats[-1] = moved[-1][:ok], ats[-1][:ok]
             done += k
             n_ok += ok
             pingpong += pp
@@ -221,9 +220,8 @@ class Migrator:
             self._mean_ns = (clock - start) / done
             out.k, out.end_ns = done, int(clock)
         if n_ok:
-            moved, gains, ats = (x[0] if len(x) == 1 else np.concatenate(x)
-                                 for x in (moved, gains, ats))
-            mem.moved(moved, "promote", pingpong, node_in, node_out, gains, ats)
+            moved, ats = (x[0] if len(x) == 1 else np.concatenate(x) for x in (moved, ats))
+            mem.moved(moved, "promote", pingpong, node_in, node_out, sums, ats)
         return out
 
     def feedback(self, attempts: np.ndarray, successes: np.ndarray) -> None:
