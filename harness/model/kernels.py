@@ -245,6 +245,7 @@ def migrate_entries(pages, piece_end, piece_vis, mm_lo, targets, node, flags, no
     k = 0
     n_ok = 0
     pingpong = 0
+    n_wm = 0
     j = 0
     one_mm = mm_lo.shape[0] == 1
     for i in range(len(pages)):
@@ -271,20 +272,31 @@ def migrate_entries(pages, piece_end, piece_vis, mm_lo, targets, node, flags, no
         end = clock + cost_ns[r]
         if end > bound:
             break
-        codes[r] += 1
-        attempts[mm] += 1
         clock = end
         k = i + 1
         if r == WATERMARK:
+            n_wm += 1
             full[d] = True
-        elif r == OK:
+        elif r != OK:
+            codes[r] += 1
+        if not one_mm:
+            attempts[mm] += 1
+        if r == OK:
             moved[n_ok] = p
             pingpong += move_page(p, s, d, end / 1000, now, True, node, moved_at, was_demoted,
                                   rate, node_fast, free, node_in, node_out, sums, ats, n_ok)
-            successes[mm] += 1
+            if not one_mm:
+                successes[mm] += 1
             n_ok += 1
             if n_ok == budget:
                 break
+    # Counted here, not per entry (an array element incremented per entry is
+    # a dependency chain through memory).
+    codes[OK] += n_ok
+    codes[WATERMARK] += n_wm
+    if one_mm:
+        attempts[0] += k
+        successes[0] += n_ok
     return k, n_ok, clock, pingpong
 
 
