@@ -425,6 +425,70 @@ def relocate(pages, at_us, now, promote, src, dst, node, moved_at, was_demoted, 
     return pingpong
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def kswapd_chunk(d, t, budget, t_work, node, flags, next_access, rate, rng, hand, scanned, left,
+                 stride, free, wmark, wmark_high, slow_nodes, c_scan, c_victim, page_rate,
+                 moved_at, was_demoted, node_fast, node_rate, fast, victims,
+                 at_us):  # pragma: no cover (compiled)
+    """One chunk of node d's kswapd from event time t (us) in one call, when
+    the walk reads and redraws the A bits itself (one segment of Poisson
+    pages): Kswapd._kswapd_run's rounds, each kswapd_clock's walk (as
+    _rule_kswapd_victims runs it) and relocate's moves to the slow node with
+    the most free pages, the sums added round by round as Memory.move adds
+    them (node_rate; fast: the fast tier's rate and lag; page_rate: Memory's
+    rates). Per node state: hand, scanned (CLOCK steps this run; 2n: give
+    up), left (victims left this round), stride. victims and at_us get the
+    chunk's victims and move times (long enough for what `budget` allows,
+    plus two batches). Returns (clock, victims)."""
+    n = node.shape[0]
+    clock = 0.0
+    nv_all = 0
+    clear = np.empty(1, np.int64)
+    node_in = np.zeros(node_rate.shape[0])
+    node_out = np.zeros(node_rate.shape[0])
+    sums = np.zeros(2)
+    while True:
+        if left[d] == 0:
+            if free[d] > wmark[d]:  # pgdat_balanced
+                break
+            left[d] = max(wmark_high[d], SWAP_CLUSTER_MAX)
+        dest = slow_nodes[0]
+        for s in slow_nodes[1:]:  # the first with the most free pages (argmax)
+            if free[s] > free[dest]:
+                dest = s
+        need = min(left[d], free[dest])
+        if need <= 0:
+            scanned[d] = 2 * n  # nowhere to demote to: give up
+            break
+        h = hand[d]
+        limit = 2 * n - scanned[d]
+        vic = victims[nv_all:]
+        done = at_us[nv_all:]
+        _, u, last, clock, nv, nc, u_stop = kswapd_clock(
+            node, flags, next_access, rate, rng, t_work, NO_BOOLS, 0, limit, h, d, need, limit,
+            0, -1, clock, budget, c_scan, c_victim, vic, done, 0, clear)
+        if nv:
+            stride[d] = max(u_stop / nv, 1.0)
+        hand[d] = (h + u_stop) % n
+        scanned[d] += u_stop
+        for i in range(nv):
+            done[i] = t + done[i] / 1000.0
+        node_in[:] = 0.0
+        node_out[:] = 0.0
+        sums[:] = 0.0
+        relocate(vic[:nv], done[:nv], float(t), False, d, dest, node, moved_at, was_demoted,
+                 page_rate, node_fast, free, node_in, node_out, sums)
+        for i in range(node_rate.shape[0]):
+            node_rate[i] += node_in[i] - node_out[i]
+        fast[0] += sums[0]
+        fast[1] += sums[1]
+        nv_all += nv
+        left[d] -= nv
+        if nv < need:
+            break  # the next event comes first, or two full turns
+    return clock, nv_all
+
+
 def warm_up() -> float:
     """Compile (or load from the cache) every kernel; the seconds it took."""
     t0 = time.perf_counter()
@@ -450,4 +514,11 @@ def warm_up() -> float:
     relocate(np.zeros(1, dtype=np.int64), np.zeros(1), 0.0, False, 0, 1, node, np.zeros(4),
              np.zeros(4, dtype=np.bool_), np.ones(4), np.zeros(5, dtype=np.bool_),
              np.zeros(4, dtype=np.int64), np.zeros(4), np.zeros(4), np.zeros(2))
+    kswapd_chunk(0, 0, 1e6, 0.0, node, flags, np.zeros(4), np.ones(4), rng,
+                 np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64),
+                 np.zeros(2, dtype=np.int64), np.ones(2), np.array([8, 8], dtype=np.int64),
+                 np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64),
+                 np.array([1], dtype=np.int64), 1.0, 2.0, np.ones(4), np.zeros(4),
+                 np.zeros(4, dtype=np.bool_), np.zeros(3, dtype=np.bool_), np.zeros(2),
+                 np.zeros(2), np.zeros(70, dtype=np.int64), np.zeros(70))
     return time.perf_counter() - t0

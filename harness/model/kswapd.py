@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.model.core import PRIO_POLICY
-from harness.model.kernels import NO_BOOLS, NO_FLOATS, NO_RNG, SWAP_CLUSTER_MAX, kswapd_clock
+from harness.model.kernels import (
+    NO_BOOLS,
+    NO_FLOATS,
+    NO_RNG,
+    SWAP_CLUSTER_MAX,
+    kswapd_chunk,
+    kswapd_clock,
+)
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
@@ -27,6 +34,10 @@ PRIO_KSWAPD = PRIO_POLICY + 3
 
 class Kswapd:
     """kswapd per node (balance_pgdat), on Memory's state."""
+
+    # A chunk's rounds in one compiled call where it can (_kswapd_compiled);
+    # the per-page reference, which re-states _rule_kswapd_victims, cannot.
+    compiled_kswapd = True
 
     def _init_kswapd(self, cfg: RunConfig) -> None:
         plat = cfg.platform
@@ -86,6 +97,18 @@ class Kswapd:
         core = self.core
         t = core.now
         budget = (core.thread_bound() - t) * 1000.0  # ns this chunk may take
+        clock = self._kswapd_compiled(d, t, budget)
+        if clock is None:
+            clock = self._kswapd_rounds(d, t, budget)
+        self.cpu_ns.kswapd += clock
+        if clock > 0 and self.kswapd_scanned[d] < 2 * self.n_pages:
+            core.schedule(math.ceil(t + clock / 1000.0), PRIO_KSWAPD, lambda: self._kswapd_run(d),
+                          thread=True)
+        else:
+            self.kswapd_running[d] = False
+
+    def _kswapd_rounds(self, d: int, t: int, budget: float) -> float:
+        """_kswapd_run's rounds, a walk and a move each; returns the chunk's clock (ns)."""
         clock = 0.0
         while True:
             if self.kswapd_round[d] == 0:
@@ -102,12 +125,31 @@ class Kswapd:
             self.kswapd_round[d] -= len(victims)
             if len(victims) < k:
                 break  # the next event comes first, or two full turns
-        self.cpu_ns.kswapd += clock
-        if clock > 0 and self.kswapd_scanned[d] < 2 * self.n_pages:
-            core.schedule(math.ceil(t + clock / 1000.0), PRIO_KSWAPD, lambda: self._kswapd_run(d),
-                          thread=True)
-        else:
-            self.kswapd_running[d] = False
+        return clock
+
+    def _kswapd_compiled(self, d: int, t: int, budget: float) -> float | None:
+        """_kswapd_rounds in one compiled call (kernels.kswapd_chunk), when the
+        walk redraws the A bits itself (one segment of Poisson pages) and the
+        budget bounds the victims; None: not here (the rounds run instead)."""
+        segs, na = self.bits.segments, self.bits.next_access
+        c_victim = self.kswapd_scan_ns + self.kswapd_demote_ns
+        if (not self.compiled_kswapd or na is None or len(segs) != 1 or c_victim <= 0
+                or not budget < np.inf):
+            return None
+        acc = segs[0].access
+        cap = int(budget / c_victim) + 2 * SWAP_CLUSTER_MAX + 2  # + the first batch's
+        victims, at_us = np.empty(cap, dtype=np.int64), np.empty(cap)
+        fast = np.array([self.fast_rate, self.fast_lag])
+        clock, nv = kswapd_chunk(
+            d, t, float(budget), float(self.bits.work_now()), self.node, self.pgflags, na,
+            acc.rate, acc.rng, self.kswapd_hand, self.kswapd_scanned, self.kswapd_round,
+            self._kswapd_stride, self.free, self.kswapd_wmark, self.wmark_high, self.slow_nodes,
+            self.kswapd_scan_ns, c_victim, self.rate, self.moved_at, self.was_demoted,
+            self.node_is_fast, self.node_rate, fast, victims, at_us)
+        self.fast_rate, self.fast_lag = float(fast[0]), float(fast[1])
+        if nv:
+            self.demoted(victims[:nv], at_us[:nv])
+        return clock
 
     def _rule_kswapd_victims(self, d: int, need: int, clock: float,
                              budget: float) -> tuple[np.ndarray, np.ndarray, float]:

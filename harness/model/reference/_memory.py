@@ -12,6 +12,8 @@ from harness.model.workloads import MMSpec
 
 
 class ReferenceMemory(Memory):
+    compiled_kswapd = False  # its _rule_kswapd_victims runs, page by page
+
     def count_nodes(self, nodes: np.ndarray) -> np.ndarray:
         out = np.zeros(self.n_nodes, dtype=np.int64)
         for d in nodes:
