@@ -154,12 +154,13 @@ class Migrator:
     def _count(self, codes: np.ndarray, full: np.ndarray) -> None:
         """Counters of the processed entries; wake kswapd on each full destination."""
         ctr = self.sim.counters
-        ctr.failed_not_hot += int(codes[NOT_HOT])
-        ctr.failed_same_node += int(codes[SAME_NODE])
-        ctr.failed_ineligible_src += int(codes[INELIGIBLE])
-        ctr.failed_dest_watermark += int(codes[WATERMARK])
-        ctr.migrate_stale += int(codes[SAME_NODE] + codes[INELIGIBLE])
-        if codes[WATERMARK]:
+        c = codes.tolist()
+        ctr.failed_not_hot += c[NOT_HOT]
+        ctr.failed_same_node += c[SAME_NODE]
+        ctr.failed_ineligible_src += c[INELIGIBLE]
+        ctr.failed_dest_watermark += c[WATERMARK]
+        ctr.migrate_stale += c[SAME_NODE] + c[INELIGIBLE]
+        if c[WATERMARK]:
             for d in np.flatnonzero(full):
                 self.sim.mem.wake_kswapd(int(d))
 
@@ -198,10 +199,8 @@ class Migrator:
             guess = n if per <= 0 else int((bound - clock) / per * 1.25) + 64
             m = min(n - done, max(guess, 2 * m))
             pages, piece_end, piece_vis = q.peek_pieces(m, skip=done)
-            # Successes are bounded by the free pages above the watermarks.
-            most = min(m, int(np.maximum(mem.free - mem.wmark_high, 0).sum()))
-            moved.append(np.empty(most, dtype=pages.dtype))
-            ats.append(np.empty(most))
+            moved.append(np.empty(m, dtype=pages.dtype))
+            ats.append(np.empty(m))
             k, ok, clock, pp = migrate_entries(
                 pages, piece_end, piece_vis, self.sim.mm_lo, targets, mem.node, mem.pgflags,
                 mem.node_is_fast, mem.free, mem.wmark_high, self.cost_ns, bool(self.cfg.hot_check),
