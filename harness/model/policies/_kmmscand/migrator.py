@@ -84,6 +84,7 @@ class Migrator:
         # ns of an entry by outcome code (integers: exact sums in any order)
         self.cost_ns = np.array([ok, fail, stale, stale, fail], dtype=np.int64)
         self._mean_ns = float(self.cost_ns.max())  # mean entry cost of the last chunk
+        self._moved, self._ats = np.empty(0, dtype=np.int32), np.empty(0)
         self._cheapest_ns = int(self.cost_ns.min())
 
     # ------------------------------------------------------------- the pass
@@ -191,7 +192,8 @@ class Migrator:
                         np.zeros(len(targets), dtype=np.int64),
                         np.zeros(len(targets), dtype=np.int64), np.zeros(mem.n_nodes, dtype=bool))
         node_in, node_out = np.zeros(mem.n_nodes), np.zeros(mem.n_nodes)
-        moved, ats, sums = [], [], np.zeros(2)
+        moved, ats = self._move_buffers(n)
+        sums = np.zeros(2)
         done, clock, left, m, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0, 0
         now = float(self.sim.t)
         while done < n:
@@ -199,15 +201,12 @@ class Migrator:
             guess = n if per <= 0 else int((bound - clock) / per * 1.25) + 64
             m = min(n - done, max(guess, 2 * m))
             pages, piece_end, piece_vis = q.peek_pieces(m, skip=done)
-            moved.append(np.empty(m, dtype=pages.dtype))
-            ats.append(np.empty(m))
             k, ok, clock, pp = migrate_entries(
                 pages, piece_end, piece_vis, self.sim.mm_lo, targets, mem.node, mem.pgflags,
                 mem.node_is_fast, mem.free, mem.wmark_high, self.cost_ns, bool(self.cfg.hot_check),
                 int(clock), int(bound), left, mem.rate, mem.moved_at, mem.was_demoted, now,
-                node_in, node_out, sums, moved[-1], ats[-1], out.codes, out.attempts,
+                node_in, node_out, sums, moved[n_ok:], ats[n_ok:], out.codes, out.attempts,
                 out.successes, out.full)
-            moved[-1], ats[-1] = moved[-1][:ok], ats[-1][:ok]
             done += k
             n_ok += ok
             pingpong += pp
@@ -219,9 +218,20 @@ class Migrator:
             self._mean_ns = (clock - start) / done
             out.k, out.end_ns = done, int(clock)
         if n_ok:
-            moved, ats = (x[0] if len(x) == 1 else np.concatenate(x) for x in (moved, ats))
-            mem.moved(moved, "promote", pingpong, node_in, node_out, sums, ats)
+            mem.moved(moved[:n_ok], "promote", pingpong, node_in, node_out, sums, ats[:n_ok])
         return out
+
+    def _move_buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Room for the moves of up to n entries (pages and move times), kept
+        from chunk to chunk (a fresh array of a chunk's size costs more than
+        its walk). Successes need free pages above the watermarks: no more."""
+        if len(self._moved) < n:
+            mem = self.sim.mem
+            n = min(n, int(np.maximum(mem.free - mem.wmark_high, 0).sum()))
+            if len(self._moved) < n:
+                size = max(n, 2 * len(self._moved))
+                self._moved, self._ats = np.empty(size, dtype=np.int32), np.empty(size)
+        return self._moved, self._ats
 
     def feedback(self, attempts: np.ndarray, successes: np.ndarray) -> None:
         """V3: every 1024 migrations of an mm, lengthen scan_period by the
