@@ -36,6 +36,7 @@ class Scanner:
         self.miss_rng = np.random.default_rng([sim.cfg.seed, 0xB17])
         self._slow_of = ~sim.mem.node_is_fast  # by node index; the last entry is -1's
         self.ring: list[MMState] = []  # registered mms, in registration order
+        self._cand = np.empty(0, dtype=np.int32)
         self.rr = 0
         # kscand's hot_vma_idle_pte_entry (V2+) or kmmscand's (V0, V1).
         self.kscand = self.cfg.version not in ("v0", "v1") or bool(self.cfg.second_access)
@@ -161,8 +162,11 @@ class Scanner:
             na, rate, rng = NO_FLOATS, NO_FLOATS, NO_RNG
             a_given = bits.test_and_clear(lo, hi)
         scanned = np.zeros(mem.n_nodes, dtype=np.int64)
-        # int32, the migration list's entries (EntryQueue); + 1: see scan_ptes
-        cand = np.empty(hi - lo + 1, dtype=np.int32)
+        # int32, the migration list's entries (EntryQueue, which copies the
+        # view it is given); + 1: see scan_ptes. Kept from visit to visit.
+        if len(self._cand) < hi - lo + 1:
+            self._cand = np.empty(hi - lo + 1, dtype=np.int32)
+        cand = self._cand
         n_top, nc = scan_ptes(lo, hi, na, rate, rng, t, a_given, mem.node, mem.pgflags,
                               self._slow_of, self.kscand, bool(c.second_access), self.miss_rng,
                               float(c.a_bit_miss), scanned, cand)
