@@ -3,7 +3,9 @@ watermark, a thread that takes time (a mixin of Memory, whose state it reads
 and whose move() it calls).
 
 Page-level rule with a per-page reference twin (reference/_memory.py):
-``_rule_kswapd_victims``; its walk is kernels.kswapd_clock.
+``_rule_kswapd_victims``; its walk is kernels.kswapd_clock, and a whole chunk
+(rounds, walks, moves) is kernels.kswapd_chunk when the walk redraws the A
+bits itself.
 """
 
 from __future__ import annotations
