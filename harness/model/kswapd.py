@@ -139,7 +139,10 @@ class Kswapd:
                 or not budget < np.inf):
             return None
         acc = segs[0].access
-        cap = int(budget / c_victim) + 2 * SWAP_CLUSTER_MAX + 2  # + the first batch's
+        # Victims: what the budget allows (+ the first batch's, which may pass
+        # it, and a batch's writes past the last), at most the node's pages.
+        most = min(int(budget / c_victim), int(self.capacity[d] - self.free[d]))
+        cap = max(most, 0) + 2 * SWAP_CLUSTER_MAX + 2
         victims, at_us = np.empty(cap, dtype=np.int64), np.empty(cap)
         fast = np.array([self.fast_rate, self.fast_lag])
         clock, nv = kswapd_chunk(
