@@ -427,7 +427,7 @@ def relocate(pages, at_us, now, promote, src, dst, node, moved_at, was_demoted, 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def kswapd_chunk(d, t, budget, t_work, node, flags, next_access, rate, rng, hand, scanned, left,
-                 stride, free, wmark, wmark_high, slow_nodes, c_scan, c_victim, page_rate,
+                 free, wmark, wmark_high, slow_nodes, c_scan, c_victim, page_rate,
                  moved_at, was_demoted, node_fast, node_rate, fast, victims,
                  at_us):  # pragma: no cover (compiled)
     """One chunk of node d's kswapd from event time t (us) in one call, when
@@ -437,7 +437,7 @@ def kswapd_chunk(d, t, budget, t_work, node, flags, next_access, rate, rng, hand
     the most free pages, the sums added round by round as Memory.move adds
     them (node_rate; fast: the fast tier's rate and lag; page_rate: Memory's
     rates). Per node state: hand, scanned (CLOCK steps this run; 2n: give
-    up), left (victims left this round), stride. victims and at_us get the
+    up), left (victims left this round). victims and at_us get the
     chunk's victims and move times (long enough for what `budget` allows,
     plus two batches). Returns (clock, victims)."""
     n = node.shape[0]
@@ -467,8 +467,6 @@ def kswapd_chunk(d, t, budget, t_work, node, flags, next_access, rate, rng, hand
         _, u, last, clock, nv, nc, u_stop = kswapd_clock(
             node, flags, next_access, rate, rng, t_work, NO_BOOLS, 0, limit, h, d, need, limit,
             0, -1, clock, budget, c_scan, c_victim, vic, done, 0, clear)
-        if nv:
-            stride[d] = max(u_stop / nv, 1.0)
         hand[d] = (h + u_stop) % n
         scanned[d] += u_stop
         for i in range(nv):
@@ -516,7 +514,7 @@ def warm_up() -> float:
              np.zeros(4, dtype=np.int64), np.zeros(4), np.zeros(4), np.zeros(2))
     kswapd_chunk(0, 0, 1e6, 0.0, node, flags, np.zeros(4), np.ones(4), rng,
                  np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64),
-                 np.zeros(2, dtype=np.int64), np.ones(2), np.array([8, 8], dtype=np.int64),
+                 np.zeros(2, dtype=np.int64), np.array([8, 8], dtype=np.int64),
                  np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64),
                  np.array([1], dtype=np.int64), 1.0, 2.0, np.ones(4), np.zeros(4),
                  np.zeros(4, dtype=np.bool_), np.zeros(3, dtype=np.bool_), np.zeros(2),

@@ -53,7 +53,8 @@ class Kswapd:
         self.kswapd_running = np.zeros(self.n_nodes, dtype=bool)
         self.kswapd_scanned = np.zeros(self.n_nodes, dtype=np.int64)  # this run's CLOCK steps
         self.kswapd_round = np.zeros(self.n_nodes, dtype=np.int64)  # victims left this round
-        self._kswapd_stride = np.full(self.n_nodes, 8.0)  # CLOCK offsets per victim, last call
+        # CLOCK offsets per victim in the last windowed walk (its lookahead)
+        self._kswapd_stride = np.full(self.n_nodes, 8.0)
         self._clear_buf: np.ndarray | None = None
         costs = cfg.costs
         self.kswapd_scan_ns = costs.kswapd_scan_ns
@@ -148,12 +149,11 @@ class Kswapd:
         clock, nv = kswapd_chunk(
             d, t, float(budget), float(self.bits.work_now()), self.node, self.pgflags, na,
             acc.rate, acc.rng, self.kswapd_hand, self.kswapd_scanned, self.kswapd_round,
-            self._kswapd_stride, self.free, self.kswapd_wmark, self.wmark_high, self.slow_nodes,
+            self.free, self.kswapd_wmark, self.wmark_high, self.slow_nodes,
             self.kswapd_scan_ns, c_victim, self.rate, self.moved_at, self.was_demoted,
             self.node_is_fast, self.node_rate, fast, victims, at_us)
         self.fast_rate, self.fast_lag = float(fast[0]), float(fast[1])
-        if nv:
-            self.demoted(victims[:nv], at_us[:nv])
+        self._count_moves(nv, False, 0)  # demotions, each with its TLB shootdown
         return clock
 
     def _rule_kswapd_victims(self, d: int, need: int, clock: float,

@@ -271,12 +271,6 @@ class Memory(Kswapd):
         self._add_sums(node_in, node_out, sums)
         self._count_moves(len(pages), kind == "promote", pingpong)
 
-    def demoted(self, pages: np.ndarray, at_us: np.ndarray) -> None:
-        """Count the demotions kswapd's compiled chunk made (kernels.kswapd_chunk,
-        which added their sums itself), each at its own time at_us; each
-        needed its TLB shootdown."""
-        self._count_moves(len(pages), False, 0)
-
     def _add_sums(self, node_in: np.ndarray, node_out: np.ndarray, sums: np.ndarray) -> None:
         """The rate sums of pages moved by kernels.move_page: the rates by node
         the moves brought in and took out (sums in page order, as move's

@@ -82,28 +82,13 @@ class EntryQueue:
 
     def peek(self, m: int, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """m entries after the first `skip`, and the time each is visible."""
-        out, vis, got = [], [], 0
-        skip += self.head
-        for c, v in zip(self.chunks, self.visible, strict=True):
-            if got >= m:
-                break
-            if skip >= len(c):
-                skip -= len(c)
-                continue
-            out.append(c[skip:skip + m - got])
-            skip = 0
-            vis.append(np.full(len(out[-1]), v))
-            got += len(out[-1])
-        if not out:
-            return np.zeros(0, dtype=np.int32), np.zeros(0)
-        if len(out) == 1:
-            return out[0], vis[0]
-        return np.concatenate(out), np.concatenate(vis)
+        pages, ends, vis = self.peek_pieces(m, skip)
+        return pages, np.repeat(vis, np.diff(ends, prepend=0))
 
     def peek_pieces(self, m: int, skip: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """peek's m entries in pieces of equal visible time, without a time per
-        entry: the entries, where each piece ends (entries before piece_end[j]
-        are in pieces up to j) and when each is visible."""
+        """m entries after the first `skip` in pieces of equal visible time: the
+        entries, where each piece ends (entries before piece_end[j] are in
+        pieces up to j) and when each piece is visible."""
         out, ends, vis, got = [], [], [], 0
         skip += self.head
         for c, v in zip(self.chunks, self.visible, strict=True):
