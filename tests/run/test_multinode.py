@@ -91,13 +91,16 @@ def cluster(data_dir, tmp_path_factory):
         c.shutdown()
 
 
-def _rows_written(out) -> int:
-    """Evaluations the driver has written to its part files so far."""
-    rows = 0
+def _written(out) -> tuple[int, set]:
+    """Evaluations the driver has written to its part files so far, and the
+    nodes that ran them."""
+    rows, nodes = 0, set()
     for p in part_files(out, TRIALS_PART):
         with contextlib.suppress(FileNotFoundError):  # merged meanwhile
-            rows += pq.read_metadata(p).num_rows
-    return rows
+            col = pq.read_table(p, columns=["node"]).column("node")
+            rows += len(col)
+            nodes.update(col.to_pylist())
+    return rows, nodes
 
 
 def node_ids():
@@ -146,9 +149,13 @@ def test_losing_the_second_node_midway_loses_nothing(cluster, data_dir, tmp_path
     th.start()
     head = {n for n, res in node_ids().items() if "head_node" in res}
     # Lose the node once a quarter of the evaluations are in (the driver's
-    # part files), however fast the simulations run.
+    # part files) and both nodes have delivered some, however fast the
+    # simulations run and however long a fresh worker takes to compile.
     deadline = time.monotonic() + 300
-    while _rows_written(out) < 14 and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        rows, nodes = _written(out)
+        if rows >= 14 and len(nodes) == 2:
+            break
         time.sleep(0.1)
     assert th.is_alive(), "the sweep ended before the node could be lost"
     c.remove_node(second, allow_graceful=False)
