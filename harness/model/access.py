@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.model.draws import Stream
+
 INF = np.inf
 
 
 class RateAccess:
     form = "rate"
 
-    def __init__(self, n: int, rng: np.random.Generator):
+    def __init__(self, n: int, stream: Stream):
         self.n = n
-        self.rng = rng
+        self.stream = stream  # the exponential draws (kernels redraw from it too)
         self.rate = np.zeros(n)
         self.next_access = np.full(n, INF)
 
@@ -33,7 +35,7 @@ class RateAccess:
         """t + Exp(1) x mean gap (1e6 / rate, us; computed here rather than
         kept: one array less per page). Pages whose rate may be 0 go through
         _draw_safe: 0 x inf is NaN."""
-        e = self.rng.standard_exponential(len(rates))
+        e = self.stream.standard_exponential(len(rates))
         with np.errstate(divide="ignore"):
             e *= 1e6 / rates
         e += t

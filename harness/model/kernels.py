@@ -16,14 +16,16 @@ import time
 import numba
 import numpy as np
 
+from harness.model import draws
+from harness.model.draws import exponential, uniform
+
 # error_model="numpy": IEEE division (a rate of 0 gives an infinite mean gap,
 # as in numpy), not Python's ZeroDivisionError.
 
-# Empty arrays and a generator for the kernels' optional inputs ("not given";
-# numba needs a value of the same type), shared by their callers.
+# Empty arrays for the kernels' optional inputs ("not given"; numba needs a
+# value of the same type), shared by their callers; draws.NO_STREAM too.
 NO_BOOLS = np.zeros(0, dtype=np.bool_)
 NO_FLOATS = np.zeros(0)
-NO_RNG = np.random.default_rng(0)  # never drawn from
 
 # Page flags, as in memory.py (numba reads module globals as constants).
 PG_IDLE, PG_YOUNG, PG_REFERENCED = 1, 2, 4
@@ -37,7 +39,7 @@ _KEEP = np.array([0xFF ^ (PG_YOUNG | PG_REFERENCED), 0xFF ^ (PG_YOUNG | PG_REFER
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def kswapd_clock(node, flags, next_access, rate, rng, t_work, a_win, wu0, wu1, hand, d, need,
+def kswapd_clock(node, flags, next_access, rate, stream, t_work, a_win, wu0, wu1, hand, d, need,
                  limit, u, last, clock, budget, c_scan, c_victim, victims, done, nv,
                  clear):  # pragma: no cover (compiled)
     """Reclaim's CLOCK on node d (shrink_folio_list over isolated batches of
@@ -50,7 +52,7 @@ def kswapd_clock(node, flags, next_access, rate, rng, t_work, a_win, wu0, wu1, h
     or PG_young is set; the A bit is next_access[p] <= t_work when
     next_access is given (not empty), else a_win[u - wu0], for offsets
     [wu0, wu1). When `rate` is given too (one segment of Poisson pages), a
-    set A bit is cleared here, the next access redrawn from `rng` as
+    set A bit is cleared here, the next access redrawn from `stream` as
     RateAccess does, in CLOCK order; else the page goes to `clear`. On the
     second turn a page passed over on the first (it has PG_referenced now) is
     a victim and a victim (PG_referenced clear) is skipped. A batch costs
@@ -137,9 +139,12 @@ def kswapd_clock(node, flags, next_access, rate, rng, t_work, a_win, wu0, wu1, h
             hits[k] = bp[i]
             k += ba[i]
         if redraw:
+            sh, sl, ih, il = stream[0], stream[1], stream[2], stream[3]
             for h in range(k):
                 p = hits[h]
-                next_access[p] = rng.standard_exponential() * (1e6 / rate[p]) + t_work
+                e, sh, sl = exponential(sh, sl, ih, il)
+                next_access[p] = e * (1e6 / rate[p]) + t_work
+            stream[0], stream[1] = sh, sl
         else:
             for h in range(k):
                 clear[nc + h] = hits[h]
@@ -301,18 +306,18 @@ def migrate_entries(pages, piece_end, piece_vis, mm_lo, targets, node, flags, no
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def scan_ptes(lo, hi, next_access, rate, rng, t_work, a_given, node, flags, slow_of, kscand,
-              second_access, miss_rng, a_bit_miss, scanned, cand):  # pragma: no cover (compiled)
+def scan_ptes(lo, hi, next_access, rate, stream, t_work, a_given, node, flags, slow_of, kscand,
+              second_access, miss_stream, a_bit_miss, scanned, cand):  # pragma: no cover (compiled)
     """One VMA's PTEs [lo, hi) (page indices), in order: the RFC scanner's
     hot_vma_idle_pte_entry (kmmscand) or kscand's.
 
     The A bit (next_access and rate are the VMA's slices, index i - lo):
     next_access <= t_work; a set bit is cleared and the next access redrawn,
-    t_work + Exp(1) x 1e6 / rate, from `rng` (the segment's Poisson pages,
+    t_work + Exp(1) x 1e6 / rate, from `stream` (the segment's Poisson pages,
     the same draws as RateAccess's, in page order).
     When `a_given` is not empty, it holds the A bits, already tested and
     cleared (exact counts). A set bit reads clear with probability a_bit_miss
-    (a draw from miss_rng per set bit; x86 clears it without a TLB flush).
+    (a draw from miss_stream per set bit; x86 clears it without a TLB flush).
     An A bit clears PG_idle and sets PG_young (page_idle_clear_pte_refs).
 
     kmmscand (V0, V1): accessed is `!idle || young || referenced || A` on the
@@ -338,6 +343,9 @@ def scan_ptes(lo, hi, next_access, rate, rng, t_work, a_given, node, flags, slow
     # block's slices (indices from 0, which numba vectorizes): the A bits,
     # the set ones listed and redrawn, the flags and which pages to queue,
     # then the queued pages listed.
+    # The streams' states in registers for the walk (see draws.py).
+    sh, sl, ih, il = stream[0], stream[1], stream[2], stream[3]
+    mh, ml, jh, jl = miss_stream[0], miss_stream[1], miss_stream[2], miss_stream[3]
     hit = np.empty(_BLOCK, np.int64)
     abit = np.empty(_BLOCK, np.uint8)
     sel = np.empty(_BLOCK, np.uint8)
@@ -364,10 +372,12 @@ def scan_ptes(lo, hi, next_access, rate, rng, t_work, a_given, node, flags, slow
                 rt = rate[j0:j0 + m]
                 for h in range(k):
                     i = hit[h]
-                    na[i] = rng.standard_exponential() * (1e6 / rt[i]) + t_work
+                    e, sh, sl = exponential(sh, sl, ih, il)
+                    na[i] = e * (1e6 / rt[i]) + t_work
             if miss:
                 for h in range(k):
-                    if miss_rng.random() < a_bit_miss:
+                    u, mh, ml = uniform(mh, ml, jh, jl)
+                    if u < a_bit_miss:
                         abit[hit[h]] = 0
         if one_fast:
             for i in range(m):
@@ -400,6 +410,8 @@ def scan_ptes(lo, hi, next_access, rate, rng, t_work, a_given, node, flags, slow
         for i in range(m):
             cand[nc] = np.int32(b0 + i)
             nc += sel[i]
+    stream[0], stream[1] = sh, sl
+    miss_stream[0], miss_stream[1] = mh, ml
     # PTEs per node (unallocated pages, -1, are not counted): a compare per
     # node, without a store per PTE.
     nd = node[lo:hi]
@@ -426,7 +438,7 @@ def relocate(pages, at_us, now, promote, src, dst, node, moved_at, was_demoted, 
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def kswapd_chunk(d, t, budget, t_work, node, flags, next_access, rate, rng, hand, scanned, left,
+def kswapd_chunk(d, t, budget, t_work, node, flags, next_access, rate, stream, hand, scanned, left,
                  free, wmark, wmark_high, slow_nodes, c_scan, c_victim, page_rate,
                  moved_at, was_demoted, node_fast, node_rate, fast, victims,
                  at_us):  # pragma: no cover (compiled)
@@ -465,7 +477,7 @@ def kswapd_chunk(d, t, budget, t_work, node, flags, next_access, rate, rng, hand
         vic = victims[nv_all:]
         done = at_us[nv_all:]
         _, u, last, clock, nv, nc, u_stop = kswapd_clock(
-            node, flags, next_access, rate, rng, t_work, NO_BOOLS, 0, limit, h, d, need, limit,
+            node, flags, next_access, rate, stream, t_work, NO_BOOLS, 0, limit, h, d, need, limit,
             0, -1, clock, budget, c_scan, c_victim, vic, done, 0, clear)
         hand[d] = (h + u_stop) % n
         scanned[d] += u_stop
@@ -490,11 +502,12 @@ def kswapd_chunk(d, t, budget, t_work, node, flags, next_access, rate, rng, hand
 def warm_up() -> float:
     """Compile (or load from the cache) every kernel; the seconds it took."""
     t0 = time.perf_counter()
+    draws.warm_up()
     node = np.zeros(4, dtype=np.int8)
     flags = np.zeros(4, dtype=np.uint8)
     out = np.zeros(4, dtype=np.int64)
-    rng = np.random.default_rng(0)
-    kswapd_clock(node, flags, np.zeros(4), np.ones(4), rng, 0.0, np.zeros(4, dtype=np.bool_), 0,
+    stream = np.zeros(4, dtype=np.uint64)  # a stream's state
+    kswapd_clock(node, flags, np.zeros(4), np.ones(4), stream, 0.0, np.zeros(4, dtype=np.bool_), 0,
                  4, 0, 0, 1, 8, 0, -1, 0.0, np.inf, 1.0, 2.0, out, np.zeros(4), 0,
                  np.zeros(5, dtype=np.int64))
     pages = np.zeros(1, dtype=np.int32)
@@ -506,13 +519,13 @@ def warm_up() -> float:
                     pages.copy(), np.zeros(1), np.zeros(5, dtype=np.int64),
                     np.zeros(1, dtype=np.int64),
                     np.zeros(1, dtype=np.int64), np.zeros(4, dtype=np.bool_))
-    scan_ptes(0, 1, np.zeros(1), np.ones(1), rng, 0.0, np.zeros(0, dtype=np.bool_), node, flags,
-              np.ones(5, dtype=np.bool_), False, False, rng, 0.0, np.zeros(4, dtype=np.int64),
+    scan_ptes(0, 1, np.zeros(1), np.ones(1), stream, 0.0, np.zeros(0, dtype=np.bool_), node, flags,
+              np.ones(5, dtype=np.bool_), False, False, stream, 0.0, np.zeros(4, dtype=np.int64),
               np.zeros(2, dtype=np.int32))
     relocate(np.zeros(1, dtype=np.int64), np.zeros(1), 0.0, False, 0, 1, node, np.zeros(4),
              np.zeros(4, dtype=np.bool_), np.ones(4), np.zeros(5, dtype=np.bool_),
              np.zeros(4, dtype=np.int64), np.zeros(4), np.zeros(4), np.zeros(2))
-    kswapd_chunk(0, 0, 1e6, 0.0, node, flags, np.zeros(4), np.ones(4), rng,
+    kswapd_chunk(0, 0, 1e6, 0.0, node, flags, np.zeros(4), np.ones(4), stream,
                  np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64),
                  np.zeros(2, dtype=np.int64), np.array([8, 8], dtype=np.int64),
                  np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64),

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.model.core import PRIO_POLICY
+from harness.model.draws import NO_STREAM
 from harness.model.kernels import (
     NO_BOOLS,
     NO_FLOATS,
-    NO_RNG,
     SWAP_CLUSTER_MAX,
     kswapd_chunk,
     kswapd_clock,
@@ -148,7 +148,7 @@ class Kswapd:
         fast = np.array([self.fast_rate, self.fast_lag])
         clock, nv = kswapd_chunk(
             d, t, float(budget), float(self.bits.work_now()), self.node, self.pgflags, na,
-            acc.rate, acc.rng, self.kswapd_hand, self.kswapd_scanned, self.kswapd_round,
+            acc.rate, acc.stream.state, self.kswapd_hand, self.kswapd_scanned, self.kswapd_round,
             self.free, self.kswapd_wmark, self.wmark_high, self.slow_nodes,
             self.kswapd_scan_ns, c_victim, self.rate, self.moved_at, self.was_demoted,
             self.node_is_fast, self.node_rate, fast, victims, at_us)
@@ -194,7 +194,7 @@ class Kswapd:
         segs = self.bits.segments
         # One segment of Poisson pages: the walk clears and redraws A bits itself.
         one = segs[0].access if na is not None and len(segs) == 1 else None
-        rate, rng = (one.rate, one.rng) if one is not None else (NO_FLOATS, NO_RNG)
+        rate, stream = (one.rate, one.stream.state) if one is not None else (NO_FLOATS, NO_STREAM)
         while True:
             if na is not None:  # the walk reads the A bits itself
                 if self._clear_buf is None:  # pages whose A bit to clear: at most one turn's
@@ -205,7 +205,7 @@ class Kswapd:
                 a_win = self._peek_offsets(hand, wu0, wu1)
                 clear = np.empty(max(wu1 - wu0, 0) + 1, dtype=np.int64)
             fin, u, last, clock, nv, nc, u_stop = kswapd_clock(
-                self.node, self.pgflags, NO_FLOATS if na is None else na, rate, rng, t_work,
+                self.node, self.pgflags, NO_FLOATS if na is None else na, rate, stream, t_work,
                 a_win, wu0, wu1, hand, d, need, limit, u, last, float(clock), float(budget),
                 c_scan, c_victim, victims, done, nv, clear)
             clears.append(clear[:nc])

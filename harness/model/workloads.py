@@ -19,6 +19,7 @@ import numpy as np
 from harness.config import GIB, MIB, RunConfig, WorkloadConfig
 from harness.errors import ConfigError, InputError
 from harness.model.access import CountsAccess, RateAccess
+from harness.model.draws import Stream
 
 US = 1_000_000
 
@@ -62,8 +63,7 @@ class Segment:
             step = window_us
         else:
             self.window_us = 0
-            rng = np.random.default_rng([seed, index, 0xACCE55])
-            self.access = RateAccess(self.n, rng)
+            self.access = RateAccess(self.n, Stream([seed, index, 0xACCE55]))
             step = int(round(w.move_every_s * US)) if w.kind in ("hotset", "sequential") else 0
         times = [self.start_us] if self.start_us < duration_us else []
         if step and times:

@@ -12,7 +12,7 @@ class ReferenceRateAccess(RateAccess):
 
     def _draw_one(self, t: float, i: int) -> float:
         """One exponential draw: t + Exp(1) / rate (never, for a zero rate)."""
-        e = self.rng.standard_exponential()
+        e = self.stream.standard_exponential()
         rate = float(self.rate[i])
         if rate <= 0:
             return INF

@@ -22,7 +22,7 @@ class ReferenceScanner(Scanner):
             scanned[d] += 1
             young = bool(acc[p - lo])
             # x86 clears the A bit without a TLB flush: some accesses are missed.
-            if young and c.a_bit_miss > 0 and self.miss_rng.random() < c.a_bit_miss:
+            if young and c.a_bit_miss > 0 and self.miss_stream.random() < c.a_bit_miss:
                 young = False
             flags = int(mem.pgflags[p])
             slow = not mem.node_is_fast[d]

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.config import MIB, PolicyConfig
-from harness.model.kernels import NO_BOOLS, NO_FLOATS, NO_RNG, scan_ptes
+from harness.model.draws import NO_STREAM, Stream
+from harness.model.kernels import NO_BOOLS, NO_FLOATS, scan_ptes
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -33,7 +34,7 @@ class Scanner:
         self.sim = sim
         self.queue = queue
         self.slots = slots
-        self.miss_rng = np.random.default_rng([sim.cfg.seed, 0xB17])
+        self.miss_stream = Stream([sim.cfg.seed, 0xB17])
         self._slow_of = ~sim.mem.node_is_fast  # by node index; the last entry is -1's
         self.ring: list[MMState] = []  # registered mms, in registration order
         self._cand = np.empty(0, dtype=np.int32)
@@ -157,9 +158,9 @@ class Scanner:
         if acc.form == "rate":  # the walk tests, clears and redraws itself
             na, rate, a_given = (acc.next_access[lo - seg.lo:hi - seg.lo],
                                  acc.rate[lo - seg.lo:hi - seg.lo], NO_BOOLS)
-            rng = acc.rng
+            stream = acc.stream.state
         else:
-            na, rate, rng = NO_FLOATS, NO_FLOATS, NO_RNG
+            na, rate, stream = NO_FLOATS, NO_FLOATS, NO_STREAM
             a_given = bits.test_and_clear(lo, hi)
         scanned = np.zeros(mem.n_nodes, dtype=np.int64)
         # int32, the migration list's entries (EntryQueue, which copies the
@@ -167,8 +168,9 @@ class Scanner:
         if len(self._cand) < hi - lo + 1:
             self._cand = np.empty(hi - lo + 1, dtype=np.int32)
         cand = self._cand
-        n_top, nc = scan_ptes(lo, hi, na, rate, rng, t, a_given, mem.node, mem.pgflags,
-                              self._slow_of, self.kscand, bool(c.second_access), self.miss_rng,
+        n_top, nc = scan_ptes(lo, hi, na, rate, stream, t, a_given, mem.node, mem.pgflags,
+                              self._slow_of, self.kscand, bool(c.second_access),
+                              self.miss_stream.state,
                               float(c.a_bit_miss), scanned, cand)
         return scanned, n_top, nc, cand[:nc]
 
