@@ -31,28 +31,21 @@ class RateAccess:
         self.rate = np.zeros(n)
         self.next_access = np.full(n, INF)
 
-    def _draw(self, t: float, rates: np.ndarray) -> np.ndarray:
+    def _draw(self, t: float, rates: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """t + Exp(1) x mean gap (1e6 / rate, us; computed here rather than
-        kept: one array less per page). Pages whose rate may be 0 go through
-        _draw_safe: 0 x inf is NaN."""
-        e = self.stream.standard_exponential(len(rates))
-        with np.errstate(divide="ignore"):
-            e *= 1e6 / rates
-        e += t
-        return e
+        kept: one array less per page), into `out` if given. Pages whose rate
+        may be 0 go through _draw_safe: 0 x inf is NaN."""
+        return self.stream.next_access(t, rates, out)
 
-    def _draw_safe(self, t: float, rates: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            out = self._draw(t, rates)
-        out[np.isnan(out)] = INF
-        return out
+    def _draw_safe(self, t: float, rates: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return self.stream.next_access(t, rates, out, safe=True)
 
     def set_rates(self, t: int, rates: np.ndarray) -> None:
         """New rates from time t; pages not accessed since the last clear get a new draw."""
         self.rate = np.asarray(rates, dtype=np.float64)
         pending = self.next_access > t
         if pending.all():  # e.g. the first phase: no page accessed yet
-            self.next_access[:] = self._draw_safe(t, self.rate)  # in place: may be a view
+            self._draw_safe(t, self.rate, out=self.next_access)  # in place: may be a view
             return
         pending = np.flatnonzero(pending)
         self.next_access[pending] = self._draw_safe(t, self.rate[pending])

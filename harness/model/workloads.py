@@ -103,8 +103,12 @@ class Segment:
             weights = (np.divide(1.0, ranks, out=ranks) if w.zipf_s == 1.0
                        else np.power(ranks, -w.zipf_s, out=ranks))
             weights *= total / weights.sum()
+            # rng.permutation(n)'s permutation (its swaps do not depend on the
+            # dtype) in int32 where it fits: half the bytes to fault and shuffle.
+            perm = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+            rng.shuffle(perm)
             r = np.empty(n)
-            r[rng.permutation(n)] = weights
+            r[perm] = weights
             return r
         if w.kind == "hotset":
             h = max(1, min(n, math.ceil(w.hot_fraction * n)))

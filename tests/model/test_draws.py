@@ -22,3 +22,23 @@ def test_stream_draws_what_default_rng_draws(entropy):
         assert np.array_equal(s.random(size), g.random(size))
     assert s.state is state
 
+
+
+def test_next_access_is_numpys_formula():
+    """t + Exp(1) x 1e6 / rate as RateAccess drew it with numpy (the draws,
+    a divide, a multiply, an add); `safe` turns a zero rate's NaN into inf."""
+    rates = np.random.default_rng(1).uniform(0.5, 200.0, 5000)
+    rates[::7] = 0.0
+    s, g = Stream(9), np.random.default_rng(9)
+    got = s.next_access(1234, rates, safe=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e = g.standard_exponential(len(rates))
+        e *= 1e6 / rates
+        e += 1234
+    want = np.where(np.isnan(e), np.inf, e)
+    assert np.array_equal(got, want)
+    assert np.isinf(got[::7]).all() and np.isfinite(got[1::7]).all()
+    out = np.empty(len(rates))
+    s.next_access(99, rates[1::7], out=out[: len(rates[1::7])])
+    assert np.array_equal(out[: len(rates[1::7])], 99 + g.standard_exponential(len(rates[1::7]))
+                          * (1e6 / rates[1::7]))
