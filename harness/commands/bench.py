@@ -13,6 +13,8 @@ def register(sub) -> None:
     p.add_argument("--kind", default="zipf", help="workload kind (zipf)")
     p.add_argument("--skip-reference", action="store_true",
                    help="skip the reference-versus-vectorized comparison")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also time the model's parts in one more run of the largest size")
     # Internal, kept for scripts: one case as JSON (run_all now starts its own process).
     p.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
@@ -26,5 +28,5 @@ def run(args) -> int:
         return 0
     sizes = [float(s) for s in args.sizes.split(",") if s]
     bench.run_all(sizes, args.duration, args.kind, reference=not args.skip_reference,
-                  echo=lambda s: print(s, flush=True))
+                  echo=lambda s: print(s, flush=True), parts=args.breakdown)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import multiprocessing
 import os
@@ -12,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -104,6 +106,68 @@ def reference_ratio(size_gb: float = 1.0, duration_s: float = 10.0) -> dict:
                 ptes_scanned=vec["ptes_scanned"])
 
 
+# Where a run's time goes (--breakdown): each part is what the model calls
+# there, found as (module, attribute) and wrapped with a timer for one run.
+PARTS = {
+    "kswapd's chunks: CLOCK walk and demotions (kernels.kswapd_chunk)":
+        [("harness.model.kswapd", "kswapd_chunk")],
+    "the scanner's PTE walk (kernels.scan_ptes)":
+        [("harness.model.policies._kmmscand.scanner", "scan_ptes")],
+    "the migration thread's walk and promotions (kernels.migrate_entries)":
+        [("harness.model.policies._kmmscand.migrator", "migrate_entries")],
+    "setup: each phase's rates and draws, the placement":
+        [("harness.model.engine", "Sim._enter_phase"), ("harness.model.engine", "Sim._mm_start")],
+}
+
+
+@contextmanager
+def _timed(spent: dict[str, float]):
+    """Wrap each part's callables with a timer adding to spent[part]; restored after."""
+    saved = []
+    for part, targets in PARTS.items():
+        spent[part] = 0.0
+        for module, attr in targets:
+            owner = importlib.import_module(module)
+            *outer, name = attr.split(".")
+            for a in outer:  # a class of the module
+                owner = getattr(owner, a)
+            fn = getattr(owner, name)
+
+            def timed(*a, _fn=fn, _part=part, **kw):
+                t0 = time.perf_counter()
+                try:
+                    return _fn(*a, **kw)
+                finally:
+                    spent[_part] += time.perf_counter() - t0
+
+            saved.append((owner, name, fn))
+            setattr(owner, name, timed)
+    try:
+        yield spent
+    finally:
+        for owner, name, fn in reversed(saved):
+            setattr(owner, name, fn)
+
+
+def breakdown(size_gb: float, duration_s: float, kind: str) -> dict:
+    """One case with its parts timed (PARTS); the rest is Python around them."""
+    cfg = bench_config(size_gb, duration_s, kind)
+    warm_up()
+    with _timed({}) as spent:
+        t0 = time.perf_counter()
+        simulate(cfg)
+        wall = time.perf_counter() - t0
+    return dict(size_gb=size_gb, duration_s=duration_s, kind=kind, wall_s=wall,
+                parts={**spent, "the rest: Python around them (thread chunks, events)":
+                       wall - sum(spent.values())})
+
+
+def breakdown_alone(size_gb: float, duration_s: float, kind: str) -> dict:
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return pool.submit(breakdown, size_gb, duration_s, kind).result()
+
+
 def one_case_alone(size_gb: float, duration_s: float, kind: str) -> dict:
     """`one_case` in a fresh process, so that peak memory is that case's alone."""
     ctx = multiprocessing.get_context("spawn")
@@ -112,7 +176,7 @@ def one_case_alone(size_gb: float, duration_s: float, kind: str) -> dict:
 
 
 def run_all(sizes: list[float], duration_s: float, kind: str, reference: bool = True,
-            echo: Callable[[str], None] = print) -> None:
+            echo: Callable[[str], None] = print, parts: bool = False) -> None:
     echo(f"numba kernels: {kernels_compile_s():.2f} s to compile on an empty cache")
     for size in sizes:
         r = one_case_alone(size, duration_s, kind)
@@ -128,3 +192,9 @@ def run_all(sizes: list[float], duration_s: float, kind: str, reference: bool = 
         echo(f"reference vs vectorized on {r['pages']} pages, {r['duration_s']:g} s: "
              f"{r['reference_s']:.2f} s vs {r['vectorized_s']:.3f} s = {r['speedup']:.0f}x, "
              f"counters equal: {r['counters_equal']}")
+    if parts:
+        r = breakdown_alone(max(sizes), duration_s, kind)
+        echo(f"where {kind} {r['size_gb']:g} GiB x {r['duration_s']:g} s goes "
+             f"({r['wall_s']:.1f} s with the timers):")
+        for part, spent in r["parts"].items():
+            echo(f"  {spent:6.2f} s  {100 * spent / r['wall_s']:3.0f}%  {part}")
