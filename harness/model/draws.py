@@ -112,6 +112,17 @@ def _fill_next_access(state, rates, t, out, safe):  # pragma: no cover (compiled
     state[0], state[1] = sh, sl
 
 
+@numba.njit(cache=True, nogil=True)
+def _one(state, exp):  # pragma: no cover (compiled)
+    sh, sl, ih, il = state[0], state[1], state[2], state[3]
+    if exp:
+        x, sh, sl = exponential(sh, sl, ih, il)
+    else:
+        x, sh, sl = uniform(sh, sl, ih, il)
+    state[0], state[1] = sh, sl
+    return x
+
+
 class Stream:
     """One seeded stream of draws, default_rng(entropy)'s. `state` (state
     and increment, high word first) is what kernels take and advance; the
@@ -124,9 +135,11 @@ class Stream:
                               dtype=np.uint64)
 
     def _draw(self, size: int | None, exp: bool):
-        out = np.empty(1 if size is None else size)
+        if size is None:  # one draw (the per-page reference's): no array
+            return _one(self.state, exp)
+        out = np.empty(size)
         _fill(self.state, out, exp)
-        return float(out[0]) if size is None else out
+        return out
 
     def standard_exponential(self, size: int | None = None):
         return self._draw(size, True)
@@ -153,4 +166,5 @@ def warm_up() -> None:
     """Compile (or load from the cache) the fill kernels."""
     s = Stream(0)
     s.standard_exponential(2)
+    s.standard_exponential()
     s.next_access(0.0, np.ones(2))
