@@ -168,29 +168,37 @@ class Memory(Kswapd):
             rest = np.concatenate(spill)
             order = [(d, int(free[d])) for d in slow + fast]
         else:
-            rest = np.arange(n)
+            rest = None  # every page, in order: slices, not an index array
             if s.placement == "slow":
                 order = [(d, int(free[d])) for d in slow] + list(zip(fast, room_fast, strict=True))
             elif s.placement == "fast":
                 order = [(d, int(free[d])) for d in fast] + [(d, int(free[d])) for d in slow]
             else:  # first_touch: fast nodes down to their high watermark, then slow
                 order = list(zip(fast, room_fast, strict=True)) + [(d, int(free[d])) for d in slow]
+        n_rest = n if rest is None else len(rest)
+
+        def put(pos: int, k: int, d: int) -> None:
+            if rest is None:
+                node[s.lo + pos:s.lo + pos + k] = d
+            else:
+                node[s.lo + rest[pos:pos + k]] = d
+
         pos = 0
         for d, room in order:
-            k = min(room, int(free[d]), len(rest) - pos)
+            k = min(room, int(free[d]), n_rest - pos)
             if k <= 0:
                 continue
-            node[s.lo + rest[pos:pos + k]] = d
+            put(pos, k, d)
             free[d] -= k
             pos += k
-        if pos < len(rest):
+        if pos < n_rest:
             # Last resort: any free page anywhere (fast nodes below their watermark).
             for d in range(self.n_nodes):
-                k = min(int(free[d]), len(rest) - pos)
-                node[s.lo + rest[pos:pos + k]] = d
+                k = min(int(free[d]), n_rest - pos)
+                put(pos, k, d)
                 free[d] -= k
                 pos += k
-        if pos < len(rest):
+        if pos < n_rest:
             raise ConfigError(f"{self.name}: workloads: process {s.index} does not fit in "
                               "the free memory when it starts")
         return free
