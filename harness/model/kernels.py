@@ -34,9 +34,9 @@ _KEEP_IDLE = np.array([0xFF, 0xFF ^ PG_IDLE], dtype=np.uint8)  # by A bit: it cl
 SWAP_CLUSTER_MAX = 32
 _BLOCK = 256  # slots _find_node looks at a call
 # PTEs scan_ptes takes a block: 64 was the fastest of 16-1024 on a 4 M-page
-# VMA with 70% of A bits set (5.2 ns a PTE, against 6.0 at 256): the set
-# bits' redraws, a serial chain, are short enough to overlap the next
-# block's loops.
+# VMA with 70% of A bits set (5.2 ns a PTE, against 6.0 at 256), likely
+# because a block's redraws, one serial chain of draws, are then short
+# enough for the CPU to overlap them with the next block's loops.
 _SCAN_BLOCK = 64
 # The flags folio_referenced leaves, by whether the A bit was set (which clears PG_idle).
 _KEEP = np.array([0xFF ^ (PG_YOUNG | PG_REFERENCED), 0xFF ^ (PG_YOUNG | PG_REFERENCED | PG_IDLE)],
