@@ -415,8 +415,10 @@ def scan_ptes(lo, hi, next_access, rate, stream, t_work, a_given, node, flags, s
         for i in range(m):
             cand[nc] = np.int32(b0 + i)
             nc += sel[i]
-    stream[0], stream[1] = sh, sl
-    miss_stream[0], miss_stream[1] = mh, ml
+    if not given:  # drawn from: a shared NO_STREAM is never written
+        stream[0], stream[1] = sh, sl
+    if miss:
+        miss_stream[0], miss_stream[1] = mh, ml
     # PTEs per node (unallocated pages, -1, are not counted): a compare per
     # node, without a store per PTE.
     nd = node[lo:hi]

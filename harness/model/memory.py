@@ -275,7 +275,9 @@ class Memory(Kswapd):
     def moved(self, pages: np.ndarray, kind: str, pingpong: int, node_in: np.ndarray,
               node_out: np.ndarray, sums: np.ndarray, at_us: np.ndarray) -> None:
         """Account the pages a compiled walk moved itself (kernels.move_page),
-        each at its own time at_us; each needed its TLB shootdown."""
+        each at its own time at_us; each needed its TLB shootdown. The walk
+        applied the per-page state already: the pages and times are here for
+        whoever watches the moves (the tests' move log), the sums to add."""
         self._add_sums(node_in, node_out, sums)
         self._count_moves(len(pages), kind == "promote", pingpong)
 

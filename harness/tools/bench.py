@@ -120,6 +120,16 @@ PARTS = {
 }
 
 
+def part_target(module: str, attr: str) -> tuple[object, str]:
+    """The object holding a part's callable and its name (attr may go
+    through a class of the module: "Sim._enter_phase")."""
+    owner = importlib.import_module(module)
+    *outer, name = attr.split(".")
+    for a in outer:
+        owner = getattr(owner, a)
+    return owner, name
+
+
 @contextmanager
 def _timed(spent: dict[str, float]):
     """Wrap each part's callables with a timer adding to spent[part]; restored after."""
@@ -127,10 +137,7 @@ def _timed(spent: dict[str, float]):
     for part, targets in PARTS.items():
         spent[part] = 0.0
         for module, attr in targets:
-            owner = importlib.import_module(module)
-            *outer, name = attr.split(".")
-            for a in outer:  # a class of the module
-                owner = getattr(owner, a)
+            owner, name = part_target(module, attr)
             fn = getattr(owner, name)
 
             def timed(*a, _fn=fn, _part=part, **kw):
