@@ -291,6 +291,12 @@ class CostConfig:
             if getattr(self, f.name) < 0:
                 _fail(f.name, "expected a cost >= 0")
 
+    @property
+    def page_move_ns(self) -> float:
+        """One page's migration with its TLB shootdown: a promotion by the
+        migration thread, a demotion by kswapd."""
+        return (self.migrate_page_us + self.tlb_shootdown_us) * 1000.0
+
 
 @with_config(STRICT)
 @dataclass(frozen=True)

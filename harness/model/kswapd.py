@@ -58,7 +58,7 @@ class Kswapd:
         self._clear_buf: np.ndarray | None = None
         costs = cfg.costs
         self.kswapd_scan_ns = costs.kswapd_scan_ns
-        self.kswapd_demote_ns = (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000.0
+        self.kswapd_demote_ns = costs.page_move_ns
 
     def pgdat_balanced(self, d: int) -> bool:
         """kswapd's goal on node d: free pages above its watermark (PROMO in

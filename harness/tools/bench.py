@@ -49,12 +49,32 @@ def one_case(size_gb: float, duration_s: float, kind: str) -> dict:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ns_per_pte = scan_floor_ns_per_pte(cfg)
     floor_s = ns_per_pte * m["ptes_scanned"] / 1e9
+    work = per_page_work(cfg, m)
+    elements = m["ptes_scanned"] + sum(work.values())
     return dict(size_gb=size_gb, duration_s=duration_s, kind=kind, wall_s=wall,
                 sim_s_per_wall_s=duration_s / wall, ptes_scanned=m["ptes_scanned"],
                 ptes_per_s=m["ptes_scanned"] / wall, peak_mib=peak_mib,
                 promotions=m["promotions"], demotions=m["demotions"], hit_rate=m["hit_rate"],
                 floor_ns_per_pte=ns_per_pte, floor_s=floor_s, floor_ratio=wall / floor_s,
-                kernels_load_s=load_s)
+                kernels_load_s=load_s, work=work, elements=elements,
+                # What 4x the floor leaves for each PTE visit and each element of work.
+                ns_per_element_at_4x=4 * floor_s * 1e9 / elements)
+
+
+def per_page_work(cfg: RunConfig, m: dict) -> dict[str, int]:
+    """The case's per-page work besides its PTE visits, from its counters: each
+    element reads or writes per-page state, as a PTE visit of the floor does.
+    kswapd's examined pages (pgscan_kswapd) come from its CPU time: each page
+    it scans costs kswapd_scan_ns, each demotion a page move more."""
+    c = cfg.costs
+    examined = (m["kswapd_cpu_s"] * 1e9 - m["demotions"] * c.page_move_ns) / c.kswapd_scan_ns
+    return {
+        "A bits the scan found set, each a redrawn next access": m["slowtier"] + m["toptier"],
+        "entries queued on the migration list": m["migadded"],
+        "entries the migration thread processed": m["promotions"] + m["promote_failed"],
+        "pages kswapd's CLOCK examined": round(examined),
+        "pages moved": m["promotions"] + m["demotions"],
+    }
 
 
 def scan_floor_ns_per_pte(cfg: RunConfig, repeat: int = 3) -> float:
@@ -194,6 +214,10 @@ def run_all(sizes: list[float], duration_s: float, kind: str, reference: bool = 
              f"scan floor {r['floor_s']:.1f} s ({r['floor_ns_per_pte']:.2f} ns x "
              f"{r['ptes_scanned'] / 1e6:.0f} M PTEs) = {r['floor_ratio']:.1f}x floor; "
              f"kernels loaded from cache in {r['kernels_load_s']:.2f} s")
+        work = ", ".join(f"{v / 1e6:.0f} M {k}" for k, v in r["work"].items())
+        echo(f"  its per-page work besides the {r['ptes_scanned'] / 1e6:.0f} M PTE visits: "
+             f"{work}; so 4x the floor leaves {r['ns_per_element_at_4x']:.2f} ns a PTE visit "
+             f"or element of work (the floor's PTE visit: {r['floor_ns_per_pte']:.2f} ns)")
     if reference:
         r = reference_ratio()
         echo(f"reference vs vectorized on {r['pages']} pages, {r['duration_s']:g} s: "

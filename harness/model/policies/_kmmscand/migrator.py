@@ -79,7 +79,7 @@ class Migrator:
         self.refill_ns = 0      # the rate limit's last refill
         self.allowance = 0.0
         costs = sim.costs
-        ok = round((costs.migrate_page_us + costs.tlb_shootdown_us) * 1000)
+        ok = round(costs.page_move_ns)
         fail, stale = round(costs.migrate_fail_ns), round(costs.migrate_stale_ns)
         # ns of an entry by outcome code (integers: exact sums in any order)
         self.cost_ns = np.array([ok, fail, stale, stale, fail], dtype=np.int64)
