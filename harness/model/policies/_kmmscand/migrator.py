@@ -150,7 +150,7 @@ class Migrator:
             state = SLEEP
         else:
             state = MORE
-        return int(res.codes @ self.cost_ns), state
+        return int(res.end_ns) - start, state  # the entries' costs, summed on the clock
 
     def _count(self, codes: np.ndarray, full: np.ndarray) -> None:
         """Counters of the processed entries; wake kswapd on each full destination."""
@@ -162,8 +162,9 @@ class Migrator:
         ctr.failed_dest_watermark += c[WATERMARK]
         ctr.migrate_stale += c[SAME_NODE] + c[INELIGIBLE]
         if c[WATERMARK]:
-            for d in np.flatnonzero(full):
-                self.sim.mem.wake_kswapd(int(d))
+            for d, is_full in enumerate(full.tolist()):
+                if is_full:
+                    self.sim.mem.wake_kswapd(d)
 
     def _targets(self) -> np.ndarray:
         """Each mm's target node (0 for an mm not registered yet)."""

@@ -73,6 +73,8 @@ class EntryQueue:
 
     def visible_count(self, t_us: float, limit: int) -> int:
         """Entries from the head that are visible at t_us (at most limit)."""
+        if self.chunks and self.visible[0] <= t_us and len(self.chunks[0]) - self.head >= limit:
+            return limit  # the head chunk alone has them: the usual case, without the loop
         got = 0
         for i, (c, v) in enumerate(zip(self.chunks, self.visible, strict=True)):
             if v > t_us or got >= limit:
@@ -89,8 +91,12 @@ class EntryQueue:
         """m entries after the first `skip` in pieces of equal visible time: the
         entries, where each piece ends (entries before piece_end[j] are in
         pieces up to j) and when each piece is visible."""
-        out, ends, vis, got = [], [], [], 0
         skip += self.head
+        if m > 0 and self.chunks and skip + m <= len(self.chunks[0]):
+            # All in the head chunk: the usual case, without the loop and lists.
+            return (self.chunks[0][skip:skip + m], np.array([m], dtype=np.int64),
+                    np.array([self.visible[0]], dtype=np.float64))
+        out, ends, vis, got = [], [], [], 0
         for c, v in zip(self.chunks, self.visible, strict=True):
             if got >= m:
                 break

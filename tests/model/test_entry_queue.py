@@ -1,0 +1,47 @@
+"""The migration list's views (EntryQueue) against a plain list of entries."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.model.policies._kmmscand.queue import EntryQueue
+
+_chunks = st.lists(st.tuples(st.integers(1, 6), st.floats(0, 10)), min_size=0, max_size=5)
+
+
+def _build(chunks, consumed):
+    q, plain, page = EntryQueue(1000), [], 0
+    for size, vis in chunks:
+        pages = np.arange(page, page + size)
+        page += size
+        q.push(pages, vis)
+        at = max([v for _, v in plain[-1:]] + [vis])  # visible times never decrease
+        plain += [(int(p), at) for p in pages]
+    k = min(consumed, len(plain))
+    q.consume(k)
+    return q, plain[k:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_chunks, st.integers(0, 8), st.integers(0, 12), st.integers(0, 12))
+def test_peek_pieces_is_the_plain_lists_slice(chunks, consumed, m, skip):
+    q, plain = _build(chunks, consumed)
+    pages, ends, vis = q.peek_pieces(m, skip)
+    want = plain[skip:skip + m]
+    assert pages.tolist() == [p for p, _ in want]
+    # Pieces: each entry's visible time is its piece's; pieces end where told.
+    assert len(ends) == len(vis) and (len(ends) == 0 or ends[-1] == len(want))
+    piece = np.searchsorted(ends, np.arange(len(want)), side="right")
+    assert [float(vis[j]) for j in piece] == [v for _, v in want]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_chunks, st.integers(0, 8), st.floats(0, 10), st.integers(0, 12))
+def test_visible_count_counts_the_visible_head(chunks, consumed, t, limit):
+    q, plain = _build(chunks, consumed)
+    n = 0
+    while n < len(plain) and plain[n][1] <= t:
+        n += 1
+    assert q.visible_count(t, limit) == min(n, limit)
