@@ -58,7 +58,10 @@ def one_case(size_gb: float, duration_s: float, kind: str) -> dict:
                 floor_ns_per_pte=ns_per_pte, floor_s=floor_s, floor_ratio=wall / floor_s,
                 kernels_load_s=load_s, work=work, elements=elements,
                 # What 4x the floor leaves for each PTE visit and each element of work.
-                ns_per_element_at_4x=4 * floor_s * 1e9 / elements)
+                ns_per_element_at_4x=4 * floor_s * 1e9 / elements,
+                # Every element at the floor's cost per PTE: a floor for all the work.
+                work_floor_s=ns_per_pte * elements / 1e9,
+                work_floor_ratio=wall / (ns_per_pte * elements / 1e9))
 
 
 def per_page_work(cfg: RunConfig, m: dict) -> dict[str, int]:
@@ -217,7 +220,9 @@ def run_all(sizes: list[float], duration_s: float, kind: str, reference: bool = 
         work = ", ".join(f"{v / 1e6:.0f} M {k}" for k, v in r["work"].items())
         echo(f"  its per-page work besides the {r['ptes_scanned'] / 1e6:.0f} M PTE visits: "
              f"{work}; so 4x the floor leaves {r['ns_per_element_at_4x']:.2f} ns a PTE visit "
-             f"or element of work (the floor's PTE visit: {r['floor_ns_per_pte']:.2f} ns)")
+             f"or element of work (the floor's PTE visit: {r['floor_ns_per_pte']:.2f} ns); "
+             f"all {r['elements'] / 1e6:.0f} M at the floor's cost: {r['work_floor_s']:.1f} s, "
+             f"the run {r['work_floor_ratio']:.1f}x that")
     if reference:
         r = reference_ratio()
         echo(f"reference vs vectorized on {r['pages']} pages, {r['duration_s']:g} s: "
