@@ -15,6 +15,10 @@ import time
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from harness.model import draws
 from harness.model.draws import exponential, uniform
@@ -430,6 +434,33 @@ def scan_ptes(lo, hi, next_access, rate, stream, t_work, a_given, node, flags, s
     return n_top, nc
 
 
+@intrinsic
+def prefetch(typingctx, arr, idx):  # pragma: no cover (compiled)
+    """Ask the CPU to fetch arr[idx]'s cache line for writing (llvm.prefetch:
+    a hint, it never faults)."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+        # write, keep in all cache levels, data
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+# Victims a relocate fetches ahead: kswapd's are about one page in 20, so each
+# move touches cache lines of its own in four per-page arrays, from memory;
+# fetched 24 moves ahead, 41 -> 30 ns a move (relocate alone, 16.8 M pages).
+_MOVE_AHEAD = 24
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def relocate(pages, at_us, now, promote, src, dst, node, moved_at, was_demoted, rate, node_fast,
              free, node_in, node_out, sums):  # pragma: no cover (compiled)
@@ -437,7 +468,14 @@ def relocate(pages, at_us, now, promote, src, dst, node, moved_at, was_demoted, 
     (migrate_pages' result): move_page per page, at_us raised in place.
     Returns the promotions of pages that were demoted before."""
     pingpong = 0
-    for i in range(len(pages)):
+    n = len(pages)
+    for i in range(n):
+        if i + _MOVE_AHEAD < n:
+            q = pages[i + _MOVE_AHEAD]
+            prefetch(moved_at, q)
+            prefetch(rate, q)
+            prefetch(was_demoted, q)
+            prefetch(node, q)
         pingpong += move_page(pages[i], src, dst, at_us[i], now, promote, node, moved_at,
                               was_demoted, rate, node_fast, free, node_in, node_out, sums,
                               at_us, i)
