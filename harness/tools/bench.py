@@ -51,6 +51,7 @@ def one_case(size_gb: float, duration_s: float, kind: str) -> dict:
     floor_s = ns_per_pte * m["ptes_scanned"] / 1e9
     work = per_page_work(cfg, m)
     elements = m["ptes_scanned"] + sum(work.values())
+    work_floor_s = ns_per_pte * elements / 1e9  # every element at the floor's cost per PTE
     return dict(size_gb=size_gb, duration_s=duration_s, kind=kind, wall_s=wall,
                 sim_s_per_wall_s=duration_s / wall, ptes_scanned=m["ptes_scanned"],
                 ptes_per_s=m["ptes_scanned"] / wall, peak_mib=peak_mib,
@@ -59,9 +60,7 @@ def one_case(size_gb: float, duration_s: float, kind: str) -> dict:
                 kernels_load_s=load_s, work=work, elements=elements,
                 # What 4x the floor leaves for each PTE visit and each element of work.
                 ns_per_element_at_4x=4 * floor_s * 1e9 / elements,
-                # Every element at the floor's cost per PTE: a floor for all the work.
-                work_floor_s=ns_per_pte * elements / 1e9,
-                work_floor_ratio=wall / (ns_per_pte * elements / 1e9))
+                work_floor_s=work_floor_s, work_floor_ratio=wall / work_floor_s)
 
 
 def per_page_work(cfg: RunConfig, m: dict) -> dict[str, int]:

@@ -23,7 +23,6 @@ def test_stream_draws_what_default_rng_draws(entropy):
     assert s.state is state
 
 
-
 def test_next_access_is_numpys_formula():
     """t + Exp(1) x 1e6 / rate as RateAccess drew it with numpy (the draws,
     a divide, a multiply, an add); `safe` turns a zero rate's NaN into inf."""
