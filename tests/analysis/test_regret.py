@@ -1,4 +1,4 @@
-"""Regret per workload, intervals over seeds, verdicts (issue 12's must-show 3)."""
+"""Regret per workload, intervals over seeds, verdicts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""NUMAB2 and kswapd as the kernel does them, on tiny hand-made runs (issue 10
-points 6 and 7), each derived by hand and run on the vectorized and on the
+"""NUMAB2 and kswapd as the kernel does them, on tiny hand-made runs (NUMAB2's
+hint faults and promotion, kswapd's demotion), each derived by hand and run on the vectorized and on the
 per-page reference model.
 
 NUMAB2: task_numa_work's budget counts chunks with updated PTEs, its virtual

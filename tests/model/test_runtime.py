@@ -1,4 +1,4 @@
-"""Closed-loop runtime model (issues 6, 10): exact identities, the access-cost
+"""Closed-loop runtime model: exact identities, the access-cost
 mechanisms against hand-derived numbers, stalls from mechanisms, monotonicity."""
 
 import math
@@ -196,13 +196,13 @@ def test_shipped_calibration_reproduces_the_8gb_figures():
         for k, pub in r["published_overheads"].items():
             if (r["policy"], k) not in at_edge:
                 assert r["overheads"][k] == pytest.approx(pub, rel=0.25), (r["policy"], k)
-    # must-show 3: the migration thread takes time: 90 % of the accesses reach
+    # The migration thread takes time: 90 % of the accesses reach
     # the fast tier about when the pages migrated x the per-page time is spent
     for p in ("kmmscand-v0", "kmmscand-v1"):
         r = by[p]
         assert r["queue_len_peak"] > 0 and r["queue_bytes_peak"] == 64 * r["queue_len_peak"]
         assert 0.8 <= r["time_to_90pct_s"] / r["migrated_x_page_s"] <= 1.5, r
-    # must-show 3: V0 and V1 predict different times. V1 ran with numab=1 (as
+    # V0 and V1 predict different times. V1 ran with numab=1 (as
     # published): its hint faults stall the threads beyond V0's stalls.
     v0, v1 = by["kmmscand-v0"], by["kmmscand-v1"]
     assert v1["predicted_s"] > v0["predicted_s"]

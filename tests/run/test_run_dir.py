@@ -1,5 +1,5 @@
-"""A run directory: one driver at a time, nothing followed through a symlink
-(issue 13), and a taken directory refused before Ray starts."""
+"""A run directory: one driver at a time, nothing followed through a symlink,
+and a taken directory refused before Ray starts."""
 
 from __future__ import annotations
 

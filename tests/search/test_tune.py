@@ -124,7 +124,7 @@ def test_interrupted_study_resumes_and_reuses_finished_evaluations(tmp_path):
 
 
 def test_sigkill_driver_mid_study_then_rerun(tmp_path):
-    """Must-show 2a: SIGKILL the driver mid-study; the same command finishes the study
+    """SIGKILL the driver mid-study; the same command finishes the study
     with exactly the requested number of trials, none lost or duplicated."""
     cfg = write(tmp_path, 12)
     out = tmp_path / "out"
@@ -172,12 +172,12 @@ def test_sigkill_driver_mid_study_then_rerun(tmp_path):
     for n in running_at_kill:
         assert study.trials[n].state == TrialState.FAIL
     manifest = json.loads((out / "manifest.json").read_text())
-    # The killed driver's invocation, marked at the rerun's start (issue 13).
+    # The killed driver's invocation, marked interrupted at the rerun's start.
     assert [i["status"] for i in manifest["invocations"]] == ["interrupted", "done"]
 
 
 def test_tune_shipped_suite_beats_rfc_defaults(tmp_path):
-    """Must-show 5 (small): a short study on configs/suite.yaml finds knobs whose
+    """A short study on configs/suite.yaml finds knobs whose
     aggregated objective beats the RFC defaults, and says so at the end."""
     out = tmp_path / "suite"
     r = subprocess.run([sys.executable, "-m", "harness", "tune", "configs/suite.yaml", "--out",
