@@ -9,7 +9,7 @@ import pytest
 from harness.config import from_dict
 from harness.model import runtime as rt_model
 from harness.model import simulate
-from tests.conftest import parametrize_policy
+from tests.conftest import CONFIGS, parametrize_policy
 
 
 def closed_loop(policy="none", placement="slow", slow_latency=220.0, **runtime):
@@ -230,7 +230,7 @@ def test_runtime_is_a_study_objective(tmp_path):
     import pandas as pd
 
     out = tmp_path / "rt"
-    r = subprocess.run([sys.executable, "-m", "harness", "tune", "configs/runtime-study.yaml",
+    r = subprocess.run([sys.executable, "-m", "harness", "tune", str(CONFIGS / "runtime-study.yaml"),
                         "--backend", "inline", "--out", str(out), "--trials", "3",
                         "--no-progress", "--set", "runtime.iterations=32"],
                        capture_output=True, text=True)

@@ -180,7 +180,7 @@ def test_tune_shipped_suite_beats_rfc_defaults(tmp_path):
     """A short study on configs/suite.yaml finds knobs whose
     aggregated objective beats the RFC defaults, and says so at the end."""
     out = tmp_path / "suite"
-    r = subprocess.run([sys.executable, "-m", "harness", "tune", "configs/suite.yaml", "--out",
+    r = subprocess.run([sys.executable, "-m", "harness", "tune", str(CONFIGS / "suite.yaml"), "--out",
                         str(out), "--trials", "8", "--cpus", "2", "--no-progress"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
