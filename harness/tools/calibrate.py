@@ -26,21 +26,25 @@ at 8 GB (with numab=1, as published) is a check, not a target.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from harness import atomic
 from harness.config import RunConfig, load_config
 from harness.model import Sim, make_policy
 from harness.model import runtime as rt_model
 
 ABENCH_DIR = Path(__file__).resolve().parents[2] / "configs" / "abench"
 CALIBRATED = "calibrated.yaml"
+# Where `tiersweep calibrate` writes its fit (the repository's configs are
+# changed only by applying the diff it prints).
+OUT_DIR = Path("results") / "calibration"
 POLICY_FILES = {"none": "none", "numab1": "numab1", "numab2": "numab2",
                 "kmmscand-v0": "kmmscand-v0", "kmmscand-v1": "kmmscand-v1",
                 "kmmscand-v3": "kmmscand-v3"}
@@ -323,11 +327,10 @@ def format_constants(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def write_constants(const: dict, directory: Path = ABENCH_DIR) -> Path:
-    """Write the fitted constants as the config fragment the Abench configs
-    extend (it extends machine.yaml; the node list is copied whole, with the
-    fitted CXL latency, because a list is replaced, not merged)."""
-    path = directory / CALIBRATED
+def calibrated_yaml(const: dict, directory: Path = ABENCH_DIR) -> str:
+    """The fitted constants as the config fragment the Abench configs extend
+    (it extends machine.yaml; the node list is copied whole, with the fitted
+    CXL latency, because a list is replaced, not merged)."""
     machine = load_config(directory / "machine.yaml")
     doc: dict = {}
     nodes = [dataclasses.asdict(n) for n in machine.platform.nodes]
@@ -338,27 +341,40 @@ def write_constants(const: dict, directory: Path = ABENCH_DIR) -> Path:
         else:
             doc.setdefault(parts[0], {})[parts[1]] = float(f"{v:.6g}")
     doc["platform"] = {"nodes": nodes}
-    text = ("# Written by `tiersweep calibrate`: constants fitted to the RFC's 8 GB Abench\n"
+    return ("# Written by `tiersweep calibrate`: constants fitted to the RFC's 8 GB Abench\n"
             "# figures (MODEL.md), ranges in harness/tools/calibrate.py CONSTANTS.\n"
             "# The machine is machine.yaml; its node list is copied here with the fitted\n"
             f"# latency of node {SLOW_NODE} (YAML lists are replaced, not merged).\n"
             "extends: machine.yaml\n" + yaml.safe_dump(doc, sort_keys=True))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".calibrated.", suffix=".yaml")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
+
+
+def write_constants(const: dict, out_dir: Path = OUT_DIR,
+                    directory: Path = ABENCH_DIR) -> tuple[Path, str]:
+    """Write the fit to `out_dir`/calibrated.yaml (atomically; `directory` is
+    left alone) and return its path and the unified diff that applies it to
+    `directory`/calibrated.yaml ("" when the fit changes nothing)."""
+    text = calibrated_yaml(const, directory)
+    path = atomic.write_text(Path(out_dir) / CALIBRATED, text)
+    target = directory / CALIBRATED
+    old = target.read_text() if target.exists() else ""
+    rel = Path(os.path.relpath(target)).as_posix()  # `git apply` from the working directory
+    diff = "".join(difflib.unified_diff(old.splitlines(keepends=True),
+                                        text.splitlines(keepends=True),
+                                        fromfile=f"a/{rel}", tofile=f"b/{rel}"))
+    return path, diff
 
 
 def predict(sizes=(8, 16, 32, 64), policies=tuple(POLICY_FILES), directory: Path = ABENCH_DIR,
-            progress: Callable[[dict], None] | None = None) -> list[dict]:
-    """Predicted completion times with the shipped (calibrated) constants, the
-    growth per doubling, the split of the time, and the list at 8 GB."""
+            progress: Callable[[dict], None] | None = None,
+            constants: dict | None = None) -> list[dict]:
+    """Predicted completion times with the shipped (calibrated) constants, or
+    with `constants` ({dotted path: value}) over them, the growth per
+    doubling, the split of the time, and the list at 8 GB."""
     rows = []
     prev: dict[str, dict] = {}
     for size in sizes:
         for policy in policies:
-            cfg = abench_config(policy, size, None, directory)
+            cfg = abench_config(policy, size, constants, directory)
             cfg = dataclasses.replace(cfg, duration_s=max(cfg.duration_s, 60.0 * size))
             m, split = _sim(cfg)
             comp = m["completion_s"]
