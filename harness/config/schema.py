@@ -307,8 +307,8 @@ class RuntimeConfig:
     Per-access cost on a node (ns): a TLB-miss page walk (footprint against the
     TLB's reach, page-table entries against the cache) plus the lines one access
     moves x the node's latency (local, remote socket, CXL host socket) / the
-    lines in flight. fast_access_ns / slow_access_ns, when set, replace the
-    whole cost on that tier (old calibrations). Ranges: README, calibrate.py.
+    lines in flight. Each constant's plausible range: CONSTANTS in
+    harness/tools/calibrate.py (docs/calibration.md).
     """
 
     enabled: Bool = False
@@ -317,10 +317,6 @@ class RuntimeConfig:
     # Accesses per thread; 0 = iterations x (footprint pages / threads).
     accesses_per_thread: Float = 0.0
     think_us: Float = 1.0
-    fast_access_ns: Float | None = None
-    slow_access_ns: Float | None = None
-    # Multiplies every node's latency (kept for old configs).
-    access_cost_factor: Float = 1.0
     # Bytes one access moves (cache lines of 64 B): its latency term and each
     # node's bandwidth limit.
     bytes_per_access: Float = 64.0
@@ -338,9 +334,6 @@ class RuntimeConfig:
     walk_miss_ns: Float = 120.0
     # Time each CPU running the mm loses to one TLB-shootdown IPI (handler).
     ipi_handler_us: Float = 1.0
-    # Multiplier on the in-task stalls (hint faults, synchronous migration, PTE
-    # marking): fixed at 1 (the faulting thread loses its own time), not fitted.
-    stall_share: Float = 1.0
     step_ms: Int = 100
 
     def __post_init__(self) -> None:
@@ -352,14 +345,8 @@ class RuntimeConfig:
             _fail("accesses_per_thread", "expected a count >= 0 (0 = derived)")
         if self.think_us < 0:
             _fail("think_us", "expected microseconds >= 0")
-        for name in ("fast_access_ns", "slow_access_ns"):
-            v = getattr(self, name)
-            if v is not None and v <= 0:
-                _fail(name, "expected nanoseconds > 0")
         if self.bytes_per_access <= 0:
             _fail("bytes_per_access", "expected bytes > 0")
-        if self.access_cost_factor <= 0:
-            _fail("access_cost_factor", "expected a factor > 0")
         if self.lines_in_flight < 1:
             _fail("lines_in_flight", "expected at least 1 line in flight")
         if self.remote_factor < 1:
@@ -369,8 +356,6 @@ class RuntimeConfig:
         for name in ("pte_cache_mib", "walk_hit_ns", "walk_miss_ns", "ipi_handler_us"):
             if getattr(self, name) < 0:
                 _fail(name, "expected a value >= 0")
-        if self.stall_share < 0:
-            _fail("stall_share", "expected a share >= 0")
         if self.step_ms < 1:
             _fail("step_ms", "expected ms >= 1")
 
