@@ -9,6 +9,7 @@ too; across seeds the two agree within sampling error.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -41,11 +42,43 @@ def _assert_same(vec, ref) -> dict:
     return vec.metrics
 
 
-def test_reference_sim_is_per_page():
-    sim = make_reference_sim(small_cfg(dict(kind="kmmscand")))
-    assert isinstance(sim, ReferenceSim)
-    assert type(sim.policy).__name__ == "ReferenceKmmscandPolicy"
-    assert all(type(s.access).__name__.startswith("Reference") for s in sim.layout.segments)
+def _compiled_kernels() -> list[tuple[object, str]]:
+    """Every numba-compiled function the model's modules hold, but the random
+    streams' (harness/model/draws.py: both implementations draw the same
+    numbers from them by design)."""
+    from numba.core.registry import CPUDispatcher
+
+    out = []
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("harness.model") and name != "harness.model.draws":
+            for attr, v in vars(mod).items():
+                if isinstance(v, CPUDispatcher) and v.py_func.__module__ != "harness.model.draws":
+                    out.append((mod, attr))
+    return out
+
+
+@parametrize_policy()
+def test_the_reference_runs_no_compiled_kernel(policy, monkeypatch):
+    """The reference re-states every page-level rule in plain Python: with each
+    compiled kernel replaced by one that fails, it still runs, and gives the
+    same results as the vectorized model did with them; the vectorized model
+    (kmmscand: scan_ptes, migrate_entries) cannot run so."""
+    cfg = small_cfg(dict(kind=policy), workload=dict(placement="slow"))
+    vec = simulate(cfg)
+    kernels = _compiled_kernels()
+    assert {attr for _, attr in kernels} >= {"scan_ptes", "migrate_entries", "relocate"}
+
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("a compiled kernel ran")
+
+    for mod, attr in kernels:
+        monkeypatch.setattr(mod, attr, no_kernel)
+    ref = simulate(cfg, reference=True)
+    assert mismatches(vec.metrics, ref.metrics) == {}
+    assert isinstance(make_reference_sim(cfg), ReferenceSim)
+    if policy == "kmmscand":
+        with pytest.raises(AssertionError, match="a compiled kernel ran"):
+            simulate(cfg)
 
 
 # Every policy, in versions v1 and v3, must do something on these traces.
