@@ -50,7 +50,7 @@ HIT_LABEL = "fast-tier hit rate (% of accesses)"
 COST_LABEL = "CPU cost (CPU-s per run)"
 COST_PCT_LABEL = "CPU cost (% of one CPU)"
 OBJ_LABEL = "objective (hit-rate gain per CPU %)"
-# The objective in words, for the figures that draw it (README: The objective).
+# The objective in words, for the figures that draw it (docs/model-fidelity.md: The objective).
 OBJ_WORDS = ("objective = percentage points of hit rate gained over no promotion, per "
              "(% of one CPU spent on promotion + 1)")
 # Study values are raw metrics (hit rate as a share, not %).
