@@ -38,7 +38,7 @@ def run(args) -> int:
     if args.dry_run:
         from harness.search.plan import plan_study
 
-        print(plan_study(exp, out, args.trials, args.cpus, args.compare).text())
+        print(plan_study(exp, out, args.trials, args.cpus, args.compare, args.storage).text())
         return 0
     import contextlib
 
