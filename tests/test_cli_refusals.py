@@ -65,6 +65,7 @@ def test_a_ray_start_that_keeps_failing_is_retried_then_one_line_exit_3(
                           "Exception: The current node timed out during startup")
     assert ray_mod.ray_log_dir() in msg
     assert "--backend inline" in msg and "fewer --cpus" in msg
+    assert not (tmp_path / "o").exists()  # nothing left behind
 
 
 def test_a_start_that_succeeds_on_a_retry_runs_on(fake_ray, monkeypatch):

@@ -36,6 +36,7 @@ class RunLock:
         self.dir = Path(out_dir)
         self.path = self.dir / LOCK
         self._fd: int | None = None
+        self._created = False
         # Shared: several drivers of one study on a database storage work in the
         # directory at once (each writes its own part files); any other run excludes them.
         self.shared = shared
@@ -54,6 +55,7 @@ class RunLock:
     def __enter__(self) -> RunLock:
         if self.dir.exists() and not self.dir.is_dir():
             raise InputError(f"{self.dir}: is not a directory; {ANOTHER_RUN_DIR}")
+        self._created = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
         refuse_symlinks(self.dir)
         for _ in range(100):
@@ -110,6 +112,9 @@ class RunLock:
                     os.unlink(self.path)
                 with contextlib.suppress(OSError):  # no empty parts/ left behind
                     (self.dir / PARTS).rmdir()
+                if self._created:  # nor an empty run directory (Ray did not start)
+                    with contextlib.suppress(OSError):
+                        self.dir.rmdir()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
