@@ -86,7 +86,10 @@ def plain(v) -> str:
     if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e12):
         return f"{int(v):,}"
     if isinstance(v, float):
-        return f"{v:,.3g}" if 1e-3 <= abs(v) < 1e6 else f"{v:.2e}"
+        if not 1e-3 <= abs(v) < 1e9:
+            return f"{v:.2e}"
+        digits = math.floor(math.log10(abs(v)))  # three significant digits, no exponent
+        return f"{round(v, 2 - digits):,.0f}" if digits >= 2 else f"{v:.{2 - digits}f}"
     return str(v)
 
 
