@@ -52,8 +52,8 @@ def write_yaml(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(scope="module")
 def ray_backend():
     """One local Ray session (2 CPUs, no dashboard, 127.0.0.1) per test module."""
-    from harness.run.backends import RayBackend
+    from tests.helpers.sessions import ray_backend as start
 
-    backend = RayBackend(cpus=2)
+    backend = start(cpus=2)  # retries a slow start
     yield backend
     backend.close()

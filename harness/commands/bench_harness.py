@@ -16,16 +16,16 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from harness.errors import TiersweepError
+    from harness.errors import InputError
     from harness.tools import harness_bench as harness_bench
 
     try:
         targets = [float(x) for x in args.sim.split(",") if x]
         cpus = [int(x) for x in args.cpus.split(",") if x]
     except ValueError:
-        raise TiersweepError("--sim/--cpus: expected comma-separated numbers") from None
+        raise InputError("--sim/--cpus: expected comma-separated numbers") from None
     if not targets or not cpus or min(cpus) < 1 or min(targets) <= 0:
-        raise TiersweepError("--sim/--cpus: expected positive numbers")
+        raise InputError("--sim/--cpus: expected positive numbers")
     evals = {t: args.evals for t in targets} if args.evals else None
     harness_bench.run(targets, cpus, evals, echo=lambda s: print(s, flush=True))
     return 0

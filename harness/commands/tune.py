@@ -38,7 +38,7 @@ def run(args) -> int:
     if args.dry_run:
         from harness.search.plan import plan_study
 
-        print(plan_study(exp, out, args.trials, args.cpus, args.compare).text())
+        print(plan_study(exp, out, args.trials, args.cpus, args.compare, args.storage).text())
         return 0
     import contextlib
 
@@ -82,8 +82,18 @@ def study_text(exp, rep) -> str:
     parts.append(_importance_text(rep.importances))
     out = rep.out_dir
     parts.append(f"results: {out / TRIALS} ({rep.rows} rows), {out / TIMESERIES}, "
-                 f"{out / MANIFEST}\ndashboard: optuna-dashboard {rep.storage}")
+                 f"{out / MANIFEST}\n{dashboard_hint(rep.storage)}")
     return "\n".join(t for t in parts if t)
+
+
+def dashboard_hint(storage: str) -> str:
+    """How to browse the study: the command, or how to install it first."""
+    import shutil
+
+    if shutil.which("optuna-dashboard"):
+        return f"dashboard: optuna-dashboard {storage}"
+    return (f"dashboard: pip install 'tiersweep[dashboard]', then optuna-dashboard {storage} "
+            "(not installed here)")
 
 
 def _fmt(v: Any) -> str:

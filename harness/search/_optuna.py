@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import ConfigError, InputError, TiersweepError
+from harness.errors import ConfigError, InputError
 from harness.experiment import StudySpec
 from harness.run.store import write_parquet
 from harness.run.store.layout import ANOTHER_RUN_DIR, JOURNAL
@@ -56,10 +56,10 @@ def make_storage(out_dir: Path, storage: str | None) -> tuple[Any, str, bool]:
     try:
         return opt.storages.get_storage(storage), storage, False
     except (ImportError, ModuleNotFoundError) as exc:
-        raise TiersweepError(f"storage {storage}: a driver is missing ({exc}); e.g. "
+        raise InputError(f"storage {storage}: a driver is missing ({exc}); e.g. "
                              "pip install tiersweep[postgres] for PostgreSQL") from None
     except Exception as exc:  # noqa: BLE001 - bad URL, unreachable server
-        raise TiersweepError(f"storage {storage}: {type(exc).__name__}: {exc}") from None
+        raise InputError(f"storage {storage}: {type(exc).__name__}: {exc}") from None
 
 
 def check_journal(path: Path) -> None:
@@ -145,7 +145,7 @@ def make_sampler(st: StudySpec, seed: int, where: str):
                 import scipy  # noqa: F401
                 import torch  # noqa: F401
             except ImportError:
-                raise TiersweepError("sampler gp needs PyTorch and SciPy: pip install torch "
+                raise InputError("sampler gp needs PyTorch and SciPy: pip install torch "
                                      "scipy (or use sampler: tpe)") from None
             kw = dict(seed=seed)
             kw.update(opts)

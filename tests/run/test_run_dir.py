@@ -80,7 +80,7 @@ def test_a_taken_directory_fails_before_ray_starts(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(backends, "make_backend", no_ray)
     out = tmp_path / "run"
     with RunLock(out):
-        assert main(["sweep", str(CONFIGS / "suite.yaml"), "--out", str(out)]) == 1
+        assert main(["sweep", str(CONFIGS / "suite.yaml"), "--out", str(out)]) == 2
     assert "in use by another tiersweep process" in capsys.readouterr().err
 
 

@@ -229,7 +229,7 @@ def test_errors_name_values_in_the_library_and_flags_on_the_command_line(tmp_pat
     with RunLock(out):  # another driver holds the run directory
         with pytest.raises(TiersweepError, match="use another run directory$"), RunLock(out):
             pass
-        assert main(["sweep", str(cfg), "--out", str(out), "--backend", "inline"]) == 1
+        assert main(["sweep", str(cfg), "--out", str(out), "--backend", "inline"]) == 2
     err = capsys.readouterr().err
     assert "in use by another tiersweep process" in err
     assert err.rstrip().endswith("use another run directory (--out DIR)")

@@ -253,7 +253,7 @@ def test_bad_storage_is_named_by_value_in_the_library_and_by_flag_on_the_command
                   storage="nosuchdb://x", progress=False)
     rc = main(["tune", str(cfg), "--out", str(tmp_path / "b"), "--backend", "inline",
                "--storage", "nosuchdb://x", "--trials", "1", "--no-progress"])
-    assert rc == 1
+    assert rc == 2  # the user's URL
     assert "tiersweep: error: --storage nosuchdb://x: " in capsys.readouterr().err
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from harness.errors import TiersweepError
+from harness.errors import InputError
 from harness.run.backends.base import Backend, TaskFailed
 from harness.run.backends.inline import InlineBackend
 from harness.run.backends.ray import RayBackend
@@ -23,7 +23,7 @@ def make_backend(kind: str = "ray", address: str | None = None, cpus: int | None
     if kind == "inline":
         return InlineBackend()
     if kind != "ray":
-        raise TiersweepError(f"backend: unknown {kind!r}; expected ray or inline")
+        raise InputError(f"backend: unknown {kind!r}; expected ray or inline")
     kw = {} if connect_timeout_s is None else {"connect_timeout_s": connect_timeout_s}
     b = RayBackend(address=address, cpus=cpus, **kw)
     b.startup_s = time.perf_counter() - t0
