@@ -229,9 +229,10 @@ class Scheme:
                     mon.split_at(int(idx[k]), rest // pb)
         if len(idx) == 0:
             return 0, 0
-        frames = np.concatenate([np.arange(mon.lo[i], mon.lo[i] + s // pb)
-                                 for i, s in zip(idx.tolist(), take.tolist(), strict=True)])
-        region_of = np.repeat(np.arange(len(idx)), take // pb)
+        count = take // pb
+        region_of = np.repeat(np.arange(len(idx)), count)
+        first = np.cumsum(count) - count  # each region's first position in frames
+        frames = np.arange(int(count.sum())) - first[region_of] + mon.lo[idx][region_of]
         tested, cost, per_region = self._migrate(frames, region_of, len(idx))
         for n, (i, s) in enumerate(zip(idx.tolist(), take.tolist(), strict=True)):
             self._charge(mon, i, int(s), int(per_region[n]))
