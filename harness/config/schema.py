@@ -37,7 +37,7 @@ MIB = 1 << 20
 Tier = Literal["fast", "slow"]
 WorkloadKind = Literal["uniform", "zipf", "hotset", "split", "sequential", "counts", "trace"]
 Placement = Literal["first_touch", "slow", "fast", "split"]
-PolicyKind = Literal["none", "kmmscand", "numab2", "oracle"]
+PolicyKind = Literal["none", "kmmscand", "numab2", "damon_tier", "oracle"]
 Version = Literal["v0", "v1", "v2", "v3"]
 Positive = whole("a value > 0", gt=0)
 Cost = real("a cost >= 0", ge=0)
@@ -186,6 +186,38 @@ class PolicyConfig:
     # balancing's normal mode too (PTE marking and hint faults, which the
     # application pays; no tier promotion), as in the RFC's published V1 runs.
     numa_balancing: whole("0 or 1 (the numab2 policy is mode 2)", ge=0, le=1) = 0
+    # damon_tier (DAMON's migrate_hot / migrate_cold). Defaults: samples/damon/mtier.c
+    # (damon_sample_mtier_build_ctx) unless said otherwise.
+    damon_sample_us: Positive = 5000          # attrs.sample_interval = 5 * USEC_PER_MSEC
+    damon_aggr_us: Positive = 100_000         # attrs.aggr_interval = 100 * USEC_PER_MSEC
+    damon_min_nr_regions: Positive = 10       # attrs.min_nr_regions
+    damon_max_nr_regions: whole("at least 3 regions", ge=3) = 1000     # attrs.max_nr_regions
+    # attrs.intervals_goal: 4% observed accesses over 3 aggregations, sampling
+    # interval kept in [5 ms, 10 s]; damon_intervals_goal_bp 0 turns tuning off.
+    damon_intervals_goal_bp: whole("a value >= 0", ge=0) = 400
+    damon_intervals_goal_aggrs: Positive = 3
+    damon_min_sample_us: Positive = 5000
+    damon_max_sample_us: Positive = 10_000_000
+    # Access-rate patterns, % of the aggregation's samples (damo's tiering
+    # example: migrate_hot at 5% or more, migrate_cold at 0%; mtier.c's
+    # min_nr_accesses 1 / max_nr_accesses 0 are the same at 20 samples).
+    damon_hot_min_pct: real("a percentage in [0, 100]", ge=0, le=100) = 5.0
+    damon_cold_max_pct: real("a percentage in [0, 100]", ge=0, le=100) = 0.0
+    damon_apply_interval_ms: Positive = 1000  # damon_new_scheme's apply interval (1 s)
+    damon_quota_reset_ms: Positive = 1000     # quota.reset_interval
+    damon_quota_mb: whole("a value >= 0", ge=0) = 200            # quota.sz = 200 MiB (0 = no space quota)
+    damon_quota_ms: whole("a value >= 0", ge=0) = 0              # time quota (quota.ms; mtier.c sets none)
+    # Priority weights of damon_hot_score (which has no size term: mtier.c's
+    # weight_sz 0 changes nothing).
+    damon_weight_nr_accesses: whole("a value >= 0", ge=0) = 100
+    damon_weight_age: whole("a value >= 0", ge=0) = 100
+    # Quota goals on node target_node: migrate_hot DAMOS_QUOTA_NODE_MEM_USED_BP
+    # 9970, migrate_cold DAMOS_QUOTA_NODE_MEM_FREE_BP 50 (0 = no goal).
+    damon_hot_goal_bp: whole("a value >= 0", ge=0) = 9970
+    damon_cold_goal_bp: whole("a value >= 0", ge=0) = 50
+    # DAMOS_FILTER_TYPE_YOUNG: migrate_hot allows young pages only, migrate_cold
+    # rejects them (mtier.c: damos_new_filter(YOUNG, true, promote)).
+    damon_young_filter: Bool = True
 
     def __post_init__(self) -> None:
         for name, value in version_defaults(self.version).items():
@@ -196,9 +228,19 @@ class PolicyConfig:
             _fail("scan_period_min_ms", "expected scan_period_min_ms <= scan_period_max_ms")
         if not self.scan_size_min_mb <= self.scan_size_max_mb:
             _fail("scan_size_min_mb", "expected scan_size_min_mb <= scan_size_max_mb")
+        self._check_damon()
         if self.numa_balancing and self.kind == "numab2":
             _fail("numa_balancing", "expected 0 with policy numab2 (it is NUMA balancing's "
                                     "mode 2 itself)")
+
+    def _check_damon(self) -> None:
+        """The DAMON knobs' relations to each other (each one's range is in its type)."""
+        if self.damon_aggr_us < self.damon_sample_us:
+            _fail("damon_aggr_us", "expected an aggregation interval >= damon_sample_us")
+        if self.damon_max_nr_regions < self.damon_min_nr_regions:
+            _fail("damon_max_nr_regions", "expected >= damon_min_nr_regions")
+        if self.damon_max_sample_us < self.damon_min_sample_us:
+            _fail("damon_max_sample_us", "expected >= damon_min_sample_us")
 
 
 @with_config(STRICT)
@@ -231,6 +273,15 @@ class CostConfig:
     # (migrate_page_us + tlb_shootdown_us). No public figure; a plausible
     # 100-500 ns.
     kswapd_scan_ns: Cost = 250.0
+    # kdamond: one rmap walk of a sampled folio (damon_folio_mkold or
+    # damon_folio_young: folio lock, one mapping's PTE test/clear), two per
+    # region per sampling interval; also each page the young filter tests.
+    # No public figure; like kswapd's folio_referenced, a plausible 100-500 ns.
+    damon_rmap_ns: Cost = 200.0
+    # kdamond's bookkeeping per region per aggregation interval (merge, split,
+    # scheme checks and scores over the region list); a plausible 10-100 ns.
+    damon_region_ns: Cost = 30.0
+
 
     @property
     def page_move_ns(self) -> float:

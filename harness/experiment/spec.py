@@ -35,7 +35,7 @@ TUNED = "tuned"
 OWN_BEST = "own-best"
 # Named labels, in legend order: the baselines (policies other than kmmscand),
 # kmmscand at its RFC defaults and tuned.
-NAMED_LABELS = ("none", "numab2", DEFAULT_LABEL, TUNED, "oracle")
+NAMED_LABELS = ("none", "numab2", "damon_tier", DEFAULT_LABEL, TUNED, "oracle")
 # The oracle's migrations cost nothing: an upper bound, never a contender.
 NOT_CONTENDERS = ("oracle",)
 AGGREGATES = ("mean", "worst", "gmean")

@@ -1,7 +1,8 @@
 """`tiersweep compare CONFIG`: policies side by side over a workload suite and seeds.
 
 The policies (labels): ``none`` (first-touch placement, no promotion),
-``numab2`` (NUMA balancing tiering mode), ``rfc-default`` (kmmscand as the
+``numab2`` (NUMA balancing tiering mode), ``damon_tier`` (DAMON's
+migrate_hot / migrate_cold, samples/damon/mtier.c), ``rfc-default`` (kmmscand as the
 experiment's base config has it: the RFC's default knobs of its patch
 version, with adaptation), ``tuned`` (kmmscand with the knobs `tiersweep
 defaults` recommends for a named tuning run) and ``oracle`` (the hottest pages
@@ -41,12 +42,13 @@ from harness.run.store.layout import COMPARE_INFO
 from harness.run.worker import Evaluation, eval_id
 from harness.search.aggregate import aggregate
 
-POLICIES = NAMED_LABELS  # none, numab2, rfc-default, tuned, oracle
+POLICIES = NAMED_LABELS  # none, numab2, damon_tier, rfc-default, tuned, oracle
 
 # Overrides that turn the experiment's base config into each policy.
 _POLICY_PARAMS: dict[str, dict[str, Any]] = {
     "none": {"policy.kind": "none"},
     "numab2": {"policy.kind": "numab2"},
+    "damon_tier": {"policy.kind": "damon_tier"},
     "oracle": {"policy.kind": "oracle"},
 }
 

@@ -2,6 +2,7 @@
 
 from harness.config import PolicyConfig
 from harness.model.policies._base import Policy
+from harness.model.policies._damon import DamonTierPolicy
 from harness.model.policies._kmmscand import KmmscandPolicy
 from harness.model.policies._none import NonePolicy
 from harness.model.policies._numab2 import Numab2Policy
@@ -11,6 +12,7 @@ POLICIES: dict[str, type[Policy]] = {
     "none": NonePolicy,
     "kmmscand": KmmscandPolicy,
     "numab2": Numab2Policy,
+    "damon_tier": DamonTierPolicy,
     "oracle": OraclePolicy,
 }
 

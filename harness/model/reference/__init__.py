@@ -25,6 +25,7 @@ from harness.model.reference._access import (
     ReferenceRateAccess,
     _as_reference,
 )
+from harness.model.reference._damon import ReferenceDamonTierPolicy
 from harness.model.reference._memory import ReferenceMemory
 from harness.model.reference._migrator import ReferenceMigrator
 from harness.model.reference._numab1 import ReferenceNumab1Hinting
@@ -52,6 +53,7 @@ REFERENCE_POLICIES: dict[str, type[Policy]] = {
     "none": ReferenceNonePolicy,
     "kmmscand": ReferenceKmmscandPolicy,
     "numab2": ReferenceNumab2Policy,
+    "damon_tier": ReferenceDamonTierPolicy,
     "oracle": ReferenceOraclePolicy,
 }
 
