@@ -23,7 +23,8 @@ GIB = 1 << 30
 MIB = 1 << 20
 
 Tier = Literal["fast", "slow"]
-WorkloadKind = Literal["uniform", "zipf", "hotset", "split", "sequential", "counts", "trace"]
+WorkloadKind = Literal["uniform", "zipf", "hotset", "split", "sequential", "counts", "trace",
+                       "graph", "kvcache", "analytic"]
 Placement = Literal["first_touch", "slow", "fast", "split"]
 PolicyKind = Literal["none", "kmmscand", "numab2", "oracle"]
 Version = Literal["v0", "v1", "v2", "v3"]
@@ -131,8 +132,23 @@ class WorkloadConfig:
     # The scanner's scan_size accounting is per whole VMA, as in the kernel.
     vma_mb: Int = 256
     seed_offset: Int = 0
+    # Layout kinds (harness/model/layouts, docs/workloads.md); their phase
+    # length is move_every_s. graph: edges per vertex of the RMAT graph.
+    avg_degree: Float = 16.0
+    # kvcache: bytes of one item (value and header); share of requests that are sets.
+    value_bytes: Int = 1024
+    set_fraction: Float = 0.05
+    # analytic: column arrays, the B-tree index's share of the footprint, the
+    # share of accesses that are column scans (the rest index lookups).
+    columns: Int = 16
+    index_share: Float = 0.1
+    scan_share: Float = 0.5
+    # trace: stretch the trace to this footprint, each traced page standing
+    # for a run of k pages (harness/traces/scaling.py); None = as traced.
+    scale_to_gb: SizeGB | None = None
 
     def __post_init__(self) -> None:
+        self._check_layout()
         if self.kind not in ("counts", "trace") and self.size_gb <= 0:
             _fail("size_gb", "expected a size > 0")
         if self.processes < 1:
@@ -168,6 +184,22 @@ class WorkloadConfig:
         if self.format not in ("auto", "lackey", "columnar", "damon"):
             _fail("format", f"expected one of 'auto', 'lackey', 'columnar', 'damon', "
                             f"got {self.format!r}")
+
+    def _check_layout(self) -> None:
+        if self.avg_degree <= 0:
+            _fail("avg_degree", "expected edges per vertex > 0")
+        if not 8 <= self.value_bytes <= 4096:
+            _fail("value_bytes", "expected bytes in [8, 4096] (items of at most a page)")
+        if not 0 < self.set_fraction < 1:
+            _fail("set_fraction", "expected a share in (0, 1)")
+        if self.columns < 1:
+            _fail("columns", "expected at least 1 column")
+        if not 0 < self.index_share < 1:
+            _fail("index_share", "expected a share in (0, 1)")
+        if not 0 <= self.scan_share <= 1:
+            _fail("scan_share", "expected a share in [0, 1]")
+        if self.scale_to_gb is not None and (self.kind != "trace" or self.scale_to_gb <= 0):
+            _fail("scale_to_gb", "expected a size > 0 on a trace workload")
 
 
 @with_config(STRICT)

@@ -1,0 +1,41 @@
+"""Shared arithmetic of the layout generators: how much of each page a
+sweep covers during one phase, on a circle of progress (one lap = one pass
+of the algorithm over the array)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def lap_cover(bounds: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Share of each page's stretch of a lap that the sweep passes through
+    while its progress goes from a to b (laps, a <= b; b - a may exceed 1).
+
+    ``bounds`` (m + 1 values from 0 to 1, non-decreasing) is where each page's
+    stretch starts and ends in the lap. A page of zero length gets the number
+    of times the sweep passes its point. Exact for any a, b: the overlap of
+    [l, r) with the periodic interval is F(b) - F(a), with
+    F(y) = floor(y) (r - l) + clip(frac(y) - l, 0, r - l)."""
+    lo, hi = bounds[:-1], bounds[1:]
+    width = hi - lo
+
+    def F(y: float) -> np.ndarray:
+        whole, frac = np.floor(y), y - np.floor(y)
+        return whole * width + np.clip(frac - lo, 0.0, width)
+
+    over = F(b) - F(a)
+    out = np.divide(over, width, out=np.zeros_like(over), where=width > 0)
+    point = width <= 0
+    if point.any():  # passes over a point: whole laps plus the partial one
+        out[point] = np.floor(b - lo[point]) - np.floor(a - lo[point])
+    return out
+
+
+def uniform_bounds(m: int) -> np.ndarray:
+    return np.linspace(0.0, 1.0, m + 1)
+
+
+def zipf_weights(m: int, s: float) -> np.ndarray:
+    """Zipf(s) weights of ranks 1..m, summing to 1."""
+    w = np.arange(1, m + 1, dtype=np.float64) ** -s
+    return w / w.sum()
