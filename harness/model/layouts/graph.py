@@ -28,7 +28,9 @@ write. Its length is those accesses / access_rate.
 
 The pull loop's progress is measured in accesses: a vertex page's stretch of
 the lap is its in-edges plus its 1024 offset and score accesses, and each
-neighbor page sits where its edges' destinations are. A phase of length
+neighbor page sits where its edges' destinations are (a phase's rates sum to
+access_rate within a neighbor page's share of a lap; a whole iteration's
+exactly). A phase of length
 move_every_s advances the lap by move_every_s / iteration; the streamed
 pages it passes get their accesses in that phase, the rest none. The
 contribution pass (2048 accesses a vertex page, a sixth of an iteration at
@@ -89,20 +91,13 @@ class PageRankCSR:
         # and score writes.
         work = self.in_deg + 2 * vper
         cum = np.concatenate([[0.0], np.cumsum(work)])
-        self.stream_accesses = cum[-1]
         self.vertex_bounds = cum / cum[-1]
-        # Neighbor page i holds edges [i, i+1) x 1024 in destination order; its
-        # place in the lap interpolates the destinations' stretches.
+        # Neighbor page i holds edges [i, i+1) x 1024 in destination order; a
+        # vertex's offset read, its edges and its score write come in turn, so
+        # a vertex page's edges spread evenly over its stretch of the lap.
         in_cum = np.concatenate([[0.0], np.cumsum(self.in_deg)])
         edge_pos = np.arange(ep + 1, dtype=np.float64) * (page // EDGE_BYTES)
-        # Within a vertex page the lap moves over its edges first, then its
-        # vertex work; np.interp over (in-edge count, lap position) of the
-        # edges' start inside each vertex page.
-        xs = np.empty(2 * vp + 1)
-        ys = np.empty(2 * vp + 1)
-        xs[0::2], ys[0::2] = in_cum, cum
-        xs[1::2], ys[1::2] = in_cum[1:], cum[:-1] + self.in_deg
-        self.edge_bounds = np.interp(edge_pos, xs, ys) / cum[-1]
+        self.edge_bounds = np.interp(edge_pos, in_cum, cum) / cum[-1]
         self.iteration_accesses = 2.0 * self.edges + 4.0 * vper * vp
         self.iteration_s = self.iteration_accesses / float(w.access_rate)
         self.step_us = int(round(float(w.move_every_s) * 1e6))
