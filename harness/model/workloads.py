@@ -252,3 +252,29 @@ def build_layout(cfg: RunConfig) -> Layout:
         segments.append(seg)
         lo += seg.n
     return Layout(lo, page_bytes, mms, segments)
+
+
+def footprint_pages(cfg: RunConfig) -> int:
+    """Pages the workloads of cfg lay out, without building them (a trace's
+    page count comes from its cached conversion)."""
+    page_bytes = cfg.platform.page_bytes
+    total = 0
+    for i, w in enumerate(cfg.workloads):
+        if w.kind == "counts":
+            total += sum(a.shape[1] for a in _load_counts(w, f"workloads[{i}]"))
+        elif w.kind == "trace":
+            counts, _ = _load_trace(w, page_bytes, f"workloads[{i}]")
+            pages = sum(a.shape[1] for a in counts)
+            k = run_length(pages, page_bytes, w.scale_to_gb) if w.scale_to_gb else 1
+            total += pages * k
+        else:
+            total += int(w.size_gb * GIB // page_bytes) // w.processes * w.processes
+    return total
+
+
+def fast_pages(cfg: RunConfig, footprint: int) -> int:
+    """The fast tier's pages for a footprint (Memory's capacity rule)."""
+    plat = cfg.platform
+    if plat.fast_share_of_footprint is not None:
+        return int(math.ceil(plat.fast_share_of_footprint * footprint))
+    return sum(int(d.capacity_gb * GIB) // plat.page_bytes for d in plat.nodes if d.tier == "fast")

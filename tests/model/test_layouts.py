@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from harness.config import GIB, WorkloadConfig
 from harness.config.schema import from_dict
 from harness.model.layouts import make_generator
-from harness.model.layouts._sweep import lap_cover
+from harness.model.layouts._sweep import _cover, lap_cover
 from harness.model.layouts.analytic import FANOUT
 from harness.model.layouts.graph import rmat_page_probs
 from harness.model.workloads import build_layout
@@ -36,6 +36,9 @@ def test_lap_cover_sums_to_the_progress(cuts, a, length):
     cover = lap_cover(bounds, a, a + length)
     assert np.isclose((cover * np.diff(bounds)).sum(), length)
     assert (cover >= -1e-12).all()
+    # The short-sweep path (a binary search for the pages touched) agrees with
+    # the closed form over every page.
+    assert np.allclose(cover, _cover(bounds, a, a + length))
 
 
 def test_lap_cover_exact_on_pages():

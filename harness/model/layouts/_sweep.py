@@ -15,7 +15,30 @@ def lap_cover(bounds: np.ndarray, a: float, b: float) -> np.ndarray:
     stretch starts and ends in the lap. A page of zero length gets the number
     of times the sweep passes its point. Exact for any a, b: the overlap of
     [l, r) with the periodic interval is F(b) - F(a), with
-    F(y) = floor(y) (r - l) + clip(frac(y) - l, 0, r - l)."""
+    F(y) = floor(y) (r - l) + clip(frac(y) - l, 0, r - l). A sweep shorter
+    than a lap touches one or two runs of pages: only those are computed."""
+    if b - a < 1.0:
+        return _short_cover(bounds, a, b)
+    return _cover(bounds, a, b)
+
+
+def _short_cover(bounds: np.ndarray, a: float, b: float) -> np.ndarray:
+    """lap_cover for b - a < 1: the pages overlapping [a, b) mod 1 (found by
+    binary search on the bounds), the rest 0."""
+    out = np.zeros(len(bounds) - 1)
+    shift = np.floor(a)
+    a, b = a - shift, b - shift
+    for lo_x, hi_x in ((a, min(b, 1.0)), (0.0, b - 1.0)):
+        if hi_x <= lo_x:
+            continue
+        i = max(int(np.searchsorted(bounds, lo_x, side="right")) - 1, 0)
+        j = min(int(np.searchsorted(bounds, hi_x, side="left")) + 1, len(out))
+        part = bounds[i:j + 1]
+        out[i:j] += _cover(part, lo_x, hi_x)
+    return out
+
+
+def _cover(bounds: np.ndarray, a: float, b: float) -> np.ndarray:
     lo, hi = bounds[:-1], bounds[1:]
     width = hi - lo
 
