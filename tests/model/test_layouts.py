@@ -195,3 +195,13 @@ def test_layout_footprint_is_exact_in_the_model(kind):
     # Two processes: each its own layout, the rates of each summing to access_rate or less.
     for part in (rates[:half], rates[half:]):
         assert 0 < part.sum() <= 2e7 * (1 + 1e-9)
+
+
+def test_kvcache_rotation_matches_the_age_rule():
+    kv = gen("kvcache", 2 * MIB_PAGES, move_every_s=0.7, access_rate=2e6, set_fraction=0.3)
+    for k in (0, 3, 11):
+        mid = kv.head((k + 0.5) * kv.step_s) % kv.slab
+        age = np.floor(mid - np.arange(kv.slab)).astype(np.int64) % kv.slab
+        a, b = kv.head(k * kv.step_s) / kv.slab, kv.head((k + 1) * kv.step_s) / kv.slab
+        want = kv.by_age[age] + lap_cover(kv.bounds, a, b) * kv.ipp / kv.step_s
+        assert np.allclose(kv.rates(k)[kv.ht:], want)

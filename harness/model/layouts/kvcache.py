@@ -101,13 +101,13 @@ class KVCache:
         r = np.empty(self.n)
         r[: self.ht] = self.buckets
         mid = self.head((k + 0.5) * self.step_s) % self.slab
-        # Page j's age in pages behind the head at mid-phase.
-        age = np.floor(mid - np.arange(self.slab)).astype(np.int64) % self.slab
-        slab = self.by_age[age]
+        # Page j is (m - j) mod slab pages behind the head at mid-phase
+        # (m = floor(mid)): the age profile reversed and rotated, one copy.
+        slab = np.roll(self.by_age[::-1], int(np.floor(mid)) + 1)
         # Set writes: the pages the head passes during the phase.
         a = self.head(k * self.step_s) / self.slab
         b = self.head((k + 1) * self.step_s) / self.slab
-        slab = slab + lap_cover(self.bounds, a, b) * self.ipp / self.step_s
         r[self.ht:] = slab
+        r[self.ht:] += lap_cover(self.bounds, a, b) * (self.ipp / self.step_s)
         return r
 
