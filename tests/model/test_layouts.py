@@ -205,3 +205,21 @@ def test_kvcache_rotation_matches_the_age_rule():
         a, b = kv.head(k * kv.step_s) / kv.slab, kv.head((k + 1) * kv.step_s) / kv.slab
         want = kv.by_age[age] + lap_cover(kv.bounds, a, b) * kv.ipp / kv.step_s
         assert np.allclose(kv.rates(k)[kv.ht:], want)
+
+
+@pytest.mark.parametrize("workload", [
+    {"kind": "graph", "move_every_s": 0.5, "access_rate": 2e4},
+    {"kind": "kvcache", "move_every_s": 0.5, "access_rate": 2e4, "set_fraction": 0.2},
+    {"kind": "analytic", "move_every_s": 0.5, "access_rate": 2e4, "columns": 4},
+], ids=lambda w: w["kind"])
+def test_layouts_agree_with_the_per_page_reference(workload):
+    """The layout kinds' phases drive the vectorized model and the per-page
+    reference the same way (both read the generator's rates)."""
+    from harness.model import simulate
+    from tests.helpers.simcfg import gb, mismatches, small_cfg
+
+    w = dict(workload, size_gb=gb(240), placement="first_touch", vma_mb=0)
+    cfg = small_cfg({"kind": "kmmscand"}, workload=None, workloads=[w])
+    vec, ref = simulate(cfg), simulate(cfg, reference=True)
+    assert vec.metrics["promotions"] > 0
+    assert mismatches(vec.metrics, ref.metrics) == {}
