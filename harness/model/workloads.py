@@ -46,7 +46,7 @@ class Segment:
 
     def __init__(self, index: int, w: WorkloadConfig, lo: int, sizes: list[int],
                  seed: int, duration_us: int, counts: list[np.ndarray] | None,
-                 window_us: int, run: int = 0):
+                 window_us: int, run: int = 0, page_bytes: int = 4096):
         self.index = index
         self.w = w
         self.lo = lo
@@ -63,7 +63,8 @@ class Segment:
         if counts is not None and run:
             self.gens = [ScaledTrace(c, run, window_us) for c in counts]
         elif w.kind in LAYOUT_KINDS:
-            self.gens = [make_generator(w, n, seed, index, p) for p, n in enumerate(sizes)]
+            self.gens = [make_generator(w, n, seed, index, p, page_bytes)
+                         for p, n in enumerate(sizes)]
         if self.gens is not None:
             self.window_us = 0
             self.access = RateAccess(self.n, Stream([seed, index, 0xACCE55]))
@@ -241,7 +242,7 @@ def build_layout(cfg: RunConfig) -> Layout:
                 raise ConfigError(f"{where}.size_gb: too small for {w.processes} processes")
             sizes = [per] * w.processes
         seg = Segment(i, w, lo, sizes, cfg.seed + w.seed_offset, duration_us, counts, window_us,
-                      run)
+                      run, page_bytes)
         vma_pages = (w.vma_mb * MIB) // page_bytes if w.vma_mb else 0
         for p, n in enumerate(sizes):
             plo = lo + int(seg.proc_lo[p])

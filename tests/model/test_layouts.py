@@ -29,10 +29,10 @@ def gen(kind: str, n: int, seed: int = 1, **kw):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12), st.floats(0.0, 0.999),
+@given(st.lists(st.floats(0.001, 0.999), min_size=1, max_size=12), st.floats(0.0, 0.999),
        st.floats(0.0, 3.5))
 def test_lap_cover_sums_to_the_progress(cuts, a, length):
-    bounds = np.concatenate([[0.0], np.sort(cuts), [1.0]])
+    bounds = np.unique(np.concatenate([[0.0], cuts, [1.0]]))
     cover = lap_cover(bounds, a, a + length)
     assert np.isclose((cover * np.diff(bounds)).sum(), length)
     assert (cover >= -1e-12).all()
@@ -223,3 +223,13 @@ def test_layouts_agree_with_the_per_page_reference(workload):
     vec, ref = simulate(cfg), simulate(cfg, reference=True)
     assert vec.metrics["promotions"] > 0
     assert mismatches(vec.metrics, ref.metrics) == {}
+
+
+def test_layouts_count_the_platforms_page_size():
+    w = WorkloadConfig(kind="graph", size_gb=0.0625, access_rate=2e7)
+    small, big = make_generator(w, 4096, 1, 0, 0, 4096), make_generator(w, 1024, 1, 0, 0, 16384)
+    assert big.vertices == small.vertices and big.edges == small.edges  # same bytes
+    kv = make_generator(WorkloadConfig(kind="kvcache", value_bytes=1024), 1024, 1, 0, 0, 16384)
+    assert kv.ipp == 16
+    db = make_generator(WorkloadConfig(kind="analytic"), 1024, 1, 0, 0, 16384)
+    assert db.lines == 256

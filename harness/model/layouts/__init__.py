@@ -26,6 +26,6 @@ LAYOUT_KINDS = tuple(GENERATORS)
 __all__ = ["GENERATORS", "LAYOUT_KINDS", "make_generator"]
 
 
-def make_generator(w, n: int, seed: int, index: int, process: int):
+def make_generator(w, n: int, seed: int, index: int, process: int, page_bytes: int = 4096):
     """The generator of one process of n pages of a layout-kind workload entry."""
-    return GENERATORS[w.kind](w, n, seed, index, process)
+    return GENERATORS[w.kind](w, n, seed, index, process, page_bytes)

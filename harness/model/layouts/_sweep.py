@@ -11,9 +11,9 @@ def lap_cover(bounds: np.ndarray, a: float, b: float) -> np.ndarray:
     """Share of each page's stretch of a lap that the sweep passes through
     while its progress goes from a to b (laps, a <= b; b - a may exceed 1).
 
-    ``bounds`` (m + 1 values from 0 to 1, non-decreasing) is where each page's
-    stretch starts and ends in the lap. A page of zero length gets the number
-    of times the sweep passes its point. Exact for any a, b: the overlap of
+    ``bounds`` (m + 1 values from 0 to 1, increasing: every page has a
+    stretch) is where each page's stretch starts and ends in the lap. Exact
+    for any a, b: the overlap of
     [l, r) with the periodic interval is F(b) - F(a), with
     F(y) = floor(y) (r - l) + clip(frac(y) - l, 0, r - l). A sweep shorter
     than a lap touches one or two runs of pages: only those are computed."""
@@ -46,12 +46,7 @@ def _cover(bounds: np.ndarray, a: float, b: float) -> np.ndarray:
         whole, frac = np.floor(y), y - np.floor(y)
         return whole * width + np.clip(frac - lo, 0.0, width)
 
-    over = F(b) - F(a)
-    out = np.divide(over, width, out=np.zeros_like(over), where=width > 0)
-    point = width <= 0
-    if point.any():  # passes over a point: whole laps plus the partial one
-        out[point] = np.floor(b - lo[point]) - np.floor(a - lo[point])
-    return out
+    return (F(b) - F(a)) / width
 
 
 def uniform_bounds(m: int) -> np.ndarray:

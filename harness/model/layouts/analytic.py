@@ -15,7 +15,7 @@ The layout of one process (docs/workloads.md):
 
 scan_share of the access_rate are scan accesses: queries one after another,
 each reading one whole column from its first page to its last, 64 accesses
-(cache lines) a page; query q's column is drawn from Zipf(1) over the
+(cache lines) a 4 KiB page; query q's column is drawn from Zipf(1) over the
 columns (popular columns scanned more) by a stream seeded with (seed,
 entry, process, q). The scan cursor moves at scan accesses / 64 pages a
 second, so phase k (move_every_s) covers a stretch of the query sequence
@@ -35,7 +35,6 @@ import numpy as np
 from harness.model.layouts._sweep import zipf_weights
 
 FANOUT = 256
-LINES_PER_PAGE = 64
 LOOKUP_COLUMNS = 4
 
 
@@ -58,7 +57,7 @@ def _index_pages(share_pages: int) -> list[int]:
 
 
 class ColumnStore:
-    def __init__(self, w, n: int, seed: int, index: int, process: int):
+    def __init__(self, w, n: int, seed: int, index: int, process: int, page: int = 4096):
         cols = int(w.columns)
         share = max(1, int(round(n * float(w.index_share))))
         cp = (n - share) // cols
@@ -71,7 +70,8 @@ class ColumnStore:
         self.seed = (seed, index, process)
         rate = float(w.access_rate)
         self.scan_rate = rate * float(w.scan_share)
-        self.scan_pages_per_s = self.scan_rate / LINES_PER_PAGE
+        self.lines = page // 64  # a scan reads every cache line of a page
+        self.scan_pages_per_s = self.scan_rate / self.lines
         depth = len(self.levels)
         self.lookups = (rate - self.scan_rate) / (depth + min(LOOKUP_COLUMNS, cols))
         rng = np.random.default_rng([seed, index, process, 0xC01])
@@ -106,7 +106,7 @@ class ColumnStore:
         r = self.base.copy()
         a = k * self.step_s * self.scan_pages_per_s   # scan cursor, pages of the query stream
         b = (k + 1) * self.step_s * self.scan_pages_per_s
-        per = LINES_PER_PAGE / self.step_s
+        per = self.lines / self.step_s
         for q in range(int(a // self.cp), int(np.ceil(b / self.cp))):  # per query
             lo, hi = max(a, q * self.cp) - q * self.cp, min(b, (q + 1) * self.cp) - q * self.cp
             if hi <= lo:

@@ -52,7 +52,7 @@ ARRAYS = ("offsets", "scores", "contrib", "neighbors")
 
 def rmat_page_probs(m: int, row: bool) -> np.ndarray:
     """Probability that an RMAT edge's source (row=True) or destination falls
-    on each of m vertex pages (the low 9 bits of a vertex id vary within a
+    on each of m vertex pages (the low bits of a vertex id vary within a
     page, and the initiator's entries sum to 1, so only the page bits count)."""
     a, b, c, d = RMAT
     p0, p1 = (a + b, c + d) if row else (a + c, b + d)
@@ -67,10 +67,9 @@ def rmat_page_probs(m: int, row: bool) -> np.ndarray:
 
 
 class PageRankCSR:
-    def __init__(self, w, n: int, seed: int, index: int, process: int):
+    def __init__(self, w, n: int, seed: int, index: int, process: int, page: int = 4096):
         if n < 4:
             raise ValueError("a graph workload needs at least 4 pages a process")
-        page = 4096
         d = float(w.avg_degree)
         vp = int(round(n * VERTEX_BYTES / (3 * VERTEX_BYTES + EDGE_BYTES * d)))
         vp = min(max(vp, 1), (n - 1) // 3)
@@ -119,8 +118,4 @@ class PageRankCSR:
         cov_e = lap_cover(self.edge_bounds, a, b) / self.step_s
         r[e:end] = cov_e * self.epp
         return r
-
-    def array_of(self) -> np.ndarray:
-        """The array (index into ARRAYS) each page belongs to."""
-        return np.repeat(np.arange(4), np.diff(self.starts))
 

@@ -62,12 +62,12 @@ def _rank_bins(keys: int, s: float) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 class KVCache:
-    def __init__(self, w, n: int, seed: int, index: int, process: int):
+    def __init__(self, w, n: int, seed: int, index: int, process: int, page: int = PAGE):
         if n < 2:
             raise ValueError("a kvcache workload needs at least 2 pages a process")
         vb = int(w.value_bytes)
-        ipp = max(1, PAGE // vb)
-        ht = int(round(n * BUCKET_BYTES * ipp / (PAGE + BUCKET_BYTES * ipp)))
+        ipp = max(1, page // vb)
+        ht = int(round(n * BUCKET_BYTES * ipp / (page + BUCKET_BYTES * ipp)))
         ht = min(max(ht, 1), n - 1)
         slab = n - ht
         self.n, self.ht, self.slab, self.ipp = n, ht, slab, ipp
