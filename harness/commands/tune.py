@@ -36,9 +36,10 @@ def run(args) -> int:
         raise ConfigError(f"{args.config}: study: missing; add a study: section with a space")
     out = out_dir(args, exp.name)
     if args.dry_run:
-        from harness.search.plan import plan_study
+        from harness.search.plan import footprint_lines, plan_study
 
         print(plan_study(exp, out, args.trials, args.cpus, args.compare, args.storage).text())
+        print(footprint_lines(exp))
         return 0
     import contextlib
 

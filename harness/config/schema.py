@@ -35,7 +35,8 @@ GIB = 1 << 30
 MIB = 1 << 20
 
 Tier = Literal["fast", "slow"]
-WorkloadKind = Literal["uniform", "zipf", "hotset", "split", "sequential", "counts", "trace"]
+WorkloadKind = Literal["uniform", "zipf", "hotset", "split", "sequential", "counts", "trace",
+                       "graph", "kvcache", "analytic"]
 Placement = Literal["first_touch", "slow", "fast", "split"]
 PolicyKind = Literal["none", "kmmscand", "numab2", "damon_tier", "oracle"]
 Version = Literal["v0", "v1", "v2", "v3"]
@@ -129,8 +130,23 @@ class WorkloadConfig:
     # The scanner's scan_size accounting is per whole VMA, as in the kernel.
     vma_mb: whole("MB >= 0 (0 = one VMA per process)", ge=0) = 256
     seed_offset: Int = 0
+    # Layout kinds (harness/model/layouts, docs/workloads.md); their phase
+    # length is move_every_s. graph: edges per vertex of the RMAT graph.
+    avg_degree: real("edges per vertex > 0", gt=0) = 16.0
+    # kvcache: bytes of one item (value and header); share of requests that are sets.
+    value_bytes: whole("bytes in [8, 4096] (items of at most a page)", ge=8, le=4096) = 1024
+    set_fraction: real("a share in (0, 1)", gt=0, lt=1) = 0.05
+    # analytic: column arrays, the B-tree index's share of the footprint, the
+    # share of accesses that are column scans (the rest index lookups).
+    columns: whole("at least 1 column", ge=1) = 16
+    index_share: real("a share in (0, 1)", gt=0, lt=1) = 0.1
+    scan_share: real("a share in [0, 1]", ge=0, le=1) = 0.5
+    # trace: stretch the trace to this footprint, each traced page standing
+    # for a run of k pages (harness/traces/scaling.py); None = as traced.
+    scale_to_gb: real("a size > 0", gt=0, le=PIB_IN_GB) | None = None
 
     def __post_init__(self) -> None:
+        self._check_layout()
         if self.kind == "counts" and (self.path is None) == (self.counts is None):
             _fail("path", "a counts workload needs exactly one of path (.npy) or counts")
         if self.kind == "trace" and self.path is None:
@@ -140,6 +156,11 @@ class WorkloadConfig:
         if self.format not in ("auto", "lackey", "columnar", "damon"):
             _fail("format", f"expected one of 'auto', 'lackey', 'columnar', 'damon', "
                             f"got {self.format!r}")
+
+    def _check_layout(self) -> None:
+        """Layout fields' relations to the kind (each one's range is in its type)."""
+        if self.scale_to_gb is not None and self.kind != "trace":
+            _fail("scale_to_gb", "expected only on a trace workload")
 
 
 @with_config(STRICT)

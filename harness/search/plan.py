@@ -164,3 +164,18 @@ def plan_compare(exp: Experiment, out: Path, policies: list[str], tuned, cpus: i
     return Plan("compare", len(policies), list(exp.workloads), len(all_seeds(exp)),
                 len(evals), sum(ev.eval_id in done for ev in evals), 0, _time_one(exp),
                 cpus or os.cpu_count() or 1)
+
+
+def footprint_lines(exp: Experiment) -> str:
+    """One line per workload, `NAME: footprint 16.0 GiB, fast 4.0 GiB, 300 s`
+    (at the first seed and the base knobs), for checking a plan by eye or script."""
+    from harness.model import fast_pages, footprint_pages
+
+    lines = []
+    for w in exp.workloads:
+        cfg = exp.run_config(w, exp.seeds[0])
+        pages = footprint_pages(cfg)
+        gib = cfg.platform.page_bytes / (1 << 30)
+        lines.append(f"{w}: footprint {pages * gib:.1f} GiB, fast "
+                     f"{fast_pages(cfg, pages) * gib:.1f} GiB, {cfg.duration_s:g} s")
+    return "\n".join(lines)

@@ -27,7 +27,7 @@ SECTIONS = {s.RunConfig: (), s.PlatformConfig: ("platform",),
 # can still be refused for that relation): only past the edges for these.
 RELATED = {("PlatformConfig", "wmark_high_pct"), ("PlatformConfig", "wmark_promo_pct"),
            ("NodeConfig", "id"),  # the policy's target node must stay a fast node
-           ("WorkloadConfig", "exit_s"),
+           ("WorkloadConfig", "exit_s"), ("WorkloadConfig", "scale_to_gb"),  # trace kind only
            ("PolicyConfig", "scan_period_min_ms"), ("PolicyConfig", "scan_period_max_ms"),
            ("PolicyConfig", "scan_size_min_mb"), ("PolicyConfig", "scan_size_max_mb"),
            ("PolicyConfig", "target_node"),
