@@ -6,8 +6,7 @@ by the study's value) are evaluated on the holdout seeds, which no trial
 saw; the recommendation is the best of them there (feasible on the holdout
 seeds first). The same for the kernel-settable recommendation: each
 candidate with its proposed knobs held at the posted kernels' behaviour
-(harness.experiment.provenance), evaluated on every seed, best on the
-holdout seeds. Rows have mode "holdout".
+(harness.experiment.provenance), evaluated on the holdout seeds, best there. Rows have mode "holdout".
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from harness.run.runner import run_evaluations
 from harness.run.store import ResultStore
 from harness.run.worker import Evaluation, eval_id
 from harness.search.aggregate import aggregate
-from harness.search.compare import all_seeds
 
 KERNEL_LABEL = "kernel-settable"
 
@@ -102,7 +100,7 @@ def choose(exp: Experiment, study, store: ResultStore, backend: Backend,
             if key not in kernel:
                 kernel[key] = {"trial": c["trial"], "params": kp}
                 evals += evaluations(exp, f"k{c['trial']:05d}", KERNEL_LABEL, kp,
-                                     all_seeds(exp))
+                                     holdout or list(exp.seeds))
     out = run_evaluations(evals, store, backend, run=exp.name, mode="holdout",
                           progress=progress, desc="holdout")
     if out.errors:
@@ -118,9 +116,11 @@ def choose(exp: Experiment, study, store: ResultStore, backend: Backend,
         table.append(row)
     for kc in kernel.values():
         rows = t[t["eval_id"].str.contains(f"/holdout/k{kc['trial']:05d}/")]
-        sv, scons, _ = score(exp, rows, refs, exp.seeds)
-        row = {"kind": KERNEL_LABEL, **kc, "study_value": sv, "study_feasible": feasible(scons),
+        row = {"kind": KERNEL_LABEL, **kc, "study_value": math.nan, "study_feasible": True,
                "holdout_value": math.nan, "holdout_feasible": True}
+        if not holdout:
+            sv, scons, _ = score(exp, rows, refs, exp.seeds)
+            row.update(study_value=sv, study_feasible=feasible(scons))
         if holdout:
             hv, hcons, _ = score(exp, rows, refs, holdout)
             row.update(holdout_value=hv, holdout_feasible=feasible(hcons))

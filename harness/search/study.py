@@ -176,7 +176,7 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
         comparison = regret = pd.DataFrame()
         own_run = own_identical = 0
         choice: dict = {}
-        if best and compare and not st.multi:
+        if best and not st.multi:  # the recommendation, chosen on the holdout seeds
             choice = choose(exp, study, store, backend, refs, progress)
         if best and compare:
             rec = dict(best[0])

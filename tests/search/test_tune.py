@@ -46,6 +46,7 @@ study:
   sampler: random
   pruner: none
   trials: 8
+  schedule: async   # these tests kill drivers between single trials
 """
 
 
@@ -193,7 +194,7 @@ def test_tune_shipped_suite_beats_rfc_defaults(tmp_path):
     for row in agg:  # study seeds and unseen holdout seeds
         assert row["tuned"] > row["rfc-default"], row
     t = pd.read_parquet(out / "trials.parquet")
-    assert {"tune", "compare"} == set(t["mode"])
+    assert {"tune", "compare", "holdout"} == set(t["mode"])
     assert {"rfc-default", "tuned"} <= set(t["label"])
     assert t["eval_id"].is_unique
 
