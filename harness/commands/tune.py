@@ -62,6 +62,11 @@ def run(args) -> int:
                             storage=args.storage, progress=args.progress,
                             command=command_line(), compare=args.compare)
     print(study_text(exp, rep))
+    from harness.report.defaults_out import tuning_text
+
+    headline = tuning_text(out)  # the recommendation beside RFC defaults and baselines
+    if headline:
+        print("\n" + headline)
     return 0
 
 
