@@ -110,7 +110,7 @@ def plot_tradeoff(suite: pd.DataFrame, per_workload: pd.DataFrame, marks: pd.Dat
         draw(ax, suite, "[suite]", True)
         ax.set_xlabel(COSTREL_LABEL)
         ax.set_ylabel(GAIN_LABEL)
-        ax.legend(loc="lower right", fontsize=8, frameon=True, ncol=2)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         for i, w in enumerate(workloads):
             a = fig.add_subplot(grid[1 + i // ncol, i % ncol])
             d = per_workload[per_workload["workload"] == w]
