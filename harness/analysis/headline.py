@@ -62,7 +62,7 @@ def _stat(values: pd.Series) -> tuple[float, float, float, bool]:
     v = v[np.isfinite(v)]
     if len(v) == 0:
         return math.nan, math.nan, math.nan, False
-    det = len(v) > 1 and float(np.ptp(v)) == 0.0
+    det = len(v) > 1 and float(np.ptp(v)) <= 1e-9 * max(1.0, float(np.abs(v).max()))
     if det:
         return float(v[0]), math.nan, math.nan, True
     m, lo, hi = mean_ci(v)
