@@ -17,13 +17,17 @@ import numpy as np
 
 from harness.model.core import PRIO_POLICY
 from harness.model.draws import NO_STREAM
-from harness.model.kernels import (
+from harness.model.kernels import kswapd_chunk, kswapd_clock
+from harness.model.kernels.records import (
     NO_BOOLS,
     NO_FLOATS,
     SWAP_CLUSTER_MAX,
-    kswapd_chunk,
-    kswapd_clock,
+    ABits,
+    Chunk,
+    Clock,
+    Victims,
 )
+from harness.model.kernels.records import Kswapd as KswapdState
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
@@ -146,12 +150,12 @@ class Kswapd:
         cap = max(most, 0) + 2 * SWAP_CLUSTER_MAX + 2
         victims, at_us = np.empty(cap, dtype=np.int64), np.empty(cap)
         fast = np.array([self.fast_rate, self.fast_lag])
-        clock, nv = kswapd_chunk(
-            d, t, float(budget), float(self.bits.work_now()), self.node, self.pgflags, na,
-            acc.rate, acc.stream.state, self.kswapd_hand, self.kswapd_scanned, self.kswapd_round,
-            self.free, self.kswapd_wmark, self.wmark_high, self.slow_nodes,
-            self.kswapd_scan_ns, c_victim, self.rate, self.moved_at, self.was_demoted,
-            self.node_is_fast, self.node_rate, fast, victims, at_us)
+        bits = ABits(na, acc.rate, acc.stream.state, float(self.bits.work_now()), NO_BOOLS, 0, 0)
+        ks = KswapdState(self.kswapd_hand, self.kswapd_scanned, self.kswapd_round,
+                         self.kswapd_wmark, self.slow_nodes, float(self.kswapd_scan_ns),
+                         float(c_victim))
+        clock, nv = kswapd_chunk(self.page_state(), self.node_state(), bits, ks, d, t,
+                                 float(budget), Chunk(victims, at_us, self.node_rate, fast))
         self.fast_rate, self.fast_lag = float(fast[0]), float(fast[1])
         self._count_moves(nv, False, 0)  # demotions, each with its TLB shootdown
         return clock
@@ -195,6 +199,8 @@ class Kswapd:
         # One segment of Poisson pages: the walk clears and redraws A bits itself.
         one = segs[0].access if na is not None and len(segs) == 1 else None
         rate, stream = (one.rate, one.stream.state) if one is not None else (NO_FLOATS, NO_STREAM)
+        pg = self.page_state()
+        walk = Clock(d, hand, need, limit, float(budget), float(c_scan), float(c_victim))
         while True:
             if na is not None:  # the walk reads the A bits itself
                 if self._clear_buf is None:  # pages whose A bit to clear: at most one turn's
@@ -205,9 +211,8 @@ class Kswapd:
                 a_win = self._peek_offsets(hand, wu0, wu1)
                 clear = np.empty(max(wu1 - wu0, 0) + 1, dtype=np.int64)
             fin, u, last, clock, nv, nc, u_stop = kswapd_clock(
-                self.node, self.pgflags, NO_FLOATS if na is None else na, rate, stream, t_work,
-                a_win, wu0, wu1, hand, d, need, limit, u, last, float(clock), float(budget),
-                c_scan, c_victim, victims, done, nv, clear)
+                pg, ABits(NO_FLOATS if na is None else na, rate, stream, t_work, a_win, wu0, wu1),
+                walk, u, last, float(clock), nv, Victims(victims, done, clear))
             clears.append(clear[:nc])
             if fin:
                 break

@@ -19,11 +19,12 @@ import numpy as np
 
 from harness.config import RunConfig
 from harness.errors import ConfigError
-from harness.model.kernels import PG_IDLE as PG_IDLE  # re-exported: the flags' home for the model
-from harness.model.kernels import PG_REFERENCED as PG_REFERENCED
-from harness.model.kernels import PG_YOUNG as PG_YOUNG
-from harness.model.kernels import SWAP_CLUSTER_MAX as SWAP_CLUSTER_MAX
 from harness.model.kernels import relocate
+from harness.model.kernels.records import PG_IDLE as PG_IDLE  # re-exported for the model
+from harness.model.kernels.records import PG_REFERENCED as PG_REFERENCED
+from harness.model.kernels.records import PG_YOUNG as PG_YOUNG
+from harness.model.kernels.records import SWAP_CLUSTER_MAX as SWAP_CLUSTER_MAX
+from harness.model.kernels.records import Moves, Nodes, Pages
 from harness.model.kswapd import Kswapd
 from harness.model.workloads import Layout, MMSpec
 
@@ -32,11 +33,8 @@ if TYPE_CHECKING:
     from harness.model.counters import Counters, CpuTime
     from harness.model.workloads import Segment
 
-# Page flags (bits of Memory.pgflags, one byte per page): the kernel's folio
-# flags that the scanners and reclaim read. PG_idle and PG_young are
-# CONFIG_PAGE_IDLE_FLAG's (page_idle.h); PG_referenced is the LRU's. They are
-# per page index, so a move keeps them (folio_migrate_flags copies them).
-# (Defined in kernels.py, whose compiled walks read them.)
+# Page flags (bits of Memory.pgflags): declared in kernels/records.py, whose
+# compiled walks read them.
 
 
 
@@ -237,11 +235,10 @@ class Memory(Kswapd):
             # A thread's moves from one node at their own times: per-page state
             # in one compiled pass, the sums here.
             at_us = np.array(at_us, dtype=np.float64)
-            node_in, node_out, sums = np.zeros(self.n_nodes), np.zeros(self.n_nodes), np.zeros(2)
-            pingpong = relocate(pages, at_us, float(self.bits.core.now), promote, int(src),
-                                int(dst), self.node, self.moved_at, self.was_demoted, self.rate,
-                                self.node_is_fast, self.free, node_in, node_out, sums)
-            self._add_sums(node_in, node_out, sums)
+            mv = self.moves()
+            pingpong = relocate(self.page_state(), self.node_state(), mv, pages, at_us, int(src),
+                                int(dst), promote)
+            self._add_sums(mv)
         else:
             r = self.rate[pages]
             at_us = self._move_times(pages, at_us)
@@ -272,23 +269,35 @@ class Memory(Kswapd):
         else:
             c.demotions += n
 
-    def moved(self, pages: np.ndarray, kind: str, pingpong: int, node_in: np.ndarray,
-              node_out: np.ndarray, sums: np.ndarray, at_us: np.ndarray) -> None:
+    def moved(self, pages: np.ndarray, kind: str, pingpong: int, mv: Moves,
+              at_us: np.ndarray) -> None:
         """Account the pages a compiled walk moved itself (kernels.move_page),
         each at its own time at_us; each needed its TLB shootdown. The walk
         applied the per-page state already: the pages and times are here for
         whoever watches the moves (the tests' move log), the sums to add."""
-        self._add_sums(node_in, node_out, sums)
+        self._add_sums(mv)
         self._count_moves(len(pages), kind == "promote", pingpong)
 
-    def _add_sums(self, node_in: np.ndarray, node_out: np.ndarray, sums: np.ndarray) -> None:
+    # ------------------------------------------- the compiled kernels' records
+    def page_state(self) -> Pages:
+        return Pages(self.node, self.pgflags, self.moved_at, self.was_demoted, self.rate)
+
+    def node_state(self) -> Nodes:
+        return Nodes(self.node_is_fast, self.free, self.wmark_high)
+
+    def moves(self) -> Moves:
+        """Zero sums for the moves of a compiled walk (now: the event's time)."""
+        return Moves(np.zeros(self.n_nodes), np.zeros(self.n_nodes), np.zeros(2),
+                     float(self.bits.core.now))
+
+    def _add_sums(self, mv: Moves) -> None:
         """The rate sums of pages moved by kernels.move_page: the rates by node
         the moves brought in and took out (sums in page order, as move's
         bincounts), the fast tier's rate change and its lag (sequential sums,
         where move's are pairwise: they differ in the last bits)."""
-        self.node_rate += node_in - node_out
-        self.fast_rate += float(sums[0])
-        self.fast_lag += float(sums[1])
+        self.node_rate += mv.node_in - mv.node_out
+        self.fast_rate += float(mv.sums[0])
+        self.fast_lag += float(mv.sums[1])
 
     def _move_times(self, pages: np.ndarray, at_us: np.ndarray | None) -> np.ndarray | None:
         """Each page's move time for the hit accounting (None: now): not before
