@@ -1,6 +1,6 @@
 """kswapd: demotion from a top-tier node when its free pages fall under the
-watermark, a thread that takes time (a mixin of Memory, whose state it reads
-and whose move() it calls).
+watermark, a thread that takes time (a mixin of Memory: ``Kswapd`` declares
+the part of Memory's state it reads and the methods it calls).
 
 Page-level rule with a per-page reference twin (reference/_memory.py):
 ``_rule_kswapd_victims``; its walk is kernels.kswapd_clock, and a whole chunk
@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.model.core import PRIO_POLICY
+from harness.model.bits import PageBits
+from harness.model.core import PRIO_POLICY, EventCore
+from harness.model.counters import Counters, CpuTime
 from harness.model.draws import NO_STREAM
 from harness.model.kernels import kswapd_chunk, kswapd_clock
 from harness.model.kernels.records import (
@@ -25,6 +27,9 @@ from harness.model.kernels.records import (
     ABits,
     Chunk,
     Clock,
+    Moves,
+    Nodes,
+    Pages,
     Victims,
 )
 from harness.model.kernels.records import Kswapd as KswapdState
@@ -39,20 +44,49 @@ PRIO_KSWAPD = PRIO_POLICY + 3
 
 
 class Kswapd:
-    """kswapd per node (balance_pgdat), on Memory's state."""
+    """kswapd per node (balance_pgdat), on Memory's state.
+
+    What it reads of Memory, declared here (Memory sets them), and the
+    methods of Memory it calls (below); what it keeps is kswapd_* (set in
+    _init_kswapd). Which watermark it balances to comes from the run's
+    policy (memory_tiering), not from the policy's name."""
+
+    # Memory's state that kswapd reads (and changes through move / the kernels)
+    bits: PageBits
+    core: EventCore
+    counters: Counters
+    cpu_ns: CpuTime
+    n_pages: int
+    n_nodes: int
+    capacity: np.ndarray    # pages per node
+    free: np.ndarray        # free pages per node
+    wmark_high: np.ndarray  # per node
+    wmark_promo: np.ndarray
+    slow_nodes: np.ndarray  # node indices of the slow tier
+    node_rate: np.ndarray   # access rate by node
+    fast_rate: float
+    fast_lag: float
+
+    def page_state(self) -> Pages: ...  # Memory's, for the kernels
+    def node_state(self) -> Nodes: ...
+    def moves(self) -> Moves: ...
+    def move(self, pages: np.ndarray, dst: np.ndarray | int, kind: str, shootdown: bool = True,
+             at_us: np.ndarray | None = None, src: int | None = None) -> None: ...
+    def _count_moves(self, n: int, promote: bool, pingpong: int,
+                     shootdown: bool = True) -> None: ...
 
     # A chunk's rounds in one compiled call where it can (_kswapd_compiled);
     # the per-page reference, which re-states _rule_kswapd_victims, cannot.
     compiled_kswapd = True
 
-    def _init_kswapd(self, cfg: RunConfig) -> None:
+    def _init_kswapd(self, cfg: RunConfig, memory_tiering: bool) -> None:
         plat = cfg.platform
         self.kswapd_enabled = plat.kswapd
         self.kswapd_pending: set[int] = set()
         self.kswapd_hand = np.zeros(self.n_nodes, dtype=np.int64)
         # pgdat_balanced: the PROMO watermark only in NUMA balancing's
-        # memory-tiering mode (numa_balancing=2, the numab2 policy), else HIGH.
-        self.memory_tiering = cfg.policy.kind == "numab2"
+        # memory-tiering mode (numa_balancing=2), else HIGH.
+        self.memory_tiering = memory_tiering
         self.kswapd_wmark = self.wmark_promo if self.memory_tiering else self.wmark_high
         self.kswapd_running = np.zeros(self.n_nodes, dtype=bool)
         self.kswapd_scanned = np.zeros(self.n_nodes, dtype=np.int64)  # this run's CLOCK steps
