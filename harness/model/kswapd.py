@@ -20,19 +20,7 @@ from harness.model.core import PRIO_POLICY, EventCore
 from harness.model.counters import Counters, CpuTime
 from harness.model.draws import NO_STREAM
 from harness.model.kernels import kswapd_chunk, kswapd_clock
-from harness.model.kernels.records import (
-    NO_BOOLS,
-    NO_FLOATS,
-    SWAP_CLUSTER_MAX,
-    ABits,
-    Chunk,
-    Clock,
-    Moves,
-    Nodes,
-    Pages,
-    Victims,
-)
-from harness.model.kernels.records import Kswapd as KswapdState
+from harness.model.kernels.records import NO_BOOLS, NO_FLOATS, SWAP_CLUSTER_MAX
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
@@ -67,9 +55,9 @@ class Kswapd:
     fast_rate: float
     fast_lag: float
 
-    def page_state(self) -> Pages: ...  # Memory's, for the kernels
-    def node_state(self) -> Nodes: ...
-    def moves(self) -> Moves: ...
+    def page_state(self) -> tuple: ...  # Memory's records for the kernels
+    def node_state(self) -> tuple: ...
+    def moves(self) -> tuple: ...
     def move(self, pages: np.ndarray, dst: np.ndarray | int, kind: str, shootdown: bool = True,
              at_us: np.ndarray | None = None, src: int | None = None) -> None: ...
     def _count_moves(self, n: int, promote: bool, pingpong: int,
@@ -184,12 +172,12 @@ class Kswapd:
         cap = max(most, 0) + 2 * SWAP_CLUSTER_MAX + 2
         victims, at_us = np.empty(cap, dtype=np.int64), np.empty(cap)
         fast = np.array([self.fast_rate, self.fast_lag])
-        bits = ABits(na, acc.rate, acc.stream.state, float(self.bits.work_now()), NO_BOOLS, 0, 0)
-        ks = KswapdState(self.kswapd_hand, self.kswapd_scanned, self.kswapd_round,
-                         self.kswapd_wmark, self.slow_nodes, float(self.kswapd_scan_ns),
-                         float(c_victim))
+        # Records as tuples of their fields (kernels/records.py): ABits, Kswapd, Chunk.
+        bits = (na, acc.rate, acc.stream.state, float(self.bits.work_now()), NO_BOOLS, 0, 0)
+        ks = (self.kswapd_hand, self.kswapd_scanned, self.kswapd_round, self.kswapd_wmark,
+              self.slow_nodes, float(self.kswapd_scan_ns), float(c_victim))
         clock, nv = kswapd_chunk(self.page_state(), self.node_state(), bits, ks, d, t,
-                                 float(budget), Chunk(victims, at_us, self.node_rate, fast))
+                                 float(budget), (victims, at_us, self.node_rate, fast))
         self.fast_rate, self.fast_lag = float(fast[0]), float(fast[1])
         self._count_moves(nv, False, 0)  # demotions, each with its TLB shootdown
         return clock
@@ -234,7 +222,8 @@ class Kswapd:
         one = segs[0].access if na is not None and len(segs) == 1 else None
         rate, stream = (one.rate, one.stream.state) if one is not None else (NO_FLOATS, NO_STREAM)
         pg = self.page_state()
-        walk = Clock(d, hand, need, limit, float(budget), float(c_scan), float(c_victim))
+        # Records as tuples of their fields (kernels/records.py): Clock, ABits, Victims.
+        walk = (d, hand, need, limit, float(budget), float(c_scan), float(c_victim))
         while True:
             if na is not None:  # the walk reads the A bits itself
                 if self._clear_buf is None:  # pages whose A bit to clear: at most one turn's
@@ -245,8 +234,8 @@ class Kswapd:
                 a_win = self._peek_offsets(hand, wu0, wu1)
                 clear = np.empty(max(wu1 - wu0, 0) + 1, dtype=np.int64)
             fin, u, last, clock, nv, nc, u_stop = kswapd_clock(
-                pg, ABits(NO_FLOATS if na is None else na, rate, stream, t_work, a_win, wu0, wu1),
-                walk, u, last, float(clock), nv, Victims(victims, done, clear))
+                pg, (NO_FLOATS if na is None else na, rate, stream, t_work, a_win, wu0, wu1),
+                walk, u, last, float(clock), nv, (victims, done, clear))
             clears.append(clear[:nc])
             if fin:
                 break

@@ -26,7 +26,7 @@ from harness.model.kernels.records import PG_IDLE as PG_IDLE  # re-exported for 
 from harness.model.kernels.records import PG_REFERENCED as PG_REFERENCED
 from harness.model.kernels.records import PG_YOUNG as PG_YOUNG
 from harness.model.kernels.records import SWAP_CLUSTER_MAX as SWAP_CLUSTER_MAX
-from harness.model.kernels.records import Moves, Nodes, Pages
+from harness.model.kernels.records import Moves
 from harness.model.kswapd import Kswapd
 from harness.model.placement import Placement
 from harness.model.rates import RateFeed
@@ -174,7 +174,7 @@ class Memory(Placement, RateFeed, Kswapd):
         else:
             c.demotions += n
 
-    def moved(self, pages: np.ndarray, kind: str, pingpong: int, mv: Moves,
+    def moved(self, pages: np.ndarray, kind: str, pingpong: int, mv: tuple,
               at_us: np.ndarray) -> None:
         """Account the pages a compiled walk moved itself (kernels.move_page),
         each at its own time at_us; each needed its TLB shootdown. The walk
@@ -184,22 +184,27 @@ class Memory(Placement, RateFeed, Kswapd):
         self._count_moves(len(pages), kind == "promote", pingpong)
 
     # ------------------------------------------- the compiled kernels' records
-    def page_state(self) -> Pages:
-        return Pages(self.node, self.pgflags, self.moved_at, self.was_demoted, self.rate)
+    # (plain tuples of the records' fields in order: see kernels/records.py)
+    def page_state(self) -> tuple:
+        """A Pages record."""
+        return (self.node, self.pgflags, self.moved_at, self.was_demoted, self.rate)
 
-    def node_state(self) -> Nodes:
-        return Nodes(self.node_is_fast, self.free, self.wmark_high)
+    def node_state(self) -> tuple:
+        """A Nodes record."""
+        return (self.node_is_fast, self.free, self.wmark_high)
 
-    def moves(self) -> Moves:
-        """Zero sums for the moves of a compiled walk (now: the event's time)."""
-        return Moves(np.zeros(self.n_nodes), np.zeros(self.n_nodes), np.zeros(2),
-                     float(self.bits.core.now))
+    def moves(self) -> tuple:
+        """A Moves record: zero sums for the moves of a compiled walk (now: the
+        event's time)."""
+        return (np.zeros(self.n_nodes), np.zeros(self.n_nodes), np.zeros(2),
+                float(self.bits.core.now))
 
-    def _add_sums(self, mv: Moves) -> None:
+    def _add_sums(self, mv: tuple) -> None:
         """The rate sums of pages moved by kernels.move_page: the rates by node
         the moves brought in and took out (sums in page order, as move's
         bincounts), the fast tier's rate change and its lag (sequential sums,
         where move's are pairwise: they differ in the last bits)."""
+        mv = Moves(*mv)
         self.node_rate += mv.node_in - mv.node_out
         self.fast_rate += float(mv.sums[0])
         self.fast_lag += float(mv.sums[1])

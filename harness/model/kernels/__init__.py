@@ -56,7 +56,7 @@ def signature(kernel) -> tuple:
         elif tp in (int, float, bool):
             args.append(tp(0))
         else:
-            args.append(records.example(tp))
+            args.append(tuple(records.example(tp)))  # a record crosses as a plain tuple
     return tuple(numba.typeof(a) for a in args)
 
 

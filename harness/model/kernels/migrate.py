@@ -45,6 +45,8 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     Adds the processed entries to `out` (see Processed; move_page adds the
     rate sums to mv), and returns (entries processed, successes, the clock
     after the last one, promotions of demoted pages)."""
+    pg, nodes, mv, entries = Pages(*pg), Nodes(*nodes), Moves(*mv), Entries(*entries)
+    ps, out = Pass(*ps), Processed(*out)  # names back
     pages, piece_end, piece_vis, mm_lo = entries.pages, entries.piece_end, entries.piece_vis, \
         entries.mm_lo
     targets, node, flags = entries.targets, pg.node, pg.flags

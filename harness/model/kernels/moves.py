@@ -76,6 +76,7 @@ def relocate(pg: Pages, nodes: Nodes, mv: Moves, pages: I64, at_us: F64, src: in
     """A thread's page moves from node src to node dst at their own times
     (migrate_pages' result): move_page per page, at_us raised in place.
     Returns the promotions of pages that were demoted before."""
+    pg, nodes, mv = Pages(*pg), Nodes(*nodes), Moves(*mv)  # names back
     pingpong = 0
     n = len(pages)
     for i in range(n):

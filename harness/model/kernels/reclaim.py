@@ -59,6 +59,7 @@ def kswapd_clock(pg: Pages, bits: ABits, walk: Clock, u: int, last: int, clock: 
     when a first-turn page past the window needs its A bit (call again with
     a window from u); u_stop is where the hand stops.
     """
+    pg, bits, walk, out = Pages(*pg), ABits(*bits), Clock(*walk), Victims(*out)  # names back
     node, flags = pg.node, pg.flags
     next_access, rate, stream, t_work = bits.next_access, bits.rate, bits.stream, bits.t_work
     a_win, wu0, wu1 = bits.given, bits.lo, bits.hi
@@ -188,13 +189,15 @@ def kswapd_chunk(pg: Pages, nodes: Nodes, bits: ABits, ks: Kswapd, d: int, t: in
                  out: Chunk):  # pragma: no cover (compiled)
     """One chunk of node d's kswapd from event time t (us) in one call, when
     the walk reads and redraws the A bits itself (one segment of Poisson
-    pages): Kswapd.run's rounds, each kswapd_clock's walk (as
-    Kswapd.rule_victims runs it) and relocate's moves to the slow node with
+    pages): Kswapd._kswapd_run's rounds, each kswapd_clock's walk (as
+    Kswapd._rule_kswapd_victims runs it) and relocate's moves to the slow node with
     the most free pages, the sums added round by round as Memory.move adds
     them (out.node_rate; out.fast: the fast tier's rate and lag). Per node
     state in ks: hand, scanned (CLOCK steps this run; 2n: give up), left
     (victims left this round). out.victims and out.at_us get the chunk's
     victims and move times. Returns (clock, victims)."""
+    pg, nodes, bits = Pages(*pg), Nodes(*nodes), ABits(*bits)  # names back
+    ks, out = Kswapd(*ks), Chunk(*out)
     node = pg.node
     n = node.shape[0]
     free, wmark_high = nodes.free, nodes.wmark_high

@@ -6,6 +6,13 @@ A record's fields are annotated with their type: ``Pages`` etc. are the
 declaration, ``example(Record)`` builds a value of each field's type (what
 ``warm_up`` compiles the kernels for) and each kernel's parameters are
 annotated with the record it takes.
+
+From Python, a record crosses into a kernel as a plain tuple of its fields in
+the declared order (``Pages(...)`` or a tuple literal, then ``tuple``), and
+the kernel's first line names them again (``pg = Pages(*pg)``, free in
+compiled code). Why: numba types a plain tuple argument in C, a NamedTuple
+in Python (about 0.1 us a field, several us a call on the hot calls: 5-8%
+of a run).
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ def scan_ptes(pg: Pages, bits: ABits, rules: ScanRules, lo: int, hi: int, scanne
     to `cand` (in page order; one longer than it can fill) and returns
     (top-tier accessed, their number).
     """
+    pg, bits, rules = Pages(*pg), ABits(*bits), ScanRules(*rules)  # names back
     next_access, rate, stream, t_work, a_given = (bits.next_access, bits.rate, bits.stream,
                                                   bits.t_work, bits.given)
     node, flags = pg.node, pg.flags

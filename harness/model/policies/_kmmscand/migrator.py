@@ -24,8 +24,7 @@ import numpy as np
 
 from harness.config import MIB, PolicyConfig
 from harness.model.kernels import migrate_entries
-from harness.model.kernels.records import N_OUTCOMES, Entries, Outcome, Pass
-from harness.model.kernels.records import Processed as Walked
+from harness.model.kernels.records import N_OUTCOMES, Outcome
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -203,10 +202,11 @@ class Migrator:
             guess = n if per <= 0 else int((bound - clock) / per * 1.25) + 64
             m = min(n - done, max(guess, 2 * m))
             pages, piece_end, piece_vis = q.peek_pieces(m, skip=done)
+            # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed.
             k, ok, clock, pp = migrate_entries(
-                pg, nodes, moves, Entries(pages, piece_end, piece_vis, self.sim.mm_lo, targets),
-                Pass(self.cost_ns, hot_check, int(clock), int(bound), left),
-                Walked(out.codes, out.attempts, out.successes, out.full, moved[n_ok:], ats[n_ok:]))
+                pg, nodes, moves, (pages, piece_end, piece_vis, self.sim.mm_lo, targets),
+                (self.cost_ns, hot_check, int(clock), int(bound), left),
+                (out.codes, out.attempts, out.successes, out.full, moved[n_ok:], ats[n_ok:]))
             done += k
             n_ok += ok
             pingpong += pp

@@ -12,7 +12,7 @@ import numpy as np
 from harness.config import MIB, PolicyConfig
 from harness.model.draws import NO_STREAM, Stream
 from harness.model.kernels import scan_ptes
-from harness.model.kernels.records import NO_BOOLS, NO_FLOATS, ABits, ScanRules
+from harness.model.kernels.records import NO_BOOLS, NO_FLOATS
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -169,9 +169,10 @@ class Scanner:
         if len(self._cand) < hi - lo + 1:
             self._cand = np.empty(hi - lo + 1, dtype=np.int32)
         cand = self._cand
-        rules = ScanRules(self._slow_of, self.kscand, bool(c.second_access), float(c.a_bit_miss),
-                          self.miss_stream.state)
-        n_top, nc = scan_ptes(mem.page_state(), ABits(na, rate, stream, t, a_given, 0, 0), rules,
+        # Records as tuples of their fields (kernels/records.py): ScanRules, ABits.
+        rules = (self._slow_of, self.kscand, bool(c.second_access), float(c.a_bit_miss),
+                 self.miss_stream.state)
+        n_top, nc = scan_ptes(mem.page_state(), (na, rate, stream, t, a_given, 0, 0), rules,
                               lo, hi, scanned, cand)
         return scanned, n_top, nc, cand[:nc]
 
