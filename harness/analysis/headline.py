@@ -26,7 +26,7 @@ from harness.run.store.layout import SUMMARY, TRIALS
 RECOMMENDED = "recommended"
 KERNEL = "kernel-settable"
 # Rows of the table, in order. A new baseline policy is one more entry here.
-BASELINES = ("none", "numab2", DEFAULT_LABEL)
+BASELINES = ("none", "numab2", "damon_tier", DEFAULT_LABEL)
 ORDER = (*BASELINES, RECOMMENDED, KERNEL, "oracle")
 
 

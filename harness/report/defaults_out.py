@@ -204,7 +204,8 @@ def write_defaults(run_dir: str | Path, out_dir: str | Path | None = None,
 
 # ------------------------------------------------ the headline of a tuning run
 
-HEADLINE_NAMES = {"none": "none", "numab2": "NUMAB2", "rfc-default": "RFC defaults",
+HEADLINE_NAMES = {"none": "none", "numab2": "NUMAB2", "damon_tier": "DAMON tiering",
+                  "rfc-default": "RFC defaults",
                   "recommended": "recommended", "kernel-settable": "kernel-settable",
                   "oracle": "oracle"}
 

@@ -58,7 +58,7 @@ __all__ = ["DEFAULT_TRIALS", "StudyReport", "own_study_name", "references", "run
 # The baselines run beside the RFC defaults before a normalized study (and shown
 # in its headline). A new baseline policy is one more entry here and in
 # harness.search.compare's policies.
-REFERENCE_POLICIES = ("none", "numab2", DEFAULT_LABEL, "oracle")
+REFERENCE_POLICIES = ("none", "numab2", "damon_tier", DEFAULT_LABEL, "oracle")
 
 
 def references(exp: Experiment, store: ResultStore, backend: Backend,
