@@ -217,16 +217,43 @@ def test_target_node_is_the_fast_node_scanned_most():
 
 
 def test_v3_failure_feedback_after_1024_migrations():
-    """ok = (ok >> 2) + successes, bad = (bad >> 2) + failures, every 1024
-    migrations; scan_period *= 1 + (100 * bad / (ok + bad)) / 10, unclamped."""
+    """ok = (ok >> 2) + successes, bad = (bad >> 2) + failures, once a window
+    of 1024 entries closes; the ratio 100 * bad / (ok + bad) waits in the slot
+    and the next visit applies scan_period *= 1 + ratio / 10 after its clamp."""
     sim, mm, slot = _slot_sim("v3")
     slot.scan_period = 5000
     sim.policy.migrator.feedback(np.array([1023]), np.array([512]))  # attempts, successes
-    assert slot.scan_period == 5000  # 1023 migrations: not yet
+    assert slot.fratio == 0  # 1023 migrations: the window is still open
     sim.policy.migrator.feedback(np.array([1]), np.array([0]))
-    # 512 successes, 512 failures: ratio 50 -> x6, above the 5000 ms maximum.
-    assert (slot.ok, slot.bad) == (512, 512)
+    assert (slot.ok, slot.bad, slot.fratio) == (512, 512, 50)
+    assert slot.scan_period == 5000  # the migrator leaves scan_period alone
+    # X = Y = 0: x1.15 = 5750, clamped to 5000, then ratio 50 -> x6.
+    sim.policy.scanner.adapt(mm, 0, np.zeros(sim.mem.n_nodes, dtype=np.int64))
     assert slot.scan_period == 30_000
+    # The next visit starts from 30 s but clamps first: it cannot compound.
+    sim.policy.scanner.adapt(mm, 0, np.zeros(sim.mem.n_nodes, dtype=np.int64))
+    assert slot.scan_period == 30_000
+
+
+def test_v3_scan_period_stays_bounded_under_constant_failures():
+    """A fast node too small to take any page: almost every migration fails
+    on the destination watermark for 600 s. scan_period never exceeds the
+    bound the posted code implies, scan_period_max_ms * (1 + 100 // 10)."""
+    cfg = from_dict({
+        "duration_s": 600,
+        "platform": {"nodes": [{"id": 0, "tier": "fast", "capacity_gb": 0.004},
+                               {"id": 1, "tier": "slow", "capacity_gb": 1}]},
+        "workload": {"kind": "uniform", "size_gb": 0.0625, "placement": "slow",
+                     "access_rate": 1e6},
+        "policy": {"kind": "kmmscand", "version": "v3"},
+    }, "test")
+    res = simulate(cfg)
+    m = res.metrics
+    assert m["failed_dest_watermark"] > 100 * m["promotions"]  # failures dominate
+    periods = [p for row in res.timeseries["scan_period_ms"] for p in row if p is not None]
+    bound = cfg.policy.scan_period_max_ms * (1 + 100 // 10)
+    assert max(periods) <= bound
+    assert max(periods) > cfg.policy.scan_period_max_ms  # the feedback did lengthen it
 
 
 # ---------------------------------------------------------- shipped configs

@@ -234,8 +234,14 @@ class Migrator:
         return self._moved, self._ats
 
     def feedback(self, attempts: np.ndarray, successes: np.ndarray) -> None:
-        """V3: every 1024 migrations of an mm, lengthen scan_period by the
-        failure ratio (attempts and successes: this chunk's, by mm)."""
+        """V3: outcomes counted in fixed windows of 1024 entries of an mm; when
+        a window closes, ``ok = (ok >> 2) + successes``, ``bad = (bad >> 2) +
+        failures`` and the failure ratio ``100 * bad / (ok + bad)`` is kept in
+        the slot. It does not touch scan_period here: the scanner's next visit
+        applies it once, after the clamp (kscand_update_mmslot_info calling
+        kscand_mstat_scan_period). A chunk that crosses a window boundary
+        closes the window with all of the chunk's outcomes (attempts and
+        successes: this chunk's, by mm)."""
         for i in np.flatnonzero(attempts):
             slot = self.slots[int(i)]
             before = slot.attempts
@@ -247,5 +253,4 @@ class Migrator:
                 slot.bad = (slot.bad >> 2) + slot.fail
                 slot.succ = slot.fail = 0
                 if slot.ok + slot.bad:
-                    ratio = 100 * slot.bad // (slot.ok + slot.bad)
-                    slot.scan_period = slot.scan_period * (1 + ratio // 10)
+                    slot.fratio = 100 * slot.bad // (slot.ok + slot.bad)

@@ -177,7 +177,8 @@ class Scanner:
         return scanned, n_top, nc, cand[:nc]
 
     def adapt(self, mm: MMState, y: int, scanned: np.ndarray, end_us: int | None = None) -> None:
-        """The per-mm adaptation table of kmmscand_update_mmslot_info; y is the
+        """The per-mm adaptation table of kmmscand_update_mmslot_info (V3: then
+        the failure ratio, then the prctl scale); y is the
         visit's slow-tier accessed count, scanned the PTEs per node, end_us
         when the walk ended (next_scan counts from there; default now)."""
         sim, c, slot = self.sim, self.cfg, self.slots[mm.spec.index]
@@ -201,6 +202,13 @@ class Scanner:
             period = min(max(period, c.scan_period_min_ms), c.scan_period_max_ms)
             size = min(max(size, c.scan_size_min_mb * MIB), c.scan_size_max_mb * MIB)
             slot.scan_delta = total
+        if c.failure_feedback:
+            # kscand_mstat_scan_period: once per visit, after the clamp, by the
+            # failure ratio the migrator's last closed window left. The stored
+            # period is clamped again at the next visit, so it stays within
+            # scan_period_max_ms * (1 + 100 // 10) (times the prctl scale).
+            period = min(max(period, c.scan_period_min_ms), c.scan_period_max_ms)
+            period = period * (1 + slot.fratio // 10)
         if c.version == "v3" and c.scan_scale != 1:
             period += period * (c.scan_scale - 1) // 9
         slot.scan_period, slot.scan_size = period, size
