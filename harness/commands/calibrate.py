@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from harness.tools import calibrate as cal
+from harness.tools import validate as val
 
 
 def register(sub) -> None:
@@ -33,13 +34,13 @@ def _print_rows(rows: list[dict]) -> None:
         print("\noverheads at 8 GB (s), the RFC's categories:")
         for r in eight:
             if r["overheads"]:
-                print(f"  {r['policy']:12s} {cal.format_overheads(r)}")
+                print(f"  {r['policy']:12s} {val.format_overheads(r)}")
     lists = [r for r in eight if "migadded" in r]
     if lists:
         print("\nmigration list at 8 GB:")
-        print(cal.LIST_HEADER)
+        print(val.LIST_HEADER)
         for r in lists:
-            print(cal.format_list(r))
+            print(val.format_list(r))
 
 
 def run_calibrate(args) -> int:
@@ -51,9 +52,9 @@ def run_calibrate(args) -> int:
     edges = [r for r in table if r["edge"]]
     print("\nat an edge of its range: " + (", ".join(
         f"{r['name']} ({r['edge']})" for r in edges) if edges else "none") + "\n")
-    print(cal.HEADER)
-    rows = cal.predict(sizes=(8,), directory=args.dir, constants=const,
-                       progress=lambda r: print(cal.format_row(r), flush=True))
+    print(val.HEADER)
+    rows = val.predict(sizes=(8,), directory=args.dir, constants=const,
+                       progress=lambda r: print(val.format_row(r), flush=True))
     _print_rows(rows)
     target = args.dir / cal.CALIBRATED
     if diff:
@@ -67,10 +68,10 @@ def run_calibrate(args) -> int:
 def run_validate(args) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.json:
-        print(json.dumps(cal.predict(sizes=sizes, directory=args.dir)))
+        print(json.dumps(val.predict(sizes=sizes, directory=args.dir)))
         return 0
-    print(cal.HEADER)
-    rows = cal.predict(sizes=sizes, directory=args.dir,
-                       progress=lambda r: print(cal.format_row(r), flush=True))
+    print(val.HEADER)
+    rows = val.predict(sizes=sizes, directory=args.dir,
+                       progress=lambda r: print(val.format_row(r), flush=True))
     _print_rows(rows)
     return 0

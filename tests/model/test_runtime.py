@@ -183,12 +183,13 @@ def test_shipped_calibration_reproduces_the_8gb_figures():
     of MODEL.md's figures, unless the constant fitted on it sits at an edge of
     its range (reported by `tiersweep calibrate`: a missing mechanism)."""
     from harness.tools import calibrate as cal
+    from harness.tools import validate as val
 
     table = {r["name"]: r for r in cal.constants_table()}
     for r in table.values():
         assert r["lo"] <= r["value"] <= r["hi"], r
     at_edge = {r["target"] for r in table.values() if r["edge"]}
-    rows = cal.predict(sizes=(8,), policies=("numab1", "numab2", "kmmscand-v0", "kmmscand-v1"))
+    rows = val.predict(sizes=(8,), policies=("numab1", "numab2", "kmmscand-v0", "kmmscand-v1"))
     by = {r["policy"]: r for r in rows}
     for r in rows:
         if r["policy"] in cal.FIT_POLICIES and ("time", r["policy"]) not in at_edge:
