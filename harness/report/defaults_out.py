@@ -22,6 +22,7 @@ from harness.analysis.points import with_points
 from harness.analysis.recommend import NOT_KNOBS, Recommendation, plain, recommend, rfc_default
 from harness.analysis.runs import load_run
 from harness.analysis.stats import format_ci
+from harness.experiment.provenance import is_proposed
 from harness.run.store.layout import DEFAULTS_SH, DEFAULTS_YAML
 
 # The scanner's sysfs directory by patch version: the thread is kmmscand in V0/V1
@@ -64,12 +65,15 @@ SYSFS_KNOBS = {
 
 
 def knob_kind(key: str) -> str:
-    """Where a knob lives: sysfs, compile-time (other kmmscand knobs: constants in the
-    patches or knobs only the simulator has), or model (not a kernel setting)."""
+    """Where a knob lives: sysfs, proposed (in no posted version: the migration
+    list's batch cap, rate limit and de-duplication), compile-time (the other
+    kmmscand knobs: constants in the patches), or model (not a kernel setting)."""
     if key in SYSFS_KNOBS:
         return "sysfs"
     if key in NOT_KNOBS:
         return "policy"
+    if is_proposed(key):
+        return "proposed"
     if key.startswith("policy."):
         return "compile-time"
     return "model"
@@ -150,6 +154,13 @@ def to_shell(rec: Recommendation, sysfs_dir_override: str | None = None) -> str:
         for key, v in ct.items():
             lines.append(f"#   {key.split('.', 1)[1]} = {sysfs_value(v)}"
                          f"   ({_default_note(key, rec)})")
+    proposed = {k: v for k, v in rec.knobs.items() if knob_kind(k) == "proposed"}
+    if proposed:
+        lines.append("# Proposed knobs: in no posted RFC version (V0-V3 drain the whole list,")
+        lines.append("# unthrottled, without de-duplication); a kernel needs a patch for them:")
+        for key, v in proposed.items():
+            lines.append(f"#   {key.split('.', 1)[1]} = {sysfs_value(v)}"
+                         f"   (the posted behaviour: {sysfs_value(rfc_default(key, rec.version))})")
     model = {k: v for k, v in rec.knobs.items() if knob_kind(k) == "model"}
     if model:
         lines.append("# Simulator parameters (not kernel settings), as evaluated:")

@@ -68,9 +68,11 @@ def test_shell_snippet_writes_into_a_fake_sysfs(run_dir, tmp_path):
 def test_sysfs_mapping_and_bools():
     assert O.knob_kind("policy.scan_period_ms") == "sysfs"
     assert O.SYSFS_KNOBS["policy.scan_period_ms"] == "mm_scan_period_ms"
-    for k in ("policy.scan_size_mb", "policy.migrate_sleep_ms", "policy.migrate_batch",
-              "policy.migrate_rate_limit_mbps", "policy.dedup"):
+    for k in ("policy.scan_size_mb", "policy.migrate_sleep_ms"):
         assert O.knob_kind(k) == "compile-time"
+    # In no posted version: labelled proposed, not a kernel constant.
+    for k in ("policy.migrate_batch", "policy.migrate_rate_limit_mbps", "policy.dedup"):
+        assert O.knob_kind(k) == "proposed"
     assert O.knob_kind("workload.size_gb") == "model"
     assert O.sysfs_value(True) == "1" and O.sysfs_value(False) == "0"
     assert D.rfc_default("policy.scan_sleep_ms", "v3") == 20
@@ -182,3 +184,17 @@ def test_a_v3_recommendation_names_kscand_and_both_versions_defaults(tmp_path):
     k = doc["knobs"]["policy.scan_sleep_ms"]
     assert (k["rfc_default"], k["rfc_default_of"]) == (20, "RFC V3 default")
     assert (k["compared_rfc_default"], k["sysfs"]) == (16, "/sys/kernel/mm/kscand/scan_sleep_ms")
+
+
+def test_proposed_knobs_are_labelled_in_the_defaults(run_dir):
+    """A recommended migrate_batch (in no posted version) is written as proposed,
+    with the posted behaviour beside it, not as a kernel constant."""
+    rec = O.write_defaults(run_dir).rec
+    rec.knobs["policy.migrate_batch"] = 512
+    doc = yaml.safe_load(O.to_yaml(rec))
+    assert doc["knobs"]["policy.migrate_batch"]["kernel"] == "proposed"
+    assert doc["knobs"]["policy.scan_size_mb"]["kernel"] == "compile-time"
+    sh = O.to_shell(rec)
+    assert "# Proposed knobs: in no posted RFC version" in sh
+    assert "#   migrate_batch = 512   (the posted behaviour: 0)" in sh
+    assert "migrate_batch = 512   (RFC" not in sh  # not listed as a patch constant
