@@ -31,7 +31,8 @@ IMPLS = ["vectorized", "reference"]
 
 
 def tiny(policy: dict, *, fast_pages: int = 8, counts=HOT4, page_kb: int = 4,
-         vma_mb: int = 0, slow_pages: int = 16, platform: dict | None = None):
+         vma_mb: int = 0, slow_pages: int = 16, platform: dict | None = None,
+         placement: str = "slow"):
     plat = dict(page_size_kb=page_kb, wmark_high_pct=0.0, wmark_promo_pct=0.0, nodes=[
         dict(id=0, tier="fast", capacity_gb=gb(fast_pages, page_kb)),
         dict(id=1, tier="slow", capacity_gb=gb(slow_pages, page_kb))])
@@ -41,7 +42,7 @@ def tiny(policy: dict, *, fast_pages: int = 8, counts=HOT4, page_kb: int = 4,
     return from_dict(dict(
         seed=1, duration_s=3.5, platform=plat, costs=ZERO_COSTS, policy=pol,
         workload=dict(kind="counts", counts=[list(r) for r in counts], window_ms=1000,
-                      placement="slow", vma_mb=vma_mb)), "tiny")
+                      placement=placement, vma_mb=vma_mb)), "tiny")
 
 
 def run(cfg, impl: str) -> dict:
@@ -99,6 +100,35 @@ def test_kmmscand_v3_without_hot_check(impl):
     assert_counters(m, mm_scans=3, slowtier=4, toptier=8, migadded=4, promotions=4,
                     promote_failed=0)
     assert m["hit_rate"] == pytest.approx(4 * (3.5 - 1.0) / 14)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_kmmscand_v2_or_test_and_lru_hot_check(impl):
+    """V2 as posted, sleep 20 ms: scans at exactly 1, 2, 3 s. Its accessed
+    test is kmmscand's OR test (!idle || young || referenced || A, PG_idle set
+    after it), so the 1 s scan queues all eight newly faulted pages (not
+    idle), and its is_hot_page is the LRU form (lru_gen_is_active), which the
+    model's never-aged slow node always passes: all eight move at 1 s (the
+    migrator runs just after the scanner). The 2 s and 3 s scans see 0-3 on
+    the fast node young (their A bits were set), 4-7 idle (set at 1 s while
+    still slow): 4 + 4 top-tier accessed."""
+    m = run(tiny(dict(kind="kmmscand", version="v2")), impl)
+    assert_counters(m, mm_scans=3, slowtier=8, toptier=8, migadded=8, promotions=8,
+                    failed_not_hot=0, promote_failed=0)
+    assert m["hit_rate"] == pytest.approx(4 * (3.5 - 1.0) / 14)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("version,toptier", [("v1", 8 + 4 + 4), ("v2", 8 + 8 + 8)])
+def test_kmmscand_v2_leaves_accessed_top_tier_pages_not_idle(impl, version, toptier):
+    """All eight pages start on the fast node, newly faulted (not idle). Every
+    version's first scan (1 s) counts all eight accessed. V1 then sets PG_idle
+    on every PTE, so later scans count only 0-3 (young). V2's walk returns
+    before folio_set_idle for an accessed top-tier page: 4-7 stay not idle and
+    count on every scan."""
+    m = run(tiny(dict(kind="kmmscand", version=version, scan_sleep_ms=20),
+                 placement="fast"), impl)
+    assert_counters(m, mm_scans=3, toptier=toptier, slowtier=0, migadded=0)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -214,6 +244,64 @@ def test_target_node_is_the_fast_node_scanned_most():
     assert slot.target == 1
     sim.policy.scanner.adapt(mm, 0, np.array([0, 0, 10]))  # nothing on a fast node
     assert slot.target == 0  # the target_node knob
+
+
+@pytest.mark.parametrize("version,target", [("v2", 0), ("v3", 1)])
+def test_target_node_by_nr_scanned_or_nr_accessed(version, target):
+    """get_target_node: V0-V2 pick the top-tier node with the most PTEs
+    scanned (nr_scanned), V3 the one with the most accessed (nr_accessed)."""
+    sim, mm, slot = _slot_sim(version)
+    sim.policy.scanner.adapt(mm, 0, np.array([9, 5, 10]), accessed=np.array([1, 4, 0]))
+    assert slot.target == target
+
+
+def test_v3_target_ties_and_fallback():
+    """V3: on a tie the first top-tier node wins (a strict > in node order);
+    no top-tier page accessed: the target_node knob."""
+    sim, mm, slot = _slot_sim("v3", target_node=1)
+    sim.policy.scanner.adapt(mm, 0, np.array([1, 9, 10]), accessed=np.array([3, 3, 0]))
+    assert slot.target == 0
+    sim.policy.scanner.adapt(mm, 0, np.array([1, 9, 10]), accessed=np.array([0, 0, 7]))
+    assert slot.target == 1
+
+
+def _three_mm_scanner(**pol):
+    """Three mms of 4 slow pages each; a visit costs 4 x 25 ms = 100 ms; every
+    mm due at 0; fixed scan_period."""
+    nodes = [dict(id=0, tier="fast", capacity_gb=gb(64)),
+             dict(id=1, tier="slow", capacity_gb=gb(64))]
+    cfg = from_dict(dict(
+        duration_s=1, platform=dict(nodes=nodes),
+        costs=dict(scan_pte_ns=25_000_000, scan_vma_ns=0, kzalloc_ns=0),
+        workload=dict(kind="counts", counts=[[1] * 12], processes=3, placement="slow"),
+        policy=dict(kind="kmmscand", version="v1", adapt=False, first_scan_delay_ms=0,
+                    **pol)), "test")
+    sim = Sim(cfg, make_policy(cfg.policy))
+    sim.policy.start(sim)
+    for mm in sim.mms:
+        sim.policy.on_mm_start(sim, mm)
+    return sim, sim.policy.scanner
+
+
+def test_mms_to_scan_iterations_go_round_the_ring():
+    """kscand_do_scan makes mms_to_scan iterations of kscand_scan_mm_slot over
+    the ring, wrapping. mms_to_scan 5, period 150 ms: A [0, 100] ms (next
+    scan 250), B [100, 200] (350), C [200, 300] (450), A again at 300 >= 250
+    [300, 400], B at 400 >= 350 [400, 500]: five scans, 500 ms, and the next
+    wake starts at C (5 mod 3)."""
+    sim, sc = _three_mm_scanner(mms_to_scan=5, scan_period_ms=150)
+    assert sc.wake() == 500e6
+    assert sim.counters.mm_scans == 5 and sc.rr == 2
+    assert [sim.policy.slots[i].next_scan for i in range(3)] == [550_000, 650_000, 450_000]
+
+
+def test_mms_to_scan_stops_after_a_round_without_a_due_mm():
+    """Default 4096 iterations, period 250 ms: A, B, C scanned (next scans
+    350, 450, 550 ms), then at 300 ms none is due: the remaining iterations
+    only move the ring position, by 4096 mod 3 = 1 in all."""
+    sim, sc = _three_mm_scanner(scan_period_ms=250)
+    assert sc.wake() == 300e6
+    assert sim.counters.mm_scans == 3 and sc.rr == 1
 
 
 def test_v3_failure_feedback_after_1024_migrations():

@@ -96,7 +96,7 @@ GRID_ACTIVE = {
 }
 
 
-@pytest.mark.parametrize("version", ["v1", "v3"])
+@pytest.mark.parametrize("version", ["v0", "v1", "v2", "v3"])
 @parametrize_policy()
 def test_counts_identical_per_policy_and_version(policy, version):
     m = _assert_same(*_both(small_cfg(dict(kind=policy, version=version,
@@ -112,9 +112,25 @@ KMMSCAND_CASES = {
     "v0_single_thread": (dict(version="v0"), {}, ["promotions"]),
     "v1_single_thread": (dict(single_thread=True), {}, ["promotions"]),
     # A long migrator sleep: entries wait past a visit that finds their page
-    # idle again, so is_hot_page fails for some.
-    "v2_hot_check": (dict(version="v2", migrate_sleep_ms=2000), {},
+    # idle again, so V3's page-idle is_hot_page fails for some.
+    "v3_hot_check": (dict(version="v3", migrate_sleep_ms=2000), {},
                      ["failed_not_hot", "promotions"]),
+    # V2 as posted: the OR test, accessed top-tier pages left not idle, the
+    # LRU form of is_hot_page (passes), the target by nr_scanned.
+    "v2_as_posted": (dict(version="v2", migrate_sleep_ms=2000),
+                     dict(fast_nodes=2, fast=30, workload=dict(processes=2)),
+                     ["promotions", "toptier", "demotions"]),
+    # V3's target node by nr_accessed over two top-tier nodes.
+    "v3_target_nr_accessed": (dict(version="v3"),
+                              dict(fast_nodes=2, fast=30, workload=dict(processes=2)),
+                              ["promotions", "toptier"]),
+    # mms_to_scan iterations going round three mms: walks (200 us a PTE) long
+    # enough that an mm's next_scan passes during the wake and it is scanned
+    # again in it.
+    "mms_to_scan_rounds": (dict(scan_period_ms=100, scan_period_min_ms=50, adapt=False),
+                           dict(costs=dict(scan_pte_ns=200_000),
+                                workload=dict(placement="slow", processes=3)),
+                           ["promotions", "mm_scans"]),
     "dedup_batch_v3": (dict(version="v3", dedup=True, migrate_batch=2), {},
                        ["failed_not_hot", "promotions"]),
     "dedup_batch_v1": (dict(dedup=True, migrate_batch=2), dict(workload=dict(placement="slow")),

@@ -190,13 +190,20 @@ class Processed(NamedTuple):
     ats: F64
 
 
+# hot_vma_idle_pte_entry's form by version (ScanRules.form): kmmscand V0/V1
+# (the OR test, every PTE left idle), kscand V2 (the OR test, an accessed
+# top-tier page returns before folio_set_idle), kscand V3 (folio_set_idle
+# before the A-bit clear, the test `!idle && (young || referenced)`).
+SCAN_KMMSCAND, SCAN_KSCAND_V2, SCAN_KSCAND_V3 = 0, 1, 2
+
+
 class ScanRules(NamedTuple):
-    """The PTE scanner's rules: slow tier by node (last entry: -1's), kscand's
-    form or kmmscand's, the second-access check, the A-bit miss probability
+    """The PTE scanner's rules: slow tier by node (last entry: -1's), the
+    walk's form (SCAN_*), the second-access check, the A-bit miss probability
     and its stream."""
 
     slow_of: Bools
-    kscand: bool
+    form: int
     second_access: bool
     a_bit_miss: float
     miss_stream: U64

@@ -14,6 +14,8 @@ from harness.model.kernels.records import (
     PG_IDLE,
     PG_REFERENCED,
     PG_YOUNG,
+    SCAN_KMMSCAND,
+    SCAN_KSCAND_V2,
     ABits,
     Pages,
     ScanRules,
@@ -29,7 +31,7 @@ _SCAN_BLOCK = 64
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def scan_ptes(pg: Pages, bits: ABits, rules: ScanRules, lo: int, hi: int, scanned: I64,
-              cand: I32):  # pragma: no cover (compiled)
+              accessed: I64, cand: I32):  # pragma: no cover (compiled)
     """One VMA's PTEs [lo, hi) (page indices), in order: the RFC scanner's
     hot_vma_idle_pte_entry (kmmscand) or kscand's.
 
@@ -42,21 +44,24 @@ def scan_ptes(pg: Pages, bits: ABits, rules: ScanRules, lo: int, hi: int, scanne
     (a draw from miss_stream per set bit; x86 clears it without a TLB flush).
     An A bit clears PG_idle and sets PG_young (page_idle_clear_pte_refs).
 
-    kmmscand (V0, V1): accessed is `!idle || young || referenced || A` on the
-    flags as found, and every PTE ends idle (folio_set_idle). kscand (V2+):
-    folio_set_idle first, then the A-bit clear, so a slow-tier page is
-    accessed iff its A bit was set; with second_access also `!prev_idle`. A
+    By rules.form: kmmscand (V0, V1): accessed is `!idle || young ||
+    referenced || A` on the flags as found, and every PTE ends idle
+    (folio_set_idle). kscand V2: the same test and order, but an accessed
+    top-tier page returns before folio_set_idle (it keeps its flags). kscand
+    V3: folio_set_idle first, then the A-bit clear, so a slow-tier page is
+    accessed iff its A bit was set, with second_access also `!prev_idle`; a
     top-tier page counts as accessed iff young || referenced || A.
 
-    Adds the PTEs per node to `scanned`, writes the accessed slow-tier pages
-    to `cand` (in page order; one longer than it can fill) and returns
-    (top-tier accessed, their number).
+    Adds the PTEs per node to `scanned` (nr_scanned) and the accessed
+    top-tier PTEs per node to `accessed` (nr_accessed), writes the accessed
+    slow-tier pages to `cand` (in page order; one longer than it can fill)
+    and returns (top-tier accessed, their number).
     """
     pg, bits, rules = Pages(*pg), ABits(*bits), ScanRules(*rules)  # names back
     next_access, rate, stream, t_work, a_given = (bits.next_access, bits.rate, bits.stream,
                                                   bits.t_work, bits.given)
     node, flags = pg.node, pg.flags
-    slow_of, kscand, second_access = rules.slow_of, rules.kscand, rules.second_access
+    slow_of, form, second_access = rules.slow_of, rules.form, rules.second_access
     miss_stream, a_bit_miss = rules.miss_stream, rules.a_bit_miss
     given = a_given.shape[0] > 0
     miss = a_bit_miss > 0.0
@@ -77,6 +82,7 @@ def scan_ptes(pg: Pages, bits: ABits, rules: ScanRules, lo: int, hi: int, scanne
     hit = np.empty(_SCAN_BLOCK, np.int64)
     abit = np.empty(_SCAN_BLOCK, np.uint8)
     sel = np.empty(_SCAN_BLOCK, np.uint8)
+    tac = np.empty(_SCAN_BLOCK, np.uint8)  # top-tier accessed
     slow = np.empty(_SCAN_BLOCK, np.uint8)
     for b0 in range(lo, hi, _SCAN_BLOCK):
         m = min(b0 + _SCAN_BLOCK, hi) - b0
@@ -114,7 +120,7 @@ def scan_ptes(pg: Pages, bits: ABits, rules: ScanRules, lo: int, hi: int, scanne
             for i in range(m):
                 slow[i] = slow_of[nd[i]]
         top = 0
-        if not kscand:
+        if form == SCAN_KMMSCAND:
             for i in range(m):
                 a = abit[i]
                 f = fl[i]
@@ -122,7 +128,23 @@ def scan_ptes(pg: Pages, bits: ABits, rules: ScanRules, lo: int, hi: int, scanne
                 fl[i] = f | np.uint8(PG_IDLE) | (a * np.uint8(PG_YOUNG))
                 x = acc & slow[i]
                 sel[i] = x
-                top += acc ^ x
+                t = acc ^ x
+                tac[i] = t
+                top += t
+        elif form == SCAN_KSCAND_V2:
+            for i in range(m):
+                a = abit[i]
+                f = fl[i]
+                acc = a | np.uint8((f & _PG_FLAGS) != PG_IDLE)
+                x = acc & slow[i]
+                t = acc ^ x  # accessed top-tier: returns before folio_set_idle
+                # the A-bit clear (a set bit clears PG_idle, sets PG_young),
+                # then folio_set_idle unless t
+                f = (f & (np.uint8(0xFF) ^ a)) | (a * np.uint8(PG_YOUNG))
+                fl[i] = f | (np.uint8(PG_IDLE) * (t ^ np.uint8(1)))
+                sel[i] = x
+                tac[i] = t
+                top += t
         else:
             keep = np.uint8(0) if second_access else np.uint8(1)
             for i in range(m):
@@ -132,9 +154,16 @@ def scan_ptes(pg: Pages, bits: ABits, rules: ScanRules, lo: int, hi: int, scanne
                 # (f & PG_IDLE) ^ 1 is "not idle"; keep = 1 makes it true
                 sel[i] = s & a & (((f & np.uint8(PG_IDLE)) ^ np.uint8(1)) | keep)
                 f = ((f | np.uint8(PG_IDLE)) & (np.uint8(0xFF) ^ a)) | (a * np.uint8(PG_YOUNG))
-                top += (s ^ np.uint8(1)) & np.uint8((f & (PG_YOUNG | PG_REFERENCED)) != 0)
+                t = (s ^ np.uint8(1)) & np.uint8((f & (PG_YOUNG | PG_REFERENCED)) != 0)
+                tac[i] = t
+                top += t
                 fl[i] = f
         n_top += top
+        if one_fast:
+            accessed[fast_node] += top
+        else:  # nr_accessed per top-tier node
+            for i in range(m):
+                accessed[nd[i]] += tac[i]
         for i in range(m):
             cand[nc] = np.int32(b0 + i)
             nc += sel[i]

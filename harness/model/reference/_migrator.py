@@ -35,7 +35,7 @@ class ReferenceMigrator(Migrator):
             p, d = int(p), int(d)
             src = int(mem.node[p])
             f = int(mem.pgflags[p])
-            if self.cfg.hot_check and not (not f & PG_IDLE and f & (PG_YOUNG | PG_REFERENCED)):
+            if self.hot_check_idle and not (not f & PG_IDLE and f & (PG_YOUNG | PG_REFERENCED)):
                 r = NOT_HOT
             elif src == d:
                 r = SAME_NODE

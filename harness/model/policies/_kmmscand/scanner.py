@@ -12,7 +12,13 @@ import numpy as np
 from harness.config import MIB, PolicyConfig
 from harness.model.draws import NO_STREAM, Stream
 from harness.model.kernels import scan_ptes
-from harness.model.kernels.records import NO_BOOLS, NO_FLOATS
+from harness.model.kernels.records import (
+    NO_BOOLS,
+    NO_FLOATS,
+    SCAN_KMMSCAND,
+    SCAN_KSCAND_V2,
+    SCAN_KSCAND_V3,
+)
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -40,8 +46,11 @@ class Scanner:
         self.ring: list[MMState] = []  # registered mms, in registration order
         self._cand = np.empty(0, dtype=np.int32)
         self.rr = 0
-        # kscand's hot_vma_idle_pte_entry (V2+) or kmmscand's (V0, V1).
-        self.kscand = self.cfg.version not in ("v0", "v1") or bool(self.cfg.second_access)
+        # hot_vma_idle_pte_entry as each version posted it (records.SCAN_*);
+        # second_access needs V3's order (prev_idle read before folio_set_idle).
+        v = self.cfg.version
+        self.form = (SCAN_KSCAND_V3 if v == "v3" or self.cfg.second_access
+                     else SCAN_KSCAND_V2 if v == "v2" else SCAN_KMMSCAND)
 
     def add(self, mm: MMState) -> None:
         self.ring.append(mm)
@@ -57,21 +66,33 @@ class Scanner:
             self.rr = 0
 
     def wake(self) -> float:
-        """Visit up to mms_to_scan mms from the round-robin position, each only
-        when its next_scan is due, one after the other on the thread's clock.
-        Returns the CPU time spent (the walks' total), in ns."""
+        """kscand_do_scan: mms_to_scan iterations of kscand_scan_mm_slot, each
+        at the current slot of the round-robin ring (wrapping around it; it
+        moves on after every iteration), which is scanned only when its
+        next_scan is due at the thread's clock, the walks one after the other.
+        With fewer mms than mms_to_scan the ring is gone round again, so an
+        mm whose next_scan passes during the wake is scanned again in it.
+        The skipped iterations take no time: a whole round without a scan
+        leaves nothing for the rest to do, and the loop stops there (the ring
+        position still moves on by mms_to_scan). Returns the CPU time spent
+        (the walks' total), in ns."""
         sim, c = self.sim, self.cfg
         t0_ns = sim.t * 1000.0
         clock_ns = t0_ns
         n = len(self.ring)
-        visits = min(c.mms_to_scan, n)
-        order = [self.ring[(self.rr + k) % n] for k in range(visits)]
-        for mm in order:
-            if clock_ns < self.slots[mm.spec.index].next_scan * 1000.0 or c.scan_scale == 0:
+        if not n:
+            return 0.0
+        ring, slots, rr = list(self.ring), self.slots, self.rr
+        last = -1  # the iteration of the last scan
+        for k in range(c.mms_to_scan):
+            if k - last > n:
+                break
+            mm = ring[(rr + k) % n]
+            if clock_ns < slots[mm.spec.index].next_scan * 1000.0 or c.scan_scale == 0:
                 continue
             clock_ns = self.visit(mm, clock_ns)
-        if n:
-            self.rr = (self.rr + visits) % n
+            last = k
+        self.rr = (rr + c.mms_to_scan) % n
         return clock_ns - t0_ns
 
     def visit(self, mm: MMState, clock_ns: float) -> float:
@@ -94,13 +115,14 @@ class Scanner:
         total = 0
         nvmas = 0
         scanned = np.zeros(mem.n_nodes, dtype=np.int64)
-        top = slow = queued = 0
+        accessed = np.zeros(mem.n_nodes, dtype=np.int64)  # top-tier nr_accessed
+        slow = queued = 0
         dedup = self.queue.queued  # the de-duplication knob's pages on the list
         while True:
             lo, hi = int(bounds[i]), int(bounds[i + 1])
             s, a_top, a_slow, q = self._rule_scan_pages(lo, hi)
             scanned += s
-            top += a_top
+            accessed += a_top
             slow += a_slow
             if dedup is not None:  # no entry, so no kzalloc, for a page on the list
                 q = q[~dedup[q]]
@@ -116,6 +138,7 @@ class Scanner:
                 break
         slot.cursor = i
         ptes = int(scanned.sum())
+        top = int(accessed.sum())
         ctr = sim.counters
         ctr.mm_scans += 1
         ctr.vma_scans += nvmas
@@ -124,32 +147,32 @@ class Scanner:
         ctr.toptier += top
         ctr.slowtier += slow
         ctr.idlepage += ptes - top - slow
-        self.adapt(mm, slow, scanned, math.ceil(clock_ns / 1000))
+        self.adapt(mm, slow, scanned, math.ceil(clock_ns / 1000), accessed)
         return clock_ns
 
-    def _rule_scan_pages(self, lo: int, hi: int) -> tuple[np.ndarray, int, int, np.ndarray]:
+    def _rule_scan_pages(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
         """One VMA's PTEs [lo, hi) (all present: a live mm's pages), the
-        kernel's hot_vma_idle_pte_entry over a page slice.
+        kernel's hot_vma_idle_pte_entry over a page slice, in its version's
+        form (self.form).
 
         Test-and-clear each A bit (a_bit_miss: some set bits read clear, x86's
         clear without a TLB flush); an A bit clears PG_idle and sets PG_young
-        (page_idle_clear_pte_refs). kmmscand (V0, V1): accessed, with the
-        flags as the visit found them, is ``!idle || young || referenced || A``,
-        and every PTE ends idle (folio_set_idle). kscand (V2+, or
-        second_access): folio_set_idle first, then the A-bit clear, so a
-        slow-tier page is accessed iff ``!idle && (young || referenced)``, i.e.
-        its A bit was set; with second_access (V3) also ``!prev_idle`` (read
-        before the set): not idle when the visit began (A set at the previous
-        visit, newly faulted, or reclaim's walk cleared PG_idle since). A
-        top-tier page counts as accessed iff ``young || referenced || A``.
-        Accessed slow-tier pages are queued. (MODEL.md gives the OR test for
-        V0-V2; the posted kscand code sets PG_idle before the A-bit clear, and
-        its is_hot_page reads PG_idle, which only that order keeps meaningful.)
+        (page_idle_clear_pte_refs). kmmscand (V0, V1) and kscand V2: accessed,
+        with the flags as the visit found them, is ``!idle || young ||
+        referenced || A``; every PTE ends idle (folio_set_idle), except in V2
+        an accessed top-tier page, whose walk returns before folio_set_idle.
+        kscand V3 (or second_access): folio_set_idle first, then the A-bit
+        clear, so a slow-tier page is accessed iff ``!idle && (young ||
+        referenced)``, i.e. its A bit was set; with second_access also
+        ``!prev_idle`` (read before the set): not idle when the visit began (A
+        set at the previous visit, newly faulted, or reclaim's walk cleared
+        PG_idle since); a top-tier page counts as accessed iff ``young ||
+        referenced || A``. Accessed slow-tier pages are queued.
 
-        Returns (scanned per node, top-tier accessed, slow-tier accessed,
-        pages to queue in page order). The walk is kernels.scan_ptes; Poisson
-        pages' A bits are tested, cleared and redrawn inside it, exact counts'
-        here (bits.test_and_clear).
+        Returns (scanned per node, top-tier accessed per node, slow-tier
+        accessed, pages to queue in page order). The walk is
+        kernels.scan_ptes; Poisson pages' A bits are tested, cleared and
+        redrawn inside it, exact counts' here (bits.test_and_clear).
         """
         sim, c = self.sim, self.cfg
         mem, bits = sim.mem, sim.bits
@@ -164,23 +187,31 @@ class Scanner:
             na, rate, stream = NO_FLOATS, NO_FLOATS, NO_STREAM
             a_given = bits.test_and_clear(lo, hi)
         scanned = np.zeros(mem.n_nodes, dtype=np.int64)
+        accessed = np.zeros(mem.n_nodes, dtype=np.int64)
         # int32, the migration list's entries (EntryQueue, which copies the
         # view it is given); + 1: see scan_ptes. Kept from visit to visit.
         if len(self._cand) < hi - lo + 1:
             self._cand = np.empty(hi - lo + 1, dtype=np.int32)
         cand = self._cand
         # Records as tuples of their fields (kernels/records.py): ScanRules, ABits.
-        rules = (self._slow_of, self.kscand, bool(c.second_access), float(c.a_bit_miss),
+        rules = (self._slow_of, self.form, bool(c.second_access), float(c.a_bit_miss),
                  self.miss_stream.state)
-        n_top, nc = scan_ptes(mem.page_state(), (na, rate, stream, t, a_given, 0, 0), rules,
-                              lo, hi, scanned, cand)
-        return scanned, n_top, nc, cand[:nc]
+        _, nc = scan_ptes(mem.page_state(), (na, rate, stream, t, a_given, 0, 0), rules,
+                          lo, hi, scanned, accessed, cand)
+        return scanned, accessed, nc, cand[:nc]
 
-    def adapt(self, mm: MMState, y: int, scanned: np.ndarray, end_us: int | None = None) -> None:
+    def adapt(self, mm: MMState, y: int, scanned: np.ndarray, end_us: int | None = None,
+              accessed: np.ndarray | None = None) -> None:
         """The per-mm adaptation table of kmmscand_update_mmslot_info (V3: then
         the failure ratio, then the prctl scale); y is the
-        visit's slow-tier accessed count, scanned the PTEs per node, end_us
-        when the walk ended (next_scan counts from there; default now)."""
+        visit's slow-tier accessed count, scanned the PTEs per node (nr_scanned),
+        accessed the top-tier accessed PTEs per node (nr_accessed), end_us
+        when the walk ended (next_scan counts from there; default now).
+
+        Then get_target_node: the top-tier node with the most of this visit's
+        PTEs, counted by nr_scanned in V0-V2 and by nr_accessed in V3 (its
+        "heuristic to calculate target node"), the first such node on a tie;
+        none above 0: the target_node knob."""
         sim, c, slot = self.sim, self.cfg, self.slots[mm.spec.index]
         period, size = slot.scan_period, slot.scan_size
         if c.adapt:
@@ -214,6 +245,7 @@ class Scanner:
         slot.scan_period, slot.scan_size = period, size
         slot.next_scan = (sim.t if end_us is None else end_us) + period * 1000
         fast = sim.mem.fast_nodes
-        best = fast[np.argmax(scanned[fast])]
-        slot.target = (int(best) if scanned[best] > 0
+        count = accessed if c.version == "v3" and accessed is not None else scanned
+        best = fast[np.argmax(count[fast])]
+        slot.target = (int(best) if count[best] > 0
                        else sim.mem.node_ids.index(c.target_node))
