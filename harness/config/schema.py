@@ -57,6 +57,11 @@ MigrateRateLimit = Annotated[real("MB/s >= 0 (0 = unlimited)", ge=0), Field(
 Dedup = Annotated[Bool, Field(
     description=PROPOSED + "a page already on the migration list is not queued again; "
     "false = the posted behaviour")]
+ListSlab = Annotated[Bool, Field(
+    description="model switch, not a kernel knob: the migration list's entries are kmalloc "
+    "objects whose slab pages count as used memory of the node they are allocated on "
+    "(as in the posted kernels), and an entry that GFP_NOWAIT cannot allocate is not queued; "
+    "false keeps them off every node (to isolate other mechanisms)")]
 # x86 clears the A bit without a TLB flush, so an access through a translation
 # cached before the clear sets no A bit. 0 by default: no figure is published,
 # and at the modelled footprints the miss is negligible: a core's L2 dTLB
@@ -101,6 +106,12 @@ class PlatformConfig:
     # free pages above `high`; kswapd then demotes until free reaches `promo`.
     wmark_high_pct: real("a share of capacity in [0, 50) %", ge=0, lt=50) = 1.0
     wmark_promo_pct: real("a share of capacity in [0, 50) %", ge=0, lt=50) = 2.0
+    # The MIN watermark (capped at `high`), under which a GFP_NOWAIT
+    # allocation fails; LOW sits halfway between MIN and HIGH (as
+    # __setup_per_zone_wmarks spaces them, low = min + t, high = min + 2t).
+    # min_free_kbytes = int_sqrt(16 x lowmem kB) (calculate_min_free_kbytes):
+    # 64 MiB on the RFC's 256 GB machine, 0.024 % of each node.
+    wmark_min_pct: real("a share of capacity in [0, 50) %", ge=0, lt=50) = 0.024
     kswapd: Bool = True
     # Fast-tier size as a share of the workload footprint (trace placement);
     # when set it overrides the fast nodes' capacity_gb (split evenly).
@@ -215,6 +226,7 @@ class PolicyConfig:
     single_thread: Bool | None = None
     first_scan_delay_ms: whole("ms >= 0", ge=0) = 1000
     a_bit_miss: ABitMiss = 0.0
+    list_slab: ListSlab = True
     # V2+ "still hot" check before migrating.
     hot_check: Bool | None = None
     # V3: queue only pages seen accessed in two consecutive scans.

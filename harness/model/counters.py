@@ -26,6 +26,7 @@ class Counters:
     migrate_dropped: int = 0   # list entries of an exiting mm
     migrate_stale: int = 0     # entries whose page already moved (also counted as failed)
     queue_len_peak: int = 0    # the longest the migration list has been (entries)
+    kzalloc_failed: int = 0    # list entries not allocated (GFP_NOWAIT, every node under MIN)
     kswapd_runs: int = 0
     shootdowns: int = 0        # TLB shootdowns (one per page moved, not the oracle's)
     # Failed promotions, by reason (FAIL_REASONS).

@@ -81,6 +81,14 @@ class Memory(Placement, RateFeed, Kswapd):
         self.wmark_high = np.ceil(cap * plat.wmark_high_pct / 100).astype(np.int64)
         self.wmark_promo = np.maximum(np.ceil(cap * plat.wmark_promo_pct / 100).astype(np.int64),
                                       self.wmark_high + 1)
+        # MIN (GFP_NOWAIT allocations fail under it) and LOW (the allocator's
+        # first try): slab.py's list entries.
+        self.wmark_min = np.minimum(np.ceil(cap * plat.wmark_min_pct / 100).astype(np.int64),
+                                    self.wmark_high)
+        self.wmark_low = (self.wmark_min + self.wmark_high) // 2
+        # Pages of a node that hold kernel objects (kmmscand's list entries),
+        # not workload pages: capacity = workload pages + slab_pages + free.
+        self.slab_pages = np.zeros(self.n_nodes, dtype=np.int64)
         self._init_kswapd(cfg, memory_tiering)
         self.cpu_ns = cpu_ns
         self.core = bits.core

@@ -46,6 +46,7 @@ class Metrics:
         self._last_sample = (0.0, 0.0, 0, 0, 0)
         # Memory held by a migration list (bytes), set by a policy that keeps one.
         self.list_bytes: Callable[[], int] | None = None
+        self.entry_bytes = ENTRY_BYTES  # one migration-list entry (the policy's slab)
 
     def advance(self, t: int, speed: float) -> None:
         """Integrate the expected accesses up to t at the current rates.
@@ -134,7 +135,8 @@ class Metrics:
             migrate_dropped=c.migrate_dropped,
             migrate_stale=c.migrate_stale,
             queue_len_peak=c.queue_len_peak,
-            queue_bytes_peak=c.queue_len_peak * ENTRY_BYTES,
+            queue_bytes_peak=c.queue_len_peak * self.entry_bytes,
+            kzalloc_failed=c.kzalloc_failed,
             kswapd_runs=c.kswapd_runs,
             scanner_cpu_s=scan_s,
             migrator_cpu_s=mig_s,

@@ -29,13 +29,19 @@ def check_conservation(sim: Sim) -> None:
     for mm in sim.mms:
         alive[mm.spec.lo:mm.spec.hi] = mm.alive
     mem = sim.mem
-    for node, free in ((mem.node, mem.free), (mem.base_node, mem.base_free)):
+    # The policy's nodes also hold the migration list's slab pages (kmmscand).
+    slab = getattr(getattr(sim.policy, "queue", None), "slab", None)
+    if slab is not None:
+        assert (mem.slab_pages == -(-slab.live // slab.per_page)).all()
+        assert int(slab.live.sum()) == sim.policy.queue.length
+    for node, free, held in ((mem.node, mem.free, mem.slab_pages),
+                             (mem.base_node, mem.base_free, 0)):
         # Every page of a live process is on exactly one node, no other page is.
         assert ((node >= 0) & (node < mem.n_nodes))[alive].all()
         assert (node[~alive] == -1).all()
         used = np.bincount(node[alive].astype(np.int64), minlength=mem.n_nodes)
         assert int(used.sum()) == int(alive.sum())
-        assert (used + free == mem.capacity).all()
+        assert (used + held + free == mem.capacity).all()
         assert (free >= 0).all(), "a node above its capacity"
 
 

@@ -176,8 +176,10 @@ def test_failed_and_duplicate_entries_are_charged(impl):
     """A fast node of one page (watermark 0, kswapd off) and entries
     0, 0, 1, 2: page 0 is promoted (5.3 us), its second entry finds it moved
     (stale: 0.3 us), pages 1 and 2 find the destination full (failures:
-    0.5 us each). The pass ends 6.6 us after it began."""
-    sim = make_sim(cfg_for(fast_pages=1, platform=dict(kswapd=False)), impl)
+    0.5 us each). The pass ends 6.6 us after it began. (The entries' slab
+    page is left off the node: list_slab false; the slab has its own tests.)"""
+    sim = make_sim(cfg_for(dict(list_slab=False), fast_pages=1, platform=dict(kswapd=False)),
+                   impl)
     push_at(sim, 1000, [0])
     push_at(sim, 1001, [0, 1, 2])
     log = move_log(sim)
@@ -282,3 +284,79 @@ def test_hit_accounting_counts_each_page_fast_from_its_own_move(impl):
     fast = sum(rate[p] * (end_us - a) / 1e6 for p, a, _ in log)
     assert m["accesses"] == pytest.approx(rate.sum() * end_us / 1e6, rel=1e-12)
     assert m["hit_rate"] == pytest.approx(fast / m["accesses"], rel=1e-9)
+
+
+# ------------------------------------------------ the list's slab (slab.py)
+
+
+def probe_at(sim: Sim, t_us: int, out: dict) -> None:
+    """Record the list's slab and the nodes' free pages at t_us (after the pushes)."""
+    def look():
+        q, mem = sim.policy.queue, sim.mem
+        out.update(length=q.length, live=q.slab.live.tolist(),
+                   bytes=[q.slab.bytes_on(d) for d in range(mem.n_nodes)],
+                   slab_pages=mem.slab_pages.tolist(), free=mem.free.tolist(),
+                   failed=sim.counters.kzalloc_failed)
+    sim.schedule(t_us, PRIO_POLICY + 5, look)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("version,size,pages", [("v1", 64, 4), ("v3", 32, 2)])
+def test_slab_bytes_are_entries_times_entry_size_on_the_scanners_node(impl, version, size,
+                                                                      pages):
+    """200 entries pushed at 1 ms (the workload's 8 pages all on the slow node):
+    kmalloc objects of 64 B (V1's 40-byte kmmscand_migrate_info) or 32 B (V3's
+    kscand_migrate_info) on node 0, the scanner's node, whose free pages are
+    above LOW: 200 x size bytes, ceil(200 x size / 4096) slab pages taken from
+    node 0's free pages. The pass (40 ms) frees them all."""
+    sim = make_sim(cfg_for(dict(version=version), fast_pages=256), impl)
+    before, after = {}, {}
+    push_at(sim, 1000, list(range(8)) * 25)
+    probe_at(sim, 1000, before)
+    probe_at(sim, 45_000, after)
+    m = sim.run()
+    assert before["length"] == 200 and before["live"] == [200, 0]
+    assert before["bytes"] == [200 * size, 0]
+    assert before["slab_pages"] == [pages, 0]
+    assert before["free"][0] == 256 - pages
+    assert after["live"] == [0, 0] and after["slab_pages"] == [0, 0]
+    assert after["free"][0] == 256 - m["promotions"]
+    assert m["queue_bytes_peak"] == 200 * size
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_slab_falls_back_along_the_zonelist(impl):
+    """V3 (32 B, 128 objects a 4 KiB page), node 0 of one free page, LOW 0:
+    its one page takes the first 128 entries, the next 72 go to the next node
+    with a free page above LOW, the slow node (one slab page)."""
+    sim = make_sim(cfg_for(dict(version="v3"), fast_pages=1), impl)
+    got = {}
+    push_at(sim, 1000, list(range(8)) * 25)
+    probe_at(sim, 1000, got)
+    sim.run()
+    assert got["live"] == [128, 72] and got["slab_pages"] == [1, 1]
+    assert got["free"] == [0, 16 - 8 - 1]
+    assert got["failed"] == 0 and got["length"] == 200
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("version,queued", [("v1", 0), ("v0", 5)])
+def test_gfp_nowait_entries_fail_under_the_min_watermark(impl, version, queued):
+    """Watermarks MIN = LOW = HIGH = 10 % (2 pages of 16) and 30 workload
+    pages, placed slow first: the slow node full (16), the fast one down to
+    its HIGH (14 pages, 2 free). Five entries: no node has a free page above
+    LOW or MIN, so GFP_NOWAIT (V1) fails each (kzalloc_failed 5, nothing
+    queued) after waking node 0's kswapd; V0's GFP_KERNEL may take node 0's
+    last free pages: one slab page, all five queued."""
+    plat = dict(wmark_high_pct=10.0, wmark_promo_pct=10.0, wmark_min_pct=10.0)
+    sim = make_sim(cfg_for(dict(version=version), fast_pages=16, counts=[[1] * 30],
+                           platform=plat), impl)
+    got = {}
+    push_at(sim, 1000, [16, 17, 18, 19, 20])
+    probe_at(sim, 1000, got)
+    m = sim.run()
+    assert got["length"] == queued and got["failed"] == 5 - queued
+    assert m["kzalloc_failed"] == 5 - queued
+    assert got["live"] == [queued, 0]
+    assert got["free"] == [2 - (1 if queued else 0), 0]
+    assert m["kswapd_runs"] == 1  # the slow path woke node 0's (not balanced: 2 free)

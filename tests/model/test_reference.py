@@ -154,7 +154,9 @@ KMMSCAND_CASES = {
     "chunked_v0": (dict(version="v0"), dict(sample_ms=1, workload=dict(placement="slow")),
                    ["promotions"]),
     # A slow migrator and fast rescans: pages queued twice, later entries stale.
-    "duplicates_stale": (dict(scan_period_ms=100, scan_period_min_ms=50, migrate_sleep_ms=2000),
+    # (list_slab off: the entries' slab pages would fill the fast node first.)
+    "duplicates_stale": (dict(scan_period_ms=100, scan_period_min_ms=50, migrate_sleep_ms=2000,
+                              list_slab=False),
                          dict(workload=dict(placement="slow")), ["migrate_stale", "promotions"]),
     # V3's accessed test (prev_idle) on V1's other mechanics.
     "v1_second_access": (dict(second_access=True), {}, ["promotions", "slowtier"]),
@@ -163,6 +165,16 @@ KMMSCAND_CASES = {
     "slow_walks": (dict(), dict(costs=dict(scan_pte_ns=200_000, kzalloc_ns=50_000),
                                 workload=dict(placement="slow", processes=3)),
                    ["promotions", "failed_dest_watermark"]),
+    # The list's slab on a full platform: node 0 under LOW, entries fall back
+    # to the slow node, and GFP_NOWAIT fails once every node is under MIN.
+    "slab_fallback_and_failure": (dict(scan_period_ms=100, scan_period_min_ms=50,
+                                       migrate_sleep_ms=2000),
+                                  dict(fast=2, slow=240, platform=dict(wmark_min_pct=5.0),
+                                       workload=dict(placement="slow")),
+                                  ["migadded", "kzalloc_failed"]),
+    # Fallback only: node 0 of 3 pages fills with promotions and slab pages.
+    "slab_fallback_v3": (dict(version="v3", hot_check=False), dict(fast=3),
+                         ["migadded", "promotions"]),
     # NUMA balancing's normal mode beside it: marking and hint faults, both tiers.
     "numa_balancing_1": (dict(numa_balancing=1), dict(workload=dict(processes=2)),
                          ["promotions", "hint_faults"]),
@@ -244,7 +256,8 @@ def _rate_cfg(kind: str, policy: str, seed: int, n: int = 300):
         workload=dict(kind=kind, size_gb=gb(n), access_rate=3000, placement="first_touch",
                       move_every_s=3, vma_mb=0),
         policy=dict(kind=policy, first_scan_delay_ms=200, scan_period_ms=600,
-                    scan_change_scale=8, numab_scan_period_ms=400, **QUICK.get(policy, {}))),
+                    scan_change_scale=8, numab_scan_period_ms=400, **QUICK.get(policy, {}),
+                    **({"list_slab": False} if policy == "kmmscand" else {}))),
         "test")
 
 
@@ -284,8 +297,9 @@ def test_rate_form_identical_with_two_workloads_and_kswapd(version):
                         vma_mb=0),
                    dict(kind="hotset", size_gb=gb(n), access_rate=3000, placement="slow",
                         move_every_s=3, vma_mb=0, seed_offset=1)],
+        # list_slab off: the entries' slab pages would hold the small fast node.
         policy=dict(kind="kmmscand", version=version, first_scan_delay_ms=200,
-                    scan_period_ms=600, scan_change_scale=8)), "test")
+                    scan_period_ms=600, scan_change_scale=8, list_slab=False)), "test")
     m = _assert_same(*_both(cfg))
     assert m["promotions"] > 0 and m["demotions"] > 0 and m["kswapd_runs"] > 0
 
@@ -306,7 +320,8 @@ def test_rate_form_identical_with_two_slow_nodes_and_kswapd(policy):
         workload=dict(kind="zipf", size_gb=gb(n), access_rate=3000, placement="slow",
                       vma_mb=0),
         policy=dict(kind=policy, first_scan_delay_ms=200, scan_period_ms=600,
-                    scan_change_scale=8, numab_scan_period_ms=400, **QUICK.get(policy, {}))),
+                    scan_change_scale=8, numab_scan_period_ms=400, **QUICK.get(policy, {}),
+                    **({"list_slab": False} if policy == "kmmscand" else {}))),
         "test")
     m = _assert_same(*_both(cfg))
     assert m["demotions"] > 0 and m["kswapd_runs"] > 0

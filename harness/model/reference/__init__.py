@@ -32,6 +32,7 @@ from harness.model.reference._numab1 import ReferenceNumab1Hinting
 from harness.model.reference._numab2 import ReferenceNumab2Policy
 from harness.model.reference._oracle import ReferenceNonePolicy, ReferenceOraclePolicy
 from harness.model.reference._scanner import ReferenceScanner
+from harness.model.reference._slab import ReferenceEntrySlab
 
 
 class ReferenceSim(Sim):
@@ -46,6 +47,7 @@ class ReferenceSim(Sim):
 class ReferenceKmmscandPolicy(KmmscandPolicy):
     scanner_cls = ReferenceScanner
     migrator_cls = ReferenceMigrator
+    slab_cls = ReferenceEntrySlab
 
 
 REFERENCE_POLICIES: dict[str, type[Policy]] = {

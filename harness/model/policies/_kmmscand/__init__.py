@@ -25,6 +25,8 @@ from harness.model.policies._base import Policy
 from harness.model.policies._kmmscand.migrator import MORE, SLEEP, WAIT, Migrator, ceil_us
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.scanner import Scanner
+from harness.model.policies._kmmscand.slab import ENTRY_BYTES as SLAB_ENTRY_BYTES
+from harness.model.policies._kmmscand.slab import EntrySlab
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
 if TYPE_CHECKING:
@@ -38,11 +40,12 @@ PRIO_RESUME = PRIO_SAMPLE + 1
 
 class KmmscandPolicy(Policy):
     """The two threads. ``scanner_cls`` and ``migrator_cls`` pick the halves
-    (the per-page reference swaps in its own)."""
+    and the list's slab (the per-page reference swaps in its own)."""
 
     name = "kmmscand"
     scanner_cls: type[Scanner] = Scanner
     migrator_cls: type[Migrator] = Migrator
+    slab_cls: type[EntrySlab] = EntrySlab
 
     def __init__(self, cfg: PolicyConfig):
         super().__init__(cfg)
@@ -52,9 +55,13 @@ class KmmscandPolicy(Policy):
     def start(self, sim: Sim) -> None:
         c = self.cfg
         self.sim = sim
-        # The list de-duplicates (dedup knob) itself, so the scanner gets no bitmap.
-        self.queue = EntryQueue(sim.n_pages, c.dedup, sim.counters)
+        # The list de-duplicates (dedup knob) itself, so the scanner gets no
+        # bitmap; its entries are slab objects on the nodes' memory (slab.py).
+        self.slab = self.slab_cls(sim.mem, c.version, sim.counters) if c.list_slab else None
+        self.queue = EntryQueue(sim.n_pages, c.dedup, sim.counters, self.slab)
+        self.queue.entry_bytes = SLAB_ENTRY_BYTES[c.version]
         sim.metrics.list_bytes = lambda: self.queue.bytes
+        sim.metrics.entry_bytes = self.queue.entry_bytes
         self.slots: dict[int, KmmscandSlot] = {}  # by mm index, kept after exit
         self.scanner.start(sim, self.queue, self.slots, None)
         self.migrator.start(sim, self.queue, self.slots)
@@ -138,4 +145,4 @@ class KmmscandPolicy(Policy):
             sim.schedule(ceil_us(mig.clock_ns + sleep_ns), PRIO_POLICY + 1, self._migrator_thread)
 
 
-__all__ = ["EntryQueue", "KmmscandPolicy", "KmmscandSlot", "Migrator", "Scanner"]
+__all__ = ["EntryQueue", "EntrySlab", "KmmscandPolicy", "KmmscandSlot", "Migrator", "Scanner"]

@@ -11,6 +11,7 @@ from harness.model.metrics import ENTRY_BYTES
 
 if TYPE_CHECKING:
     from harness.model.counters import Counters
+    from harness.model.policies._kmmscand.slab import EntrySlab
 
 
 class EntryQueue:
@@ -24,9 +25,14 @@ class EntryQueue:
 
     De-duplication (the ``dedup`` knob): a page already on the list is not
     queued again; its queued bit clears when its entry is processed (or dropped).
+
+    With a ``slab`` (slab.py), every entry is a kzalloc'd object on a node:
+    push allocates (an entry that gets none is not queued), consume and
+    drop_range free.
     """
 
-    def __init__(self, n_pages: int = 0, dedup: bool = False, counters: Counters | None = None):
+    def __init__(self, n_pages: int = 0, dedup: bool = False, counters: Counters | None = None,
+                 slab: EntrySlab | None = None):
         if n_pages >= 2**31:
             raise ValueError("page indices must fit int32")
         self.chunks: deque[np.ndarray] = deque()
@@ -36,11 +42,13 @@ class EntryQueue:
         self.peak = 0  # the longest the list has been (entries)
         self.queued = np.zeros(n_pages, dtype=bool) if dedup else None
         self.counters = counters
+        self.slab = slab
+        self.entry_bytes = slab.size if slab is not None else ENTRY_BYTES
 
     @property
     def bytes(self) -> int:
-        """Memory the entries hold (kmalloc-64 slab objects)."""
-        return self.length * ENTRY_BYTES
+        """Memory the entries hold (kmalloc slab objects)."""
+        return self.length * self.entry_bytes
 
     def push(self, pages: np.ndarray, visible_at_us: float = 0.0) -> np.ndarray:
         """Append entries (distinct pages) that become visible to the migration
@@ -49,6 +57,9 @@ class EntryQueue:
         pages = np.asarray(pages)
         if self.queued is not None and len(pages):
             pages = pages[~self.queued[pages]]
+        if self.slab is not None and len(pages):
+            pages = pages[:self.slab.alloc(len(pages))]
+        if self.queued is not None and len(pages):
             self.queued[pages] = True
         if len(pages):
             # Behind a chunk not visible yet, an entry is not reached earlier.
@@ -115,6 +126,8 @@ class EntryQueue:
     def consume(self, k: int) -> None:
         """Remove the first k entries (processed): their pages may be queued again."""
         self.length -= k
+        if self.slab is not None:
+            self.slab.release(k)
         while k > 0:
             c = self.chunks[0]
             avail = len(c) - self.head
@@ -131,18 +144,21 @@ class EntryQueue:
 
     def drop_range(self, lo: int, hi: int) -> np.ndarray:
         """Remove the entries of pages [lo, hi) (an exiting mm); return them."""
-        dropped = []
+        dropped, keep = [], []
         chunks, visible = deque(), deque()
         for i, (c, v) in enumerate(zip(self.chunks, self.visible, strict=True)):
             c = c[self.head:] if i == 0 else c
             inside = (c >= lo) & (c < hi)
             dropped.append(c[inside])
+            keep.append(~inside)
             if not inside.all():
                 chunks.append(c[~inside])
                 visible.append(v)
         self.chunks, self.visible, self.head = chunks, visible, 0
         self.length = sum(len(c) for c in chunks)
         out = np.concatenate(dropped) if dropped else np.zeros(0, dtype=np.int32)
+        if self.slab is not None and keep:
+            self.slab.drop(np.concatenate(keep))
         if self.queued is not None:
             self.queued[out] = False
         return out
