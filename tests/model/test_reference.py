@@ -137,7 +137,7 @@ KMMSCAND_CASES = {
                        ["promotions"]),
     "batch": (dict(migrate_batch=4), {}, ["promotions", "pingpong"]),
     "rate_limit": (dict(migrate_rate_limit_mbps=0.15), dict(workload=dict(placement="slow")),
-                   ["promotions", "failed_same_node"]),
+                   ["promotions", "failed_ineligible_src"]),
     "a_bit_miss": (dict(a_bit_miss=0.4), {}, ["promotions"]),
     "no_adapt": (dict(adapt=False, scan_period_ms=800), {}, ["promotions"]),
     "split_placement": (dict(version="v3"), dict(workload=dict(placement="split",

@@ -35,9 +35,11 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     Its Outcome, first failing check first: not hot (when hot_check:
     kscand's is_hot_page, CONFIG_PAGE_IDLE_FLAG form, `!idle && (referenced
     || young)` on the flags the scanner's last visit left, not on the A bit,
-    which that visit cleared), source == destination (a page moved already,
-    also by an earlier entry of this pass), source not on the slow tier, no
-    free page above the destination's high watermark; else success, and the
+    which that visit cleared), source not on the slow tier (a page moved
+    already, also by an earlier entry of this pass), source == destination
+    (the posted code's order: a top-tier destination makes this one
+    unreachable after the previous), no free page above the destination's
+    high watermark; else success, and the
     page moves when the entry ends (move_page). Its cost is
     ps.cost_ns[outcome]. At most ps.budget successes (-1: no limit; the pass
     stops at the last one).
@@ -73,10 +75,10 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
         f = flags[p]
         if hot_check and not ((f & PG_IDLE) == 0 and (f & (PG_YOUNG | PG_REFERENCED)) != 0):
             r = NOT_HOT
-        elif s == d:
-            r = SAME_NODE
         elif node_fast[s]:
             r = INELIGIBLE
+        elif s == d:
+            r = SAME_NODE
         elif free[d] <= wmark_high[d]:
             r = WATERMARK
         else:

@@ -44,8 +44,8 @@ class Outcome(IntEnum):
 
     OK = 0
     NOT_HOT = 1       # kscand's is_hot_page false
-    SAME_NODE = 2     # already on the destination (stale)
-    INELIGIBLE = 3    # source not on the slow tier (stale)
+    SAME_NODE = 2     # already on the destination (stale; tested after INELIGIBLE)
+    INELIGIBLE = 3    # source not on the slow tier (stale: moved already)
     WATERMARK = 4     # destination without a free page above its high watermark
 
 

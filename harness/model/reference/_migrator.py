@@ -37,10 +37,10 @@ class ReferenceMigrator(Migrator):
             f = int(mem.pgflags[p])
             if self.hot_check_idle and not (not f & PG_IDLE and f & (PG_YOUNG | PG_REFERENCED)):
                 r = NOT_HOT
-            elif src == d:
-                r = SAME_NODE
             elif mem.node_is_fast[src]:
                 r = INELIGIBLE
+            elif src == d:
+                r = SAME_NODE
             elif mem.free[d] <= mem.wmark_high[d]:
                 r = WATERMARK
             else:

@@ -192,10 +192,10 @@ class Migrator:
         when the previous one ends and it ends by ``bound``; the rate limit's
         ``budget`` caps the successes. Checks per entry, the first failing
         one giving the outcome: still hot (V3's is_hot_page; V2's LRU form
-        passes, see start), source == destination (the
-        page moved already, also by an earlier entry of this pass), source
-        not slow tier, destination free pages above its high watermark (else
-        fail and wake kswapd). A success moves its page when the entry ends.
+        passes, see start), source not slow tier (the page moved already,
+        also by an earlier entry of this pass), source == destination (the
+        posted order: unreachable with a top-tier destination), destination
+        free pages above its high watermark (else fail and wake kswapd). A success moves its page when the entry ends.
 
         The walk, moves included, is kernels.migrate_entries (each entry's
         outcome depends on the ones before), over slices of the list sized by
