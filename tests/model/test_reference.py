@@ -120,15 +120,23 @@ KMMSCAND_CASES = {
     "v2_as_posted": (dict(version="v2", migrate_sleep_ms=2000),
                      dict(fast_nodes=2, fast=30, workload=dict(processes=2)),
                      ["promotions", "toptier", "demotions"]),
-    # V3's target node by nr_accessed over two top-tier nodes.
-    "v3_target_nr_accessed": (dict(version="v3"),
-                              dict(fast_nodes=2, fast=30, workload=dict(processes=2)),
-                              ["promotions", "toptier"]),
-    # mms_to_scan iterations going round three mms: walks (200 us a PTE) long
-    # enough that an mm's next_scan passes during the wake and it is scanned
-    # again in it.
-    "mms_to_scan_rounds": (dict(scan_period_ms=100, scan_period_min_ms=50, adapt=False),
-                           dict(costs=dict(scan_pte_ns=200_000),
+    # V3's target node by nr_accessed over two top-tier nodes: node 0 (12
+    # pages) holds pages 0-10, ten of them hot; node 1 (32) pages 11-40, one
+    # hot: nr_scanned would pick node 1, nr_accessed picks node 0 (and its
+    # kswapd runs: the small node fills).
+    "v3_target_nr_accessed": (dict(version="v3"), dict(
+        platform=dict(nodes=[dict(id=0, tier="fast", capacity_gb=gb(12)),
+                             dict(id=1, tier="fast", capacity_gb=gb(32)),
+                             dict(id=2, tier="slow", capacity_gb=gb(240))]),
+        workload=dict(counts=[[1] * 10 + [0] * 30 + [1] * 80] * 6)),
+        ["promotions", "toptier", "kswapd_runs"]),
+    # mms_to_scan iterations going round three mms (5 a wake): walks (500 us
+    # a PTE, 40 ms a visit) longer than half the 50 ms scan_period, so an mm's
+    # next_scan passes during the wake and it is scanned again in it (135
+    # scans in 6 s; 129 with mms_to_scan 3).
+    "mms_to_scan_rounds": (dict(scan_period_ms=50, scan_period_min_ms=50, adapt=False,
+                                mms_to_scan=5),
+                           dict(costs=dict(scan_pte_ns=500_000),
                                 workload=dict(placement="slow", processes=3)),
                            ["promotions", "mm_scans"]),
     "dedup_batch_v3": (dict(version="v3", dedup=True, migrate_batch=2), {},
