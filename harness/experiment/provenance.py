@@ -33,6 +33,8 @@ PROVENANCE: dict[str, tuple[str, str]] = {
     "policy.migrate_batch": (PROPOSED, ""),
     "policy.migrate_rate_limit_mbps": (PROPOSED, ""),
     "policy.dedup": (PROPOSED, ""),
+    # A switch of the model (the list's entries as node memory), not of a kernel.
+    "policy.list_slab": ("simulator", ""),
 }
 
 # The proposed knobs at the value that does what the posted kernels do: the

@@ -22,7 +22,7 @@ from harness.analysis.points import with_points
 from harness.analysis.recommend import NOT_KNOBS, Recommendation, plain, recommend, rfc_default
 from harness.analysis.runs import load_run
 from harness.analysis.stats import format_ci
-from harness.experiment.provenance import is_proposed
+from harness.experiment.provenance import is_proposed, where
 from harness.run.store.layout import DEFAULTS_SH, DEFAULTS_YAML
 
 # The scanner's sysfs directory by patch version: the thread is kmmscand in V0/V1
@@ -74,7 +74,7 @@ def knob_kind(key: str) -> str:
         return "policy"
     if is_proposed(key):
         return "proposed"
-    if key.startswith("policy."):
+    if key.startswith("policy.") and where(key) != "simulator":
         return "compile-time"
     return "model"
 

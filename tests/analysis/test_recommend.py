@@ -74,6 +74,7 @@ def test_sysfs_mapping_and_bools():
     for k in ("policy.migrate_batch", "policy.migrate_rate_limit_mbps", "policy.dedup"):
         assert O.knob_kind(k) == "proposed"
     assert O.knob_kind("workload.size_gb") == "model"
+    assert O.knob_kind("policy.list_slab") == "model"  # a model switch, not a kernel one
     assert O.sysfs_value(True) == "1" and O.sysfs_value(False) == "0"
     assert D.rfc_default("policy.scan_sleep_ms", "v3") == 20
     assert D.rfc_default("policy.scan_size_mb", "v0") == 4096

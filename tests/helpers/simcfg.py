@@ -117,6 +117,7 @@ def random_cfg(draw, kind: str, *, allow_scan_scale: bool = False) -> RunConfig:
                                                                  page_kb)))
     platform = dict(page_size_kb=page_kb, nodes=nodes, wmark_high_pct=high,
                     wmark_promo_pct=draw(st.floats(high, 45)),
+                    wmark_min_pct=draw(st.sampled_from([0.024, 5.0, 20.0])),  # capped at high
                     kswapd=draw(st.sampled_from([True, True, False])))
     version = draw(st.sampled_from(["v1", "v3", "v0", "v2"]))
     pol = dict(
@@ -132,6 +133,7 @@ def random_cfg(draw, kind: str, *, allow_scan_scale: bool = False) -> RunConfig:
         migrate_rate_limit_mbps=draw(st.sampled_from([0.0, 0.0, 0.1, 2.0])),
         single_thread=draw(st.sampled_from([None, True, False])),
         a_bit_miss=draw(st.sampled_from([0.0, 0.0, 0.3])),
+        mms_to_scan=draw(st.sampled_from([4096, 4096, 1, 2])),
         scan_scale=draw(st.sampled_from([1, 1, 0, 3, 10] if allow_scan_scale else [1, 1, 0])),
         numab_scan_size_mb=draw(st.sampled_from([1, 256])),
         numab_scan_period_ms=draw(st.sampled_from([200, 1000])),
