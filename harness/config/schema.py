@@ -205,7 +205,12 @@ class PolicyConfig:
     failure_feedback: Bool | None = None
     # numab2 (NUMA balancing tiering mode).
     numab_scan_size_mb: Int = 256
-    numab_scan_period_ms: Int = 1000
+    # None: the period adapts per task as upstream (task_scan_start, then
+    # update_task_scan_period between task_scan_min and task_scan_max, both
+    # scaled by the RSS against numab_scan_size_mb); a value fixes it (ms).
+    numab_scan_period_ms: Int | None = None
+    numab_scan_period_min_ms: Int = 1000   # sysctl numa_balancing_scan_period_min_ms
+    numab_scan_period_max_ms: Int = 60000  # sysctl numa_balancing_scan_period_max_ms
     numab_tick_ms: Int = 10
     hot_threshold_ms: Int = 1000
     promote_rate_limit_mbps: Float = 65536.0
@@ -222,12 +227,15 @@ class PolicyConfig:
         positive = ("scan_sleep_ms", "scan_period_ms", "scan_period_min_ms", "scan_period_max_ms",
                     "scan_size_mb", "scan_size_min_mb", "scan_size_max_mb", "mms_to_scan",
                     "numab_scan_size_mb", "numab_scan_period_ms", "numab_tick_ms",
-                    "hot_threshold_ms")
+                    "hot_threshold_ms", "numab_scan_period_min_ms", "numab_scan_period_max_ms")
         for name in positive:
-            if getattr(self, name) <= 0:
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 _fail(name, "expected a value > 0")
         if not self.scan_period_min_ms <= self.scan_period_max_ms:
             _fail("scan_period_min_ms", "expected scan_period_min_ms <= scan_period_max_ms")
+        if not self.numab_scan_period_min_ms <= self.numab_scan_period_max_ms:
+            _fail("numab_scan_period_min_ms",
+                  "expected numab_scan_period_min_ms <= numab_scan_period_max_ms")
         if not self.scan_size_min_mb <= self.scan_size_max_mb:
             _fail("scan_size_min_mb", "expected scan_size_min_mb <= scan_size_max_mb")
         if self.scan_change_scale < 0:

@@ -28,8 +28,10 @@ Stalls (application time lost), from mechanisms, no fitted share:
 * in-task CPU: hint faults, synchronous migration (NUMAB2 promotes in the
   faulting task) and PTE marking (task_numa_work -> change_prot_numa) run on
   one application thread: its own time, 1/threads of the application's;
-* TLB shootdowns: every successful migration unmaps the page and flushes the
-  TLBs of every CPU running the mm; each thread loses ipi_handler_us.
+* TLB shootdowns: every successful migration of a mapped page (kmmscand)
+  unmaps it and flushes the TLBs of every CPU running the mm, and so does each
+  change_prot_numa range of NUMA balancing's marking (its promotions of
+  PROT_NONE pages need none); each thread loses ipi_handler_us per shootdown.
 
 Access models run in tau, so a uniform slow-down needs no redraws.
 """

@@ -13,6 +13,21 @@ the threshold moves toward the rate limit every threshold_adjust_s
 (numa_promotion_adjust_threshold). The migration is synchronous in the
 faulting task and fails, waking kswapd, if the destination is at or under
 its high watermark (migrate_balanced_pgdat).
+
+The scan period is upstream's (kernel/sched/fair.c) unless
+numab_scan_period_ms fixes it: the first pass comes scan_delay after the task
+starts, then passes follow numa_scan_period, which starts at task_scan_start
+and moves between task_scan_min and task_scan_max (both scaled by the RSS
+against numab_scan_size_mb) in update_task_scan_period, run by
+task_numa_placement once a full scan sequence has passed and hint faults were
+recorded. In tiering mode a fault on a slow-tier page records nothing
+(task_numa_fault returns early) and top-tier pages are not marked, so NUMAB2
+keeps task_scan_start; normal mode (numab=1) records its faults.
+
+Each change_prot_numa range that updated a PTE ends in a TLB flush
+(change_protection's flush_tlb_range: an IPI round to the mm's CPUs, which the
+application pays); promoting a hinted page needs none, since its PTE is
+PROT_NONE and not accessible (ptep_clear_flush skips the flush).
 """
 
 from __future__ import annotations
@@ -34,13 +49,65 @@ HPAGE_BYTES = 2 << 20  # HPAGE_SIZE (x86 PMD): task_numa_work's chunks end on it
 VIRT_FACTOR = 8        # virtpages = pages * 8: the virtual range a pass may skip through
 RL_WINDOW_US = 1_000_000  # numa_promotion_rate_limit's window (MSEC_PER_SEC)
 CPU_STREAM = 0x4E55    # seed tag of the stream that picks the faulting CPU's node
+MAX_SCAN_WINDOW = 2560  # MB/s: task_scan_min never scans faster than this
+NUMA_PERIOD_SLOTS = 10
+NUMA_PERIOD_THRESHOLD = 7
+
+
+def task_nr_scan_windows(rss_pages: int, scan_size_mb: int, page_bytes: int) -> int:
+    """task_nr_scan_windows: the RSS in scan-size windows, rounded up (an empty
+    mm counts one)."""
+    nr_scan_pages = scan_size_mb * MIB // page_bytes
+    rss = rss_pages or nr_scan_pages
+    return -(-rss // nr_scan_pages)
+
+
+def task_scan_min(windows: int, scan_size_mb: int, period_min_ms: int) -> int:
+    """task_scan_min (ms): period_min per window, floored so that at most
+    MAX_SCAN_WINDOW MB are marked a second."""
+    w = MAX_SCAN_WINDOW // scan_size_mb if scan_size_mb < MAX_SCAN_WINDOW else 1
+    return max(1000 // w, period_min_ms // windows)
+
+
+def task_scan_max(windows: int, smin: int, period_max_ms: int) -> int:
+    """task_scan_max (ms) of a task in no numa_group: period_max per window,
+    never under task_scan_min. task_scan_start of such a task is task_scan_min."""
+    return max(smin, period_max_ms // windows)
+
+
+def update_task_scan_period(period: int, local: int, remote: int, private: int, shared: int,
+                            failed: int, smin: int, smax: int) -> int:
+    """update_task_scan_period (ms): no local or shared fault, or a failed
+    migration, doubles the period (up to smax); else, with period slots of a
+    tenth, mostly private (ps_ratio >= 7) or mostly local (lr_ratio >= 7)
+    lengthens it by (ratio - 7) slots (at least one), otherwise it shortens by
+    (7 - max ratio) slots; clamped to [smin, smax]."""
+    if local + shared == 0 or failed:
+        return min(smax, period << 1)
+    period_slot = -(-period // NUMA_PERIOD_SLOTS)
+    lr_ratio = local * NUMA_PERIOD_SLOTS // (local + remote)
+    ps_ratio = private * NUMA_PERIOD_SLOTS // (private + shared)
+    if ps_ratio >= NUMA_PERIOD_THRESHOLD:
+        diff = max(ps_ratio - NUMA_PERIOD_THRESHOLD, 1) * period_slot
+    elif lr_ratio >= NUMA_PERIOD_THRESHOLD:
+        diff = max(lr_ratio - NUMA_PERIOD_THRESHOLD, 1) * period_slot
+    else:
+        diff = -(NUMA_PERIOD_THRESHOLD - max(lr_ratio, ps_ratio)) * period_slot
+    return min(max(period + diff, smin), smax)
 
 
 @dataclass(slots=True)
 class Numab2Slot:
-    """Per-mm scan state (task_numa_work's mm->numa_scan_offset)."""
+    """Per-mm scan state (task_numa_work's mm->numa_scan_offset and the
+    task's numa_scan_period; the mm's threads are one task here)."""
 
     cursor: int = 0  # page offset in the mm where the next marking pass starts
+    scan_period: int = 0  # ms; 0 until the first pass sets task_scan_start
+    seq: int = 0     # numa_scan_seq: full sequences (cursor wraps) so far
+    # numa_faults_locality since the last placement: remote, local, failed.
+    remote: int = 0
+    local: int = 0
+    failed: int = 0
 
 
 @dataclass(slots=True)
@@ -104,24 +171,56 @@ class Numab2Policy(Policy):
             return
         sim, c = self.sim, self.cfg
         self._faults_until(sim.t)
-        walked = self._task_numa_work(mm)
-        sim.cpu_ns.app_mark += walked * sim.costs.numab_mark_pte_ns
+        slot = self.slots[mm.spec.index]
+        if not slot.scan_period:
+            slot.scan_period = self._scan_limits(mm)[0]  # task_scan_start
+        seq = slot.seq
+        walked, flushes = self._task_numa_work(mm)
+        # Each flush: the initiator waits tlb_shootdown_us, every CPU of the
+        # mm takes the IPI (the runtime's shootdown stall).
+        sim.cpu_ns.app_mark += (walked * sim.costs.numab_mark_pte_ns
+                                + flushes * sim.costs.tlb_shootdown_us * 1000)
+        sim.counters.shootdowns += flushes
         self._count_pass(walked)
-        sim.schedule(sim.t + c.numab_scan_period_ms * 1000, PRIO_POLICY, lambda: self._mark(mm))
+        if slot.seq != seq:
+            self._placement(mm, slot)
+        period = c.numab_scan_period_ms or slot.scan_period
+        sim.schedule(sim.t + period * 1000, PRIO_POLICY, lambda: self._mark(mm))
+
+    def _scan_limits(self, mm: MMState) -> tuple[int, int]:
+        """task_scan_min and task_scan_max (ms) for the mm's RSS now."""
+        c, s = self.cfg, mm.spec
+        rss = int(np.count_nonzero(self.sim.mem.node[s.lo:s.hi] >= 0))
+        w = task_nr_scan_windows(rss, c.numab_scan_size_mb, self.sim.page_bytes)
+        smin = task_scan_min(w, c.numab_scan_size_mb, c.numab_scan_period_min_ms)
+        return smin, task_scan_max(w, smin, c.numab_scan_period_max_ms)
+
+    def _placement(self, mm: MMState, slot: Numab2Slot) -> None:
+        """task_numa_placement after a new scan sequence: if faults were
+        recorded since the last one, update_task_scan_period (all recorded
+        faults are the task's own: private) and reset the locality counts."""
+        if slot.local + slot.remote == 0:
+            return  # no recorded fault: task_numa_placement does not run
+        smin, smax = self._scan_limits(mm)
+        n = slot.local + slot.remote
+        slot.scan_period = update_task_scan_period(slot.scan_period, slot.local, slot.remote,
+                                                   n, 0, slot.failed, smin, smax)
+        slot.local = slot.remote = slot.failed = 0
 
     def _count_pass(self, walked: int) -> None:
         """The scan counters: NUMAB2's passes are the policy's scans."""
         self.sim.counters.ptes_scanned += walked
         self.sim.counters.mm_scans += 1
 
-    def _task_numa_work(self, mm: MMState) -> int:
+    def _task_numa_work(self, mm: MMState) -> tuple[int, int]:
         """One pass of task_numa_work from the mm's cursor: chunks of the VMAs,
         each ending on an HPAGE_SIZE boundary after the remaining budget (or at
         the VMA's end); a chunk in which change_prot_numa updated any PTE takes
-        its whole length off the budget (`pages`), every chunk takes it off
-        the virtual range (`virtpages` = 8 x the budget). Returns the PTEs
-        walked. The cursor wraps to the mm's start at its end (a real mm has
-        more VMAs above, e.g. the stack)."""
+        its whole length off the budget (`pages`) and ends in a TLB flush,
+        every chunk takes it off the virtual range (`virtpages` = 8 x the
+        budget). Returns the PTEs walked and the flushes. The cursor wraps to
+        the mm's start at its end (a real mm has more VMAs above, e.g. the
+        stack), which starts a new numa_scan_seq."""
         s = mm.spec
         slot = self.slots[s.index]
         bounds = s.vma_bounds
@@ -130,7 +229,7 @@ class Numab2Policy(Policy):
         hp = self.hpage_pages
         start = s.lo + slot.cursor
         v = int(np.searchsorted(bounds, start, side="right")) - 1
-        walked = 0
+        walked = flushes = 0
         while v < len(bounds) - 1:
             vma_lo, vma_hi = int(bounds[v]), int(bounds[v + 1])
             end = start
@@ -139,15 +238,18 @@ class Numab2Policy(Policy):
                 end = min(s.lo + -(-(start - s.lo + pages) // hp) * hp, vma_hi)
                 if self._rule_change_prot_numa(start, end):
                     pages -= end - start
+                    flushes += 1
                 virtpages -= end - start
                 walked += end - start
                 start = end
                 if pages <= 0 or virtpages <= 0:
                     slot.cursor = 0 if start >= s.hi else start - s.lo
-                    return walked
+                    slot.seq += slot.cursor == 0
+                    return walked, flushes
             v += 1
         slot.cursor = 0
-        return walked
+        slot.seq += 1
+        return walked, flushes
 
     def _rule_change_prot_numa(self, lo: int, hi: int) -> int:
         """change_prot_numa over pages [lo, hi): a page not PROT_NONE yet is
@@ -245,9 +347,9 @@ class Numab2Policy(Policy):
                 ctr.failed_dest_watermark += len(ok) - room
                 mem.wake_kswapd(d)
             go = pages[np.concatenate([idx[:k], ok[:room]])]
-            mem.move(go, d, "promote")
+            mem.move(go, d, "promote", shootdown=False)  # PROT_NONE: no flush
             moved += len(go)
-        sim.cpu_ns.app_fault += moved * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
+        sim.cpu_ns.app_fault += moved * costs.migrate_page_us * 1000
 
     def _candidates(self, st: PromoteState, ft: np.ndarray, latency: np.ndarray) -> np.ndarray:
         """Which of a node's faults (not plenty, in time order) pass the latency

@@ -39,7 +39,7 @@ class ReferenceNumab2Policy(Numab2Policy):
             if mem.free[d] > self.enough_wmark[d]:
                 # pgdat_free_space_enough: promote at once, reset the threshold.
                 st.nbp_threshold = 0
-                mem.move(np.array([p]), d, "promote")
+                mem.move(np.array([p]), d, "promote", shootdown=False)
                 moved += 1
                 continue
             if f - st.nbp_th_start > self.period_us:
@@ -56,9 +56,9 @@ class ReferenceNumab2Policy(Numab2Policy):
             if st.nr_cand - st.nbp_rl_nr_cand >= limit:
                 ctr.failed_rate_limited += 1
             elif mem.free[d] > mem.wmark_high[d]:
-                mem.move(np.array([p]), d, "promote")
+                mem.move(np.array([p]), d, "promote", shootdown=False)
                 moved += 1
             else:
                 ctr.failed_dest_watermark += 1
                 mem.wake_kswapd(d)
-        sim.cpu_ns.app_fault += moved * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
+        sim.cpu_ns.app_fault += moved * costs.migrate_page_us * 1000
