@@ -4,6 +4,7 @@ run makes with them."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from harness.config import from_dict
@@ -62,31 +63,35 @@ def test_hand_derived_period_sequences_of_an_8_gib_task():
     assert update_task_scan_period(130, 10, 0, 10, 0, 1, smin, smax) == 260
 
 
-def _cfg(policy: dict, pages: int = 2048, duration_s: float = 3.0):
+def _cfg(policy: dict, pages: int = 2048, duration_s: float = 3.0, placement: str = "slow"):
     mb = pages * PAGE / 2**20
     return from_dict({
         "duration_s": duration_s,
         "platform": {"nodes": [{"id": 0, "tier": "fast", "capacity_gb": 0.5},
                                {"id": 1, "tier": "slow", "capacity_gb": 1}]},
-        "workload": {"kind": "uniform", "size_gb": mb / 1024, "placement": "slow",
+        "workload": {"kind": "uniform", "size_gb": mb / 1024, "placement": placement,
                      "access_rate": 1e5},
         "policy": policy,
     }, "test")
 
 
-def test_numab2_passes_at_task_scan_start():
+def test_numab2_promotions_lengthen_the_period():
     """8 MiB on the slow tier, 1 MB windows: 8 windows, task_scan_min =
-    max(1000 / 2560 -> 0, 1000 / 8) = 125 ms. Tiering mode records no fault,
-    so the period stays there: passes at 1000, 1125, ..., 3000 ms = 17."""
+    max(1000 / 2560 -> 0, 1000 / 8) = 125 ms = task_scan_start. The fast node
+    has plenty free, so each fault promotes, and do_numa_page records it on
+    the new top-tier node: local, private. The placements that follow
+    recorded faults give 125 + 3 x 13 = 164, then 164 + 3 x 17 = 215; once all
+    pages are on the top tier nothing is marked or recorded and it stays:
+    fewer passes than the 17 a fixed 125 ms would make."""
     cfg = _cfg({"kind": "numab2", "numab_scan_size_mb": 1})
     sim = Sim(cfg, make_policy(cfg.policy))
     m = sim.run()
-    assert m["mm_scans"] == 17
-    assert sim.policy.slots[0].scan_period == 125
+    assert sim.policy.slots[0].scan_period == 215
+    assert m["mm_scans"] < 17
     # 1 MB budget, 2 MB chunks: one change_prot_numa range a pass, so at most
     # one flush a pass; the promotions of PROT_NONE pages add none.
     assert m["promotions"] > 17
-    assert 1 <= sim.counters.shootdowns <= 17
+    assert 1 <= sim.counters.shootdowns <= m["mm_scans"]
 
 
 @pytest.mark.parametrize("impl", ["vectorized", "reference"])
@@ -111,3 +116,52 @@ def test_fixed_period_knob_keeps_the_old_schedule():
     cfg = _cfg({"kind": "numab2", "numab_scan_size_mb": 1, "numab_scan_period_ms": 1000})
     m = simulate(cfg).metrics
     assert m["mm_scans"] == 3  # 1000, 2000, 3000 ms
+
+
+def _numab2_after_start(impl: str, placement: str):
+    """numab2 on 8 MiB (8 x 1 MB windows: limits [125, 7500] ms), run to 0.5 s:
+    its mm has started, no pass has marked anything yet. The period is set to
+    task_scan_start = task_scan_min = 125 ms, as the first pass would."""
+    cfg = _cfg({"kind": "numab2", "numab_scan_size_mb": 1}, duration_s=0.5, placement=placement)
+    sim = make_reference_sim(cfg) if impl == "reference" else Sim(cfg, make_policy(cfg.policy))
+    sim.run()
+    sim.policy.slots[0].scan_period = 125
+    return sim
+
+
+@pytest.mark.parametrize("impl", ["vectorized", "reference"])
+def test_numab2_top_tier_local_faults_lengthen_the_period(impl):
+    """Tiering mode records a top-tier page's fault (task_numa_fault returns
+    early only for a slow-tier page): 10 faults on pages of the fast node, the
+    only CPU node, are 10 local private faults; update_task_scan_period then
+    gives ps_ratio 10 -> +3 slots of ceil(125 / 10) = 13: 125 + 39 = 164."""
+    sim = _numab2_after_start(impl, "fast")
+    pol, slot = sim.policy, sim.policy.slots[0]
+    pages = np.arange(10, dtype=np.int64)
+    assert (sim.mem.node[pages] == 0).all()
+    pol._rule_faults(pages, np.full(10, float(sim.t)), sim.t)
+    assert (slot.local, slot.remote) == (10, 0)
+    assert sim.counters.promotions == 0
+    pol._placement(sim.mms[0], slot)
+    assert slot.scan_period == 164 and (slot.local, slot.remote) == (0, 0)
+
+
+@pytest.mark.parametrize("impl", ["vectorized", "reference"])
+def test_numab2_slow_tier_faults_record_nothing(impl):
+    """Faults on slow-tier pages that are not promoted (the fast node has no
+    free page: under its high watermark) are not recorded, so
+    task_numa_placement does not run and the period stays 125 ms; a promoted
+    page's fault is recorded on its new node, local."""
+    sim = _numab2_after_start(impl, "slow")
+    pol, slot = sim.policy, sim.policy.slots[0]
+    pages = np.arange(10, dtype=np.int64)
+    assert (sim.mem.node[pages] == 1).all()
+    free = int(sim.mem.free[0])
+    sim.mem.free[0] = 0
+    pol._rule_faults(pages, np.full(10, float(sim.t)), sim.t)
+    assert (slot.local, slot.remote) == (0, 0) and sim.counters.promotions == 0
+    pol._placement(sim.mms[0], slot)
+    assert slot.scan_period == 125
+    sim.mem.free[0] = free  # plenty free: promoted at once
+    pol._rule_faults(pages[:4], np.full(4, float(sim.t)), sim.t)
+    assert sim.counters.promotions == 4 and (slot.local, slot.remote) == (4, 0)

@@ -51,16 +51,7 @@ class Numab1Hinting(Numab2Policy):
         self.sim.cpu_ns.app_fault += n * self.sim.costs.hint_fault_us * 1000
         if n == 0:
             return
-        local = self.sim.mem.node[pages] == self._cpu_nodes(n)
-        mm = self.sim.mm_of(pages)
-        nm = len(self.sim.mms)
-        loc = np.bincount(mm[local], minlength=nm)
-        rem = np.bincount(mm[~local], minlength=nm)
-        for i in np.flatnonzero(loc + rem):
-            slot = self.slots.get(int(i))
-            if slot is not None:
-                slot.local += int(loc[i])
-                slot.remote += int(rem[i])
+        self._record_faults(pages, self.sim.mem.node[pages] == self._cpu_nodes(n))
 
 
 __all__ = ["Numab1Hinting"]

@@ -20,9 +20,10 @@ starts, then passes follow numa_scan_period, which starts at task_scan_start
 and moves between task_scan_min and task_scan_max (both scaled by the RSS
 against numab_scan_size_mb) in update_task_scan_period, run by
 task_numa_placement once a full scan sequence has passed and hint faults were
-recorded. In tiering mode a fault on a slow-tier page records nothing
-(task_numa_fault returns early) and top-tier pages are not marked, so NUMAB2
-keeps task_scan_start; normal mode (numab=1) records its faults.
+recorded. In tiering mode a fault on a slow-tier page that stays there
+records nothing (task_numa_fault returns early); a promoted page's fault is
+recorded on its new top-tier node (local), and a fault on a top-tier page is
+local when on the faulting CPU's node. Normal mode (numab=1) records all.
 
 Each change_prot_numa range that updated a PTE ends in a TLB flush
 (change_protection's flush_tlb_range: an IPI round to the mm's CPUs, which the
@@ -330,6 +331,9 @@ class Numab2Policy(Policy):
         sim.cpu_ns.app_fault += n * costs.hint_fault_us * 1000
         dst = self._cpu_nodes(n)
         slow = ~mem.node_is_fast[mem.node[pages]]
+        # task_numa_fault records a top-tier page's fault (local when on the
+        # faulting CPU's node); a slow-tier page's is not recorded in tiering mode.
+        self._record_faults(pages[~slow], mem.node[pages[~slow]] == dst[~slow])
         moved = 0
         for d in np.unique(dst[slow]):
             d = int(d)
@@ -349,7 +353,24 @@ class Numab2Policy(Policy):
             go = pages[np.concatenate([idx[:k], ok[:room]])]
             mem.move(go, d, "promote", shootdown=False)  # PROT_NONE: no flush
             moved += len(go)
+            # do_numa_page passes the target node after a migration: top tier, local.
+            self._record_faults(go, np.ones(len(go), dtype=bool))
         sim.cpu_ns.app_fault += moved * costs.migrate_page_us * 1000
+
+    def _record_faults(self, pages: np.ndarray, local: np.ndarray) -> None:
+        """task_numa_fault's numa_faults_locality for recorded faults: each
+        page's local/remote count to its mm's task."""
+        if len(pages) == 0:
+            return
+        mm = self.sim.mm_of(pages)
+        nm = len(self.sim.mms)
+        loc = np.bincount(mm[local], minlength=nm)
+        rem = np.bincount(mm[~local], minlength=nm)
+        for i in np.flatnonzero(loc + rem):
+            slot = self.slots.get(int(i))
+            if slot is not None:
+                slot.local += int(loc[i])
+                slot.remote += int(rem[i])
 
     def _candidates(self, st: PromoteState, ft: np.ndarray, latency: np.ndarray) -> np.ndarray:
         """Which of a node's faults (not plenty, in time order) pass the latency

@@ -34,6 +34,8 @@ class ReferenceNumab2Policy(Numab2Policy):
             p, f = int(p), float(f)
             d = int(self._cpu_nodes(1)[0])  # the faulting CPU's node
             if mem.node_is_fast[mem.node[p]]:
+                # task_numa_fault records a top-tier page's fault.
+                self._record_faults(np.array([p]), np.array([d == int(mem.node[p])]))
                 continue
             st = self.promo[d]
             if mem.free[d] > self.enough_wmark[d]:
@@ -41,6 +43,7 @@ class ReferenceNumab2Policy(Numab2Policy):
                 st.nbp_threshold = 0
                 mem.move(np.array([p]), d, "promote", shootdown=False)
                 moved += 1
+                self._record_faults(np.array([p]), np.array([True]))  # now top tier, local
                 continue
             if f - st.nbp_th_start > self.period_us:
                 self._adjust_threshold(st, int(f))
@@ -58,6 +61,7 @@ class ReferenceNumab2Policy(Numab2Policy):
             elif mem.free[d] > mem.wmark_high[d]:
                 mem.move(np.array([p]), d, "promote", shootdown=False)
                 moved += 1
+                self._record_faults(np.array([p]), np.array([True]))  # now top tier, local
             else:
                 ctr.failed_dest_watermark += 1
                 mem.wake_kswapd(d)
