@@ -7,11 +7,16 @@ Each subcommand lives in ``harness/commands/<name>.py`` with a
 from __future__ import annotations
 
 import argparse
+import difflib
+import errno
 import importlib
 import os
 import sys
 
 from harness.errors import TiersweepError
+
+USER_PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EISDIR,
+                    errno.EEXIST, errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP}
 
 COMMANDS = ["simulate", "bench", "calibrate", "report", "defaults", "trace", "sweep", "tune",
             "bench_harness", "bench_study", "compare", "schema"]
@@ -27,10 +32,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unknown_command(parser: argparse.ArgumentParser, word: str) -> str | None:
+    """The one-line refusal of a misspelled subcommand, with the closest names."""
+    if word.startswith("-"):
+        return None
+    names = next(a.choices for a in parser._actions  # noqa: SLF001 - argparse keeps them here
+                 if isinstance(a, argparse._SubParsersAction))
+    if word in names:
+        return None
+    near = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]}?" if near else "see tiersweep --help"
+    return f"unknown command {word!r}; {hint}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     if not (sys.argv[1:] if argv is None else argv):  # no command: list them
         parser.print_help(sys.stderr)
+        return 2
+    words = sys.argv[1:] if argv is None else argv
+    unknown = _unknown_command(parser, words[0])
+    if unknown:
+        parser.print_usage(sys.stderr)
+        print(f"tiersweep: error: {unknown}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
     try:
@@ -55,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"tiersweep: error: {where}{exc.strerror or exc}; rerun the same command once "
               "it is fixed to resume", file=sys.stderr)
-        return 1
+        # A path the user gave that cannot be used is their input (2); a disk
+        # that fills or fails under the run is not (1).
+        return 2 if exc.errno in USER_PATH_ERRNOS else 1
     return int(rc or 0)
 
 

@@ -17,3 +17,10 @@ class InputError(TiersweepError):
     """An input file (trace, results directory) is missing or malformed."""
 
     exit_code = 2
+
+
+class RayStartError(TiersweepError):
+    """Local Ray (or its first worker) did not start: the machine, not the input
+    nor a failure of ours; the message names the log folder and what to try."""
+
+    exit_code = 3

@@ -2,12 +2,12 @@
 registry as a parametrization, and one local Ray session per test module.
 
 Paths are absolute (``REPO``, ``CONFIGS``), so the suite does not depend on
-the directory pytest runs from.
+the directory pytest runs from; a test that uses relative paths asks for the
+``in_repo`` fixture. Importing this module changes nothing.
 """
 
 from __future__ import annotations
 
-import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -26,11 +26,14 @@ def parametrize_policy(*, exclude: tuple[str, ...] = (), argname: str = "policy"
     return pytest.mark.parametrize(argname, [p for p in POLICIES if p not in exclude])
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _from_the_repository():
-    """Relative paths in tests and in the commands they run (configs/...,
-    tests/fixtures/...) resolve from the repository, wherever pytest starts."""
-    os.chdir(REPO)
+@pytest.fixture
+def in_repo(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The repository as the working directory for one test (restored after it),
+    for tests that name files the way a user types them (``configs/zipf.yaml``)
+    and for the commands they run; returns ``REPO``. Tests that do not ask for it
+    run from wherever pytest started."""
+    monkeypatch.chdir(REPO)
+    return REPO
 
 
 @pytest.fixture
@@ -49,8 +52,8 @@ def write_yaml(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(scope="module")
 def ray_backend():
     """One local Ray session (2 CPUs, no dashboard, 127.0.0.1) per test module."""
-    from harness.run.backends import RayBackend
+    from tests.helpers.sessions import ray_backend as start
 
-    backend = RayBackend(cpus=2)
+    backend = start(cpus=2)  # retries a slow start
     yield backend
     backend.close()

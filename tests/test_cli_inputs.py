@@ -1,4 +1,4 @@
-"""Command-line input errors (issue 14, fail fast): one line, exit 2, and
+"""Command-line input errors fail fast: one line, exit 2, and
 nothing created; an unreachable --address answered within its timeout."""
 
 from __future__ import annotations

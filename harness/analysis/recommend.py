@@ -2,8 +2,9 @@
 
 The recommendation is one evaluated point of the run:
 
-* a study (tune run with an Optuna journal, one objective): its best trial,
-  i.e. the best value of the study's own aggregate over the suite;
+* a study (tune run with an Optuna journal, one objective): the trial its
+  choice on the holdout seeds picked (summary.json ``choice``,
+  harness.search.holdout), else its best trial;
 * otherwise (sweep, compare, multi-objective study): the kmmscand point with
   the highest mean objective (mean over workloads of the means over seeds)
   among those evaluated on every workload and seed of the run.
@@ -106,6 +107,13 @@ def _study_best(run: RunData, df: pd.DataFrame) -> tuple[str, int] | None:
     """The point of a single-objective study's best trial, if the run has one."""
     if run.journal is None or "trial" not in df.columns:
         return None
+    from harness.analysis.headline import read_summary
+
+    rec = (read_summary(run.path).get("choice") or {}).get("recommendation")
+    if rec:  # chosen on the holdout seeds among the study's top trials
+        rows = df[(df["trial"] == int(rec["trial"])) & (df["mode"] == "tune")]
+        if len(rows):
+            return str(rows["point"].iloc[0]), int(rec["trial"])
     study = load_study(run.journal, study_name(run.manifest))
     if len(study.directions) != 1:
         return None
@@ -129,7 +137,11 @@ def recommend(run: RunData) -> Recommendation:
     picked = _study_best(run, df)
     if picked is not None:
         point, trial = picked
-        selected_by = f"best trial #{trial} of the Optuna study (its aggregate over the suite)"
+        from harness.analysis.headline import read_summary
+
+        how = (read_summary(run.path).get("choice") or {}).get("selected_by")
+        selected_by = (f"trial #{trial}: {how}" if how else
+                       f"best trial #{trial} of the Optuna study (its aggregate over the suite)")
     else:
         full = kmm[kmm["complete"]]
         if full.empty:

@@ -44,11 +44,15 @@ def group_ci(grouped) -> pd.DataFrame:
 
 
 def format_ci(m: float, lo: float, hi: float, spec: str = ".3g") -> str:
-    """``m [lo, hi]`` for a table; ``m`` alone without an interval, ``-`` without a mean."""
+    """``m [lo, hi]`` for a table; ``m`` alone without an interval, ``-`` without a
+    mean, ``m deterministic`` when every seed gave the same value (a zero-width
+    interval would look like certainty about the next run)."""
     if not math.isfinite(m):
         return "-"
     if not math.isfinite(lo):
         return format(m, spec)
+    if hi - lo <= 1e-9 * max(1.0, abs(m)):  # every seed gave the same value
+        return f"{m:{spec}} deterministic"
     return f"{m:{spec}} [{lo:{spec}}, {hi:{spec}}]"
 
 

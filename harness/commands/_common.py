@@ -20,8 +20,9 @@ def add_backend_args(p) -> None:
     p.add_argument("--connect-timeout", type=float, default=None, metavar="S",
                    help="with --address: give up if the cluster does not answer in S seconds "
                         "(default 30)")
-    p.add_argument("--backend", choices=["ray", "inline"], default="ray",
-                   help="ray (default) or inline: run in this process, one at a time")
+    p.add_argument("--backend", choices=["ray", "ray-actors", "inline"], default="ray",
+                   help="ray (default): Ray tasks; ray-actors: one long-lived Ray actor per "
+                        "CPU slot; inline: run in this process, one at a time")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar")
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="print model speed and memory figures")
@@ -15,17 +12,12 @@ def register(sub) -> None:
                    help="skip the reference-versus-vectorized comparison")
     p.add_argument("--breakdown", action="store_true",
                    help="also time the model's parts in one more run of the largest size")
-    # Internal, kept for scripts: one case as JSON (run_all now starts its own process).
-    p.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from harness.tools import bench as bench
 
-    if args.one is not None:
-        print(json.dumps(bench.one_case(args.one, args.duration, args.kind)))
-        return 0
     sizes = [float(s) for s in args.sizes.split(",") if s]
     bench.run_all(sizes, args.duration, args.kind, reference=not args.skip_reference,
                   echo=lambda s: print(s, flush=True), parts=args.breakdown)

@@ -10,7 +10,7 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "compare", help="run the policies side by side over a workload suite and seeds",
-        description="Run none, numab2, kmmscand with the RFC defaults, kmmscand with tuned "
+        description="Run none, numab2, damon_tier, kmmscand with the RFC defaults, kmmscand with tuned "
                     "knobs (--tuned RUN_DIR) and the oracle on every workload of CONFIG's "
                     "suite with every seed (holdout seeds included), as Ray tasks, into a "
                     "results directory (mode compare). Then: tiersweep report DIR.")

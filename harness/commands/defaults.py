@@ -50,6 +50,11 @@ def run(args) -> int:
     if "objective_rfc" in s:
         line += (f"; RFC defaults {s['objective_rfc']:.3f}, {100 * s['hit_rate_rfc']:.2f}%")
     print(line)
+    from harness.report.defaults_out import tuning_text
+
+    headline = tuning_text(args.run_dir)  # a tuning run's choice, baselines, provenance
+    if headline:
+        print("\n" + headline + "\n")
     for n in rec.notes:
         print(f"note: {n}")
     print(f"wrote {res.yaml_path} and {res.sh_path}")

@@ -34,4 +34,6 @@ def run(args) -> int:
     print(f"wrote {res.html} ({len(res.figures) // 2} figures)")
     for key, why in res.skipped.items():
         print(f"  {key}: not drawn: {why}")
+    for w in res.warnings:
+        print(f"  warning: {w}")
     return 0

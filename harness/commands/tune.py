@@ -36,9 +36,10 @@ def run(args) -> int:
         raise ConfigError(f"{args.config}: study: missing; add a study: section with a space")
     out = out_dir(args, exp.name)
     if args.dry_run:
-        from harness.search.plan import plan_study
+        from harness.search.plan import footprint_lines, plan_study
 
-        print(plan_study(exp, out, args.trials, args.cpus, args.compare).text())
+        print(plan_study(exp, out, args.trials, args.cpus, args.compare, args.storage).text())
+        print(footprint_lines(exp))
         return 0
     import contextlib
 
@@ -62,6 +63,11 @@ def run(args) -> int:
                             storage=args.storage, progress=args.progress,
                             command=command_line(), compare=args.compare)
     print(study_text(exp, rep))
+    from harness.report.defaults_out import tuning_text
+
+    headline = tuning_text(out)  # the recommendation beside RFC defaults and baselines
+    if headline:
+        print("\n" + headline)
     return 0
 
 
@@ -74,7 +80,11 @@ def study_text(exp, rep) -> str:
 
     parts = [_header(exp, rep)]
     if rep.best and not rep.comparison.empty:
-        parts.append(_comparison_text(exp, rep.best[0], rep.comparison))
+        rec = rep.best[0]
+        if rep.choice:  # the comparison ran the trial chosen on the holdout seeds
+            r = rep.choice["recommendation"]
+            rec = {**rec, "number": r["trial"], "params": r["params"]}
+        parts.append(_comparison_text(exp, rec, rep.comparison))
         parts.append(_regret_text(exp, rep.regret))
         parts.append(_front_text(exp, rep.best) if exp.study.multi else "")
     elif rep.best:  # --no-compare: the best trial (or the front) without the comparison
@@ -82,8 +92,18 @@ def study_text(exp, rep) -> str:
     parts.append(_importance_text(rep.importances))
     out = rep.out_dir
     parts.append(f"results: {out / TRIALS} ({rep.rows} rows), {out / TIMESERIES}, "
-                 f"{out / MANIFEST}\ndashboard: optuna-dashboard {rep.storage}")
+                 f"{out / MANIFEST}\n{dashboard_hint(rep.storage)}")
     return "\n".join(t for t in parts if t)
+
+
+def dashboard_hint(storage: str) -> str:
+    """How to browse the study: the command, or how to install it first."""
+    import shutil
+
+    if shutil.which("optuna-dashboard"):
+        return f"dashboard: optuna-dashboard {storage}"
+    return (f"dashboard: pip install 'tiersweep[dashboard]', then optuna-dashboard {storage} "
+            "(not installed here)")
 
 
 def _fmt(v: Any) -> str:

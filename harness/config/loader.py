@@ -41,6 +41,9 @@ _BOUNDS = {
     DURATION_LIMIT_S: "at most 1e7 s (116 days)",
 }
 
+_BOUND_KINDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+                "less_than_equal": "<="}
+
 # Every dataclass a file is built into carries this (pydantic's with_config).
 STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -65,6 +68,55 @@ Bool = Annotated[bool, Strict()]
 Str = Annotated[str, Strict()]
 SizeGB = Annotated[Float, Field(le=PIB_IN_GB)]
 DurationS = Annotated[Float, Field(le=DURATION_LIMIT_S)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Says:
+    """What a field's bound means, in its error message ("a capacity > 0")."""
+
+    text: str
+
+
+def _bounds(limit: float, gt, ge, lt, le) -> dict[str, float]:
+    lower = {"gt": gt} if gt is not None else {"ge": -limit if ge is None else ge}
+    upper = {"lt": lt} if lt is not None else {"le": limit if le is None else le}
+    return {**lower, **upper}
+
+
+def real(says: str, *, gt: float | None = None, ge: float | None = None,
+         lt: float | None = None, le: float | None = None) -> Any:
+    """A finite float field inside its range: the one declaration of its bounds,
+    which the validator checks and the JSON Schema carries (minimum,
+    exclusiveMinimum, ...); unset sides keep the magnitude limit."""
+    return Annotated[float, Strict(), Field(allow_inf_nan=False,
+                                            **_bounds(MAGNITUDE_LIMIT, gt, ge, lt, le)),
+                     Says(says)]
+
+
+def whole(says: str, *, gt: int | None = None, ge: int | None = None,
+          lt: int | None = None, le: int | None = None) -> Any:
+    """An integer field inside its range (see `real`); 512.0 reads as 512."""
+    return Annotated[int, Strict(), Field(**_bounds(INT_LIMIT, gt, ge, lt, le)),
+                     BeforeValidator(_whole_float_to_int), Says(says)]
+
+
+def one_of(*values: int) -> Any:
+    """An integer that is one of `values` (the JSON Schema's enum)."""
+    return Annotated[Literal[values], BeforeValidator(_whole_float_to_int)]
+
+
+def _says(tp: Any) -> str | None:
+    """The Says of an annotated field type (also under `X | None`)."""
+    if typing.get_origin(tp) is Annotated:
+        found = [m for m in tp.__metadata__ if isinstance(m, Says)]
+        if found:
+            return found[-1].text
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        for arm in typing.get_args(tp):
+            if (text := _says(arm)) is not None:
+                return text
+    return None
 
 T = TypeVar("T")
 
@@ -158,9 +210,9 @@ def _message(cls: type, errors: list[dict[str, Any]]) -> str:
         return f"{where}: missing; this field is required"
     if kind == "finite_number":
         return f"{where}: expected a finite number, got {got!r}"
-    if kind in ("less_than_equal", "greater_than_equal"):
-        bound = abs(ctx.get("le", ctx.get("ge")))
-        meaning = _BOUNDS.get(bound, f"a value within ±{bound:g}")
+    if kind in _BOUND_KINDS:
+        bound = next(ctx[k] for k in ("gt", "ge", "lt", "le") if k in ctx)
+        meaning = _BOUNDS.get(abs(bound)) or _says(tp) or f"a value {_BOUND_KINDS[kind]} {bound:g}"
         return f"{where}: expected {meaning}, got {got!r}"
     return f"{where}: expected {_describe(_strip(tp))}, got {got!r}"
 

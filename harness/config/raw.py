@@ -134,7 +134,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{p}:{where}: not valid YAML") from None
     if raw is None:
-        raw = {}
+        # A zero-byte file or one of comments only: most likely the wrong file
+        # (running the built-in defaults instead would hide that).
+        raise ConfigError(f"{p}: empty config (no settings, only blank lines or comments); "
+                          "expected a YAML mapping of settings")
     if not isinstance(raw, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level")
     return raw

@@ -25,8 +25,11 @@ from harness.errors import ConfigError
 from harness.experiment.space import Param, parse_space
 from harness.experiment.spec import (
     AGGREGATES,
+    CONSTRAINTS,
+    DERIVED_METRICS,
     PRUNERS,
     SAMPLERS,
+    SCHEDULES,
     Experiment,
     Objective,
     PrunerSpec,
@@ -119,6 +122,11 @@ class StudySection:
     # Regret: after the shared study, a study of this many trials on each
     # workload alone gives that workload's own best knobs (0 = none).
     per_workload_trials: Int = 0
+    # Guards (Optuna constraints): max_hit_loss_points, max_cpu_percent.
+    constraints: dict[Str, Float] | None = None
+    schedule: Str = "generations"  # generations | async
+    generation_size: Int = 8       # trials asked together (not the CPU count)
+    top_k: Int = 5                 # re-evaluated on the holdout seeds; 0 = none
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -137,6 +145,17 @@ class StudySection:
             fail("timeout_s", "expected seconds > 0")
         if self.per_workload_trials < 0:
             fail("per_workload_trials", "expected an integer >= 0 (0 = no per-workload studies)")
+        for k, v in (self.constraints or {}).items():
+            if k not in CONSTRAINTS:
+                fail("constraints", f"{k}: expected one of {', '.join(CONSTRAINTS)}")
+            if not v >= 0:
+                fail(f"constraints.{k}", f"expected a number >= 0, got {v!r}")
+        if self.schedule not in SCHEDULES:
+            fail("schedule", f"expected one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.generation_size < 1:
+            fail("generation_size", "expected an integer >= 1")
+        if self.top_k < 0:
+            fail("top_k", "expected an integer >= 0 (0 = choose on the study seeds)")
 
 
 @with_config(STRICT)
@@ -263,7 +282,7 @@ def _study_spec(s: StudySection, src: str, path: str) -> StudySpec:
                                 f"{path}.objectives[{i}]"))
     if len({o.metric for o in objectives}) != len(objectives):
         raise ConfigError(f"{where}.objectives: each metric at most once")
-    names = metric_names()
+    names = (*metric_names(), *DERIVED_METRICS)
     for i, o in enumerate(objectives):
         if o.metric not in names:
             near = difflib.get_close_matches(o.metric, names, n=1)
@@ -289,7 +308,9 @@ def _study_spec(s: StudySection, src: str, path: str) -> StudySpec:
                      seed=s.seed, trials=s.trials, timeout_s=s.timeout_s,
                      pruner=PrunerSpec(kind, tuple((k, v) for k, v in pr.items() if k != "kind")),
                      enqueue_default=s.enqueue_default,
-                     per_workload_trials=s.per_workload_trials)
+                     per_workload_trials=s.per_workload_trials,
+                     constraints=tuple((s.constraints or {}).items()), schedule=s.schedule,
+                     generation_size=s.generation_size, top_k=s.top_k)
 
 
 # ------------------------------------------- knobs tried as run configs

@@ -35,12 +35,20 @@ TUNED = "tuned"
 OWN_BEST = "own-best"
 # Named labels, in legend order: the baselines (policies other than kmmscand),
 # kmmscand at its RFC defaults and tuned.
-NAMED_LABELS = ("none", "numab2", DEFAULT_LABEL, TUNED, "oracle")
+NAMED_LABELS = ("none", "numab2", "damon_tier", DEFAULT_LABEL, TUNED, "oracle")
 # The oracle's migrations cost nothing: an upper bound, never a contender.
 NOT_CONTENDERS = ("oracle",)
 AGGREGATES = ("mean", "worst", "gmean")
 SAMPLERS = ("auto", "tpe", "nsga2", "random", "grid", "gp")
 PRUNERS = ("auto", "none", "median", "percentile", "successive_halving", "hyperband")
+# How trials are started: in generations of a fixed size told in trial-number
+# order (the same answer on any machine) or asynchronously (a free slot asks).
+SCHEDULES = ("generations", "async")
+# Metrics a study derives from a row and the suite's reference runs (RFC
+# defaults, none, oracle on the same workload and seed): harness.search.normalize.
+DERIVED_METRICS = ("gain_share", "cost_rel", "norm_objective", "cpu_percent")
+# The study's guards (Optuna constraints, <= 0 feasible): harness.search.normalize.
+CONSTRAINTS = ("max_hit_loss_points", "max_cpu_percent")
 
 
 def get_path(cfg: RunConfig, key: str) -> Any:
@@ -101,6 +109,20 @@ class StudySpec:
     pruner: PrunerSpec = PrunerSpec()
     enqueue_default: bool = True
     per_workload_trials: int = 0  # each workload's own study (regret); 0 = none
+    constraints: tuple[tuple[str, float], ...] = ()  # (name in CONSTRAINTS, bound)
+    schedule: str = "generations"
+    generation_size: int = 8
+    top_k: int = 5  # trials re-evaluated on the holdout seeds before choosing
+
+    @property
+    def bounds(self) -> dict[str, float]:
+        return dict(self.constraints)
+
+    @property
+    def normalized(self) -> bool:
+        """Whether the study needs the suite's reference runs (a derived metric or a guard)."""
+        return bool(self.constraints) or any(o.metric in DERIVED_METRICS
+                                             for o in self.objectives)
 
     @property
     def directions(self) -> list[str]:
@@ -223,6 +245,8 @@ class Experiment:
             body["space"] = [repr(p) for p in self.study.space]
             body["objectives"] = [repr(o) for o in self.study.objectives]
             body["gmean_shift"] = self.study.gmean_shift
+            if self.study.constraints:
+                body["constraints"] = list(self.study.constraints)
         text = json.dumps(body, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -247,5 +271,7 @@ class Experiment:
                             "sampler_options": dict(st.sampler_options), "seed": st.seed,
                             "trials": st.trials, "timeout_s": st.timeout_s,
                             "pruner": {"kind": st.pruner.kind, **dict(st.pruner.options)},
-                            "enqueue_default": st.enqueue_default}
+                            "enqueue_default": st.enqueue_default,
+                            "constraints": dict(st.constraints), "schedule": st.schedule,
+                            "generation_size": st.generation_size, "top_k": st.top_k}
         return out

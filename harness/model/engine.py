@@ -18,9 +18,9 @@ memory component so that the reference can swap in its own.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -38,11 +38,7 @@ from harness.model.core import (
 from harness.model.counters import Counters, CpuTime
 from harness.model.memory import Memory
 from harness.model.metrics import Metrics, objective, runtime_metrics
-from harness.model.policies._numab1 import Numab1Hinting
 from harness.model.workloads import US, Layout, MMSpec, Segment, build_layout
-
-if TYPE_CHECKING:
-    from harness.model.policies import Policy
 
 
 @dataclass
@@ -55,13 +51,37 @@ class MMState:
     started: bool = False
 
 
+class PolicyHooks(Protocol):
+    """What the engine knows of a policy (policies/_base.py ``Policy`` is the
+    base class that implements it): its hooks, called at the time of the
+    change, and the policies that run beside it (numa_balancing=1's hinting),
+    whose hooks the engine calls after its own."""
+
+    name: str
+    beside: Sequence[PolicyHooks]
+    # NUMA balancing's memory-tiering mode (numa_balancing=2): kswapd
+    # balances a node to its PROMO watermark, else to HIGH.
+    memory_tiering: bool
+
+    def start(self, sim: Sim) -> None: ...
+
+    def on_mm_start(self, sim: Sim, mm: MMState) -> None: ...
+
+    def on_mm_exit(self, sim: Sim, mm: MMState) -> None: ...
+
+    def on_phase(self, sim: Sim, segment: Segment) -> None: ...
+
+    def queue_length(self) -> int: ...
+
+    def mm_knobs(self, sim: Sim) -> tuple[list, list]: ...
+
+
 class Sim:
     """State of one run. Policies read and change it through its parts."""
 
     memory_cls: type[Memory] = Memory
-    numab1_cls: type[Policy] = Numab1Hinting  # numa_balancing=1 beside the policy
 
-    def __init__(self, cfg: RunConfig, policy: Policy, layout: Layout | None = None):
+    def __init__(self, cfg: RunConfig, policy: PolicyHooks, layout: Layout | None = None):
         self.loop: runtime.ClosedLoop | None = None
         if cfg.runtime.enabled:
             cfg, tau_total = runtime.resolve(cfg)
@@ -69,8 +89,7 @@ class Sim:
         self.cfg = cfg
         self.policy = policy
         # Policies running beside it, hooks called after its own.
-        self.companions: list[Policy] = (
-            [self.numab1_cls(cfg.policy)] if cfg.policy.numa_balancing == 1 else [])
+        self.companions: list[PolicyHooks] = list(policy.beside)
         self.costs = cfg.costs
         self.layout = layout or build_layout(cfg)
         self.core = EventCore(int(round(cfg.duration_s * US)), cfg.thread_quantum_us)
@@ -78,7 +97,8 @@ class Sim:
         self.bits = PageBits(self.layout.segments, self.core, self.loop)
         self.counters = Counters()
         self.cpu_ns = CpuTime()
-        self.mem = self.memory_cls(cfg, self.layout, self.bits, self.counters, self.cpu_ns)
+        self.mem = self.memory_cls(cfg, self.layout, self.bits, self.counters, self.cpu_ns,
+                                   memory_tiering=policy.memory_tiering)
         self.metrics = Metrics(self.mem, self.counters, self.cpu_ns)
         self.series = self.metrics.series
         self.mms = [MMState(m) for m in self.layout.mms]
@@ -192,4 +212,4 @@ class Sim:
         self.metrics.sample(self.t, self.policy.queue_length(), self.policy.mm_knobs(self))
 
 
-__all__ = ["MMState", "Sim", "objective"]
+__all__ = ["MMState", "PolicyHooks", "Sim", "objective"]

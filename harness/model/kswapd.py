@@ -1,6 +1,6 @@
 """kswapd: demotion from a top-tier node when its free pages fall under the
-watermark, a thread that takes time (a mixin of Memory, whose state it reads
-and whose move() it calls).
+watermark, a thread that takes time (a mixin of Memory: ``Kswapd`` declares
+the part of Memory's state it reads and the methods it calls).
 
 Page-level rule with a per-page reference twin (reference/_memory.py):
 ``_rule_kswapd_victims``; its walk is kernels.kswapd_clock, and a whole chunk
@@ -15,15 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from harness.model.core import PRIO_POLICY
+from harness.model.bits import PageBits
+from harness.model.core import PRIO_POLICY, EventCore
+from harness.model.counters import Counters, CpuTime
 from harness.model.draws import NO_STREAM
-from harness.model.kernels import (
-    NO_BOOLS,
-    NO_FLOATS,
-    SWAP_CLUSTER_MAX,
-    kswapd_chunk,
-    kswapd_clock,
-)
+from harness.model.kernels import kswapd_chunk, kswapd_clock
+from harness.model.kernels.records import NO_BOOLS, NO_FLOATS, SWAP_CLUSTER_MAX
 
 if TYPE_CHECKING:
     from harness.config import RunConfig
@@ -35,20 +32,49 @@ PRIO_KSWAPD = PRIO_POLICY + 3
 
 
 class Kswapd:
-    """kswapd per node (balance_pgdat), on Memory's state."""
+    """kswapd per node (balance_pgdat), on Memory's state.
+
+    What it reads of Memory, declared here (Memory sets them), and the
+    methods of Memory it calls (below); what it keeps is kswapd_* (set in
+    _init_kswapd). Which watermark it balances to comes from the run's
+    policy (memory_tiering), not from the policy's name."""
+
+    # Memory's state that kswapd reads (and changes through move / the kernels)
+    bits: PageBits
+    core: EventCore
+    counters: Counters
+    cpu_ns: CpuTime
+    n_pages: int
+    n_nodes: int
+    capacity: np.ndarray    # pages per node
+    free: np.ndarray        # free pages per node
+    wmark_high: np.ndarray  # per node
+    wmark_promo: np.ndarray
+    slow_nodes: np.ndarray  # node indices of the slow tier
+    node_rate: np.ndarray   # access rate by node
+    fast_rate: float
+    fast_lag: float
+
+    def page_state(self) -> tuple: ...  # Memory's records for the kernels
+    def node_state(self) -> tuple: ...
+    def moves(self) -> tuple: ...
+    def move(self, pages: np.ndarray, dst: np.ndarray | int, kind: str, shootdown: bool = True,
+             at_us: np.ndarray | None = None, src: int | None = None) -> None: ...
+    def _count_moves(self, n: int, promote: bool, pingpong: int,
+                     shootdown: bool = True) -> None: ...
 
     # A chunk's rounds in one compiled call where it can (_kswapd_compiled);
     # the per-page reference, which re-states _rule_kswapd_victims, cannot.
     compiled_kswapd = True
 
-    def _init_kswapd(self, cfg: RunConfig) -> None:
+    def _init_kswapd(self, cfg: RunConfig, memory_tiering: bool) -> None:
         plat = cfg.platform
         self.kswapd_enabled = plat.kswapd
         self.kswapd_pending: set[int] = set()
         self.kswapd_hand = np.zeros(self.n_nodes, dtype=np.int64)
         # pgdat_balanced: the PROMO watermark only in NUMA balancing's
-        # memory-tiering mode (numa_balancing=2, the numab2 policy), else HIGH.
-        self.memory_tiering = cfg.policy.kind == "numab2"
+        # memory-tiering mode (numa_balancing=2), else HIGH.
+        self.memory_tiering = memory_tiering
         self.kswapd_wmark = self.wmark_promo if self.memory_tiering else self.wmark_high
         self.kswapd_running = np.zeros(self.n_nodes, dtype=bool)
         self.kswapd_scanned = np.zeros(self.n_nodes, dtype=np.int64)  # this run's CLOCK steps
@@ -146,12 +172,12 @@ class Kswapd:
         cap = max(most, 0) + 2 * SWAP_CLUSTER_MAX + 2
         victims, at_us = np.empty(cap, dtype=np.int64), np.empty(cap)
         fast = np.array([self.fast_rate, self.fast_lag])
-        clock, nv = kswapd_chunk(
-            d, t, float(budget), float(self.bits.work_now()), self.node, self.pgflags, na,
-            acc.rate, acc.stream.state, self.kswapd_hand, self.kswapd_scanned, self.kswapd_round,
-            self.free, self.kswapd_wmark, self.wmark_high, self.slow_nodes,
-            self.kswapd_scan_ns, c_victim, self.rate, self.moved_at, self.was_demoted,
-            self.node_is_fast, self.node_rate, fast, victims, at_us)
+        # Records as tuples of their fields (kernels/records.py): ABits, Kswapd, Chunk.
+        bits = (na, acc.rate, acc.stream.state, float(self.bits.work_now()), NO_BOOLS, 0, 0)
+        ks = (self.kswapd_hand, self.kswapd_scanned, self.kswapd_round, self.kswapd_wmark,
+              self.slow_nodes, float(self.kswapd_scan_ns), float(c_victim))
+        clock, nv = kswapd_chunk(self.page_state(), self.node_state(), bits, ks, d, t,
+                                 float(budget), (victims, at_us, self.node_rate, fast))
         self.fast_rate, self.fast_lag = float(fast[0]), float(fast[1])
         self._count_moves(nv, False, 0)  # demotions, each with its TLB shootdown
         return clock
@@ -195,6 +221,9 @@ class Kswapd:
         # One segment of Poisson pages: the walk clears and redraws A bits itself.
         one = segs[0].access if na is not None and len(segs) == 1 else None
         rate, stream = (one.rate, one.stream.state) if one is not None else (NO_FLOATS, NO_STREAM)
+        pg = self.page_state()
+        # Records as tuples of their fields (kernels/records.py): Clock, ABits, Victims.
+        walk = (d, hand, need, limit, float(budget), float(c_scan), float(c_victim))
         while True:
             if na is not None:  # the walk reads the A bits itself
                 if self._clear_buf is None:  # pages whose A bit to clear: at most one turn's
@@ -205,9 +234,8 @@ class Kswapd:
                 a_win = self._peek_offsets(hand, wu0, wu1)
                 clear = np.empty(max(wu1 - wu0, 0) + 1, dtype=np.int64)
             fin, u, last, clock, nv, nc, u_stop = kswapd_clock(
-                self.node, self.pgflags, NO_FLOATS if na is None else na, rate, stream, t_work,
-                a_win, wu0, wu1, hand, d, need, limit, u, last, float(clock), float(budget),
-                c_scan, c_victim, victims, done, nv, clear)
+                pg, (NO_FLOATS if na is None else na, rate, stream, t_work, a_win, wu0, wu1),
+                walk, u, last, float(clock), nv, (victims, done, clear))
             clears.append(clear[:nc])
             if fin:
                 break

@@ -1,13 +1,15 @@
-"""Memory: nodes, where each page is, free pages and watermarks, page moves,
-and the access rates by where pages are; kswapd (kswapd.py) is mixed in.
+"""Memory: nodes, where each page is, free pages and watermarks, page moves;
+placement (placement.py), the access rates by where pages are (rates.py) and
+kswapd (kswapd.py) are mixed in, each declaring the state it reads.
 
 Two placements are kept side by side: the policy's (``node``, ``free``) and
 the `none` baseline's on the same workload (``base_node``, ``base_free``),
 which only initial placement changes. Node indices are positions in the
 platform's nodes sorted by id; -1 is an unallocated page.
 
-Page-level rules that have a per-page reference twin (``reference.py``) are
-``_place``, ``count_nodes`` and ``move`` (kswapd.py: ``_rule_kswapd_victims``).
+Page-level rules that have a per-page reference twin (``reference/``) are
+``count_nodes`` and ``move`` (placement.py: ``_place``; kswapd.py:
+``_rule_kswapd_victims``).
 """
 
 from __future__ import annotations
@@ -19,30 +21,35 @@ import numpy as np
 
 from harness.config import RunConfig
 from harness.errors import ConfigError
-from harness.model.kernels import PG_IDLE as PG_IDLE  # re-exported: the flags' home for the model
-from harness.model.kernels import PG_REFERENCED as PG_REFERENCED
-from harness.model.kernels import PG_YOUNG as PG_YOUNG
-from harness.model.kernels import SWAP_CLUSTER_MAX as SWAP_CLUSTER_MAX
 from harness.model.kernels import relocate
+from harness.model.kernels.records import PG_IDLE as PG_IDLE  # re-exported for the model
+from harness.model.kernels.records import PG_REFERENCED as PG_REFERENCED
+from harness.model.kernels.records import PG_YOUNG as PG_YOUNG
+from harness.model.kernels.records import SWAP_CLUSTER_MAX as SWAP_CLUSTER_MAX
+from harness.model.kernels.records import Moves
 from harness.model.kswapd import Kswapd
-from harness.model.workloads import Layout, MMSpec
+from harness.model.placement import Placement
+from harness.model.rates import RateFeed
+from harness.model.workloads import Layout
 
 if TYPE_CHECKING:
     from harness.model.bits import PageBits
     from harness.model.counters import Counters, CpuTime
-    from harness.model.workloads import Segment
 
-# Page flags (bits of Memory.pgflags, one byte per page): the kernel's folio
-# flags that the scanners and reclaim read. PG_idle and PG_young are
-# CONFIG_PAGE_IDLE_FLAG's (page_idle.h); PG_referenced is the LRU's. They are
-# per page index, so a move keeps them (folio_migrate_flags copies them).
-# (Defined in kernels.py, whose compiled walks read them.)
+# Page flags (bits of Memory.pgflags): declared in kernels/records.py, whose
+# compiled walks read them.
 
 
 
-class Memory(Kswapd):
+class Memory(Placement, RateFeed, Kswapd):
+    """Nodes and node accounting (capacity, free pages, watermarks, where each
+    page is) and page moves; placement (placement.py), the rate sums the
+    metrics read (rates.py) and kswapd (kswapd.py) are mixed in."""
+
     def __init__(self, cfg: RunConfig, layout: Layout, bits: PageBits, counters: Counters,
-                 cpu_ns: CpuTime):
+                 cpu_ns: CpuTime, memory_tiering: bool = False):
+        """memory_tiering: the policy runs NUMA balancing's memory-tiering mode
+        (kswapd balances to the PROMO watermark)."""
         self.name = cfg.name
         self.bits = bits
         self.counters = counters
@@ -74,7 +81,7 @@ class Memory(Kswapd):
         self.wmark_high = np.ceil(cap * plat.wmark_high_pct / 100).astype(np.int64)
         self.wmark_promo = np.maximum(np.ceil(cap * plat.wmark_promo_pct / 100).astype(np.int64),
                                       self.wmark_high + 1)
-        self._init_kswapd(cfg)
+        self._init_kswapd(cfg, memory_tiering)
         self.cpu_ns = cpu_ns
         self.core = bits.core
 
@@ -98,110 +105,6 @@ class Memory(Kswapd):
         self.total_rate = 0.0
         self.base_fast_rate = 0.0
         self.node_rate = np.zeros(self.n_nodes)
-
-    # ------------------------------------------------------------- rates
-    def set_rates(self, seg: Segment, rates: np.ndarray, placed: bool) -> None:
-        """New access rates of a segment's pages; `placed`: some of its processes
-        started (before that, only the total changes)."""
-        lo, hi = seg.lo, seg.hi
-        if not placed:
-            self.total_rate += float(rates.sum() - self.rate[lo:hi].sum())
-            self.rate[lo:hi] = rates
-            return
-        old = self.rate[lo:hi]
-        fast = self.node_is_fast[self.node[lo:hi]]
-        base_fast = self.node_is_fast[self.base_node[lo:hi]]
-        delta = rates - old
-        nodes = self.node[lo:hi]
-        alloc = nodes >= 0
-        self.node_rate += np.bincount(nodes[alloc], weights=delta[alloc], minlength=self.n_nodes)
-        self.fast_rate += float(delta[fast].sum())
-        self.base_fast_rate += float(delta[base_fast].sum())
-        self.total_rate += float(delta.sum())
-        self.rate[lo:hi] = rates
-
-    # ------------------------------------------------- process start, exit
-    def place(self, s: MMSpec) -> None:
-        """A process starts: place its pages (both placements), count its rates."""
-        self.free = self._place(s, self.node, self.free)
-        self.base_free = self._place(s, self.base_node, self.base_free)
-        self.pgflags[s.lo:s.hi] = 0  # newly faulted: not idle, not young
-        r = self.rate[s.lo:s.hi]
-        self.node_rate += np.bincount(self.node[s.lo:s.hi], weights=r, minlength=self.n_nodes)
-        self.fast_rate += float(r[self.node_is_fast[self.node[s.lo:s.hi]]].sum())
-        self.base_fast_rate += float(r[self.node_is_fast[self.base_node[s.lo:s.hi]]].sum())
-
-    def release(self, s: MMSpec) -> None:
-        """A process exits: free its pages. Its rates are already zero (the
-        segment's exit phase came first)."""
-        nodes = self.node[s.lo:s.hi]
-        alloc = nodes >= 0
-        self.node_rate -= np.bincount(nodes[alloc], weights=self.rate[s.lo:s.hi][alloc],
-                                      minlength=self.n_nodes)
-        for node, free in ((self.node, self.free), (self.base_node, self.base_free)):
-            nodes = node[s.lo:s.hi]
-            free += np.bincount(nodes[nodes >= 0], minlength=self.n_nodes)
-            node[s.lo:s.hi] = -1
-        self.pgflags[s.lo:s.hi] = 0
-
-    def _place(self, s: MMSpec, node: np.ndarray, free: np.ndarray) -> np.ndarray:
-        """Initial placement of an mm's pages in page order (slices, no per-page loop)."""
-        free = free.copy()
-        n = s.hi - s.lo
-        fast, slow = list(self.fast_nodes), list(self.slow_nodes)
-        room_fast = [max(int(free[d] - self.wmark_high[d]), 0) for d in fast]
-        if s.placement == "split":
-            j = np.arange(n, dtype=np.float64)
-            want = np.floor((j + 1) * s.split_fast_share) > np.floor(j * s.split_fast_share)
-            idx_fast, idx_slow = np.flatnonzero(want), np.flatnonzero(~want)
-            groups = [(idx_fast, [(d, r) for d, r in zip(fast, room_fast, strict=True)]),
-                      (idx_slow, [(d, int(free[d])) for d in slow])]
-            spill = []
-            for idx, targets in groups:
-                pos = 0
-                for d, room in targets:
-                    k = min(room, len(idx) - pos)
-                    node[s.lo + idx[pos:pos + k]] = d
-                    free[d] -= k
-                    pos += k
-                spill.append(idx[pos:])
-            rest = np.concatenate(spill)
-            order = [(d, int(free[d])) for d in slow + fast]
-        else:
-            rest = None  # every page, in order: slices, not an index array
-            if s.placement == "slow":
-                order = [(d, int(free[d])) for d in slow] + list(zip(fast, room_fast, strict=True))
-            elif s.placement == "fast":
-                order = [(d, int(free[d])) for d in fast] + [(d, int(free[d])) for d in slow]
-            else:  # first_touch: fast nodes down to their high watermark, then slow
-                order = list(zip(fast, room_fast, strict=True)) + [(d, int(free[d])) for d in slow]
-        n_rest = n if rest is None else len(rest)
-
-        def put(pos: int, k: int, d: int) -> None:
-            if rest is None:
-                node[s.lo + pos:s.lo + pos + k] = d
-            else:
-                node[s.lo + rest[pos:pos + k]] = d
-
-        pos = 0
-        for d, room in order:
-            k = min(room, int(free[d]), n_rest - pos)
-            if k <= 0:
-                continue
-            put(pos, k, d)
-            free[d] -= k
-            pos += k
-        if pos < n_rest:
-            # Last resort: any free page anywhere (fast nodes below their watermark).
-            for d in range(self.n_nodes):
-                k = min(int(free[d]), n_rest - pos)
-                put(pos, k, d)
-                free[d] -= k
-                pos += k
-        if pos < n_rest:
-            raise ConfigError(f"{self.name}: workloads: process {s.index} does not fit in "
-                              "the free memory when it starts")
-        return free
 
     # ------------------------------------------------------ page helpers
     def count_nodes(self, nodes: np.ndarray) -> np.ndarray:
@@ -237,11 +140,10 @@ class Memory(Kswapd):
             # A thread's moves from one node at their own times: per-page state
             # in one compiled pass, the sums here.
             at_us = np.array(at_us, dtype=np.float64)
-            node_in, node_out, sums = np.zeros(self.n_nodes), np.zeros(self.n_nodes), np.zeros(2)
-            pingpong = relocate(pages, at_us, float(self.bits.core.now), promote, int(src),
-                                int(dst), self.node, self.moved_at, self.was_demoted, self.rate,
-                                self.node_is_fast, self.free, node_in, node_out, sums)
-            self._add_sums(node_in, node_out, sums)
+            mv = self.moves()
+            pingpong = relocate(self.page_state(), self.node_state(), mv, pages, at_us, int(src),
+                                int(dst), promote)
+            self._add_sums(mv)
         else:
             r = self.rate[pages]
             at_us = self._move_times(pages, at_us)
@@ -272,23 +174,40 @@ class Memory(Kswapd):
         else:
             c.demotions += n
 
-    def moved(self, pages: np.ndarray, kind: str, pingpong: int, node_in: np.ndarray,
-              node_out: np.ndarray, sums: np.ndarray, at_us: np.ndarray) -> None:
+    def moved(self, pages: np.ndarray, kind: str, pingpong: int, mv: tuple,
+              at_us: np.ndarray) -> None:
         """Account the pages a compiled walk moved itself (kernels.move_page),
         each at its own time at_us; each needed its TLB shootdown. The walk
         applied the per-page state already: the pages and times are here for
         whoever watches the moves (the tests' move log), the sums to add."""
-        self._add_sums(node_in, node_out, sums)
+        self._add_sums(mv)
         self._count_moves(len(pages), kind == "promote", pingpong)
 
-    def _add_sums(self, node_in: np.ndarray, node_out: np.ndarray, sums: np.ndarray) -> None:
+    # ------------------------------------------- the compiled kernels' records
+    # (plain tuples of the records' fields in order: see kernels/records.py)
+    def page_state(self) -> tuple:
+        """A Pages record."""
+        return (self.node, self.pgflags, self.moved_at, self.was_demoted, self.rate)
+
+    def node_state(self) -> tuple:
+        """A Nodes record."""
+        return (self.node_is_fast, self.free, self.wmark_high)
+
+    def moves(self) -> tuple:
+        """A Moves record: zero sums for the moves of a compiled walk (now: the
+        event's time)."""
+        return (np.zeros(self.n_nodes), np.zeros(self.n_nodes), np.zeros(2),
+                float(self.bits.core.now))
+
+    def _add_sums(self, mv: tuple) -> None:
         """The rate sums of pages moved by kernels.move_page: the rates by node
         the moves brought in and took out (sums in page order, as move's
         bincounts), the fast tier's rate change and its lag (sequential sums,
         where move's are pairwise: they differ in the last bits)."""
-        self.node_rate += node_in - node_out
-        self.fast_rate += float(sums[0])
-        self.fast_lag += float(sums[1])
+        mv = Moves(*mv)
+        self.node_rate += mv.node_in - mv.node_out
+        self.fast_rate += float(mv.sums[0])
+        self.fast_lag += float(mv.sums[1])
 
     def _move_times(self, pages: np.ndarray, at_us: np.ndarray | None) -> np.ndarray | None:
         """Each page's move time for the hit accounting (None: now): not before

@@ -40,6 +40,9 @@ class Metrics:
         self.acc_base_fast = 0.0
         self.t_acc = 0
         self.series: dict[str, list] = {k: [] for k in SERIES_KEYS}
+        # The objective of the run so far at each sample (kept beside the
+        # series, whose columns are the results schema's).
+        self.progress: dict[str, list] = {"t_s": [], "objective": []}
         self._last_sample = (0.0, 0.0, 0, 0, 0)
         # Memory held by a migration list (bytes), set by a policy that keeps one.
         self.list_bytes: Callable[[], int] | None = None
@@ -79,7 +82,19 @@ class Metrics:
         period, size = knobs
         s["scan_period_ms"].append(period)
         s["scan_size_mb"].append(size)
+        # The run's objective so far (the final one at the last sample): the
+        # intermediate value a multi-fidelity study judges a trial on.
+        self.progress["t_s"].append(t / US)
+        self.progress["objective"].append(self.objective_so_far(t))
         self._last_sample = (self.acc_fast, self.acc_total, c.promotions, c.demotions, failed)
+
+    def objective_so_far(self, t: int) -> float:
+        if self.acc_total <= 0 or t <= 0:
+            return float("nan")
+        cpu = self.cpu_ns
+        cost = (cpu.scanner + cpu.migrator + cpu.kswapd + cpu.app_mark + cpu.app_fault) / 1e9
+        return objective(self.acc_fast / self.acc_total, self.acc_base_fast / self.acc_total,
+                         cost, t / US)
 
     def finish(self, policy_name: str, end_us: int, runtime: dict, wall_s: float) -> dict:
         """The flat metrics of RunResult (keys are part of the results schema)."""

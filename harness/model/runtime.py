@@ -83,7 +83,7 @@ def node_latency_ns(cfg: RunConfig) -> np.ndarray:
                 lat.append(n.latency_ns * rt.remote_factor)
             else:
                 lat.append(n.latency_ns + hop)
-        out.append(float(np.mean(lat)) * rt.access_cost_factor)
+        out.append(float(np.mean(lat)))
     return np.array(out, dtype=np.float64)
 
 
@@ -119,15 +119,8 @@ def data_ns(cfg: RunConfig) -> np.ndarray:
 
 
 def node_costs_ns(cfg: RunConfig) -> np.ndarray:
-    """Per-access cost of each node (sorted by node id), in ns: page walk + data;
-    a tier's fast_access_ns / slow_access_ns replaces it when set."""
-    rt = cfg.runtime
-    mech = walk_ns(cfg) + data_ns(cfg)
-    out = []
-    for n, c in zip(_nodes(cfg), mech, strict=True):
-        fixed = rt.fast_access_ns if n.tier == "fast" else rt.slow_access_ns
-        out.append(fixed if fixed is not None else float(c))
-    return np.array(out, dtype=np.float64)
+    """Per-access cost of each node (sorted by node id), in ns: page walk + data."""
+    return np.asarray(walk_ns(cfg) + data_ns(cfg), dtype=np.float64)
 
 
 def access_cost_terms(cfg: RunConfig) -> dict:
@@ -260,7 +253,7 @@ class ClosedLoop:
             rt.a = self.p_fast_us / mixed_period_us(
                 cfg_rt, node_rate / total_rate, self.node_cost_ns, self.node_bw)
         # In-task CPU runs on one of the threads: 1/threads of the application.
-        task = (app_ns - rt.app_ns) * cfg_rt.stall_share / cfg_rt.threads / 1000
+        task = (app_ns - rt.app_ns) / cfg_rt.threads / 1000
         # Every CPU running the mm takes the IPI of each shootdown.
         ipi = (shootdowns - rt.shootdowns) * cfg_rt.ipi_handler_us
         rt.task_charged_us += task

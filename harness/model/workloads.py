@@ -20,6 +20,8 @@ from harness.config import GIB, MIB, RunConfig, WorkloadConfig
 from harness.errors import ConfigError, InputError
 from harness.model.access import CountsAccess, RateAccess
 from harness.model.draws import Stream
+from harness.model.layouts import LAYOUT_KINDS, make_generator
+from harness.traces.scaling import ScaledTrace, run_length
 
 US = 1_000_000
 
@@ -44,7 +46,7 @@ class Segment:
 
     def __init__(self, index: int, w: WorkloadConfig, lo: int, sizes: list[int],
                  seed: int, duration_us: int, counts: list[np.ndarray] | None,
-                 window_us: int):
+                 window_us: int, run: int = 0, page_bytes: int = 4096):
         self.index = index
         self.w = w
         self.lo = lo
@@ -56,7 +58,18 @@ class Segment:
         self.start_us = int(round(w.start_s * US))
         self.exit_us = None if w.exit_s is None else int(round(w.exit_s * US))
         end = duration_us if self.exit_us is None else min(self.exit_us, duration_us)
-        if counts is not None:
+        # Rate-form generators per process: a layout kind, or a scaled trace.
+        self.gens: list | None = None
+        if counts is not None and run:
+            self.gens = [ScaledTrace(c, run, window_us) for c in counts]
+        elif w.kind in LAYOUT_KINDS:
+            self.gens = [make_generator(w, n, seed, index, p, page_bytes)
+                         for p, n in enumerate(sizes)]
+        if self.gens is not None:
+            self.window_us = 0
+            self.access = RateAccess(self.n, Stream([seed, index, 0xACCE55]))
+            step = self.gens[0].step_us
+        elif counts is not None:
             self.window_us = window_us
             windows = np.concatenate(counts, axis=1) if len(counts) > 1 else counts[0]
             self.access = CountsAccess(self.n, window_us, windows)
@@ -94,6 +107,8 @@ class Segment:
     def _process_rates(self, p: int, n: int, k: int) -> np.ndarray:
         w = self.w
         total = w.access_rate
+        if self.gens is not None:
+            return self.gens[p].rates(k)
         if w.kind in ("uniform", "split"):
             return np.full(n, total / n)
         if w.kind == "zipf":  # one phase: nothing to cache
@@ -209,21 +224,25 @@ def build_layout(cfg: RunConfig) -> Layout:
         where = f"workloads[{i}]"
         counts = None
         window_us = 0
+        run = 0
         if w.kind == "counts":
             counts = _load_counts(w, where)
             window_us = w.window_ms * 1000
         elif w.kind == "trace":
             counts, window_ms = _load_trace(w, page_bytes, where)
             window_us = window_ms * 1000
+            if w.scale_to_gb is not None:
+                run = run_length(sum(a.shape[1] for a in counts), page_bytes, w.scale_to_gb)
         if counts is not None:
-            sizes = [a.shape[1] for a in counts]
+            sizes = [a.shape[1] * max(run, 1) for a in counts]
         else:
             total = int(w.size_gb * GIB // page_bytes)
             per = total // w.processes
             if per < 1:
                 raise ConfigError(f"{where}.size_gb: too small for {w.processes} processes")
             sizes = [per] * w.processes
-        seg = Segment(i, w, lo, sizes, cfg.seed + w.seed_offset, duration_us, counts, window_us)
+        seg = Segment(i, w, lo, sizes, cfg.seed + w.seed_offset, duration_us, counts, window_us,
+                      run, page_bytes)
         vma_pages = (w.vma_mb * MIB) // page_bytes if w.vma_mb else 0
         for p, n in enumerate(sizes):
             plo = lo + int(seg.proc_lo[p])
@@ -234,3 +253,29 @@ def build_layout(cfg: RunConfig) -> Layout:
         segments.append(seg)
         lo += seg.n
     return Layout(lo, page_bytes, mms, segments)
+
+
+def footprint_pages(cfg: RunConfig) -> int:
+    """Pages the workloads of cfg lay out, without building them (a trace's
+    page count comes from its cached conversion)."""
+    page_bytes = cfg.platform.page_bytes
+    total = 0
+    for i, w in enumerate(cfg.workloads):
+        if w.kind == "counts":
+            total += sum(a.shape[1] for a in _load_counts(w, f"workloads[{i}]"))
+        elif w.kind == "trace":
+            counts, _ = _load_trace(w, page_bytes, f"workloads[{i}]")
+            pages = sum(a.shape[1] for a in counts)
+            k = run_length(pages, page_bytes, w.scale_to_gb) if w.scale_to_gb else 1
+            total += pages * k
+        else:
+            total += int(w.size_gb * GIB // page_bytes) // w.processes * w.processes
+    return total
+
+
+def fast_pages(cfg: RunConfig, footprint: int) -> int:
+    """The fast tier's pages for a footprint (Memory's capacity rule)."""
+    plat = cfg.platform
+    if plat.fast_share_of_footprint is not None:
+        return int(math.ceil(plat.fast_share_of_footprint * footprint))
+    return sum(int(d.capacity_gb * GIB) // plat.page_bytes for d in plat.nodes if d.tier == "fast")

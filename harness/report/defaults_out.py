@@ -200,3 +200,142 @@ def write_defaults(run_dir: str | Path, out_dir: str | Path | None = None,
     atomic.write_text(y, to_yaml(rec))
     atomic.write_text(sh, to_shell(rec, sysfs_dir_override))
     return DefaultsResult(rec, y, sh, rec.regret(with_points(run.trials)))
+
+
+# ------------------------------------------------ the headline of a tuning run
+
+HEADLINE_NAMES = {"none": "none", "numab2": "NUMAB2", "damon_tier": "DAMON tiering",
+                  "rfc-default": "RFC defaults",
+                  "recommended": "recommended", "kernel-settable": "kernel-settable",
+                  "oracle": "oracle"}
+
+
+def _cell(r: dict, name: str, spec: str) -> str:
+    m = r.get(name, math.nan)
+    if m is None or not math.isfinite(m):
+        return "-"
+    if r.get(f"{name}_det"):
+        return f"{m:{spec}} deterministic"
+    return format_ci(m, r.get(f"{name}_lo", math.nan), r.get(f"{name}_hi", math.nan), spec)
+
+
+def headline_text(df: pd.DataFrame, metric: str) -> str:
+    """Per workload: hit rate, CPU and the objective of each policy, mean [95% t
+    interval] over its seeds, "deterministic" where every seed gives the same."""
+    if df.empty:
+        return ""
+    lines = [f"{'workload':<13} {'policy':<16} {'seeds':<10} {'hit rate % [95%]':>30} "
+             f"{'CPU % of one CPU [95%]':>30} {metric + ' [95%]':>32}"]
+    prev = None
+    for r in df.to_dict("records"):
+        w = r["workload"] if r["workload"] != prev else ""
+        prev = r["workload"]
+        lines.append(f"{w:<13} {HEADLINE_NAMES.get(r['label'], r['label']):<16} "
+                     f"{r['seeds']:<10} {_cell(r, 'hit', '.2f'):>30} "
+                     f"{_cell(r, 'cpu', '.2f'):>30} {_cell(r, 'obj', '.3f'):>32}")
+    return "\n".join(lines)
+
+
+def provenance_text(rfc: dict[str, Any], rec: dict[str, Any], kernel: dict[str, Any] | None,
+                    version: str) -> str:
+    """Knob, where it exists, RFC default, recommendation, kernel-settable recommendation."""
+    from harness.experiment.provenance import where
+
+    lines = [f"{'knob':<32} {'where it exists':<30} {rfc_label(version):>16} "
+             f"{'recommended':>12} {'kernel-settable':>16}"]
+    for k in rec:
+        kv = "-" if kernel is None else sysfs_value(kernel.get(k, "-"))
+        lines.append(f"{k:<32} {where(k):<30} {sysfs_value(rfc.get(k, '-')):>16} "
+                     f"{sysfs_value(rec[k]):>12} {kv:>16}")
+    return "\n".join(lines)
+
+
+def tuning_text(run_dir: str | Path) -> str:
+    """The honest headline of a tuning run (``tune``'s end and ``defaults``): per
+    workload the recommendation beside the RFC defaults and the baselines, in
+    words what got better and worse, the top-k trials on study and holdout
+    seeds, the knee beside the constrained winner, the kernel-settable
+    recommendation and where each knob exists."""
+    from harness.analysis.headline import headline_table, read_summary, verdicts
+    from harness.analysis.runs import read_manifest
+
+    run_dir = Path(run_dir)
+    summary = read_summary(run_dir)
+    choice = summary.get("choice") or {}
+    if not choice:
+        return ""
+    from harness.run.store.layout import MANIFEST
+
+    study = ((read_manifest(run_dir / MANIFEST) or {}).get("experiment") or {}).get("study") or {}
+    bounds = dict(study.get("constraints") or {})
+    metric = choice.get("metric", "objective")
+    parts = []
+    df = headline_table(run_dir, metric)
+    if not df.empty:
+        parts.append("per workload: mean [95% t interval] over each policy's seeds "
+                     "(\"deterministic\": the same on every seed):\n"
+                     + headline_text(df, metric))
+        words = verdicts(df, bounds)
+        if words:
+            guard = ", ".join(f"{k} {v:g}" for k, v in bounds.items()) or "none"
+            parts.append(f"recommended against the RFC defaults (guards: {guard}):\n  "
+                         + "\n  ".join(words))
+    top = choice.get("topk") or []
+    if top:
+        lines = [f"top trials on the study seeds and on the holdout seeds ({metric}; the "
+                 "difference is the optimism of choosing on the study seeds):",
+                 f"  {'trial':>6} {'kind':<16} {'study':>9} {'holdout':>9}  feasible (study/holdout)"]
+        for r in top:
+            lines.append(f"  {r['trial']:>6} {r['kind']:<16} {_num(r['study_value']):>9} "
+                         f"{_num(r['holdout_value']):>9}  {r['study_feasible']}/"
+                         f"{r['holdout_feasible']}")
+        parts.append("\n".join(lines))
+    rec, kern = choice.get("recommendation") or {}, choice.get("kernel")
+    parts.append(f"recommended: trial {rec.get('trial')} ({choice.get('selected_by')}); "
+                 f"holdout {metric} {_num(rec.get('holdout_value'))}")
+    if kern:
+        d = _f(rec.get("holdout_value")) - _f(kern.get("holdout_value"))
+        parts.append(f"kernel-settable (proposed knobs at the kernel's behaviour): from trial "
+                     f"{kern['trial']}, holdout {metric} {_num(kern.get('holdout_value'))}"
+                     f"; the proposed knobs are worth {_num(d, '+.4f')}")
+    kn = _knee_line(run_dir, rec)
+    if kn:
+        parts.append(kn)
+    version = str(rec.get("params", {}).get("policy.version", "v1"))
+    rfc = {k: rfc_default(k, version) for k in rec.get("params", {})}
+    parts.append("where each knob exists:\n" + provenance_text(
+        rfc, rec.get("params", {}), (kern or {}).get("params"), version))
+    return "\n\n".join(parts)
+
+
+def _f(v) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _num(v, spec: str = ".4f") -> str:
+    v = _f(v)
+    return "-" if not math.isfinite(v) else format(v, spec)
+
+
+def _knee_line(run_dir: Path, rec: dict) -> str:
+    from harness.analysis.runs import load_run
+    from harness.analysis.trial_points import trial_points
+
+    try:
+        tp = trial_points(load_run(run_dir))
+    except Exception:  # noqa: BLE001 - no study, or no normalized values
+        return ""
+    if tp is None or tp.knee is None:
+        return ""
+    s = tp.suite.set_index("trial")
+
+    def desc(n: int) -> str:
+        r = s.loc[n]
+        return (f"trial {n}: gain share {r['gain_share']:.3f}, CPU x{r['cost_rel']:.2f} of the "
+                f"RFC defaults', hit {100 * r['hit_rate']:.2f}%, CPU {r['cpu_percent']:.2f}%")
+
+    n = rec.get("trial")
+    line = f"knee of the feasible front (study seeds, suite means): {desc(int(tp.knee))}"
+    if n is not None and int(n) in s.index:
+        line += f"\nconstrained winner beside it:                       {desc(int(n))}"
+    return line

@@ -12,9 +12,11 @@ from harness.analysis import points as pt
 from harness.analysis import tables as tb
 from harness.analysis.runs import RunData
 from harness.analysis.study_tables import study_tables
+from harness.analysis.trial_points import marks, trial_points
 from harness.errors import InputError
 from harness.experiment.spec import DEFAULT_LABEL, NAMED_LABELS, TUNED
 from harness.report import plots as P
+from harness.report import plots_study as PS
 from harness.report.labels import BACKGROUND_COLOR, knob_label, series_colors
 from harness.run.store.layout import TIMESERIES, TRIALS
 
@@ -76,7 +78,23 @@ def build_figures(run: RunData, study=None, timeseries_eval: str | None = None,
                           "no other contender beats on both; the oracle (free migrations) is an "
                           "upper bound, not a contender.")
             par = tb.pareto_table(pts, df)
-            if par.empty:
+            tp = trial_points(run)
+            if tp is not None:  # a normalized study: every trial, in normalized units
+                f.title = "2. The trade-off: every trial, in normalized units"
+                f.caption = (
+                    "Each complete trial of the study at its mean over seeds of the share "
+                    "of the attainable hit-rate gain ((hit - none) / (oracle - none)) and "
+                    "of its CPU relative to the RFC defaults' on the same workload; big "
+                    "panel: means over the workloads, small panels: each workload. Grey "
+                    "crosses break a guard (infeasible, kept). The step line is the front; "
+                    "marked: the RFC defaults, the recommendation (best on the holdout "
+                    "seeds), the kernel-settable recommendation (holdout seeds), the "
+                    "feasible front's knee and the oracle (free migrations: an upper bound).")
+                mk = marks(run, tp)
+                f.fig = PS.plot_tradeoff(tp.suite, tp.per_workload, mk)
+                f.tables.append(("trials", tp.suite))
+                f.tables.append(("marked", mk))
+            elif par.empty:
                 f.skipped = "no point was evaluated on every workload and seed"
             else:
                 f.fig = P.plot_pareto(par, series, colors)
@@ -178,7 +196,7 @@ def _regret_figure(f: FigureOut, run: RunData, df: pd.DataFrame, colors: dict) -
     if "regret_tuned" not in table.columns:
         f.caption += (" This run had no per-workload studies: only the difference to the "
                       "RFC defaults is drawn.")
-    f.fig = P.plot_regret(table, colors)
+    f.fig = PS.plot_regret(table, colors)
     f.tables.append(("regret", table))
 
 

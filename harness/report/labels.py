@@ -50,7 +50,7 @@ HIT_LABEL = "fast-tier hit rate (% of accesses)"
 COST_LABEL = "CPU cost (CPU-s per run)"
 COST_PCT_LABEL = "CPU cost (% of one CPU)"
 OBJ_LABEL = "objective (hit-rate gain per CPU %)"
-# The objective in words, for the figures that draw it (README: The objective).
+# The objective in words, for the figures that draw it (docs/model-fidelity.md: The objective).
 OBJ_WORDS = ("objective = percentage points of hit rate gained over no promotion, per "
              "(% of one CPU spent on promotion + 1)")
 # Study values are raw metrics (hit rate as a share, not %).
@@ -70,12 +70,13 @@ PALETTE = sns.color_palette("colorblind", 10).as_hex()
 # Fixed colours of the named series; the colorblind palette's order is blue,
 # orange, green, vermillion, reddish purple, brown, pink, grey, yellow, sky blue.
 FIXED_COLORS = {DEFAULT_LABEL: PALETTE[0], "numab2": PALETTE[1], TUNED: PALETTE[2],
-                "oracle": PALETTE[4], "none": PALETTE[7]}
+                "oracle": PALETTE[4], "none": PALETTE[7], "damon_tier": PALETTE[8]}
 OTHER_COLORS = [PALETTE[9], PALETTE[5], PALETTE[3]]
 # Bars of series that are not named labels also carry a hatch: told apart without colour.
 OTHER_HATCH = "///"
 BACKGROUND_COLOR = "#c8c8c8"  # points that are not highlighted
-FIXED_MARKERS = {"none": "s", "numab2": "^", DEFAULT_LABEL: "D", TUNED: "*", "oracle": "P"}
+FIXED_MARKERS = {"none": "s", "numab2": "^", "damon_tier": "<", DEFAULT_LABEL: "D", TUNED: "*",
+                 "oracle": "P"}
 OTHER_MARKERS = ["o", "v", "X", "h"]
 
 

@@ -3,7 +3,8 @@
 Every figure uses the same style, one colour per series (policy or labelled
 point) from seaborn's colour-blind-safe "colorblind" palette plus a marker
 shape per series, axis labels with units, and constrained layout so that no
-text overlaps. The numbers drawn are exactly those of the matching table in
+text overlaps. Figures are drawn on their own Agg canvas (never through
+pyplot), so importing this module leaves matplotlib's backend alone. The numbers drawn are exactly those of the matching table in
 ``harness.analysis`` (the report prints them under each figure); names,
 units and colours come from ``harness.report.labels``.
 """
@@ -14,23 +15,20 @@ import contextlib
 from collections.abc import Iterator
 
 import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from harness.analysis.points import format_value  # noqa: E402
-from harness.analysis.study_tables import StudyTables  # noqa: E402
-from harness.analysis.tables import HeatmapData  # noqa: E402
-from harness.experiment.spec import DEFAULT_LABEL, TUNED  # noqa: E402
-from harness.report.labels import (  # noqa: E402
+from harness.analysis.points import format_value
+from harness.analysis.study_tables import StudyTables
+from harness.analysis.tables import HeatmapData
+from harness.experiment.spec import TUNED
+from harness.report.labels import (
     BACKGROUND_COLOR,
     COST_LABEL,
     COST_PCT_LABEL,
@@ -45,7 +43,7 @@ from harness.report.labels import (  # noqa: E402
     series_colors,
     series_markers,
 )
-from harness.run.worker import PARAM_PREFIX  # noqa: E402
+from harness.run.worker import PARAM_PREFIX
 
 RC = {
     "svg.hashsalt": "tiersweep",  # stable SVG ids
@@ -66,7 +64,7 @@ RC = {
 @contextlib.contextmanager
 def style() -> Iterator[None]:
     """The one style of every figure (also wrap savefig in it: SVG ids depend on it)."""
-    with sns.axes_style("whitegrid"), plt.rc_context(RC):
+    with sns.axes_style("whitegrid"), matplotlib.rc_context(RC):
         yield
 
 
@@ -143,7 +141,7 @@ def plot_policy_comparison(table: pd.DataFrame, seeds: pd.DataFrame, series: lis
         axes[1].set_xlabel("workload")
         if len(workloads) > 4:
             axes[1].tick_params(axis="x", labelrotation=20)
-        handles = [plt.Rectangle((0, 0), 1, 1, facecolor=colors[s], edgecolor="white",
+        handles = [Rectangle((0, 0), 1, 1, facecolor=colors[s], edgecolor="white",
                                  hatch=None if s in FIXED_COLORS else OTHER_HATCH)
                    for s in series]
         fig.legend(handles, series, loc="outside upper center", ncols=min(len(series), 5),
@@ -208,7 +206,6 @@ def plot_pareto(pareto: pd.DataFrame, series: list[str],
     contenders as a step line; highlighted series in colour, with their 95%
     intervals over seeds when the table has them; the oracle as the upper bound. When the kmmscand points crowd together, a second panel zooms
     in on them."""
-    from matplotlib.patches import Rectangle
 
     colors = _colors_for(series, colors)
     markers = series_markers(series)
@@ -400,59 +397,3 @@ def plot_study(tables: StudyTables, color: str | None = None) -> Figure:
 
 
 # ------------------------------------------------------------------ 6. regret
-
-
-def plot_regret(table: pd.DataFrame, colors: dict[str, str] | None = None) -> Figure:
-    """Per workload (`table`: analysis.regret.regret_table), in % so that workloads
-    of different objective scales share an axis: left, the regret of the tuned
-    default and of the RFC default (own best minus the default, % of the own
-    best; drawn only with per-workload studies); right, tuned - RFC paired by
-    seed (% of RFC), coloured by its verdict. Bars are means over seeds, lines
-    95% t intervals. A workload where tuned does worse than RFC is marked "!"."""
-    colors = _colors_for([TUNED, DEFAULT_LABEL], colors)
-    workloads = [w + (" !" if bad else "") for w, bad in
-                 zip(table["workload"], table["worse_than_rfc"], strict=True)]
-    y = np.arange(len(workloads))
-    has_own = "regret_tuned" in table.columns
-    metric = str(table["metric"].iloc[0])
-
-    def bars(ax, yy, mean, lo, hi, scale, color, **kw):
-        m = 100 * mean.to_numpy(float) / scale
-        err = 100 * np.vstack([mean - lo, hi - mean]) / scale
-        ax.barh(yy, m, height=kw.pop("height"), color=color, **kw)
-        ax.errorbar(m, yy, xerr=np.clip(np.nan_to_num(err), 0, None), fmt="none",
-                    ecolor="#333333", elinewidth=0.9, capsize=2)
-        for yi, v in zip(np.atleast_1d(yy), m, strict=True):  # a zero is a result too
-            if v == 0:
-                ax.text(0, yi, " 0", ha="left", va="center", fontsize=8, color="#333333")
-
-    with style():
-        fig = _figure(10.0, 1.3 + 0.42 * len(workloads))
-        axes = fig.subplots(1, 2 if has_own else 1, sharey=True, squeeze=False)[0]
-        if has_own:
-            ax = axes[0]
-            scale = table["own_best"].abs().replace(0, np.nan).to_numpy(float)
-            for j, (name, label) in enumerate((("tuned", TUNED), ("rfc", DEFAULT_LABEL))):
-                bars(ax, y - 0.2 + 0.4 * j, table[f"regret_{name}"], table[f"regret_{name}_lo"],
-                     table[f"regret_{name}_hi"], scale, colors[label], height=0.38, label=label)
-            ax.axvline(0, color="#333333", linewidth=0.8)
-            ax.set_xlabel(f"regret: own best minus the default\n(% of the own best {metric})")
-            ax.set_title("What the shared default costs each workload")
-            ax.legend(loc="lower right", frameon=False)
-        ax = axes[-1]
-        verdict_color = {"better": colors[TUNED], "worse": "#c0392b"}
-        scale = table["rfc"].abs().replace(0, np.nan).to_numpy(float)
-        bars(ax, y, table["tuned_minus_rfc"], table["tuned_minus_rfc_lo"],
-             table["tuned_minus_rfc_hi"], scale,
-             [verdict_color.get(v, "#9a9a9a") for v in table["verdict"]], height=0.5)
-        ax.axvline(0, color="#333333", linewidth=0.8)
-        ax.set_xlabel(f"{TUNED} minus {DEFAULT_LABEL}, paired by seed\n"
-                      f"(% of the {DEFAULT_LABEL} {metric})")
-        ax.set_title("Tuned against RFC defaults (grey: interval spans 0)")
-        axes[0].set_yticks(y, workloads)
-        axes[0].invert_yaxis()
-        for a in axes:
-            a.grid(axis="y", visible=False)
-        if metric == "objective":
-            _explain_objective(fig)
-    return fig

@@ -14,7 +14,7 @@ def progress_bar(total: int, initial: int, desc: str, enabled: bool, unit: str =
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled,
-                file=sys.stderr, dynamic_ncols=True, mininterval=0.5, smoothing=0.1)
+                file=sys.stderr, dynamic_ncols=True, mininterval=0.5, smoothing=0.3)
 
 
 class _LogProgress:
@@ -25,17 +25,26 @@ class _LogProgress:
         self.start_n, self.t0 = initial, time.monotonic()
         self.every_s, self.last = every_s, self.t0
         self.postfix = ""
+        self.first_t: float | None = None
+        self.first_n = initial
 
     def _line(self) -> str:
-        el = time.monotonic() - self.t0
-        done = self.n - self.start_n
-        eta = (self.total - self.n) * el / done if done else float("nan")
+        now = time.monotonic()
+        el = now - self.t0
+        # The rate from the first unit done on: the time before it is Ray's start
+        # and the workers' first imports, not a unit's cost (counted, it made an
+        # early ETA twice the real remaining time).
+        done = self.n - self.first_n if self.first_t is not None else 0
+        eta = ((self.total - self.n) * (now - self.first_t) / done if done
+               else float("nan"))
         eta_s = f"{eta:.0f} s" if math.isfinite(eta) else "?"
         post = f", {self.postfix}" if self.postfix else ""
         return (f"{self.desc}: {self.n}/{self.total} {self.unit}s, {el:.0f} s elapsed, "
                 f"ETA {eta_s}{post}")
 
     def update(self, k: int = 1) -> None:
+        if self.first_t is None:
+            self.first_t, self.first_n = time.monotonic(), self.n + k
         self.n += k
         if time.monotonic() - self.last >= self.every_s:
             self.last = time.monotonic()

@@ -68,7 +68,14 @@ def run_chunk(specs: list, *shared) -> list[dict]:
     worker = f"{socket.gethostname()}/{os.getpid()}"
     node = _ray_node_id()
     outs = []
+    # Tests only: up to this many seconds of random delay per evaluation (another
+    # completion order on every run; results must not depend on it).
+    delay = float(os.environ.get("TIERSWEEP_TEST_EVAL_DELAY_S") or 0)
     for eid, cfg, subs in specs:
+        if delay > 0:
+            import random
+
+            time.sleep(random.uniform(0, delay))
         try:
             if subs:
                 wls = list(cfg.workloads)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import ConfigError, InputError, TiersweepError
+from harness.errors import ConfigError, InputError
 from harness.experiment import StudySpec
 from harness.run.store import write_parquet
 from harness.run.store.layout import ANOTHER_RUN_DIR, JOURNAL
@@ -25,9 +25,17 @@ from harness.search.resume import remove_stale_journal_lock, repair_journal
 def optuna():
     import optuna
 
+    return optuna
+
+
+def quiet() -> None:
+    """Optuna's log level and experimental warnings for a study this process runs
+    (called where a study runs, not at import: importing the harness leaves a
+    caller's Optuna settings alone)."""
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    return optuna
 
 
 # ------------------------------------------------------------ construction
@@ -56,10 +64,10 @@ def make_storage(out_dir: Path, storage: str | None) -> tuple[Any, str, bool]:
     try:
         return opt.storages.get_storage(storage), storage, False
     except (ImportError, ModuleNotFoundError) as exc:
-        raise TiersweepError(f"storage {storage}: a driver is missing ({exc}); e.g. "
+        raise InputError(f"storage {storage}: a driver is missing ({exc}); e.g. "
                              "pip install tiersweep[postgres] for PostgreSQL") from None
     except Exception as exc:  # noqa: BLE001 - bad URL, unreachable server
-        raise TiersweepError(f"storage {storage}: {type(exc).__name__}: {exc}") from None
+        raise InputError(f"storage {storage}: {type(exc).__name__}: {exc}") from None
 
 
 def check_journal(path: Path) -> None:
@@ -145,7 +153,7 @@ def make_sampler(st: StudySpec, seed: int, where: str):
                 import scipy  # noqa: F401
                 import torch  # noqa: F401
             except ImportError:
-                raise TiersweepError("sampler gp needs PyTorch and SciPy: pip install torch "
+                raise InputError("sampler gp needs PyTorch and SciPy: pip install torch "
                                      "scipy (or use sampler: tpe)") from None
             kw = dict(seed=seed)
             kw.update(opts)
@@ -206,19 +214,34 @@ def state_counts(study) -> dict[str, int]:
     return out
 
 
+def infeasible_count(study) -> int:
+    """Complete trials with a constraint value > 0 (kept in the study, marked)."""
+    from optuna.trial import TrialState
+
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE
+               and any(v > 0 for v in t.constraints.values()))
+
+
 def best_trials(study, st: StudySpec) -> list[dict]:
     """The best trial (one objective) or the Pareto front, best on the first objective first."""
     from optuna.trial import TrialState
 
     if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         return []
-    trials = study.best_trials if st.multi else [study.best_trial]
+    try:
+        trials = study.best_trials if st.multi else [study.best_trial]
+    except ValueError:  # no feasible trial: the least infeasible (its constraints say so)
+        sign = 1 if st.objectives[0].direction == "maximize" else -1
+        done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+        trials = [min(done, key=lambda t: (sum(max(v, 0.0) for v in t.constraints.values()),
+                                           -sign * t.values[0], t.number))]
     if st.multi:
         # The front member best on the first objective is "the" tuned point.
         sign = 1 if st.objectives[0].direction == "maximize" else -1
         trials = sorted(trials, key=lambda t: -sign * t.values[0])
     return [{"number": t.number, "values": list(t.values), "params": dict(t.params),
-             "per_workload": t.user_attrs.get("per_workload", {})} for t in trials]
+             "per_workload": t.user_attrs.get("per_workload", {}),
+             "constraints": dict(t.constraints)} for t in trials]
 
 
 def importances(study, st: StudySpec) -> dict[str, dict[str, float]]:

@@ -1,7 +1,8 @@
 """`tiersweep compare CONFIG`: policies side by side over a workload suite and seeds.
 
 The policies (labels): ``none`` (first-touch placement, no promotion),
-``numab2`` (NUMA balancing tiering mode), ``rfc-default`` (kmmscand as the
+``numab2`` (NUMA balancing tiering mode), ``damon_tier`` (DAMON's
+migrate_hot / migrate_cold, samples/damon/mtier.c), ``rfc-default`` (kmmscand as the
 experiment's base config has it: the RFC's default knobs of its patch
 version, with adaptation), ``tuned`` (kmmscand with the knobs `tiersweep
 defaults` recommends for a named tuning run) and ``oracle`` (the hottest pages
@@ -41,12 +42,13 @@ from harness.run.store.layout import COMPARE_INFO
 from harness.run.worker import Evaluation, eval_id
 from harness.search.aggregate import aggregate
 
-POLICIES = NAMED_LABELS  # none, numab2, rfc-default, tuned, oracle
+POLICIES = NAMED_LABELS  # none, numab2, damon_tier, rfc-default, tuned, oracle
 
 # Overrides that turn the experiment's base config into each policy.
 _POLICY_PARAMS: dict[str, dict[str, Any]] = {
     "none": {"policy.kind": "none"},
     "numab2": {"policy.kind": "numab2"},
+    "damon_tier": {"policy.kind": "damon_tier"},
     "oracle": {"policy.kind": "oracle"},
 }
 
@@ -197,12 +199,13 @@ def own_best_evaluations(exp: Experiment, own: dict[str, dict]) -> list[Evaluati
 
 
 def compare_default(exp: Experiment, best: dict, store: ResultStore, backend: Backend,
-                    progress: bool, own: dict[str, dict] | None = None
+                    progress: bool, own: dict[str, dict] | None = None, refs=None
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate the RFC defaults, a study's best knobs and (given per-workload
     studies' bests) each workload's own best on the suite (+ holdout seeds) into
     the study's own store: the per-objective table of ``default_vs_tuned`` and
-    the regret table of the first objective."""
+    the regret table of the first objective. `refs`: the suite's references
+    (harness.analysis.normalize.References) for normalized objectives."""
     tuned = Tuned(run_dir=store.dir, params=dict(best["params"]), trial=best["number"],
                   point=f"t{best['number']}", selected_by="study best")
     evals = compare_evaluations(exp, [DEFAULT_LABEL, TUNED], tuned, store.dir)
@@ -212,6 +215,8 @@ def compare_default(exp: Experiment, best: dict, store: ResultStore, backend: Ba
     if outcome.errors:
         raise TiersweepError(f"comparison evaluations failed: {outcome.errors[0][1]}")
     t = outcome.table
+    if refs is not None:  # the normalized metrics (harness.analysis.normalize)
+        t = refs.derive_frame(t)
     o = exp.study.objectives[0]
     regret = regret_table(t[t["label"] == OWN_BEST], t[t["label"] == TUNED],
                           t[t["label"] == DEFAULT_LABEL], o.metric, o.direction, exp.workloads)

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from harness.experiment import Experiment
 from harness.model import simulate
 from harness.run.store import stored_eval_ids
 from harness.search.compare import all_seeds, compare_evaluations
-from harness.search.study import trial_target
+from harness.search.study import trial_target, work_left
 from harness.search.sweep import sweep_evaluations
 
 
@@ -31,15 +33,30 @@ class Plan:
     slots: int           # simulations at once
     own: int = 0         # per-workload studies' evaluations still to run (tune, regret)
     own_trials: int = 0  # trials of each per-workload study
+    finished: str = ""   # a finished study's run directory: nothing to run
+
+    # A study's trials other than the first (the base knobs) spread over the
+    # space: one simulation's mean seconds at a few random points of it, per
+    # workload (the base knobs' cost made the estimate 2x the real time of the
+    # shipped suite's study, whose cheap knobs score well).
+    space_s: dict[str, float] = field(default_factory=dict)
+    base_evals: int = 0  # evaluations at the base knobs (a study's trial 0, the RFC side)
 
     @property
     def estimate_s(self) -> float:
-        per = sum(self.sim_s.values()) / max(len(self.sim_s), 1)
-        return ((self.evaluations - self.reused + self.own + self.compare) * per
-                / max(self.slots, 1))
+        base = sum(self.sim_s.values()) / max(len(self.sim_s), 1)
+        space = sum(self.space_s.values()) / len(self.space_s) if self.space_s else base
+        left = self.evaluations - self.reused + self.own + self.compare
+        at_base = min(self.base_evals, left)
+        return START_S + (at_base * base + (left - at_base) * space) / max(self.slots, 1)
 
     def text(self) -> str:
         unit = {"sweep": "points", "tune": "trials", "compare": "policies"}[self.mode]
+        if self.finished:
+            return (f"{self.mode} plan: the study in {self.finished} is finished ({self.units} "
+                    f"{unit}" + (" and the tuned-versus-RFC comparison" if self.compare else "")
+                    + "); nothing to run: the same command prints its results again "
+                    "(--trials N with more trials extends it); nothing was written")
         lines = [
             f"{self.mode} plan: {self.units} {unit} x {len(self.workloads)} workloads "
             f"({', '.join(self.workloads)}) x {self.seeds} seeds = {self.evaluations} evaluations"
@@ -51,9 +68,11 @@ class Plan:
             + (f", then {self.compare} for the tuned-versus-RFC comparison" if self.compare
                else ""),
             "  one simulation: " + ", ".join(f"{w} {s:.2f} s" for w, s in self.sim_s.items())
-            + " (timed now, at the first seed and the base knobs)",
+            + " (timed now, at the first seed and the base knobs"
+            + (f"; {_mean(self.space_s):.2f} s on average at {SPACE_POINTS} random points of "
+               "the space" if self.space_s else "") + ")",
             f"  estimate: about {_duration(self.estimate_s)} on {self.slots} CPUs "
-            "(plus Ray's start, a few seconds); nothing was written",
+            f"(with {START_S:.0f} s for the start of Python and Ray); nothing was written",
         ]
         return "\n".join(lines)
 
@@ -65,12 +84,45 @@ def _duration(s: float) -> str:
 
 
 def _time_one(exp: Experiment) -> dict[str, float]:
+    # A first, untimed short simulation loads (or compiles) the numba kernels:
+    # timed, it made the estimate twice the real run's time.
+    first = exp.run_config(exp.workloads[0], exp.seeds[0])
+    simulate(first.replace({"duration_s": min(first.duration_s, 1.0)}))
     out = {}
     for w in exp.workloads:
         t0 = time.perf_counter()
         simulate(exp.run_config(w, exp.seeds[0]))
         out[w] = time.perf_counter() - t0
     return out
+
+
+SPACE_POINTS = 3
+# Python's imports and local Ray's start before the first evaluation (3-6 s
+# measured for ray.init on 2 cores, plus the driver's imports).
+START_S = 6.0
+
+
+def _mean(d: dict[str, float]) -> float:
+    return sum(d.values()) / max(len(d), 1)
+
+
+def _time_space(exp: Experiment, n: int = SPACE_POINTS) -> dict[str, float]:
+    """One simulation's mean seconds per workload at `n` random points of the
+    study's space (its `when` conditions honoured), drawn from the study's seed."""
+    space = exp.study.space
+    rng = np.random.default_rng(exp.study.seed)
+    defaults = exp.default_values([p.key for p in space])
+    times: dict[str, list[float]] = {w: [] for w in exp.workloads}
+    for _ in range(n):
+        params: dict = {}
+        for p in space:
+            if p.active({**defaults, **params}):
+                params[p.key] = p.sample(rng)
+        for w in exp.workloads:
+            t0 = time.perf_counter()
+            simulate(exp.run_config(w, exp.seeds[0], params))
+            times[w].append(time.perf_counter() - t0)
+    return {w: sum(t) / len(t) for w, t in times.items()}
 
 
 def plan_sweep(exp: Experiment, out: Path, cpus: int | None) -> Plan:
@@ -83,9 +135,12 @@ def plan_sweep(exp: Experiment, out: Path, cpus: int | None) -> Plan:
 
 
 def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
-               compare: bool = True) -> Plan:
+               compare: bool = True, storage: str | None = None) -> Plan:
     st = exp.study
     target = trial_target(st, trials)
+    if not work_left(exp, out, trials=trials, storage=storage, compare=compare):
+        return Plan("tune", target, list(exp.workloads), len(exp.seeds), 0, 0, int(compare),
+                    {}, cpus or os.cpu_count() or 1, finished=str(out))
     done = stored_eval_ids(out)
     tune_done = sum(i.startswith(f"{exp.name}/tune/") for i in done)
     per_trial = len(exp.workloads) * len(exp.seeds)
@@ -94,9 +149,12 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
     own_left = own - min(own, sum(i.startswith(f"{exp.name}/own/") for i in done))
     labels = 3 if own_trials else 2  # rfc-default, tuned (and each workload's own best)
     n_compare = labels * len(exp.workloads) * len(all_seeds(exp)) if compare else 0
+    base_evals = (per_trial if st.enqueue_default and not tune_done else 0) + (
+        n_compare // labels)  # trial 0, and the comparison's RFC side
     return Plan("tune", target, list(exp.workloads), len(exp.seeds), target * per_trial,
                 min(tune_done, target * per_trial), n_compare, _time_one(exp),
-                cpus or os.cpu_count() or 1, own_left, own_trials)
+                cpus or os.cpu_count() or 1, own_left, own_trials,
+                space_s=_time_space(exp), base_evals=base_evals)
 
 
 def plan_compare(exp: Experiment, out: Path, policies: list[str], tuned, cpus: int | None
@@ -106,3 +164,18 @@ def plan_compare(exp: Experiment, out: Path, policies: list[str], tuned, cpus: i
     return Plan("compare", len(policies), list(exp.workloads), len(all_seeds(exp)),
                 len(evals), sum(ev.eval_id in done for ev in evals), 0, _time_one(exp),
                 cpus or os.cpu_count() or 1)
+
+
+def footprint_lines(exp: Experiment) -> str:
+    """One line per workload, `NAME: footprint 16.0 GiB, fast 4.0 GiB, 300 s`
+    (at the first seed and the base knobs), for checking a plan by eye or script."""
+    from harness.model import fast_pages, footprint_pages
+
+    lines = []
+    for w in exp.workloads:
+        cfg = exp.run_config(w, exp.seeds[0])
+        pages = footprint_pages(cfg)
+        gib = cfg.platform.page_bytes / (1 << 30)
+        lines.append(f"{w}: footprint {pages * gib:.1f} GiB, fast "
+                     f"{fast_pages(cfg, pages) * gib:.1f} GiB, {cfg.duration_s:g} s")
+    return "\n".join(lines)

@@ -5,7 +5,8 @@ duration of the model benchmark's zipf config at 1 GiB is fitted in-process so
 that one simulation takes about that long; then the same list of evaluations (one
 seed each, so nothing is cached) runs through ``run_evaluations`` on a fresh
 local Ray instance with 1 CPU and with N CPUs, writing parquet parts as a
-real sweep does. Figures per run:
+real sweep does, once per backend (Ray tasks, and one Ray actor per CPU
+slot). Figures per run:
 
 * evaluations/s = evaluations / wall time;
 * overhead per evaluation = (wall time x CPUs - sum of the simulate() calls'
@@ -26,7 +27,7 @@ import time
 
 from harness.config import RunConfig
 from harness.model import simulate
-from harness.run.backends import RayBackend
+from harness.run.backends import KINDS
 from harness.run.runner import Evaluation, run_evaluations
 from harness.tools.bench import bench_config
 
@@ -57,9 +58,9 @@ def _evals(duration: float, n: int, tag: str, first_seed: int = 1000) -> list[Ev
                        seed=first_seed + i) for i in range(n)]
 
 
-def measure(duration: float, n: int, cpus: int, out_dir: str) -> dict:
+def measure(duration: float, n: int, cpus: int, out_dir: str, kind: str = "ray") -> dict:
     t0 = time.perf_counter()
-    backend = RayBackend(cpus=cpus)
+    backend = KINDS[kind](cpus=cpus)
     startup = time.perf_counter() - t0
     try:
         run_evaluations(_evals(duration, cpus, f"warmup-{cpus}", 1), out_dir, backend,
@@ -71,14 +72,14 @@ def measure(duration: float, n: int, cpus: int, out_dir: str) -> dict:
     finally:
         backend.close()
     sim = float(res.table["eval_wall_s"].sum())
-    return {"cpus": cpus, "evals": n, "wall_s": wall, "evals_per_s": n / wall,
+    return {"backend": kind, "cpus": cpus, "evals": n, "wall_s": wall, "evals_per_s": n / wall,
             "sim_s_per_eval": sim / n, "overhead_s_per_eval": (wall * cpus - sim) / n,
             "overhead_pct": 100 * (wall * cpus - sim) / sim, "ray_startup_s": startup,
             "driver_cpu_s_per_eval": driver_cpu / n}
 
 
 def run(targets: list[float], cpus_list: list[int], evals: dict[float, int] | None = None,
-        echo=print) -> list[dict]:
+        echo=print, backends: tuple[str, ...] = ("ray", "ray-actors")) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="tiersweep-bench-") as tmp:
         for target in targets:
@@ -87,19 +88,20 @@ def run(targets: list[float], cpus_list: list[int], evals: dict[float, int] | No
             n = max(n, 4 * max(cpus_list))
             echo(f"{target:g} s simulations: zipf 1 GiB, {duration:g} simulated s = {wall:.3f} s "
                  f"in-process; {n} evaluations per run")
-            base = None
+            base: dict[str, dict] = {}
+            # Backends alternate within each CPU count, so both see the same machine load.
             for c in cpus_list:
-                r = measure(duration, n, c, f"{tmp}/d{target:g}-c{c}")
-                r["target_s"] = target
-                if base is None:
-                    base = r
-                r["speedup"] = base["wall_s"] / r["wall_s"] * 1.0
-                rows.append(r)
-                echo(f"  {c} CPU{'s' if c > 1 else ' '}: {r['wall_s']:6.2f} s wall, "
-                     f"{r['evals_per_s']:6.2f} evaluations/s, simulation "
-                     f"{r['sim_s_per_eval']:.3f} s/eval, overhead "
-                     f"{1000 * r['overhead_s_per_eval']:6.1f} ms/eval "
-                     f"({r['overhead_pct']:4.1f} %), speedup vs {cpus_list[0]} CPU "
-                     f"{r['speedup']:.2f}x  (driver CPU {1000 * r['driver_cpu_s_per_eval']:.1f} "
-                     f"ms/eval; Ray start {r['ray_startup_s']:.1f} s)")
+                for kind in backends:
+                    r = measure(duration, n, c, f"{tmp}/d{target:g}-c{c}-{kind}", kind)
+                    r["target_s"] = target
+                    base.setdefault(kind, r)
+                    r["speedup"] = base[kind]["wall_s"] / r["wall_s"]
+                    rows.append(r)
+                    echo(f"  {kind:10s} {c} CPU{'s' if c > 1 else ' '}: {r['wall_s']:6.2f} s wall, "
+                         f"{r['evals_per_s']:6.2f} evaluations/s, simulation "
+                         f"{r['sim_s_per_eval']:.3f} s/eval, overhead "
+                         f"{1000 * r['overhead_s_per_eval']:6.1f} ms/eval "
+                         f"({r['overhead_pct']:4.1f} %), speedup vs {cpus_list[0]} CPU "
+                         f"{r['speedup']:.2f}x  (driver CPU {1000 * r['driver_cpu_s_per_eval']:.1f} "
+                         f"ms/eval; Ray start {r['ray_startup_s']:.1f} s)")
     return rows

@@ -93,17 +93,17 @@ def _bin(a: np.ndarray, axis: int, max_bins: int) -> tuple[np.ndarray, int]:
 
 def heatmap(tc: TraceCounts, out: str, max_bins: int = 800) -> str:
     """Accesses over time (x) and pages (y) as a PNG, log colour scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure of its own (not pyplot): drawn and saved by matplotlib's Agg
+    # canvas whatever backend the caller's process selected (or MPLBACKEND).
     from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
 
     m = np.concatenate([a.astype(np.int64) for a in tc.per_process], axis=1)
     m, wstep = _bin(m, 0, max_bins)
     m, pstep = _bin(m, 1, max_bins)
     img = np.ma.masked_equal(m.T, 0)
-    fig, ax = plt.subplots(figsize=(9, 5.5), constrained_layout=True)
+    fig = Figure(figsize=(9, 5.5), layout="constrained")
+    ax = fig.subplots()
     dur = tc.n_windows * tc.window_ms / 1000.0
     vmax = max(1, int(m.max()))
     im = ax.imshow(img, aspect="auto", origin="lower", interpolation="nearest",
@@ -119,5 +119,4 @@ def heatmap(tc: TraceCounts, out: str, max_bins: int = 800) -> str:
         ax.axhline(b, color="white", lw=0.5)
     fig.colorbar(im, ax=ax, label="accesses (log scale)")
     fig.savefig(out, dpi=120)
-    plt.close(fig)
     return out

@@ -8,15 +8,14 @@ own stdout and stderr pass through.
 from __future__ import annotations
 
 import contextlib
-import functools
 import gzip
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
+from harness import atomic
 from harness.errors import InputError
 
 
@@ -30,39 +29,40 @@ def record(cmd: list[str], out: str | Path, valgrind: str | None = None) -> dict
         raise InputError("trace record: valgrind is not installed (not on PATH); install it, "
                          "e.g. apt-get install valgrind")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a trace is a plain file
-    r, w = os.pipe()
     t0 = time.perf_counter()
-    n_bytes = n_lines = 0
-    try:
+    counts = {"bytes": 0, "lines": 0, "rc": None}
+
+    def write(sink) -> None:
+        """Run valgrind with its log on a pipe and stream the pipe into `sink`
+        (gzip-compressed for a .gz name)."""
+        r, w = os.pipe()
         try:
-            proc = subprocess.Popen([vg, "--tool=lackey", "--trace-mem=yes", f"--log-fd={w}",
-                                     *cmd], pass_fds=(w,))
-        except OSError as exc:
-            raise InputError(f"trace record: cannot run {vg}: {exc.strerror or exc}") from None
+            try:
+                proc = subprocess.Popen([vg, "--tool=lackey", "--trace-mem=yes",
+                                         f"--log-fd={w}", *cmd], pass_fds=(w,))
+            except OSError as exc:
+                raise InputError(f"trace record: cannot run {vg}: {exc.strerror or exc}") \
+                    from None
+            finally:
+                os.close(w)
+            z = (gzip.GzipFile(filename=out.name, mode="wb", compresslevel=6, fileobj=sink)
+                 if out.name.endswith(".gz") else contextlib.nullcontext(sink))
+            with os.fdopen(r, "rb") as src, z as dst:
+                r = -1
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+                    counts["bytes"] += len(chunk)
+                    counts["lines"] += chunk.count(b"\n")
+            counts["rc"] = proc.wait()
         finally:
-            os.close(w)
-        opener = (functools.partial(gzip.open, compresslevel=6) if out.name.endswith(".gz")
-                  else open)
-        with os.fdopen(r, "rb") as src, opener(tmp, "wb") as sink:
-            r = -1
-            while chunk := src.read(1 << 20):
-                sink.write(chunk)
-                n_bytes += len(chunk)
-                n_lines += chunk.count(b"\n")
-        rc = proc.wait()
-        os.replace(tmp, out)
-    finally:
-        if r >= 0:
-            with contextlib.suppress(OSError):
-                os.close(r)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            if r >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(r)
+
+    # Written under a temporary name and moved over `out` once valgrind is
+    # done: a failed or interrupted recording leaves no partial trace.
+    atomic.write_with(out, write)
+    rc, n_bytes, n_lines = counts["rc"], counts["bytes"], counts["lines"]
     return dict(out=str(out), command=list(cmd), exit_code=rc, lines=n_lines,
                 bytes_uncompressed=n_bytes, bytes_written=out.stat().st_size,
                 seconds=round(time.perf_counter() - t0, 3))

@@ -1,4 +1,4 @@
-"""Bad config input gets one clean line (issue 13's config cases): no NaN,
+"""Bad config input gets one clean line: no NaN,
 infinity or integer past 2^53 anywhere, no YAML aliases, duplicate keys or
 non-text files, and no footprint the model could not hold in this machine."""
 

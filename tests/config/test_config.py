@@ -8,6 +8,9 @@ import pytest
 from harness.config import VERSION_DEFAULTS, from_dict, load_config
 from harness.errors import ConfigError
 
+# The tests name shipped files as a user types them (configs/zipf.yaml).
+pytestmark = pytest.mark.usefixtures("in_repo")
+
 
 def test_shipped_configs_load():
     for name in ("uniform", "zipf", "hotset"):

@@ -1,4 +1,4 @@
-"""Issue 13 must-show 1: every shipped config and experiment file, one field
+"""Every shipped config and experiment file, one field
 mutated (NaN, infinities, huge, negative, zero, wrong type, unknown key,
 missing key): the run either ends with finite metrics or is refused with one
 clean line (the CLI's exit 2), never a traceback. Runs are cut to 2 simulated

@@ -14,6 +14,9 @@ from harness.run.store import ResultStore, read_trials
 from harness.run.worker import timeseries_long
 from harness.search.aggregate import aggregate, suite_value
 
+# The tests name shipped files as a user types them (configs/zipf.yaml).
+pytestmark = pytest.mark.usefixtures("in_repo")
+
 ZIPF = "configs/zipf.yaml"
 
 

@@ -33,3 +33,12 @@ def end_session(sid: int, term_wait: float = 8.0, kill_wait: float = 3.0) -> Non
         deadline = time.monotonic() + wait
         while session_pids(sid) and time.monotonic() < deadline:
             time.sleep(0.2)
+
+
+def ray_backend(cpus: int = 2, attempts: int = 5):
+    """A local Ray session for one test module, surviving a slow start on a
+    loaded machine: more start attempts than a command makes (each with its
+    growing pause), so a busy CI box does not fail a test whose code is right."""
+    from harness.run.backends import RayBackend
+
+    return RayBackend(cpus=cpus, start_attempts=attempts)

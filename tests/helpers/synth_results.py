@@ -1,4 +1,5 @@
-"""Synthetic results directories that follow the results-table contract (issue 3).
+"""Synthetic results directories with the columns of trials.parquet
+and timeseries.parquet (harness.run.worker's schema).
 
 Used by the plot/report/defaults tests: fast, deterministic, no Ray.
 """

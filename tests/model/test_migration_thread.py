@@ -1,5 +1,5 @@
-"""The kmmscand migration thread takes time (issue 10, must-show 2), derived by
-hand from the engine contract (../notes/issue10.md) and MODEL.md.
+"""The kmmscand migration thread takes time: each entry costs its thread's clock
+and a page moves when its entry ends, derived by hand from docs/MODEL.md.
 
 Unless a test says otherwise: 8 pages of 4 KiB of one process, placed on the
 slow node; a fast node of 16 pages, watermarks 0 % (room for 16 promotions);

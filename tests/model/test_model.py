@@ -20,6 +20,7 @@ from harness.model import simulate
 from harness.model.engine import Sim
 from harness.model.policies import make_policy
 from harness.model.reference import make_reference_sim
+from tests.conftest import CONFIGS
 from tests.helpers.simcfg import gb
 
 HOT4 = [[1, 1, 1, 1, 0, 0, 0, 0]] * 4
@@ -266,7 +267,7 @@ def test_policy_order_on_shipped_configs(name):
             "platform.nodes.1.capacity_gb=8"]
     hit = {}
     for kind in ("none", "kmmscand", "oracle"):
-        m = simulate(load_config(f"configs/{name}.yaml", sets + [f"policy.kind={kind}"])).metrics
+        m = simulate(load_config(CONFIGS / f"{name}.yaml", sets + [f"policy.kind={kind}"])).metrics
         hit[kind] = m["hit_rate"]
         if kind == "kmmscand":
             assert m["promotions"] > 0

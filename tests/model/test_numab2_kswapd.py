@@ -1,5 +1,5 @@
-"""NUMAB2 and kswapd as the kernel does them, on tiny hand-made runs (issue 10
-points 6 and 7), each derived by hand and run on the vectorized and on the
+"""NUMAB2 and kswapd as the kernel does them, on tiny hand-made runs (NUMAB2's
+hint faults and promotion, kswapd's demotion), each derived by hand and run on the vectorized and on the
 per-page reference model.
 
 NUMAB2: task_numa_work's budget counts chunks with updated PTEs, its virtual
@@ -25,6 +25,7 @@ from harness.model.engine import Sim
 from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG, SWAP_CLUSTER_MAX
 from harness.model.policies import make_policy
 from harness.model.reference import make_reference_sim
+from tests.conftest import CONFIGS
 from tests.helpers.simcfg import gb
 
 ZERO_COSTS = dict(scan_pte_ns=0, scan_vma_ns=0, kzalloc_ns=0, migrate_page_us=0,
@@ -393,9 +394,9 @@ def test_numa_balancing_1_slows_kmmscand_down():
     from harness.config import load_config
 
     base = ["workload.size_gb=0.25"]  # 4 s: passes from 1 s on
-    off = simulate_abench(load_config("configs/abench/abench-8g-kmmscand-v1.yaml",
+    off = simulate_abench(load_config(CONFIGS / "abench" / "abench-8g-kmmscand-v1.yaml",
                                       [*base, "policy.numa_balancing=0"]))
-    on = simulate_abench(load_config("configs/abench/abench-8g-kmmscand-v1.yaml",
+    on = simulate_abench(load_config(CONFIGS / "abench" / "abench-8g-kmmscand-v1.yaml",
                                      [*base, "policy.numa_balancing=1"]))
     assert on["hint_faults"] > 0 and off["hint_faults"] == 0
     assert on["completion_s"] > off["completion_s"]

@@ -9,6 +9,7 @@ too; across seeds the two agree within sampling error.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -41,12 +42,49 @@ def _assert_same(vec, ref) -> dict:
     return vec.metrics
 
 
-def test_reference_sim_is_per_page():
-    sim = make_reference_sim(small_cfg(dict(kind="kmmscand")))
-    assert isinstance(sim, ReferenceSim)
-    assert type(sim.policy).__name__ == "ReferenceKmmscandPolicy"
-    assert all(type(s.access).__name__.startswith("Reference") for s in sim.layout.segments)
+def _compiled_kernels() -> list[tuple[object, str]]:
+    """Every numba-compiled function the model's modules hold, but the random
+    streams' (harness/model/draws.py: both implementations draw the same
+    numbers from them by design)."""
+    from numba.core.registry import CPUDispatcher
 
+    out = []
+    for name, mod in list(sys.modules.items()):
+        if name.startswith("harness.model") and name != "harness.model.draws":
+            for attr, v in vars(mod).items():
+                if isinstance(v, CPUDispatcher) and v.py_func.__module__ != "harness.model.draws":
+                    out.append((mod, attr))
+    return out
+
+
+@parametrize_policy()
+def test_the_reference_runs_no_compiled_kernel(policy, monkeypatch):
+    """The reference re-states every page-level rule in plain Python: with each
+    compiled kernel replaced by one that fails, it still runs, and gives the
+    same results as the vectorized model did with them; the vectorized model
+    (kmmscand: scan_ptes, migrate_entries) cannot run so."""
+    cfg = small_cfg(dict(kind=policy), workload=dict(placement="slow"))
+    vec = simulate(cfg)
+    kernels = _compiled_kernels()
+    assert {attr for _, attr in kernels} >= {"scan_ptes", "migrate_entries", "relocate"}
+
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("a compiled kernel ran")
+
+    for mod, attr in kernels:
+        monkeypatch.setattr(mod, attr, no_kernel)
+    ref = simulate(cfg, reference=True)
+    assert mismatches(vec.metrics, ref.metrics) == {}
+    assert isinstance(make_reference_sim(cfg), ReferenceSim)
+    if policy == "kmmscand":
+        with pytest.raises(AssertionError, match="a compiled kernel ran"):
+            simulate(cfg)
+
+
+# damon_tier's quota goals start its effective quota at one byte (doubling at
+# most each quota interval): too slow for these few seconds, so the
+# differential tests run it on its space quota alone (goals: test_damon.py).
+QUICK = {"damon_tier": dict(damon_hot_goal_bp=0, damon_cold_goal_bp=0)}
 
 # Every policy, in versions v1 and v3, must do something on these traces.
 GRID_ACTIVE = {
@@ -54,13 +92,15 @@ GRID_ACTIVE = {
     "kmmscand": ["promotions", "demotions", "failed_dest_watermark", "mm_scans"],
     "numab2": ["promotions", "demotions", "hint_faults", "failed_dest_watermark"],
     "oracle": ["promotions", "demotions", "pingpong"],
+    "damon_tier": ["promotions", "demotions", "mm_scans", "ptes_scanned"],
 }
 
 
 @pytest.mark.parametrize("version", ["v1", "v3"])
 @parametrize_policy()
 def test_counts_identical_per_policy_and_version(policy, version):
-    m = _assert_same(*_both(small_cfg(dict(kind=policy, version=version))))
+    m = _assert_same(*_both(small_cfg(dict(kind=policy, version=version,
+                                           **QUICK.get(policy, {})))))
     assert m["accesses"] > 0
     for key in GRID_ACTIVE.get(policy, ()):
         assert m[key] > 0, key
@@ -170,6 +210,7 @@ def test_counts_identical_processes_start_exit_npy(tmp_path, policy):
              vma_mb=0),
     ]
     pol = dict(kind=policy, migrate_batch=2) if policy == "kmmscand" else dict(kind=policy)
+    pol.update(QUICK.get(policy, {}))
     m = _assert_same(*_both(small_cfg(pol, workloads=workloads)))
     assert m["promotions"] > 0
     if policy == "kmmscand":
@@ -187,7 +228,8 @@ def _rate_cfg(kind: str, policy: str, seed: int, n: int = 300):
         workload=dict(kind=kind, size_gb=gb(n), access_rate=3000, placement="first_touch",
                       move_every_s=3, vma_mb=0),
         policy=dict(kind=policy, first_scan_delay_ms=200, scan_period_ms=600,
-                    scan_change_scale=8, numab_scan_period_ms=400)), "test")
+                    scan_change_scale=8, numab_scan_period_ms=400, **QUICK.get(policy, {}))),
+        "test")
 
 
 @parametrize_policy(exclude=("none",))
@@ -248,7 +290,8 @@ def test_rate_form_identical_with_two_slow_nodes_and_kswapd(policy):
         workload=dict(kind="zipf", size_gb=gb(n), access_rate=3000, placement="slow",
                       vma_mb=0),
         policy=dict(kind=policy, first_scan_delay_ms=200, scan_period_ms=600,
-                    scan_change_scale=8, numab_scan_period_ms=400)), "test")
+                    scan_change_scale=8, numab_scan_period_ms=400, **QUICK.get(policy, {}))),
+        "test")
     m = _assert_same(*_both(cfg))
     assert m["demotions"] > 0 and m["kswapd_runs"] > 0
     # Which slow node took a page shows in no metric: compare the placements.

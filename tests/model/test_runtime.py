@@ -1,4 +1,4 @@
-"""Closed-loop runtime model (issues 6, 10): exact identities, the access-cost
+"""Closed-loop runtime model: exact identities, the access-cost
 mechanisms against hand-derived numbers, stalls from mechanisms, monotonicity."""
 
 import math
@@ -9,7 +9,7 @@ import pytest
 from harness.config import from_dict
 from harness.model import runtime as rt_model
 from harness.model import simulate
-from tests.conftest import parametrize_policy
+from tests.conftest import CONFIGS, parametrize_policy
 
 
 def closed_loop(policy="none", placement="slow", slow_latency=220.0, **runtime):
@@ -183,12 +183,13 @@ def test_shipped_calibration_reproduces_the_8gb_figures():
     of MODEL.md's figures, unless the constant fitted on it sits at an edge of
     its range (reported by `tiersweep calibrate`: a missing mechanism)."""
     from harness.tools import calibrate as cal
+    from harness.tools import validate as val
 
     table = {r["name"]: r for r in cal.constants_table()}
     for r in table.values():
         assert r["lo"] <= r["value"] <= r["hi"], r
     at_edge = {r["target"] for r in table.values() if r["edge"]}
-    rows = cal.predict(sizes=(8,), policies=("numab1", "numab2", "kmmscand-v0", "kmmscand-v1"))
+    rows = val.predict(sizes=(8,), policies=("numab1", "numab2", "kmmscand-v0", "kmmscand-v1"))
     by = {r["policy"]: r for r in rows}
     for r in rows:
         if r["policy"] in cal.FIT_POLICIES and ("time", r["policy"]) not in at_edge:
@@ -196,13 +197,13 @@ def test_shipped_calibration_reproduces_the_8gb_figures():
         for k, pub in r["published_overheads"].items():
             if (r["policy"], k) not in at_edge:
                 assert r["overheads"][k] == pytest.approx(pub, rel=0.25), (r["policy"], k)
-    # must-show 3: the migration thread takes time: 90 % of the accesses reach
+    # The migration thread takes time: 90 % of the accesses reach
     # the fast tier about when the pages migrated x the per-page time is spent
     for p in ("kmmscand-v0", "kmmscand-v1"):
         r = by[p]
         assert r["queue_len_peak"] > 0 and r["queue_bytes_peak"] == 64 * r["queue_len_peak"]
         assert 0.8 <= r["time_to_90pct_s"] / r["migrated_x_page_s"] <= 1.5, r
-    # must-show 3: V0 and V1 predict different times. V1 ran with numab=1 (as
+    # V0 and V1 predict different times. V1 ran with numab=1 (as
     # published): its hint faults stall the threads beyond V0's stalls.
     v0, v1 = by["kmmscand-v0"], by["kmmscand-v1"]
     assert v1["predicted_s"] > v0["predicted_s"]
@@ -230,7 +231,7 @@ def test_runtime_is_a_study_objective(tmp_path):
     import pandas as pd
 
     out = tmp_path / "rt"
-    r = subprocess.run([sys.executable, "-m", "harness", "tune", "configs/runtime-study.yaml",
+    r = subprocess.run([sys.executable, "-m", "harness", "tune", str(CONFIGS / "runtime-study.yaml"),
                         "--backend", "inline", "--out", str(out), "--trials", "3",
                         "--no-progress", "--set", "runtime.iterations=32"],
                        capture_output=True, text=True)

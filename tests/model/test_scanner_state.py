@@ -1,5 +1,5 @@
 """The scanner's per-page kernel state and its visit timing, derived by hand
-from hot_vma_idle_pte_entry (../notes/issue10.md, MODEL.md "Scanner thread").
+from hot_vma_idle_pte_entry (docs/MODEL.md, "Scanner thread").
 
 The scanner is driven directly: its thread is off, and events of the run call
 one wake-up of it at the visit times, so that phases and accesses run as usual. Pages

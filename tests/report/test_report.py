@@ -114,7 +114,7 @@ def test_missing_optional_inputs_are_skipped_not_fatal(tmp_path):
     res = R.write_report(d, progress=False)
     assert set(res.skipped) == {"3-sensitivity", "4-timeseries", "5-study"}
     page = (d / "report.html").read_text()
-    assert page.count("Not drawn:") == 3
+    assert page.count("Not drawn:") == 3  # one line each, in the "Not in this run" list
     assert (d / "figures" / "1-policies.png").exists()
 
 

@@ -1,4 +1,4 @@
-"""Must-show 1: a real one-node Ray cluster (`ray start --head` on 127.0.0.1), a sweep
+"""A real one-node Ray cluster (`ray start --head` on 127.0.0.1), a sweep
 submitted with `ray job submit`, the results table checked, the cluster stopped.
 
 Free ports everywhere (parallel runs do not collide) and a private --temp-dir (an

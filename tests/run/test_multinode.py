@@ -1,4 +1,4 @@
-"""Issue 15, must-show 1: a two-node Ray cluster on one machine (Ray's own
+"""A two-node Ray cluster on one machine (Ray's own
 ``cluster_utils.Cluster``: a head and a second raylet, each with a custom
 resource naming it), a sweep over real-program traces run on both nodes with
 no task opening a file of the driver's, and a sweep that loses its second node

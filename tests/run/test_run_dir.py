@@ -1,5 +1,5 @@
-"""A run directory: one driver at a time, nothing followed through a symlink
-(issue 13), and a taken directory refused before Ray starts."""
+"""A run directory: one driver at a time, nothing followed through a symlink,
+and a taken directory refused before Ray starts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from harness.errors import TiersweepError
 from harness.run.store import RunLock
 from harness.run.store.layout import LOCK, PARTS, TRIALS
+from tests.conftest import CONFIGS
 
 
 def test_a_second_lock_fails_and_reuse_nests(tmp_path):
@@ -79,7 +80,7 @@ def test_a_taken_directory_fails_before_ray_starts(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(backends, "make_backend", no_ray)
     out = tmp_path / "run"
     with RunLock(out):
-        assert main(["sweep", "configs/suite.yaml", "--out", str(out)]) == 1
+        assert main(["sweep", str(CONFIGS / "suite.yaml"), "--out", str(out)]) == 2
     assert "in use by another tiersweep process" in capsys.readouterr().err
 
 

@@ -48,9 +48,10 @@ def tuned(tmp_path):
 def test_evaluations_cover_policies_workloads_and_seeds(exp_file, tuned, tmp_path):
     exp = load_experiment(exp_file)
     evals = C.compare_evaluations(exp, list(C.POLICIES), tuned, tmp_path / "out")
-    assert len(evals) == 5 * 2 * 2  # policies x workloads x (seed + holdout seed)
+    assert len(evals) == 6 * 2 * 2  # policies x workloads x (seed + holdout seed)
     kinds = {e.label: e.cfg.policy.kind for e in evals}
-    assert kinds == {"none": "none", "numab2": "numab2", "rfc-default": "kmmscand",
+    assert kinds == {"none": "none", "numab2": "numab2", "damon_tier": "damon_tier",
+                     "rfc-default": "kmmscand",
                      "tuned": "kmmscand", "oracle": "oracle"}
     t = [e for e in evals if e.label == "tuned"][0]
     assert t.cfg.policy.scan_size_mb == 4096 and t.cfg.policy.scan_sleep_ms == 8
@@ -81,7 +82,7 @@ def test_run_compare_writes_a_results_directory_and_reuses_it(exp_file, tuned, t
     rep = C.run_compare(exp, out, InlineBackend(), tuned=tuned, progress=False)
     assert not rep.outcome.errors
     t = pd.read_parquet(out / "trials.parquet")
-    assert len(t) == 20 and set(t["mode"]) == {"compare"}
+    assert len(t) == 24 and set(t["mode"]) == {"compare"}
     assert set(t["label"]) == set(C.POLICIES)
     assert (t.loc[t["label"] == "none", "objective"] == 0).all()
     info = json.loads((out / "compare.json").read_text())
@@ -92,7 +93,7 @@ def test_run_compare_writes_a_results_directory_and_reuses_it(exp_file, tuned, t
     want = t[t["label"] == "numab2"].groupby("workload")["objective"].mean().mean()
     assert summ.loc["numab2", "objective"] == pytest.approx(want)
     again = C.run_compare(exp, out, InlineBackend(), tuned=tuned, progress=False)
-    assert again.outcome.computed == 0 and again.outcome.reused == 20
+    assert again.outcome.computed == 0 and again.outcome.reused == 24
     res = write_report(out, progress=False)
     assert set(res.skipped) == {"3-sensitivity", "5-study"}
 

@@ -1,4 +1,4 @@
-"""Issue 15, must-show 2: one study, two drivers at once, on a real PostgreSQL
+"""One study, two drivers at once, on a real PostgreSQL
 server (initdb and pg_ctl in a temporary directory, a unix socket, no TCP), in
 one results directory: exactly the requested number of COMPLETE trials (checked
 through Optuna), none run twice, and a consistent trials.parquet."""

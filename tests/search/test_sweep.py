@@ -70,7 +70,7 @@ def test_inline_sweep_and_resume(tmp_path, write_yaml):
 
 
 def test_same_sweep_same_metrics_on_1_and_2_cpus(tmp_path, write_yaml):
-    """Must-show 3: tiersweep sweep --cpus 1 and --cpus 2 give identical metrics."""
+    """tiersweep sweep --cpus 1 and --cpus 2 give identical metrics."""
     cfg = write_yaml(SMALL)
     frames = {}
     for cpus in (1, 2):
@@ -115,7 +115,7 @@ def _children_running(task_name: str) -> list[int]:
 
 
 def test_killed_worker_evaluation_is_retried(tmp_path, ray_backend, write_yaml):
-    """Must-show 2b: SIGKILL a Ray worker in the middle of a simulation; Ray retries it."""
+    """SIGKILL a Ray worker in the middle of a simulation; Ray retries it."""
     text = SMALL.replace("duration_s: 6", "duration_s: 60").replace("size_gb: 0.25", "size_gb: 1") \
         .replace("capacity_gb: 0.0625", "capacity_gb: 0.25").replace("capacity_gb: 0.5", "capacity_gb: 2") \
         .replace("seeds: [1, 2]", "seeds: [1]")
@@ -229,7 +229,7 @@ def test_errors_name_values_in_the_library_and_flags_on_the_command_line(tmp_pat
     with RunLock(out):  # another driver holds the run directory
         with pytest.raises(TiersweepError, match="use another run directory$"), RunLock(out):
             pass
-        assert main(["sweep", str(cfg), "--out", str(out), "--backend", "inline"]) == 1
+        assert main(["sweep", str(cfg), "--out", str(out), "--backend", "inline"]) == 2
     err = capsys.readouterr().err
     assert "in use by another tiersweep process" in err
     assert err.rstrip().endswith("use another run directory (--out DIR)")

@@ -37,7 +37,7 @@ def as_dict(tc, proc: int = 0) -> dict:
 
 
 def naive_lackey(text: str, ips: float, window_ms: int, page: int = 4096):
-    """Reference: the issue's rules, one line at a time."""
+    """Reference: lackey's format as docs/formats.md states it, one line at a time."""
     per = ips * window_ms / 1000
     instr = 0
     counts: collections.Counter = collections.Counter()

@@ -29,6 +29,9 @@ class Policy(ABC):
     """
 
     name = "base"
+    # Policies running beside this one (make_policy sets numa_balancing=1's).
+    beside: tuple[Policy, ...] | list[Policy] = ()
+    memory_tiering = False  # NUMA balancing's memory-tiering mode (kswapd's PROMO watermark)
 
     def __init__(self, cfg: PolicyConfig):
         self.cfg = cfg

@@ -30,6 +30,7 @@ class Numab1Hinting(Numab2Policy):
     (the engine calls its hooks after the policy's)."""
 
     name = "numab1"
+    memory_tiering = False  # normal mode
     marks_top_tier = True  # normal mode: change_prot_numa skips no tier
 
     def on_mm_start(self, sim: Sim, mm: MMState) -> None:

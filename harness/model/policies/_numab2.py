@@ -126,6 +126,7 @@ class PromoteState:
 
 class Numab2Policy(Policy):
     name = "numab2"
+    memory_tiering = True  # numa_balancing=2
     marks_top_tier = False  # NUMA_BALANCING_NORMAL (mode 1) marks the top tier too
 
     def start(self, sim: Sim) -> None:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from harness.config import RunConfig
 from harness.model.engine import Sim
-from harness.model.policies import KmmscandPolicy, Policy
+from harness.model.policies import KmmscandPolicy, Policy, make_policy
 from harness.model.reference._access import (
     ReferenceCountsAccess,
     ReferenceRateAccess,
     _as_reference,
 )
+from harness.model.reference._damon import ReferenceDamonTierPolicy
 from harness.model.reference._memory import ReferenceMemory
 from harness.model.reference._migrator import ReferenceMigrator
 from harness.model.reference._numab1 import ReferenceNumab1Hinting
@@ -35,7 +36,6 @@ from harness.model.reference._scanner import ReferenceScanner
 
 class ReferenceSim(Sim):
     memory_cls = ReferenceMemory
-    numab1_cls = ReferenceNumab1Hinting
 
     def __init__(self, cfg: RunConfig, policy: Policy, layout=None):
         super().__init__(cfg, policy, layout)
@@ -52,12 +52,13 @@ REFERENCE_POLICIES: dict[str, type[Policy]] = {
     "none": ReferenceNonePolicy,
     "kmmscand": ReferenceKmmscandPolicy,
     "numab2": ReferenceNumab2Policy,
+    "damon_tier": ReferenceDamonTierPolicy,
     "oracle": ReferenceOraclePolicy,
 }
 
 
 def make_reference_sim(cfg: RunConfig) -> Sim:
-    return ReferenceSim(cfg, REFERENCE_POLICIES[cfg.policy.kind](cfg.policy))
+    return ReferenceSim(cfg, make_policy(cfg.policy, REFERENCE_POLICIES, ReferenceNumab1Hinting))
 
 
 __all__ = ["REFERENCE_POLICIES", "ReferenceCountsAccess", "ReferenceKmmscandPolicy", "ReferenceMemory",

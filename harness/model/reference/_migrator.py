@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.model.kernels.records import N_OUTCOMES, Outcome
 from harness.model.memory import PG_IDLE, PG_REFERENCED, PG_YOUNG
 from harness.model.policies._kmmscand import Migrator
-from harness.model.policies._kmmscand.migrator import (
-    INELIGIBLE,
-    N_OUTCOMES,
-    NOT_HOT,
-    OK,
-    SAME_NODE,
-    WATERMARK,
-    Processed,
-)
+from harness.model.policies._kmmscand.migrator import Processed
+
+OK, NOT_HOT, SAME_NODE = Outcome.OK, Outcome.NOT_HOT, Outcome.SAME_NODE
+INELIGIBLE, WATERMARK = Outcome.INELIGIBLE, Outcome.WATERMARK
 
 
 class ReferenceMigrator(Migrator):

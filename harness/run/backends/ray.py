@@ -6,10 +6,11 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.errors import InputError, TiersweepError
+from harness.errors import InputError, RayStartError, TiersweepError
 from harness.run.backends.base import Backend, TaskFailed
 
 
@@ -25,6 +26,69 @@ def _local_ray_env() -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+# A local start under load: Ray's own wait for the raylet to register is 30 s
+# in Python (fixed) and its core worker's (RAY_raylet_start_wait_time_s) is
+# shorter; a start that still fails is retried after a pause that grows.
+START_ATTEMPTS = 3
+START_BACKOFF_S = 3.0
+LOADED_WAIT_S = 120
+# The first task must run within this (a worker that dies at start, or cannot
+# register, shows here rather than as a hang in the middle of a run).
+FIRST_TASK_TIMEOUT_S = 120.0
+
+
+def loaded() -> bool:
+    """More runnable processes than CPUs over the last minute."""
+    try:
+        return os.getloadavg()[0] > (os.cpu_count() or 1)
+    except OSError:  # pragma: no cover - no load average on this system
+        return False
+
+
+def ray_log_dir() -> str:
+    """Where a local Ray session writes its logs (Ray's default temp folder)."""
+    return os.path.join(os.environ.get("RAY_TMPDIR", "/tmp/ray"), "session_latest", "logs")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+def start_local(ray: Any, attempts: int = START_ATTEMPTS, backoff_s: float = START_BACKOFF_S,
+                sleep: Callable[[float], None] = time.sleep, **init_kw: Any) -> int:
+    """`ray.init(**init_kw)` and one task run on a worker, tried `attempts`
+    times with a growing pause (longer on a loaded machine); a session half
+    started is shut down before the next try. Returns the attempts taken;
+    else one line: what failed, Ray's log folder, what to try (exit 3)."""
+    if loaded():  # the raylet and the first worker register late on a busy machine
+        os.environ.setdefault("RAY_raylet_start_wait_time_s", str(LOADED_WAIT_S))
+        os.environ.setdefault("RAY_worker_register_timeout_seconds", str(LOADED_WAIT_S))
+    what = "ray.init"
+    for attempt in range(1, attempts + 1):
+        what = "ray.init"
+        try:
+            ray.init(**init_kw)
+            what = "the first worker"
+            ray.get(ray.remote(num_cpus=0)(_ping).remote(), timeout=FIRST_TASK_TIMEOUT_S)
+            return attempt
+        except Exception as exc:  # noqa: BLE001 - Ray raises plain Exception on a start timeout
+            last = exc
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+        if attempt < attempts:
+            sleep(backoff_s * attempt * (2 if loaded() else 1))
+    failed = "did not start" if what == "ray.init" else "started but its first worker died"
+    raise RayStartError(
+        f"local Ray {failed} ({attempts} attempts; last: {_first_line(last)}); Ray's logs: "
+        f"{ray_log_dir()}; try --backend inline (no Ray), or fewer --cpus (e.g. --cpus 1) "
+        "on a busy machine")
 
 
 # How long `--address` may take to answer before the run gives up (ray.init
@@ -68,7 +132,8 @@ class RayBackend(Backend):
 
     def __init__(self, address: str | None = None, cpus: int | None = None,
                  max_retries: int = 3, runtime_env: dict | None = None,
-                 connect_timeout_s: float = CONNECT_TIMEOUT_S):
+                 connect_timeout_s: float = CONNECT_TIMEOUT_S,
+                 start_attempts: int = START_ATTEMPTS):
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         address = address or os.environ.get("RAY_ADDRESS") or None
         check_cpus(cpus)
@@ -81,6 +146,7 @@ class RayBackend(Backend):
         self._ray = ray
         self.address = address
         self._owns = False
+        self.start_attempts = 0
         if ray.is_initialized():
             # Already connected (e.g. a test's Ray session): use it as it is.
             pass
@@ -91,9 +157,10 @@ class RayBackend(Backend):
                 # 127.0.0.1 binding to the already-loaded constant as well.
                 with contextlib.suppress(AttributeError):  # Ray internals moved
                     ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
-            ray.init(address="local", num_cpus=ncpu, include_dashboard=False,
-                     dashboard_host="127.0.0.1", logging_level=logging.WARNING,
-                     log_to_driver=True, runtime_env=runtime_env)
+            self.start_attempts = start_local(
+                ray, attempts=start_attempts, address="local", num_cpus=ncpu, include_dashboard=False,
+                dashboard_host="127.0.0.1", logging_level=logging.WARNING,
+                log_to_driver=True, runtime_env=runtime_env)
             self._owns = True
         else:
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True,

@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.errors import TiersweepError
+from harness.errors import InputError, TiersweepError
 from harness.run.store.layout import ANOTHER_RUN_DIR, LOCK, PARTS, RUN_FILES, STORE_LOCK
 
 # Directories whose lock this process holds (RunLock.reuse).
@@ -23,7 +23,7 @@ def refuse_symlinks(out_dir: Path) -> None:
     for name in RUN_FILES:
         p = Path(out_dir) / name
         if p.is_symlink():
-            raise TiersweepError(f"{p}: is a symbolic link; a run directory's files are not "
+            raise InputError(f"{p}: is a symbolic link; a run directory's files are not "
                                  f"followed through links (remove it, or {ANOTHER_RUN_DIR})")
 
 
@@ -36,6 +36,7 @@ class RunLock:
         self.dir = Path(out_dir)
         self.path = self.dir / LOCK
         self._fd: int | None = None
+        self._created = False
         # Shared: several drivers of one study on a database storage work in the
         # directory at once (each writes its own part files); any other run excludes them.
         self.shared = shared
@@ -53,7 +54,8 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         if self.dir.exists() and not self.dir.is_dir():
-            raise TiersweepError(f"{self.dir}: is not a directory; {ANOTHER_RUN_DIR}")
+            raise InputError(f"{self.dir}: is not a directory; {ANOTHER_RUN_DIR}")
+        self._created = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
         refuse_symlinks(self.dir)
         for _ in range(100):
@@ -63,7 +65,7 @@ class RunLock:
             except OSError:
                 holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
                 os.close(fd)
-                raise TiersweepError(f"{self.dir}: in use by another tiersweep process "
+                raise InputError(f"{self.dir}: in use by another tiersweep process "
                                      f"(pid {holder}); wait for it or {ANOTHER_RUN_DIR}") from None
             # The holder before us removes the file on release: a lock on a file no
             # longer at the path guards nothing, so open the path's new file again.
@@ -89,9 +91,9 @@ class RunLock:
                            0o644)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise TiersweepError(f"{self.path}: is a symbolic link; not followed (remove "
+                raise InputError(f"{self.path}: is a symbolic link; not followed (remove "
                                      f"it, or {ANOTHER_RUN_DIR})") from None
-            raise TiersweepError(f"{self.path}: cannot open: {exc.strerror}") from None
+            raise InputError(f"{self.path}: cannot open: {exc.strerror}") from None
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
@@ -110,6 +112,9 @@ class RunLock:
                     os.unlink(self.path)
                 with contextlib.suppress(OSError):  # no empty parts/ left behind
                     (self.dir / PARTS).rmdir()
+                if self._created:  # nor an empty run directory (Ray did not start)
+                    with contextlib.suppress(OSError):
+                        self.dir.rmdir()
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -125,7 +130,7 @@ def store_lock(out_dir: Path) -> Iterator[None]:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise TiersweepError(f"{path}: cannot open: {exc.strerror}") from None
+        raise InputError(f"{path}: cannot open: {exc.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -11,7 +11,8 @@ de-duplication, single-thread (V0) mode.
 The package: ``scanner.py`` (the scanner half), ``migrator.py`` (the
 migration thread's half), ``queue.py`` (the migration list between them),
 ``slot.py`` (per-mm state). This module runs them as the kernel's threads,
-each an event chain on its own clock (the engine contract of issue 10).
+each an event chain on its own clock: an event takes the thread's time, and
+what it does becomes visible when it ends.
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.config import MIB, PolicyConfig
-from harness.model.kernels import INELIGIBLE, NOT_HOT, OK, SAME_NODE, WATERMARK, migrate_entries
+from harness.model.kernels import migrate_entries
+from harness.model.kernels.records import N_OUTCOMES, Outcome
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
     from harness.model.engine import Sim
 
 FEEDBACK_EVERY = 1024
-
-# Outcome of one list entry (kernels.py's codes).
-N_OUTCOMES = 5
 
 
 # What a chunk of work leaves the thread to do next: go on at its clock; go
@@ -81,8 +79,10 @@ class Migrator:
         costs = sim.costs
         ok = round(costs.page_move_ns)
         fail, stale = round(costs.migrate_fail_ns), round(costs.migrate_stale_ns)
-        # ns of an entry by outcome code (integers: exact sums in any order)
-        self.cost_ns = np.array([ok, fail, stale, stale, fail], dtype=np.int64)
+        # ns of an entry by Outcome (integers: exact sums in any order)
+        by_outcome = {Outcome.OK: ok, Outcome.NOT_HOT: fail, Outcome.SAME_NODE: stale,
+                      Outcome.INELIGIBLE: stale, Outcome.WATERMARK: fail}
+        self.cost_ns = np.array([by_outcome[o] for o in Outcome], dtype=np.int64)
         self._mean_ns = float(self.cost_ns.max())  # mean entry cost of the last chunk
         self._moved, self._ats = np.empty(0, dtype=np.int32), np.empty(0)
         self._cheapest_ns = int(self.cost_ns.min())
@@ -142,7 +142,7 @@ class Migrator:
         if c.failure_feedback:
             self.feedback(res.attempts, res.successes)
         if budget is not None:
-            self.allowance -= int(res.codes[OK])
+            self.allowance -= int(res.codes[Outcome.OK])
         spent = budget is not None and int(self.allowance) <= 0
         capped = c.migrate_batch and self.pass_done >= c.migrate_batch
         if spent or capped or q.head_visible_at() > self.clock_ns / 1000:
@@ -156,12 +156,12 @@ class Migrator:
         """Counters of the processed entries; wake kswapd on each full destination."""
         ctr = self.sim.counters
         c = codes.tolist()
-        ctr.failed_not_hot += c[NOT_HOT]
-        ctr.failed_same_node += c[SAME_NODE]
-        ctr.failed_ineligible_src += c[INELIGIBLE]
-        ctr.failed_dest_watermark += c[WATERMARK]
-        ctr.migrate_stale += c[SAME_NODE] + c[INELIGIBLE]
-        if c[WATERMARK]:
+        ctr.failed_not_hot += c[Outcome.NOT_HOT]
+        ctr.failed_same_node += c[Outcome.SAME_NODE]
+        ctr.failed_ineligible_src += c[Outcome.INELIGIBLE]
+        ctr.failed_dest_watermark += c[Outcome.WATERMARK]
+        ctr.migrate_stale += c[Outcome.SAME_NODE] + c[Outcome.INELIGIBLE]
+        if c[Outcome.WATERMARK]:
             for d, is_full in enumerate(full.tolist()):
                 if is_full:
                     self.sim.mem.wake_kswapd(d)
@@ -192,22 +192,21 @@ class Migrator:
         out = Processed(0, start, np.zeros(N_OUTCOMES, dtype=np.int64),
                         np.zeros(len(targets), dtype=np.int64),
                         np.zeros(len(targets), dtype=np.int64), np.zeros(mem.n_nodes, dtype=bool))
-        node_in, node_out = np.zeros(mem.n_nodes), np.zeros(mem.n_nodes)
+        moves = mem.moves()
         moved, ats = self._move_buffers(n)
-        sums = np.zeros(2)
         done, clock, left, m, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0, 0
-        now = float(self.sim.t)
+        pg, nodes = mem.page_state(), mem.node_state()
+        hot_check = bool(self.cfg.hot_check)
         while done < n:
             per = self._mean_ns  # a guess; doubled when the slice runs out
             guess = n if per <= 0 else int((bound - clock) / per * 1.25) + 64
             m = min(n - done, max(guess, 2 * m))
             pages, piece_end, piece_vis = q.peek_pieces(m, skip=done)
+            # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed.
             k, ok, clock, pp = migrate_entries(
-                pages, piece_end, piece_vis, self.sim.mm_lo, targets, mem.node, mem.pgflags,
-                mem.node_is_fast, mem.free, mem.wmark_high, self.cost_ns, bool(self.cfg.hot_check),
-                int(clock), int(bound), left, mem.rate, mem.moved_at, mem.was_demoted, now,
-                node_in, node_out, sums, moved[n_ok:], ats[n_ok:], out.codes, out.attempts,
-                out.successes, out.full)
+                pg, nodes, moves, (pages, piece_end, piece_vis, self.sim.mm_lo, targets),
+                (self.cost_ns, hot_check, int(clock), int(bound), left),
+                (out.codes, out.attempts, out.successes, out.full, moved[n_ok:], ats[n_ok:]))
             done += k
             n_ok += ok
             pingpong += pp
@@ -219,7 +218,7 @@ class Migrator:
             self._mean_ns = (clock - start) / done
             out.k, out.end_ns = done, int(clock)
         if n_ok:
-            mem.moved(moved[:n_ok], "promote", pingpong, node_in, node_out, sums, ats[:n_ok])
+            mem.moved(moved[:n_ok], "promote", pingpong, moves, ats[:n_ok])
         return out
 
     def _move_buffers(self, n: int) -> tuple[np.ndarray, np.ndarray]:

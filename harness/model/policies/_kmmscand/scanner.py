@@ -11,7 +11,8 @@ import numpy as np
 
 from harness.config import MIB, PolicyConfig
 from harness.model.draws import NO_STREAM, Stream
-from harness.model.kernels import NO_BOOLS, NO_FLOATS, scan_ptes
+from harness.model.kernels import scan_ptes
+from harness.model.kernels.records import NO_BOOLS, NO_FLOATS
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
 
@@ -168,10 +169,11 @@ class Scanner:
         if len(self._cand) < hi - lo + 1:
             self._cand = np.empty(hi - lo + 1, dtype=np.int32)
         cand = self._cand
-        n_top, nc = scan_ptes(lo, hi, na, rate, stream, t, a_given, mem.node, mem.pgflags,
-                              self._slow_of, self.kscand, bool(c.second_access),
-                              self.miss_stream.state,
-                              float(c.a_bit_miss), scanned, cand)
+        # Records as tuples of their fields (kernels/records.py): ScanRules, ABits.
+        rules = (self._slow_of, self.kscand, bool(c.second_access), float(c.a_bit_miss),
+                 self.miss_stream.state)
+        n_top, nc = scan_ptes(mem.page_state(), (na, rate, stream, t, a_given, 0, 0), rules,
+                              lo, hi, scanned, cand)
         return scanned, n_top, nc, cand[:nc]
 
     def adapt(self, mm: MMState, y: int, scanned: np.ndarray, end_us: int | None = None) -> None:

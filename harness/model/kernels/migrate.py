@@ -1,0 +1,112 @@
+"""kmmmigrated's pass in compiled code (migrate_entries): each entry's
+outcome depends on the ones before (a FIFO list on a running clock)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from harness.model.kernels.moves import move_page
+from harness.model.kernels.records import (
+    PG_IDLE,
+    PG_REFERENCED,
+    PG_YOUNG,
+    Entries,
+    Moves,
+    Nodes,
+    Outcome,
+    Pages,
+    Pass,
+    Processed,
+)
+
+# The outcome codes as plain ints (numba reads module globals as constants).
+OK, NOT_HOT, SAME_NODE = int(Outcome.OK), int(Outcome.NOT_HOT), int(Outcome.SAME_NODE)
+INELIGIBLE, WATERMARK = int(Outcome.INELIGIBLE), int(Outcome.WATERMARK)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pass,
+                    out: Processed):  # pragma: no cover (compiled)
+    """kmmmigrated's pass (kmmscand_migrate_folio per entry) over list
+    entries in FIFO order, on the thread's clock from ps.start (ns). An
+    entry is processed only if its piece is visible when the previous one
+    ends and it ends by ps.bound. Its destination is its mm's target node.
+    Its Outcome, first failing check first: not hot (when hot_check:
+    kscand's is_hot_page, CONFIG_PAGE_IDLE_FLAG form, `!idle && (referenced
+    || young)` on the flags the scanner's last visit left, not on the A bit,
+    which that visit cleared), source == destination (a page moved already,
+    also by an earlier entry of this pass), source not on the slow tier, no
+    free page above the destination's high watermark; else success, and the
+    page moves when the entry ends (move_page). Its cost is
+    ps.cost_ns[outcome]. At most ps.budget successes (-1: no limit; the pass
+    stops at the last one).
+
+    Adds the processed entries to `out` (see Processed; move_page adds the
+    rate sums to mv), and returns (entries processed, successes, the clock
+    after the last one, promotions of demoted pages)."""
+    pg, nodes, mv, entries = Pages(*pg), Nodes(*nodes), Moves(*mv), Entries(*entries)
+    ps, out = Pass(*ps), Processed(*out)  # names back
+    pages, piece_end, piece_vis, mm_lo = entries.pages, entries.piece_end, entries.piece_vis, \
+        entries.mm_lo
+    targets, node, flags = entries.targets, pg.node, pg.flags
+    node_fast, free, wmark_high = nodes.fast, nodes.free, nodes.wmark_high
+    cost_ns, hot_check, bound, budget = ps.cost_ns, ps.hot_check, ps.bound, ps.budget
+    codes, attempts, successes, full = out.codes, out.attempts, out.successes, out.full
+    clock = ps.start
+    k = 0
+    n_ok = 0
+    pingpong = 0
+    n_wm = 0
+    j = 0
+    one_mm = mm_lo.shape[0] == 1
+    for i in range(len(pages)):
+        if i == 0 or i == piece_end[j]:  # a piece seen once visible stays so: clocks grow
+            while i >= piece_end[j]:
+                j += 1
+            if piece_vis[j] > clock / 1000:
+                break
+        p = pages[i]
+        mm = 0 if one_mm else np.searchsorted(mm_lo, p, side="right") - 1
+        d = targets[mm]
+        s = node[p]
+        f = flags[p]
+        if hot_check and not ((f & PG_IDLE) == 0 and (f & (PG_YOUNG | PG_REFERENCED)) != 0):
+            r = NOT_HOT
+        elif s == d:
+            r = SAME_NODE
+        elif node_fast[s]:
+            r = INELIGIBLE
+        elif free[d] <= wmark_high[d]:
+            r = WATERMARK
+        else:
+            r = OK
+        end = clock + cost_ns[r]
+        if end > bound:
+            break
+        clock = end
+        k = i + 1
+        if r == WATERMARK:
+            n_wm += 1
+            full[d] = True
+        elif r != OK:
+            codes[r] += 1
+        if not one_mm:
+            attempts[mm] += 1
+        if r == OK:
+            out.moved[n_ok] = p
+            pp, out.ats[n_ok] = move_page(pg, nodes, mv, p, s, d, end / 1000, True)
+            pingpong += pp
+            if not one_mm:
+                successes[mm] += 1
+            n_ok += 1
+            if n_ok == budget:
+                break
+    # Counted here, not per entry (an array element incremented per entry is
+    # a dependency chain through memory).
+    codes[OK] += n_ok
+    codes[WATERMARK] += n_wm
+    if one_mm:
+        attempts[0] += k
+        successes[0] += n_ok
+    return k, n_ok, clock, pingpong

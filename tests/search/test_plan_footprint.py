@@ -1,0 +1,40 @@
+"""`tune --dry-run`'s line per workload: footprint, fast tier, duration."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from harness.experiment import load_experiment
+from harness.search.plan import footprint_lines
+from tests.conftest import REPO
+
+LINE = re.compile(r"^(\S+): footprint (\d+\.\d) GiB, fast (\d+\.\d) GiB, (\d+(?:\.\d+)?) s$")
+
+
+def test_footprint_lines(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERSWEEP_CACHE", str(tmp_path / "cache"))
+    trace = REPO / "configs" / "real" / "sqlite-query.parquet"
+    exp_file = tmp_path / "exp.yaml"
+    exp_file.write_text(yaml.safe_dump({
+        "name": "fp",
+        "set": {"duration_s": 30, "platform": {"nodes": [
+            {"id": 0, "tier": "fast", "capacity_gb": 2}, {"id": 1, "tier": "slow",
+                                                           "capacity_gb": 64}]}},
+        "suite": {
+            "graph": {"workload": {"kind": "graph", "size_gb": 16}},
+            "kv": {"workload": {"kind": "kvcache", "size_gb": 8, "processes": 3},
+                   "platform": {"fast_share_of_footprint": 0.5}, "duration_s": 300},
+            "sqlite": {"workload": {"kind": "trace", "format": "columnar", "window_ms": 500,
+                                    "path": str(trace), "scale_to_gb": 4},
+                       "platform": {"fast_share_of_footprint": 0.25}},
+        },
+        "seeds": [1],
+    }))
+    lines = footprint_lines(load_experiment(exp_file)).splitlines()
+    assert lines[0] == "graph: footprint 16.0 GiB, fast 2.0 GiB, 30 s"
+    # 8 GiB in three processes: whole pages each, a few pages short of 8 GiB.
+    assert lines[1] == "kv: footprint 8.0 GiB, fast 4.0 GiB, 300 s"
+    assert lines[2] == "sqlite: footprint 4.0 GiB, fast 1.0 GiB, 30 s"
+    assert all(LINE.match(x) for x in lines)
