@@ -353,6 +353,12 @@ class RuntimeConfig:
     # Page walk whose PTE hits in the cache / misses to DRAM.
     walk_hit_ns: real("a value >= 0", ge=0) = 20.0
     walk_miss_ns: real("a value >= 0", ge=0) = 120.0
+    # Where a walk that misses the cache reads its PTE: "placement" = the
+    # page-table pages are on the node(s) the data was first placed on
+    # (pagetable_alloc follows the task's mempolicy at the first fault, and
+    # neither NUMA balancing nor kmmscand ever migrates a page-table page), at
+    # that node's latency; "dram" = walk_miss_ns wherever the data is.
+    page_tables: Literal["placement", "dram"] = "placement"
     # Time each CPU running the mm loses to one TLB-shootdown IPI (handler).
     ipi_handler_us: real("a value >= 0", ge=0) = 1.0
     step_ms: whole("ms >= 1", ge=1) = 100

@@ -14,13 +14,11 @@ the threshold moves toward the rate limit every threshold_adjust_s
 faulting task and fails, waking kswapd, if the destination is at or under
 its high watermark (migrate_balanced_pgdat).
 
-The scan period is upstream's (kernel/sched/fair.c) unless
-numab_scan_period_ms fixes it: the first pass comes scan_delay after the task
-starts, then passes follow numa_scan_period, which starts at task_scan_start
-and moves between task_scan_min and task_scan_max (both scaled by the RSS
-against numab_scan_size_mb) in update_task_scan_period, run by
-task_numa_placement once a full scan sequence has passed and hint faults were
-recorded. In tiering mode a fault on a slow-tier page that stays there
+The scan period is upstream's (_numab_scan.py) unless numab_scan_period_ms
+fixes it: the first pass comes scan_delay after the task starts, then passes
+follow numa_scan_period, from task_scan_start, moved within the RSS-scaled
+[task_scan_min, task_scan_max] by update_task_scan_period once a full scan
+sequence has passed with hint faults recorded. In tiering mode a fault on a slow-tier page that stays there
 records nothing (task_numa_fault returns early); a promoted page's fault is
 recorded on its new top-tier node (local), and a fault on a top-tier page is
 local when on the faulting CPU's node. Normal mode (numab=1) records all.
@@ -33,7 +31,7 @@ PROT_NONE and not accessible (ptep_clear_flush skips the flush).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,6 +39,16 @@ import numpy as np
 from harness.config import GIB, MIB
 from harness.model.core import PRIO_POLICY
 from harness.model.policies._base import Policy
+from harness.model.policies._numab_scan import (
+    VMA_PID_RESET_PERIOD_MS,
+    save_scan_offset,
+    task_nr_scan_windows,
+    task_scan_max,
+    task_scan_min,
+    update_task_scan_period,
+    vma_is_accessed,
+    vma_numab_state,
+)
 
 if TYPE_CHECKING:
     from harness.model.engine import MMState, Sim
@@ -50,53 +58,6 @@ HPAGE_BYTES = 2 << 20  # HPAGE_SIZE (x86 PMD): task_numa_work's chunks end on it
 VIRT_FACTOR = 8        # virtpages = pages * 8: the virtual range a pass may skip through
 RL_WINDOW_US = 1_000_000  # numa_promotion_rate_limit's window (MSEC_PER_SEC)
 CPU_STREAM = 0x4E55    # seed tag of the stream that picks the faulting CPU's node
-MAX_SCAN_WINDOW = 2560  # MB/s: task_scan_min never scans faster than this
-NUMA_PERIOD_SLOTS = 10
-NUMA_PERIOD_THRESHOLD = 7
-
-
-def task_nr_scan_windows(rss_pages: int, scan_size_mb: int, page_bytes: int) -> int:
-    """task_nr_scan_windows: the RSS in scan-size windows, rounded up (an empty
-    mm counts one)."""
-    nr_scan_pages = scan_size_mb * MIB // page_bytes
-    rss = rss_pages or nr_scan_pages
-    return -(-rss // nr_scan_pages)
-
-
-def task_scan_min(windows: int, scan_size_mb: int, period_min_ms: int) -> int:
-    """task_scan_min (ms): period_min per window, floored so that at most
-    MAX_SCAN_WINDOW MB are marked a second."""
-    w = MAX_SCAN_WINDOW // scan_size_mb if scan_size_mb < MAX_SCAN_WINDOW else 1
-    return max(1000 // w, period_min_ms // windows)
-
-
-def task_scan_max(windows: int, smin: int, period_max_ms: int) -> int:
-    """task_scan_max (ms) of a task in no numa_group: period_max per window,
-    never under task_scan_min. task_scan_start of such a task is task_scan_min."""
-    return max(smin, period_max_ms // windows)
-
-
-def update_task_scan_period(period: int, local: int, remote: int, private: int, shared: int,
-                            failed: int, smin: int, smax: int) -> int:
-    """update_task_scan_period (ms): no local or shared fault, or a failed
-    migration, doubles the period (up to smax); else, with period slots of a
-    tenth, mostly private (ps_ratio >= 7) or mostly local (lr_ratio >= 7)
-    lengthens it by (ratio - 7) slots (at least one), otherwise it shortens by
-    (7 - max ratio) slots; clamped to [smin, smax]."""
-    if local + shared == 0 or failed:
-        return min(smax, period << 1)
-    period_slot = -(-period // NUMA_PERIOD_SLOTS)
-    lr_ratio = local * NUMA_PERIOD_SLOTS // (local + remote)
-    ps_ratio = private * NUMA_PERIOD_SLOTS // (private + shared)
-    if ps_ratio >= NUMA_PERIOD_THRESHOLD:
-        diff = max(ps_ratio - NUMA_PERIOD_THRESHOLD, 1) * period_slot
-    elif lr_ratio >= NUMA_PERIOD_THRESHOLD:
-        diff = max(lr_ratio - NUMA_PERIOD_THRESHOLD, 1) * period_slot
-    else:
-        diff = -(NUMA_PERIOD_THRESHOLD - max(lr_ratio, ps_ratio)) * period_slot
-    return min(max(period + diff, smin), smax)
-
-
 @dataclass(slots=True)
 class Numab2Slot:
     """Per-mm scan state (task_numa_work's mm->numa_scan_offset and the
@@ -109,6 +70,8 @@ class Numab2Slot:
     remote: int = 0
     local: int = 0
     failed: int = 0
+    # vma->numab_state of each VMA seen by task_numa_work, by VMA index.
+    vmas: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -154,6 +117,9 @@ class Numab2Policy(Policy):
         # node; which thread takes a fault is drawn per fault from this stream.
         self.cpu_rng = np.random.default_rng([sim.cfg.seed, CPU_STREAM])
         self.pending = 0
+        # get_nr_threads of the task: the closed loop's threads, else one.
+        rt = sim.cfg.runtime
+        self.nr_threads = rt.threads if rt.enabled else 1
         sim.schedule(self.tick_us, PRIO_POLICY + 1, self._tick)
 
     def on_mm_start(self, sim: Sim, mm: MMState) -> None:
@@ -222,36 +188,86 @@ class Numab2Policy(Policy):
         every chunk takes it off the virtual range (`virtpages` = 8 x the
         budget). Returns the PTEs walked and the flushes. The cursor wraps to
         the mm's start at its end (a real mm has more VMAs above, e.g. the
-        stack), which starts a new numa_scan_seq."""
+        stack), which starts a new numa_scan_seq.
+
+        Per VMA, as task_numa_work does with vma->numab_state: a new VMA is
+        left alone for scan_delay after it is first seen (from the second
+        sequence on), its pid windows rotate every VMA_PID_RESET_PERIOD, a
+        VMA already scanned in this sequence is skipped (the cursor moves past
+        it), and one that vma_is_accessed() rejects is skipped; if the walk
+        reaches the end of the VMAs having skipped any that way, it retries
+        from the cursor with the skip off, scanning one VMA at most."""
         s = mm.spec
         slot = self.slots[s.index]
         bounds = s.vma_bounds
+        nv = len(bounds) - 1
         pages = self.scan_pages
         virtpages = pages * VIRT_FACTOR
         hp = self.hpage_pages
-        start = s.lo + slot.cursor
-        v = int(np.searchsorted(bounds, start, side="right")) - 1
+        now = self.sim.t
         walked = flushes = 0
-        while v < len(bounds) - 1:
-            vma_lo, vma_hi = int(bounds[v]), int(bounds[v + 1])
-            end = start
-            while end != vma_hi:
-                start = max(start, vma_lo)
-                end = min(s.lo + -(-(start - s.lo + pages) // hp) * hp, vma_hi)
-                if self._rule_change_prot_numa(start, end):
-                    pages -= end - start
-                    flushes += 1
-                virtpages -= end - start
-                walked += end - start
-                start = end
-                if pages <= 0 or virtpages <= 0:
-                    slot.cursor = 0 if start >= s.hi else start - s.lo
-                    slot.seq += slot.cursor == 0
+        forced = False
+        while True:  # retry_pids
+            start = s.lo + slot.cursor
+            v = int(np.searchsorted(bounds, start, side="right")) - 1
+            skipped = False
+            while v < nv:
+                vma_lo, vma_hi = int(bounds[v]), int(bounds[v + 1])
+                st = vma_numab_state(slot.vmas, v, slot.seq, now)
+                v += 1
+                if slot.seq and now < st.next_scan:
+                    continue  # NUMAB_SKIP_SCAN_DELAY
+                if slot.seq and now > st.pids_active_reset:
+                    st.pids_active_reset += VMA_PID_RESET_PERIOD_MS * 1000
+                    st.pids_active[0], st.pids_active[1] = st.pids_active[1], False
+                if st.prev_scan_seq == slot.seq:
+                    slot.cursor = vma_hi - s.lo  # NUMAB_SKIP_SEQ_COMPLETED
+                    continue
+                if not forced and not vma_is_accessed(
+                        slot.seq, st.start_scan_seq, tuple(st.pids_active), slot.cursor,
+                        vma_lo - s.lo, st.prev_scan_seq, self.nr_threads):
+                    skipped = True  # NUMAB_SKIP_PID_INACTIVE
+                    continue
+                end = start
+                while end != vma_hi:
+                    start = max(start, vma_lo)
+                    end = min(s.lo + -(-(start - s.lo + pages) // hp) * hp, vma_hi)
+                    if self._rule_change_prot_numa(start, end):
+                        pages -= end - start
+                        flushes += 1
+                    virtpages -= end - start
+                    walked += end - start
+                    start = end
+                    if pages <= 0 or virtpages <= 0:
+                        save_scan_offset(slot, s.lo, s.hi, start)
+                        return walked, flushes
+                st.prev_scan_seq = slot.seq  # the VMA's scan is complete
+                if forced:  # one VMA at a time when forced
+                    save_scan_offset(slot, s.lo, s.hi, start)
                     return walked, flushes
-            v += 1
-        slot.cursor = 0
-        slot.seq += 1
-        return walked, flushes
+            if skipped and not forced:
+                forced = True
+                continue
+            slot.cursor = 0
+            slot.seq += 1
+            return walked, flushes
+
+    def _rule_vma_access(self, pages: np.ndarray) -> None:
+        """vma_set_access_pid_bit (numa_migrate_check, every hint fault): the
+        faulting task's bit in pids_active[1] of each faulted page's VMA."""
+        if len(pages) == 0:
+            return
+        mm = self.sim.mm_of(pages)
+        for i in np.unique(mm):
+            slot = self.slots.get(int(i))
+            if slot is None:
+                continue
+            spec = self.sim.mms[int(i)].spec
+            vs = np.unique(np.searchsorted(spec.vma_bounds, pages[mm == i], side="right") - 1)
+            for v in vs:
+                st = slot.vmas.get(int(v))
+                if st is not None:
+                    st.pids_active[1] = True
 
     def _rule_change_prot_numa(self, lo: int, hi: int) -> int:
         """change_prot_numa over pages [lo, hi): a page not PROT_NONE yet is
@@ -308,6 +324,7 @@ class Numab2Policy(Policy):
         order = np.lexsort((pages, ft))
         pages, ft = pages[order], ft[order]
         self.prot_none[pages] = False  # the fault restores the PTE
+        self._rule_vma_access(pages)
         self._rule_faults(pages, ft, t)
 
     def _cpu_nodes(self, n: int) -> np.ndarray:

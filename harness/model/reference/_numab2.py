@@ -8,6 +8,20 @@ from harness.model.policies._numab2 import RL_WINDOW_US, Numab2Policy
 
 
 class ReferenceNumab2Policy(Numab2Policy):
+    def _rule_vma_access(self, pages: np.ndarray) -> None:
+        sim = self.sim
+        for p in pages:  # vma_set_access_pid_bit, one fault at a time
+            i = int(sim.mm_of(np.array([p]))[0])
+            slot = self.slots.get(i)
+            if slot is None:
+                continue
+            bounds = sim.mms[i].spec.vma_bounds
+            v = 0
+            while bounds[v + 1] <= p:
+                v += 1
+            if v in slot.vmas:
+                slot.vmas[v].pids_active[1] = True
+
     def _rule_change_prot_numa(self, lo: int, hi: int) -> int:
         sim, mem = self.sim, self.sim.mem
         updated = 0
