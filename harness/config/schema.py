@@ -234,7 +234,12 @@ class PolicyConfig:
     failure_feedback: Bool | None = None
     # numab2 (NUMA balancing tiering mode).
     numab_scan_size_mb: Positive = 256
-    numab_scan_period_ms: Positive = 1000
+    # None: the period adapts per task as upstream (task_scan_start, then
+    # update_task_scan_period between task_scan_min and task_scan_max, both
+    # scaled by the RSS against numab_scan_size_mb); a value fixes it (ms).
+    numab_scan_period_ms: Positive | None = None
+    numab_scan_period_min_ms: Positive = 1000   # sysctl numa_balancing_scan_period_min_ms
+    numab_scan_period_max_ms: Positive = 60000  # sysctl numa_balancing_scan_period_max_ms
     numab_tick_ms: Positive = 10
     hot_threshold_ms: Positive = 1000
     promote_rate_limit_mbps: real("MB/s > 0", gt=0) = 65536.0
@@ -283,6 +288,9 @@ class PolicyConfig:
         # A version's default is in range (tests/config check every version).
         if not self.scan_period_min_ms <= self.scan_period_max_ms:
             _fail("scan_period_min_ms", "expected scan_period_min_ms <= scan_period_max_ms")
+        if not self.numab_scan_period_min_ms <= self.numab_scan_period_max_ms:
+            _fail("numab_scan_period_min_ms",
+                  "expected numab_scan_period_min_ms <= numab_scan_period_max_ms")
         if not self.scan_size_min_mb <= self.scan_size_max_mb:
             _fail("scan_size_min_mb", "expected scan_size_min_mb <= scan_size_max_mb")
         self._check_damon()
@@ -381,6 +389,12 @@ class RuntimeConfig:
     # Page walk whose PTE hits in the cache / misses to DRAM.
     walk_hit_ns: real("a value >= 0", ge=0) = 20.0
     walk_miss_ns: real("a value >= 0", ge=0) = 120.0
+    # Where a walk that misses the cache reads its PTE: "placement" = the
+    # page-table pages are on the node(s) the data was first placed on
+    # (pagetable_alloc follows the task's mempolicy at the first fault, and
+    # neither NUMA balancing nor kmmscand ever migrates a page-table page), at
+    # that node's latency; "dram" = walk_miss_ns wherever the data is.
+    page_tables: Literal["placement", "dram"] = "placement"
     # Time each CPU running the mm loses to one TLB-shootdown IPI (handler).
     ipi_handler_us: real("a value >= 0", ge=0) = 1.0
     step_ms: whole("ms >= 1", ge=1) = 100

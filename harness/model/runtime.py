@@ -13,8 +13,12 @@ Per-access cost on node d (ns), each term a mechanism (constants: RuntimeConfig)
 
 * page walk: P(dTLB miss) x walk, P(miss) = 1 - TLB reach / footprint (random
   pages; reach = tlb_entries x page size), walk = walk_hit_ns when the
-  page-table entries (8 bytes per page) fit in pte_cache_mib, else
-  walk_miss_ns (the PTE line comes from DRAM), mixed by the share that fits;
+  page-table entries (8 bytes per page) fit in pte_cache_mib, else the PTE
+  line is read from the node holding the page-table page (page_tables
+  "placement": where the data was first placed, the CXL node for Abench;
+  promotion never moves page tables), mixed by the share that fits. The
+  share that misses grows with the footprint, and promotion cannot remove
+  it, so the walk is a footprint-growing share of a promoted run's time;
 * data: lines moved x latency / lines in flight (Little's law: a thread with
   L lines in flight streams L lines per latency). The latency is the mean over
   the sockets the threads run on (spread evenly): a top-tier node's own
@@ -28,8 +32,10 @@ Stalls (application time lost), from mechanisms, no fitted share:
 * in-task CPU: hint faults, synchronous migration (NUMAB2 promotes in the
   faulting task) and PTE marking (task_numa_work -> change_prot_numa) run on
   one application thread: its own time, 1/threads of the application's;
-* TLB shootdowns: every successful migration unmaps the page and flushes the
-  TLBs of every CPU running the mm; each thread loses ipi_handler_us.
+* TLB shootdowns: every successful migration of a mapped page (kmmscand)
+  unmaps it and flushes the TLBs of every CPU running the mm, and so does each
+  change_prot_numa range of NUMA balancing's marking (its promotions of
+  PROT_NONE pages need none); each thread loses ipi_handler_us per shootdown.
 
 Access models run in tau, so a uniform slow-down needs no redraws.
 """
@@ -98,11 +104,43 @@ def pte_cached_share(cfg: RunConfig) -> float:
     return min(1.0, cfg.runtime.pte_cache_mib * MIB / pte) if pte > 0 else 1.0
 
 
+def page_table_slow_share(cfg: RunConfig) -> float:
+    """Share of the footprint's page-table pages on the slow tier: they are
+    allocated where the data is first placed (pagetable_alloc under the task's
+    mempolicy at the first fault of each 2 MiB range) and never migrated, so
+    promotion moves the data but not its PTEs."""
+    w = cfg.workloads[0]
+    if w.placement == "slow":
+        return 1.0
+    if w.placement == "split":
+        return 1.0 - w.split_fast_share
+    if w.placement == "first_touch":
+        fast = sum(n.capacity_gb for n in cfg.platform.nodes if n.tier == "fast")
+        return max(0.0, 1.0 - fast / w.size_gb) if w.size_gb > 0 else 0.0
+    return 0.0
+
+
+def pte_miss_ns(cfg: RunConfig) -> float:
+    """A walk's PTE read that misses the cache: the latency of the node holding
+    the page-table page (mean over the threads' sockets, split by where the
+    page tables are), or walk_miss_ns with page_tables "dram"."""
+    rt = cfg.runtime
+    if rt.page_tables == "dram":
+        return rt.walk_miss_ns
+    nodes = _nodes(cfg)
+    lat = node_latency_ns(cfg)
+    fast = float(np.mean([lat[i] for i, n in enumerate(nodes) if n.tier == "fast"]))
+    slow = float(next(lat[i] for i, n in enumerate(nodes) if n.tier == "slow"))
+    s = page_table_slow_share(cfg)
+    return s * slow + (1.0 - s) * fast
+
+
 def walk_ns(cfg: RunConfig) -> float:
-    """Mean page-walk time per access: P(TLB miss) x (PTE in cache or in DRAM)."""
+    """Mean page-walk time per access: P(TLB miss) x (PTE in cache, or read
+    from the node holding the page tables)."""
     rt = cfg.runtime
     share = pte_cached_share(cfg)
-    return tlb_miss_probability(cfg) * (share * rt.walk_hit_ns + (1 - share) * rt.walk_miss_ns)
+    return tlb_miss_probability(cfg) * (share * rt.walk_hit_ns + (1 - share) * pte_miss_ns(cfg))
 
 
 def lines_per_access(rt) -> float:
@@ -124,7 +162,7 @@ def node_costs_ns(cfg: RunConfig) -> np.ndarray:
 def access_cost_terms(cfg: RunConfig) -> dict:
     """The per-access cost's terms by node (for reports and tests)."""
     return dict(tlb_miss_p=tlb_miss_probability(cfg), pte_cached=pte_cached_share(cfg),
-                walk_ns=walk_ns(cfg), latency_ns=node_latency_ns(cfg).tolist(),
+                pte_miss_ns=pte_miss_ns(cfg), walk_ns=walk_ns(cfg), latency_ns=node_latency_ns(cfg).tolist(),
                 data_ns=data_ns(cfg).tolist(), cost_ns=node_costs_ns(cfg).tolist(),
                 lines=lines_per_access(cfg.runtime))
 

@@ -2,7 +2,7 @@
 
 Every constant of the model has a physical meaning and a plausible range
 (``CONSTANTS``: name, meaning, range, source). Most are fixed at a typical
-value of the machine (MODEL.md "Hardware picture"); seven are fitted, on the
+value of the machine (MODEL.md "Hardware picture"); six are fitted, on the
 8 GB figures of MODEL.md only, each clamped to its range:
 
 * the CXL node's latency: the no-promotion time (186.71 s, "numab=1 alone":
@@ -11,7 +11,6 @@ value of the machine (MODEL.md "Hardware picture"); seven are fitted, on the
   flight, less the hint faults' stall of a run at the current constants;
 * ``runtime.lines_in_flight``: kmmscand V0's time (113.77 s), bisection (the
   CXL latency re-solved from the no-promotion time at every step);
-* ``runtime.ipi_handler_us``: NUMAB2's time (133.66 s), bisection;
 * ``costs.scan_pte_ns``, ``costs.migrate_page_us``: kmmscand's scan (2.74 s)
   and migration (11.19 s) overhead, solved over the simulated counts;
 * ``costs.numab_mark_pte_ns``, ``costs.hint_fault_us``: NUMAB2's task work
@@ -113,9 +112,6 @@ CONSTANTS = (
              "touches a page (Little's law)", 1, 24, "1 = one line at a time; ~22-24 L1D miss "
              "buffers of a Zen core (AMD optimization guides, fam. 17h/19h)",
              ("time", "kmmscand-v0")),
-    Constant("runtime.ipi_handler_us", "time each CPU running the mm loses to one "
-             "TLB-shootdown IPI (us)", 0.5, 3.0, "MODEL.md: IPI round 1-3 us; a handler "
-             "alone from ~0.5 us", ("time", "numab2")),
     Constant("costs.scan_pte_ns", "scanner: test-and-clear of one present PTE's A bit (ns)",
              20, 100, "MODEL.md: 20-100 ns per present PTE", ("kmmscand-v0", "scan")),
     Constant("costs.migrate_page_us", "migrate one 4 KiB page: isolate, unmap, copy, remap "
@@ -128,6 +124,12 @@ CONSTANTS = (
              "do_numa_page, task_numa_fault (us)", 0.5, 10.0, "a minor fault ~0.5-2 us; no "
              "public figure for the rest", ("numab2", "hint_fault_migration")),
     # ------------------------------------------------ fixed at a typical value
+    # No longer fitted on NUMAB2's time: NUMAB2 takes one shootdown per marking
+    # pass (none per promotion: the PTE is PROT_NONE), so this constant cannot
+    # move NUMAB2's time; it is kept at the middle of the IPI round's range.
+    Constant("runtime.ipi_handler_us", "time each CPU running the mm loses to one "
+             "TLB-shootdown IPI (us)", 0.5, 3.0, "MODEL.md: IPI round 1-3 us; a handler "
+             "alone from ~0.5 us"),
     Constant("platform.nodes.0.latency_ns", "local DRAM load latency (ns); node 1 alike",
              100, 120, "MODEL.md: local DRAM ~100-120 ns"),
     Constant("runtime.remote_factor", "remote-socket DRAM latency / local", 1.3, 1.7,
@@ -145,8 +147,9 @@ CONSTANTS = (
              "MODEL.md: L3 32 MiB per CCD, shared with data lines"),
     Constant("runtime.walk_hit_ns", "page walk, PTE in cache (ns)", 5, 40,
              "MODEL.md: ~5-40 ns"),
-    Constant("runtime.walk_miss_ns", "page walk, PTE from DRAM (ns)", 100, 200,
-             "MODEL.md: ~100+ ns"),
+    Constant("runtime.walk_miss_ns", "page walk, PTE from DRAM (ns); used only with "
+             "runtime.page_tables \"dram\" (Abench's page tables are on the CXL node, a miss "
+             "costs its latency)", 100, 200, "MODEL.md: ~100+ ns"),
     Constant("costs.tlb_shootdown_us", "migrating thread's wait for the IPI round (us)",
              1, 3, "MODEL.md: 1-3 us per IPI round"),
     Constant("costs.kzalloc_ns", "GFP_NOWAIT kzalloc of one migration-list entry (ns)",
@@ -293,11 +296,6 @@ def calibrate(directory: Path = ABENCH_DIR, rounds: int = 2, log=print) -> dict:
         mlp = _bisect(lambda x: _run(cfg("kmmscand-v0", **with_mlp(x)))["completion_s"],
                       PUBLISHED_TIMES[("abench", 8, "kmmscand-v0")][0], c.lo, c.hi)
         const.update(with_mlp(mlp))
-        # The IPI handler time on NUMAB2's.
-        c = FITTED["runtime.ipi_handler_us"]
-        const["runtime.ipi_handler_us"] = _bisect(
-            lambda x: _run(cfg("numab2", **{"runtime.ipi_handler_us": x}))["completion_s"],
-            PUBLISHED_TIMES[("abench", 8, "numab2")][0], c.lo, c.hi)
         log(f"round {r + 1}: " + ", ".join(f"{k.split('.')[-1]} = {v:.4g}"
                                            for k, v in const.items()))
     return const

@@ -31,6 +31,7 @@ RELATED = {("PlatformConfig", "wmark_high_pct"), ("PlatformConfig", "wmark_promo
            ("PolicyConfig", "scan_period_min_ms"), ("PolicyConfig", "scan_period_max_ms"),
            ("PolicyConfig", "scan_size_min_mb"), ("PolicyConfig", "scan_size_max_mb"),
            ("PolicyConfig", "target_node"),
+           ("PolicyConfig", "numab_scan_period_min_ms"), ("PolicyConfig", "numab_scan_period_max_ms"),
            ("PolicyConfig", "damon_sample_us"), ("PolicyConfig", "damon_aggr_us"),
            ("PolicyConfig", "damon_min_nr_regions"), ("PolicyConfig", "damon_max_nr_regions"),
            ("PolicyConfig", "damon_min_sample_us"), ("PolicyConfig", "damon_max_sample_us")}

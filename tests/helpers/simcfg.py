@@ -136,7 +136,9 @@ def random_cfg(draw, kind: str, *, allow_scan_scale: bool = False) -> RunConfig:
         mms_to_scan=draw(st.sampled_from([4096, 4096, 1, 2])),
         scan_scale=draw(st.sampled_from([1, 1, 0, 3, 10] if allow_scan_scale else [1, 1, 0])),
         numab_scan_size_mb=draw(st.sampled_from([1, 256])),
-        numab_scan_period_ms=draw(st.sampled_from([200, 1000])),
+        numab_scan_period_ms=draw(st.sampled_from([200, 1000, None, None])),
+        numab_scan_period_min_ms=draw(st.sampled_from([1000, 50])),
+        numab_scan_period_max_ms=draw(st.sampled_from([60000, 1000])),
         hot_threshold_ms=draw(st.sampled_from([1000, 100])),
         promote_rate_limit_mbps=draw(st.sampled_from([65536.0, 0.05])),
     )

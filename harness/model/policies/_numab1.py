@@ -42,10 +42,17 @@ class Numab1Hinting(Numab2Policy):
         (the marking's cost is in numab_task_work_s)."""
 
     def _rule_faults(self, pages: np.ndarray, ft: np.ndarray, t: int) -> None:
-        """Each fault costs its thread hint_fault_us; no page moves."""
+        """Each fault costs its thread hint_fault_us; no page moves. Normal
+        mode records each fault's locality for the mm's task (task_numa_fault:
+        local when the page is on the faulting CPU's node; a slow-tier page,
+        on a node without CPUs, is remote), which update_task_scan_period
+        reads at the next placement."""
         n = len(pages)
         self.sim.counters.hint_faults += n
         self.sim.cpu_ns.app_fault += n * self.sim.costs.hint_fault_us * 1000
+        if n == 0:
+            return
+        self._record_faults(pages, self.sim.mem.node[pages] == self._cpu_nodes(n))
 
 
 __all__ = ["Numab1Hinting"]

@@ -13,11 +13,25 @@ the threshold moves toward the rate limit every threshold_adjust_s
 (numa_promotion_adjust_threshold). The migration is synchronous in the
 faulting task and fails, waking kswapd, if the destination is at or under
 its high watermark (migrate_balanced_pgdat).
+
+The scan period is upstream's (_numab_scan.py) unless numab_scan_period_ms
+fixes it: the first pass comes scan_delay after the task starts, then passes
+follow numa_scan_period, from task_scan_start, moved within the RSS-scaled
+[task_scan_min, task_scan_max] by update_task_scan_period once a full scan
+sequence has passed with hint faults recorded. In tiering mode a fault on a slow-tier page that stays there
+records nothing (task_numa_fault returns early); a promoted page's fault is
+recorded on its new top-tier node (local), and a fault on a top-tier page is
+local when on the faulting CPU's node. Normal mode (numab=1) records all.
+
+Each change_prot_numa range that updated a PTE ends in a TLB flush
+(change_protection's flush_tlb_range: an IPI round to the mm's CPUs, which the
+application pays); promoting a hinted page needs none, since its PTE is
+PROT_NONE and not accessible (ptep_clear_flush skips the flush).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +39,16 @@ import numpy as np
 from harness.config import GIB, MIB
 from harness.model.core import PRIO_POLICY
 from harness.model.policies._base import Policy
+from harness.model.policies._numab_scan import (
+    VMA_PID_RESET_PERIOD_MS,
+    save_scan_offset,
+    task_nr_scan_windows,
+    task_scan_max,
+    task_scan_min,
+    update_task_scan_period,
+    vma_is_accessed,
+    vma_numab_state,
+)
 
 if TYPE_CHECKING:
     from harness.model.engine import MMState, Sim
@@ -34,13 +58,20 @@ HPAGE_BYTES = 2 << 20  # HPAGE_SIZE (x86 PMD): task_numa_work's chunks end on it
 VIRT_FACTOR = 8        # virtpages = pages * 8: the virtual range a pass may skip through
 RL_WINDOW_US = 1_000_000  # numa_promotion_rate_limit's window (MSEC_PER_SEC)
 CPU_STREAM = 0x4E55    # seed tag of the stream that picks the faulting CPU's node
-
-
 @dataclass(slots=True)
 class Numab2Slot:
-    """Per-mm scan state (task_numa_work's mm->numa_scan_offset)."""
+    """Per-mm scan state (task_numa_work's mm->numa_scan_offset and the
+    task's numa_scan_period; the mm's threads are one task here)."""
 
     cursor: int = 0  # page offset in the mm where the next marking pass starts
+    scan_period: int = 0  # ms; 0 until the first pass sets task_scan_start
+    seq: int = 0     # numa_scan_seq: full sequences (cursor wraps) so far
+    # numa_faults_locality since the last placement: remote, local, failed.
+    remote: int = 0
+    local: int = 0
+    failed: int = 0
+    # vma->numab_state of each VMA seen by task_numa_work, by VMA index.
+    vmas: dict = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -86,6 +117,9 @@ class Numab2Policy(Policy):
         # node; which thread takes a fault is drawn per fault from this stream.
         self.cpu_rng = np.random.default_rng([sim.cfg.seed, CPU_STREAM])
         self.pending = 0
+        # get_nr_threads of the task: the closed loop's threads, else one.
+        rt = sim.cfg.runtime
+        self.nr_threads = rt.threads if rt.enabled else 1
         sim.schedule(self.tick_us, PRIO_POLICY + 1, self._tick)
 
     def on_mm_start(self, sim: Sim, mm: MMState) -> None:
@@ -105,50 +139,135 @@ class Numab2Policy(Policy):
             return
         sim, c = self.sim, self.cfg
         self._faults_until(sim.t)
-        walked = self._task_numa_work(mm)
-        sim.cpu_ns.app_mark += walked * sim.costs.numab_mark_pte_ns
+        slot = self.slots[mm.spec.index]
+        if not slot.scan_period:
+            slot.scan_period = self._scan_limits(mm)[0]  # task_scan_start
+        seq = slot.seq
+        walked, flushes = self._task_numa_work(mm)
+        # Each flush: the initiator waits tlb_shootdown_us, every CPU of the
+        # mm takes the IPI (the runtime's shootdown stall).
+        sim.cpu_ns.app_mark += (walked * sim.costs.numab_mark_pte_ns
+                                + flushes * sim.costs.tlb_shootdown_us * 1000)
+        sim.counters.shootdowns += flushes
         self._count_pass(walked)
-        sim.schedule(sim.t + c.numab_scan_period_ms * 1000, PRIO_POLICY, lambda: self._mark(mm))
+        if slot.seq != seq:
+            self._placement(mm, slot)
+        period = c.numab_scan_period_ms or slot.scan_period
+        sim.schedule(sim.t + period * 1000, PRIO_POLICY, lambda: self._mark(mm))
+
+    def _scan_limits(self, mm: MMState) -> tuple[int, int]:
+        """task_scan_min and task_scan_max (ms) for the mm's RSS now."""
+        c, s = self.cfg, mm.spec
+        rss = int(np.count_nonzero(self.sim.mem.node[s.lo:s.hi] >= 0))
+        w = task_nr_scan_windows(rss, c.numab_scan_size_mb, self.sim.page_bytes)
+        smin = task_scan_min(w, c.numab_scan_size_mb, c.numab_scan_period_min_ms)
+        return smin, task_scan_max(w, smin, c.numab_scan_period_max_ms)
+
+    def _placement(self, mm: MMState, slot: Numab2Slot) -> None:
+        """task_numa_placement after a new scan sequence: if faults were
+        recorded since the last one, update_task_scan_period (all recorded
+        faults are the task's own: private) and reset the locality counts."""
+        if slot.local + slot.remote == 0:
+            return  # no recorded fault: task_numa_placement does not run
+        smin, smax = self._scan_limits(mm)
+        n = slot.local + slot.remote
+        slot.scan_period = update_task_scan_period(slot.scan_period, slot.local, slot.remote,
+                                                   n, 0, slot.failed, smin, smax)
+        slot.local = slot.remote = slot.failed = 0
 
     def _count_pass(self, walked: int) -> None:
         """The scan counters: NUMAB2's passes are the policy's scans."""
         self.sim.counters.ptes_scanned += walked
         self.sim.counters.mm_scans += 1
 
-    def _task_numa_work(self, mm: MMState) -> int:
+    def _task_numa_work(self, mm: MMState) -> tuple[int, int]:
         """One pass of task_numa_work from the mm's cursor: chunks of the VMAs,
         each ending on an HPAGE_SIZE boundary after the remaining budget (or at
         the VMA's end); a chunk in which change_prot_numa updated any PTE takes
-        its whole length off the budget (`pages`), every chunk takes it off
-        the virtual range (`virtpages` = 8 x the budget). Returns the PTEs
-        walked. The cursor wraps to the mm's start at its end (a real mm has
-        more VMAs above, e.g. the stack)."""
+        its whole length off the budget (`pages`) and ends in a TLB flush,
+        every chunk takes it off the virtual range (`virtpages` = 8 x the
+        budget). Returns the PTEs walked and the flushes. The cursor wraps to
+        the mm's start at its end (a real mm has more VMAs above, e.g. the
+        stack), which starts a new numa_scan_seq.
+
+        Per VMA, as task_numa_work does with vma->numab_state: a new VMA is
+        left alone for scan_delay after it is first seen (from the second
+        sequence on), its pid windows rotate every VMA_PID_RESET_PERIOD, a
+        VMA already scanned in this sequence is skipped (the cursor moves past
+        it), and one that vma_is_accessed() rejects is skipped; if the walk
+        reaches the end of the VMAs having skipped any that way, it retries
+        from the cursor with the skip off, scanning one VMA at most."""
         s = mm.spec
         slot = self.slots[s.index]
         bounds = s.vma_bounds
+        nv = len(bounds) - 1
         pages = self.scan_pages
         virtpages = pages * VIRT_FACTOR
         hp = self.hpage_pages
-        start = s.lo + slot.cursor
-        v = int(np.searchsorted(bounds, start, side="right")) - 1
-        walked = 0
-        while v < len(bounds) - 1:
-            vma_lo, vma_hi = int(bounds[v]), int(bounds[v + 1])
-            end = start
-            while end != vma_hi:
-                start = max(start, vma_lo)
-                end = min(s.lo + -(-(start - s.lo + pages) // hp) * hp, vma_hi)
-                if self._rule_change_prot_numa(start, end):
-                    pages -= end - start
-                virtpages -= end - start
-                walked += end - start
-                start = end
-                if pages <= 0 or virtpages <= 0:
-                    slot.cursor = 0 if start >= s.hi else start - s.lo
-                    return walked
-            v += 1
-        slot.cursor = 0
-        return walked
+        now = self.sim.t
+        walked = flushes = 0
+        forced = False
+        while True:  # retry_pids
+            start = s.lo + slot.cursor
+            v = int(np.searchsorted(bounds, start, side="right")) - 1
+            skipped = False
+            while v < nv:
+                vma_lo, vma_hi = int(bounds[v]), int(bounds[v + 1])
+                st = vma_numab_state(slot.vmas, v, slot.seq, now)
+                v += 1
+                if slot.seq and now < st.next_scan:
+                    continue  # NUMAB_SKIP_SCAN_DELAY
+                if slot.seq and now > st.pids_active_reset:
+                    st.pids_active_reset += VMA_PID_RESET_PERIOD_MS * 1000
+                    st.pids_active[0], st.pids_active[1] = st.pids_active[1], False
+                if st.prev_scan_seq == slot.seq:
+                    slot.cursor = vma_hi - s.lo  # NUMAB_SKIP_SEQ_COMPLETED
+                    continue
+                if not forced and not vma_is_accessed(
+                        slot.seq, st.start_scan_seq, tuple(st.pids_active), slot.cursor,
+                        vma_lo - s.lo, st.prev_scan_seq, self.nr_threads):
+                    skipped = True  # NUMAB_SKIP_PID_INACTIVE
+                    continue
+                end = start
+                while end != vma_hi:
+                    start = max(start, vma_lo)
+                    end = min(s.lo + -(-(start - s.lo + pages) // hp) * hp, vma_hi)
+                    if self._rule_change_prot_numa(start, end):
+                        pages -= end - start
+                        flushes += 1
+                    virtpages -= end - start
+                    walked += end - start
+                    start = end
+                    if pages <= 0 or virtpages <= 0:
+                        save_scan_offset(slot, s.lo, s.hi, start)
+                        return walked, flushes
+                st.prev_scan_seq = slot.seq  # the VMA's scan is complete
+                if forced:  # one VMA at a time when forced
+                    save_scan_offset(slot, s.lo, s.hi, start)
+                    return walked, flushes
+            if skipped and not forced:
+                forced = True
+                continue
+            slot.cursor = 0
+            slot.seq += 1
+            return walked, flushes
+
+    def _rule_vma_access(self, pages: np.ndarray) -> None:
+        """vma_set_access_pid_bit (numa_migrate_check, every hint fault): the
+        faulting task's bit in pids_active[1] of each faulted page's VMA."""
+        if len(pages) == 0:
+            return
+        mm = self.sim.mm_of(pages)
+        for i in np.unique(mm):
+            slot = self.slots.get(int(i))
+            if slot is None:
+                continue
+            spec = self.sim.mms[int(i)].spec
+            vs = np.unique(np.searchsorted(spec.vma_bounds, pages[mm == i], side="right") - 1)
+            for v in vs:
+                st = slot.vmas.get(int(v))
+                if st is not None:
+                    st.pids_active[1] = True
 
     def _rule_change_prot_numa(self, lo: int, hi: int) -> int:
         """change_prot_numa over pages [lo, hi): a page not PROT_NONE yet is
@@ -205,6 +324,7 @@ class Numab2Policy(Policy):
         order = np.lexsort((pages, ft))
         pages, ft = pages[order], ft[order]
         self.prot_none[pages] = False  # the fault restores the PTE
+        self._rule_vma_access(pages)
         self._rule_faults(pages, ft, t)
 
     def _cpu_nodes(self, n: int) -> np.ndarray:
@@ -229,6 +349,9 @@ class Numab2Policy(Policy):
         sim.cpu_ns.app_fault += n * costs.hint_fault_us * 1000
         dst = self._cpu_nodes(n)
         slow = ~mem.node_is_fast[mem.node[pages]]
+        # task_numa_fault records a top-tier page's fault (local when on the
+        # faulting CPU's node); a slow-tier page's is not recorded in tiering mode.
+        self._record_faults(pages[~slow], mem.node[pages[~slow]] == dst[~slow])
         moved = 0
         for d in np.unique(dst[slow]):
             d = int(d)
@@ -246,9 +369,26 @@ class Numab2Policy(Policy):
                 ctr.failed_dest_watermark += len(ok) - room
                 mem.wake_kswapd(d)
             go = pages[np.concatenate([idx[:k], ok[:room]])]
-            mem.move(go, d, "promote")
+            mem.move(go, d, "promote", shootdown=False)  # PROT_NONE: no flush
             moved += len(go)
-        sim.cpu_ns.app_fault += moved * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
+            # do_numa_page passes the target node after a migration: top tier, local.
+            self._record_faults(go, np.ones(len(go), dtype=bool))
+        sim.cpu_ns.app_fault += moved * costs.migrate_page_us * 1000
+
+    def _record_faults(self, pages: np.ndarray, local: np.ndarray) -> None:
+        """task_numa_fault's numa_faults_locality for recorded faults: each
+        page's local/remote count to its mm's task."""
+        if len(pages) == 0:
+            return
+        mm = self.sim.mm_of(pages)
+        nm = len(self.sim.mms)
+        loc = np.bincount(mm[local], minlength=nm)
+        rem = np.bincount(mm[~local], minlength=nm)
+        for i in np.flatnonzero(loc + rem):
+            slot = self.slots.get(int(i))
+            if slot is not None:
+                slot.local += int(loc[i])
+                slot.remote += int(rem[i])
 
     def _candidates(self, st: PromoteState, ft: np.ndarray, latency: np.ndarray) -> np.ndarray:
         """Which of a node's faults (not plenty, in time order) pass the latency

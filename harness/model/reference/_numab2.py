@@ -8,6 +8,20 @@ from harness.model.policies._numab2 import RL_WINDOW_US, Numab2Policy
 
 
 class ReferenceNumab2Policy(Numab2Policy):
+    def _rule_vma_access(self, pages: np.ndarray) -> None:
+        sim = self.sim
+        for p in pages:  # vma_set_access_pid_bit, one fault at a time
+            i = int(sim.mm_of(np.array([p]))[0])
+            slot = self.slots.get(i)
+            if slot is None:
+                continue
+            bounds = sim.mms[i].spec.vma_bounds
+            v = 0
+            while bounds[v + 1] <= p:
+                v += 1
+            if v in slot.vmas:
+                slot.vmas[v].pids_active[1] = True
+
     def _rule_change_prot_numa(self, lo: int, hi: int) -> int:
         sim, mem = self.sim, self.sim.mem
         updated = 0
@@ -34,13 +48,16 @@ class ReferenceNumab2Policy(Numab2Policy):
             p, f = int(p), float(f)
             d = int(self._cpu_nodes(1)[0])  # the faulting CPU's node
             if mem.node_is_fast[mem.node[p]]:
+                # task_numa_fault records a top-tier page's fault.
+                self._record_faults(np.array([p]), np.array([d == int(mem.node[p])]))
                 continue
             st = self.promo[d]
             if mem.free[d] > self.enough_wmark[d]:
                 # pgdat_free_space_enough: promote at once, reset the threshold.
                 st.nbp_threshold = 0
-                mem.move(np.array([p]), d, "promote")
+                mem.move(np.array([p]), d, "promote", shootdown=False)
                 moved += 1
+                self._record_faults(np.array([p]), np.array([True]))  # now top tier, local
                 continue
             if f - st.nbp_th_start > self.period_us:
                 self._adjust_threshold(st, int(f))
@@ -56,9 +73,10 @@ class ReferenceNumab2Policy(Numab2Policy):
             if st.nr_cand - st.nbp_rl_nr_cand >= limit:
                 ctr.failed_rate_limited += 1
             elif mem.free[d] > mem.wmark_high[d]:
-                mem.move(np.array([p]), d, "promote")
+                mem.move(np.array([p]), d, "promote", shootdown=False)
                 moved += 1
+                self._record_faults(np.array([p]), np.array([True]))  # now top tier, local
             else:
                 ctr.failed_dest_watermark += 1
                 mem.wake_kswapd(d)
-        sim.cpu_ns.app_fault += moved * (costs.migrate_page_us + costs.tlb_shootdown_us) * 1000
+        sim.cpu_ns.app_fault += moved * costs.migrate_page_us * 1000
