@@ -178,23 +178,60 @@ def _timed(spent: dict[str, float]):
             setattr(owner, name, fn)
 
 
+# The elements of work (per_page_work's, and the PTE visits) each timed
+# kernel touches, for its ns per element against the floor's ns per PTE.
+PART_ELEMENTS = {
+    "kswapd's chunks: CLOCK walk and demotions (kernels.kswapd_chunk)":
+        ("pages kswapd's CLOCK examined", "demotions"),
+    "the scanner's PTE walk (kernels.scan_ptes)":
+        ("ptes_scanned", "A bits the scan found set, each a redrawn next access"),
+    "the migration thread's walk and promotions (kernels.migrate_entries)":
+        ("entries the migration thread processed", "promotions"),
+}
+REST = "the rest: Python around them (thread chunks, events)"
+
+
 def breakdown(size_gb: float, duration_s: float, kind: str) -> dict:
-    """One case with its parts timed (PARTS); the rest is Python around them."""
+    """One case with its parts timed (PARTS); the rest is Python around them.
+    Each kernel's ns per element of work it touches (PART_ELEMENTS) and the
+    run's all-work ratio, against the scan floor timed in the same process."""
     cfg = bench_config(size_gb, duration_s, kind)
     warm_up()
     with _timed({}) as spent:
         t0 = time.perf_counter()
-        simulate(cfg)
+        m = simulate(cfg).metrics
         wall = time.perf_counter() - t0
-    return dict(size_gb=size_gb, duration_s=duration_s, kind=kind, wall_s=wall,
-                parts={**spent, "the rest: Python around them (thread chunks, events)":
-                       wall - sum(spent.values())})
+    floor = scan_floor_ns_per_pte(cfg)
+    work = {**per_page_work(cfg, m), "ptes_scanned": m["ptes_scanned"],
+            "demotions": m["demotions"], "promotions": m["promotions"]}
+    elements = m["ptes_scanned"] + sum(per_page_work(cfg, m).values())
+    ns_per_element = {part: spent[part] * 1e9 / max(sum(work[k] for k in keys), 1)
+                      for part, keys in PART_ELEMENTS.items()}
+    parts = {**spent, REST: wall - sum(spent.values())}
+    return dict(size_gb=size_gb, duration_s=duration_s, kind=kind, wall_s=wall, parts=parts,
+                floor_ns_per_pte=floor, elements=elements,
+                work_floor_ratio=wall / (floor * elements / 1e9),
+                ns_per_element=ns_per_element, python_share=parts[REST] / wall)
 
 
 def breakdown_alone(size_gb: float, duration_s: float, kind: str) -> dict:
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
         return pool.submit(breakdown, size_gb, duration_s, kind).result()
+
+
+def echo_breakdown(r: dict, echo: Callable[[str], None] = print) -> None:
+    """Print one breakdown: the parts' seconds and shares, each kernel's ns per
+    element against the floor, the all-work ratio and the Python share."""
+    fl = r["floor_ns_per_pte"]
+    echo(f"where {r['kind']} {r['size_gb']:g} GiB x {r['duration_s']:g} s goes "
+         f"({r['wall_s']:.1f} s with the timers; {r['elements'] / 1e6:.0f} M elements of work, "
+         f"floor {fl:.2f} ns each: {r['work_floor_ratio']:.1f}x the all-work floor; "
+         f"Python share {100 * r['python_share']:.0f}%):")
+    for part, spent in r["parts"].items():
+        per = r["ns_per_element"].get(part)
+        tail = "" if per is None else f"  [{per:.2f} ns/element = {per / fl:.1f}x floor]"
+        echo(f"  {spent:6.2f} s  {100 * spent / r['wall_s']:3.0f}%  {part}{tail}")
 
 
 def one_case_alone(size_gb: float, duration_s: float, kind: str) -> dict:
@@ -228,8 +265,5 @@ def run_all(sizes: list[float], duration_s: float, kind: str, reference: bool = 
              f"{r['reference_s']:.2f} s vs {r['vectorized_s']:.3f} s = {r['speedup']:.0f}x, "
              f"counters equal: {r['counters_equal']}")
     if parts:
-        r = breakdown_alone(max(sizes), duration_s, kind)
-        echo(f"where {kind} {r['size_gb']:g} GiB x {r['duration_s']:g} s goes "
-             f"({r['wall_s']:.1f} s with the timers):")
-        for part, spent in r["parts"].items():
-            echo(f"  {spent:6.2f} s  {100 * spent / r['wall_s']:3.0f}%  {part}")
+        for size in sizes:
+            echo_breakdown(breakdown_alone(size, duration_s, kind), echo)
