@@ -11,7 +11,7 @@ def register(sub) -> None:
     p.add_argument("--skip-reference", action="store_true",
                    help="skip the reference-versus-vectorized comparison")
     p.add_argument("--breakdown", action="store_true",
-                   help="also time the model's parts in one more run of the largest size")
+                   help="also time the model's parts in one more run of each size")
     p.set_defaults(func=run)
 
 

@@ -79,10 +79,12 @@ def per_page_work(cfg: RunConfig, m: dict) -> dict[str, int]:
     }
 
 
-def scan_floor_ns_per_pte(cfg: RunConfig, repeat: int = 3) -> float:
+def scan_floor_ns_per_pte(cfg: RunConfig, repeat: int = 3,
+                          clock: Callable[[], float] = time.perf_counter) -> float:
     """The least a numpy scan step does per PTE, timed here (best of `repeat`
-    passes over the footprint, one VMA at a time): compare each page's
-    next-access time with now, mask the slow tier, list the hits."""
+    passes over the footprint, one VMA at a time) on `clock` (wall, or
+    thread CPU time): compare each page's next-access time with now, mask
+    the slow tier, list the hits."""
     layout = build_layout(cfg)
     n = layout.n_pages
     rng = np.random.default_rng(0)
@@ -91,10 +93,10 @@ def scan_floor_ns_per_pte(cfg: RunConfig, repeat: int = 3) -> float:
     bounds = layout.mms[0].vma_bounds
     best = math.inf
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             np.flatnonzero((next_access[lo:hi] <= 0.5) & (node[lo:hi] != 0))
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return best / n * 1e9
 
 
@@ -139,7 +141,11 @@ PARTS = {
         [("harness.model.policies._kmmscand.migrator", "migrate_entries")],
     "setup: each phase's rates and draws, the placement":
         [("harness.model.engine", "Sim._enter_phase"), ("harness.model.engine", "Sim._mm_start")],
+    "the list's entries copied onto it (EntryQueue.push: new memory faulting in)":
+        [("harness.model.policies._kmmscand.queue", "EntryQueue.push")],
 }
+# The parts that are compiled kernels; the others and the rest are outside them.
+KERNEL_PARTS = tuple(list(PARTS)[:3])
 
 
 def part_target(module: str, attr: str) -> tuple[object, str]:
@@ -153,21 +159,25 @@ def part_target(module: str, attr: str) -> tuple[object, str]:
 
 
 @contextmanager
-def _timed(spent: dict[str, float]):
-    """Wrap each part's callables with a timer adding to spent[part]; restored after."""
+def _timed(spent: dict[str, float], cpu: dict[str, float] | None = None):
+    """Wrap each part's callables with timers adding to spent[part] (wall)
+    and cpu[part] (the thread's CPU time: what a busy machine's other
+    processes do not add to); restored after."""
     saved = []
+    cpu = {} if cpu is None else cpu
     for part, targets in PARTS.items():
-        spent[part] = 0.0
+        spent[part] = cpu[part] = 0.0
         for module, attr in targets:
             owner, name = part_target(module, attr)
             fn = getattr(owner, name)
 
             def timed(*a, _fn=fn, _part=part, **kw):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 try:
                     return _fn(*a, **kw)
                 finally:
                     spent[_part] += time.perf_counter() - t0
+                    cpu[_part] += time.thread_time() - c0
 
             saved.append((owner, name, fn))
             setattr(owner, name, timed)
@@ -178,23 +188,79 @@ def _timed(spent: dict[str, float]):
             setattr(owner, name, fn)
 
 
+# The elements of work (per_page_work's, and the PTE visits) each timed
+# kernel touches, for its ns per element against the floor's ns per PTE.
+PART_ELEMENTS = {
+    "kswapd's chunks: CLOCK walk and demotions (kernels.kswapd_chunk)":
+        ("pages kswapd's CLOCK examined", "demotions"),
+    "the scanner's PTE walk (kernels.scan_ptes)":
+        ("ptes_scanned", "A bits the scan found set, each a redrawn next access"),
+    "the migration thread's walk and promotions (kernels.migrate_entries)":
+        ("entries the migration thread processed", "promotions"),
+}
+REST = "the rest: Python around them (thread chunks, events)"
+SETUP = "setup: each phase's rates and draws, the placement"
+
+
 def breakdown(size_gb: float, duration_s: float, kind: str) -> dict:
-    """One case with its parts timed (PARTS); the rest is Python around them."""
+    """One case with its parts timed (PARTS), in wall and CPU time; the rest
+    is Python around them. Each kernel's ns per element of work it touches
+    (PART_ELEMENTS), the run's all-work ratio and the Python share (time
+    outside the compiled kernels and the setup), against the scan floor
+    timed in the same process (on the same clock)."""
     cfg = bench_config(size_gb, duration_s, kind)
     warm_up()
-    with _timed({}) as spent:
-        t0 = time.perf_counter()
-        simulate(cfg)
-        wall = time.perf_counter() - t0
-    return dict(size_gb=size_gb, duration_s=duration_s, kind=kind, wall_s=wall,
-                parts={**spent, "the rest: Python around them (thread chunks, events)":
-                       wall - sum(spent.values())})
+    spent, cpu = {}, {}
+    with _timed(spent, cpu):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        m = simulate(cfg).metrics
+        wall, cpu_s = time.perf_counter() - t0, time.thread_time() - c0
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    work = {**per_page_work(cfg, m), "ptes_scanned": m["ptes_scanned"],
+            "demotions": m["demotions"], "promotions": m["promotions"]}
+    elements = m["ptes_scanned"] + sum(per_page_work(cfg, m).values())
+    out = dict(size_gb=size_gb, duration_s=duration_s, kind=kind, wall_s=wall, cpu_s=cpu_s,
+               elements=elements, peak_mib=peak_mib)
+    for key, total, parts, clock in (("wall", wall, spent, time.perf_counter),
+                                     ("cpu", cpu_s, cpu, time.thread_time)):
+        floor = scan_floor_ns_per_pte(cfg, clock=clock)
+        rest = total - sum(parts.values())
+        outside = total - sum(parts[k] for k in KERNEL_PARTS) - parts[SETUP]
+        out[key] = dict(
+            parts={**parts, REST: rest}, floor_ns_per_pte=floor,
+            work_floor_ratio=total / (floor * elements / 1e9),
+            ns_per_element={part: parts[part] * 1e9 / max(sum(work[k] for k in keys), 1)
+                            for part, keys in PART_ELEMENTS.items()},
+            python_share=outside / total)
+    return out
 
 
 def breakdown_alone(size_gb: float, duration_s: float, kind: str) -> dict:
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
         return pool.submit(breakdown, size_gb, duration_s, kind).result()
+
+
+def echo_breakdown(r: dict, echo: Callable[[str], None] = print) -> None:
+    """Print one breakdown: per part its wall and CPU seconds and share, each
+    kernel's ns per element against the floor (CPU time: what other
+    processes on the machine add to least), the all-work ratio and the
+    Python share on both clocks."""
+    w, c = r["wall"], r["cpu"]
+    echo(f"where {r['kind']} {r['size_gb']:g} GiB x {r['duration_s']:g} s goes "
+         f"(with the timers: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, peak "
+         f"{r['peak_mib']:.0f} MiB; {r['elements'] / 1e6:.0f} M elements of work; scan floor "
+         f"{w['floor_ns_per_pte']:.2f} ns wall / {c['floor_ns_per_pte']:.2f} ns CPU each)")
+    echo(f"  all-work floor ratio {w['work_floor_ratio']:.1f}x wall, "
+         f"{c['work_floor_ratio']:.1f}x CPU; Python share (outside kernels and setup) "
+         f"{100 * w['python_share']:.0f}% wall, {100 * c['python_share']:.0f}% CPU")
+    for part in w["parts"]:
+        ws, cs = w["parts"][part], c["parts"][part]
+        per = c["ns_per_element"].get(part)
+        tail = ("" if per is None else
+                f"  [{per:.2f} ns/element CPU = {per / c['floor_ns_per_pte']:.1f}x floor]")
+        echo(f"  {ws:6.2f} s {100 * ws / r['wall_s']:3.0f}% wall  {cs:6.2f} s "
+             f"{100 * cs / r['cpu_s']:3.0f}% CPU  {part}{tail}")
 
 
 def one_case_alone(size_gb: float, duration_s: float, kind: str) -> dict:
@@ -228,8 +294,5 @@ def run_all(sizes: list[float], duration_s: float, kind: str, reference: bool = 
              f"{r['reference_s']:.2f} s vs {r['vectorized_s']:.3f} s = {r['speedup']:.0f}x, "
              f"counters equal: {r['counters_equal']}")
     if parts:
-        r = breakdown_alone(max(sizes), duration_s, kind)
-        echo(f"where {kind} {r['size_gb']:g} GiB x {r['duration_s']:g} s goes "
-             f"({r['wall_s']:.1f} s with the timers):")
-        for part, spent in r["parts"].items():
-            echo(f"  {spent:6.2f} s  {100 * spent / r['wall_s']:3.0f}%  {part}")
+        for size in sizes:
+            echo_breakdown(breakdown_alone(size, duration_s, kind), echo)

@@ -23,6 +23,9 @@ from harness.model.kernels.records import (
 # The outcome codes as plain ints (numba reads module globals as constants).
 OK, NOT_HOT, SAME_NODE = int(Outcome.OK), int(Outcome.NOT_HOT), int(Outcome.SAME_NODE)
 INELIGIBLE, WATERMARK = int(Outcome.INELIGIBLE), int(Outcome.WATERMARK)
+# Entries a block of the full-destination loop takes (costs summed, then the
+# bound checked once).
+_FULL_BLOCK = 64
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -44,6 +47,12 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     ps.cost_ns[outcome]. At most ps.budget successes (-1: no limit; the pass
     stops at the last one).
 
+    While the one mm's destination has no free page above its watermark
+    (and without hot_check), nothing an entry does changes that (only a
+    success takes a free page): the entries' outcomes follow from their
+    pages' nodes alone, counted a block at a time without a branch per
+    entry, the bound checked per block (per entry near it).
+
     Adds the processed entries to `out` (see Processed; move_page adds the
     rate sums to mv), and returns (entries processed, successes, the clock
     after the last one, promotions of demoted pages)."""
@@ -62,13 +71,52 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     n_wm = 0
     j = 0
     one_mm = mm_lo.shape[0] == 1
-    for i in range(len(pages)):
+    n_same = 0
+    n_inel = 0
+    wm_full = False  # a WATERMARK outcome in the full-destination loop
+    i = 0
+    n_pages = len(pages)
+    while i < n_pages:
         if i == 0 or i == piece_end[j]:  # a piece seen once visible stays so: clocks grow
             while i >= piece_end[j]:
                 j += 1
             if piece_vis[j] > clock / 1000:
                 break
+        if one_mm and not hot_check and free[targets[0]] <= wmark_high[targets[0]]:
+            # The destination is full, and stays so in this piece (only a
+            # success takes a free page): each entry's outcome is by its
+            # page's node alone, without a branch per entry.
+            d = targets[0]
+            stop = piece_end[j]
+            c_same, c_inel, c_wm = cost_ns[SAME_NODE], cost_ns[INELIGIBLE], cost_ns[WATERMARK]
+            c_max = max(c_same, max(c_inel, c_wm))
+            while i < stop:
+                m = min(_FULL_BLOCK, stop - i)
+                if clock + m * c_max > bound:
+                    m = 1  # near the bound: an entry at a time
+                a_same = 0
+                a_wm = 0
+                for q in range(m):
+                    s = node[pages[i + q]]
+                    same = s == d
+                    a_same += same
+                    a_wm += (not same) & (not node_fast[s])
+                a_inel = m - a_same - a_wm
+                add = a_same * c_same + a_inel * c_inel + a_wm * c_wm
+                if m == 1 and clock + add > bound:
+                    break
+                clock += add
+                n_same += a_same
+                n_inel += a_inel
+                n_wm += a_wm
+                wm_full |= a_wm > 0
+                i += m
+            k = i
+            if i < stop:
+                break
+            continue
         p = pages[i]
+        i += 1
         mm = 0 if one_mm else np.searchsorted(mm_lo, p, side="right") - 1
         d = targets[mm]
         s = node[p]
@@ -87,7 +135,7 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
         if end > bound:
             break
         clock = end
-        k = i + 1
+        k = i
         if r == WATERMARK:
             n_wm += 1
             full[d] = True
@@ -108,6 +156,10 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     # a dependency chain through memory).
     codes[OK] += n_ok
     codes[WATERMARK] += n_wm
+    codes[SAME_NODE] += n_same
+    codes[INELIGIBLE] += n_inel
+    if wm_full:
+        full[targets[0]] = True
     if one_mm:
         attempts[0] += k
         successes[0] += n_ok

@@ -77,7 +77,7 @@ def kswapd_clock(pg: Pages, bits: ABits, walk: Clock, u: int, last: int, clock: 
     hits = np.empty(SWAP_CLUSTER_MAX, np.int64)
     # Offsets of node d's pages ahead, found a block at a time without a
     # branch per page (most pages are on other nodes).
-    found = np.empty(_BLOCK, np.int64)
+    found = np.empty(_BLOCK + SWAP_CLUSTER_MAX, np.int64)
     fi = fn = 0
     su = u  # the next offset to look at
     while True:
@@ -85,48 +85,81 @@ def kswapd_clock(pg: Pages, bits: ABits, walk: Clock, u: int, last: int, clock: 
         bv = 0
         cum = clock
         blast = last
-        while cnt < SWAP_CLUSTER_MAX and nv + bv < need:
-            if fi == fn:
-                if su >= limit:
-                    break
-                fn = _find_node(node, d, hand, su, min(su + _BLOCK, limit), found)
-                fi = 0
-                su = min(su + _BLOCK, limit)
-                continue
-            uu = found[fi]
-            fi += 1
-            p = hand + uu  # uu < 2n, hand < n: no division
-            if p >= n:
-                p -= n
+        if direct and fn - fi < SWAP_CLUSTER_MAX and su < limit:
+            # Top the found offsets up to a batch's worth: the rest to the
+            # front, a block found after them.
+            rem = fn - fi
+            for c in range(rem):
+                found[c] = found[fi + c]
+            fn = rem + _find_node(node, d, hand, su, min(su + _BLOCK, limit), found[rem:])
+            fi = 0
+            su = min(su + _BLOCK, limit)
+        if (direct and nv < need and fn - fi >= SWAP_CLUSTER_MAX
+                and found[fi + SWAP_CLUSTER_MAX - 1] < n):
+            # A whole batch of first-turn pages is found already: their
+            # references read in one loop without a branch per page, the
+            # batch cut at the need-th victim, its clock summed in order.
+            for c in range(SWAP_CLUSTER_MAX):
+                p = hand + found[fi + c]
                 if p >= n:
                     p -= n
-            if uu < n:
-                if direct:
-                    a = next_access[p] <= t_work
-                elif uu >= wu1:
-                    return False, u, last, clock, nv, nc, -1
-                else:
-                    a = a_win[uu - wu0]
-                ref = a | ((flags[p] & PG_YOUNG) != 0)
-            else:
-                if uu - n >= u:  # its first visit is in this batch, not run yet
-                    passed = False
-                    for j in range(cnt):
-                        if bp[j] == p:
-                            passed = br[j]
-                else:
-                    passed = (flags[p] & PG_REFERENCED) != 0
-                if not passed:
+                a = next_access[p] <= t_work
+                bp[c] = p
+                ba[c] = a
+                br[c] = a | ((flags[p] & PG_YOUNG) != 0)
+            cnt = SWAP_CLUSTER_MAX
+            for c in range(SWAP_CLUSTER_MAX):
+                bv += not br[c]
+                if nv + bv >= need:
+                    cnt = c + 1
+                    break
+            for c in range(cnt):
+                cum += cost[np.int64(br[c])]
+            fi += cnt
+            blast = found[fi - 1]
+        else:
+            while cnt < SWAP_CLUSTER_MAX and nv + bv < need:
+                if fi == fn:
+                    if su >= limit:
+                        break
+                    fn = _find_node(node, d, hand, su, min(su + _BLOCK, limit), found)
+                    fi = 0
+                    su = min(su + _BLOCK, limit)
                     continue
-                a = False
-                ref = False
-            bp[cnt] = p
-            ba[cnt] = a
-            br[cnt] = ref
-            cum += cost[np.int64(ref)]
-            bv += not ref
-            cnt += 1
-            blast = uu
+                uu = found[fi]
+                fi += 1
+                p = hand + uu  # uu < 2n, hand < n: no division
+                if p >= n:
+                    p -= n
+                    if p >= n:
+                        p -= n
+                if uu < n:
+                    if direct:
+                        a = next_access[p] <= t_work
+                    elif uu >= wu1:
+                        return False, u, last, clock, nv, nc, -1
+                    else:
+                        a = a_win[uu - wu0]
+                    ref = a | ((flags[p] & PG_YOUNG) != 0)
+                else:
+                    if uu - n >= u:  # its first visit is in this batch, not run yet
+                        passed = False
+                        for j in range(cnt):
+                            if bp[j] == p:
+                                passed = br[j]
+                    else:
+                        passed = (flags[p] & PG_REFERENCED) != 0
+                    if not passed:
+                        continue
+                    a = False
+                    ref = False
+                bp[cnt] = p
+                ba[cnt] = a
+                br[cnt] = ref
+                cum += cost[np.int64(ref)]
+                bv += not ref
+                cnt += 1
+                blast = uu
         if cnt == 0:
             return True, limit, last, clock, nv, nc, limit
         if cum > budget and clock != 0.0:
