@@ -85,7 +85,8 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
         if one_mm and not hot_check and free[targets[0]] <= wmark_high[targets[0]]:
             # The destination is full, and stays so in this piece (only a
             # success takes a free page): each entry's outcome is by its
-            # page's node alone, without a branch per entry.
+            # page's node alone (the same checks, in the same order, as the
+            # entry-at-a-time path below), without a branch per entry.
             d = targets[0]
             stop = piece_end[j]
             c_same, c_inel, c_wm = cost_ns[SAME_NODE], cost_ns[INELIGIBLE], cost_ns[WATERMARK]
@@ -94,14 +95,14 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
                 m = min(_FULL_BLOCK, stop - i)
                 if clock + m * c_max > bound:
                     m = 1  # near the bound: an entry at a time
+                a_inel = 0
                 a_same = 0
-                a_wm = 0
-                for q in range(m):
+                for q in range(m):  # the per-entry order: source tier, then same node
                     s = node[pages[i + q]]
-                    same = s == d
-                    a_same += same
-                    a_wm += (not same) & (not node_fast[s])
-                a_inel = m - a_same - a_wm
+                    inel = node_fast[s]
+                    a_inel += inel
+                    a_same += (not inel) & (s == d)
+                a_wm = m - a_inel - a_same
                 add = a_same * c_same + a_inel * c_inel + a_wm * c_wm
                 if m == 1 and clock + add > bound:
                     break
