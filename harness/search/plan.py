@@ -43,12 +43,23 @@ class Plan:
     space_s: dict[str, float] = field(default_factory=dict)
     base_evals: int = 0  # evaluations at the base knobs (a study's trial 0, the RFC side)
     duration_s: float = 0.0  # the longest workload's simulated seconds
+    # A multi-fidelity study's rungs, shortest first: step (s), trials expected
+    # there, evaluations expected and left to run, their estimated CPU seconds.
+    rungs: list[dict] = field(default_factory=list)
+    pruner: str = ""
+    refs: int = 0     # reference evaluations still to run (normalized metrics), first
+    holdout: int = 0  # the top trials on the holdout seeds, before the comparison
 
     @property
     def estimate_s(self) -> float:
         base = sum(self.sim_s.values()) / max(len(self.sim_s), 1)
         space = sum(self.space_s.values()) / len(self.space_s) if self.space_s else base
-        left = self.evaluations - self.reused + self.own + self.compare
+        if self.rungs:
+            cpu = sum(r["cpu_s"] for r in self.rungs) + (self.own + self.compare
+                                                         + self.refs + self.holdout) * base
+            return START_S + cpu / max(self.slots, 1)
+        left = self.evaluations - self.reused + self.own + self.compare + self.refs \
+            + self.holdout
         at_base = min(self.base_evals, left)
         return START_S + (at_base * base + (left - at_base) * space) / max(self.slots, 1)
 
@@ -59,12 +70,25 @@ class Plan:
                     f"{unit}" + (" and the tuned-versus-RFC comparison" if self.compare else "")
                     + "); nothing to run: the same command prints its results again "
                     "(--trials N with more trials extends it); nothing was written")
-        lines = [
-            f"{self.mode} plan: {self.units} {unit} x {len(self.workloads)} workloads "
-            f"({', '.join(self.workloads)}) x {self.seeds} seeds = {self.evaluations} evaluations"
-            + (" (at most: pruned trials stop early)" if self.mode == "tune" else ""),
+        head = (f"{self.mode} plan: {self.units} {unit} x {len(self.workloads)} workloads "
+                f"({', '.join(self.workloads)}) x {self.seeds} seeds")
+        lines = [head + f" = {self.evaluations} evaluations"] if not self.rungs else [
+            head + f", multi-fidelity ({self.pruner}): rungs of "
+            + ", ".join(f"{r['step']} s" for r in self.rungs)
+            + f" = {self.evaluations} evaluations expected"]
+        for r in self.rungs:
+            lines.append(
+                f"  rung {r['step']} s: {r['trials']:.0f} trials"
+                + (f" expected (at most {self.units})" if r["trials"] < self.units else "")
+                + f", {r['evals']:.0f} evaluations, {r['left']:.0f} to run"
+                + (f" (and {r['refs']} references at {r['step']} s)" if r["refs"] else "")
+                + f", about {r['cpu_s']:.0f} CPU s")
+        lines += [
             f"  already in the run directory: {self.reused}; to run: "
-            f"{self.evaluations - self.reused}"
+            + (f"{self.refs} reference evaluations first, then " if self.refs else "")
+            + f"{self.evaluations - self.reused}"
+            + (f", then {self.holdout} for the top trials on the holdout seeds"
+               if self.holdout else "")
             + (f", then {self.own} for the per-workload studies ({self.own_trials} trials "
                "each; regret)" if self.own_trials else "")
             + (f", then {self.compare} for the tuned-versus-RFC comparison" if self.compare
@@ -197,10 +221,53 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
     n_compare = labels * len(exp.workloads) * len(all_seeds(exp)) if compare else 0
     base_evals = (per_trial if st.enqueue_default and not tune_done else 0) + (
         n_compare // labels)  # trial 0, and the comparison's RFC side
-    return Plan("tune", target, list(exp.workloads), len(exp.seeds), target * per_trial,
+    plan = Plan("tune", target, list(exp.workloads), len(exp.seeds), target * per_trial,
                 min(tune_done, target * per_trial), n_compare, _time_one(exp),
                 cpus or os.cpu_count() or 1, own_left, own_trials,
                 space_s=_time_space(exp), base_evals=base_evals, duration_s=_longest(exp))
+    if st.normalized:
+        from harness.search.study import REFERENCE_POLICIES
+
+        plan.refs = sum(ev.eval_id not in done for ev in compare_evaluations(
+            exp, list(REFERENCE_POLICIES), None, out))
+        plan.compare = max(plan.compare - len(exp.workloads) * len(all_seeds(exp)), 0)
+    holdout = [s for s in exp.holdout_seeds if s not in exp.seeds]
+    if st.top_k and holdout and not st.multi:
+        plan.holdout = min(st.top_k, target) * len(exp.workloads) * len(holdout)
+    if st.fidelity is not None:
+        _add_rungs(plan, exp, target, done)
+    return plan
+
+
+def _add_rungs(plan: Plan, exp: Experiment, target: int, done: set[str]) -> None:
+    """Per rung: the trials successive halving (or Hyperband) is expected to let
+    run it, their evaluations, those already in the run directory, and CPU
+    seconds at the space's mean cost in proportion to the rung's duration; plus
+    the references at each lower rung's duration (normalized metrics)."""
+    from harness.search import fidelity
+
+    steps = fidelity.steps(exp)
+    per_trial = len(exp.workloads) * len(exp.seeds)
+    space = _mean(plan.space_s) if plan.space_s else _mean(plan.sim_s)
+    base = _mean(plan.sim_s)
+    tune = [i for i in done if i.startswith(f"{exp.name}/tune/")]
+    for i, (step, n) in enumerate(zip(steps, fidelity.expected_trials(exp, target),
+                                      strict=True)):
+        top = i == len(steps) - 1
+        mine = sum(("@" not in x) if top else (f"@{step}s/" in x) for x in tune)
+        evals = n * per_trial
+        left = max(evals - mine, 0)
+        refs = 0 if top or not exp.study.normalized else 2 * per_trial
+        refs_left = sum(1 for x in done if x.startswith(f"{exp.name}/compare/")
+                        and f"@{step}s/" in x)
+        refs = max(refs - refs_left, 0)
+        share = step / steps[-1]
+        plan.rungs.append({"step": step, "trials": n, "evals": evals, "left": left, "refs": refs,
+                           "cpu_s": left * space * share + refs * base * share})
+    plan.evaluations = round(sum(r["evals"] for r in plan.rungs))
+    plan.reused = plan.evaluations - round(sum(r["left"] for r in plan.rungs))
+    plan.pruner = f"{exp.study.fidelity.pruner}, reduction factor " \
+        f"{exp.study.fidelity.reduction_factor}"
 
 
 def plan_compare(exp: Experiment, out: Path, policies: list[str], tuned, cpus: int | None

@@ -23,7 +23,8 @@ sweep:
 {sweep}"""
 
 
-def tiny_study(name: str, study: str, duration_s: float = 6, holdout: bool = False) -> str:
+def tiny_study(name: str, study: str, duration_s: float = 6, holdout: bool = False,
+               metric: str = "objective") -> str:
     """The tiny suite at `duration_s` with a small study: three knobs, the plain
     objective, and `study` (YAML lines, indented two spaces) added to it."""
     return f"""
@@ -46,7 +47,7 @@ study:
     policy.scan_size_mb: {{type: int, low: 16, high: 1024, log: true}}
     policy.scan_period_ms: {{type: int, low: 200, high: 4000, log: true}}
     policy.migrate_sleep_ms: {{type: int, low: 1, high: 200, log: true}}
-  objectives: [{{metric: objective, direction: maximize}}]
+  objectives: [{{metric: {metric}, direction: maximize}}]
   sampler: tpe
   seed: 0
 {study}"""
