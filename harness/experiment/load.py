@@ -155,6 +155,10 @@ class StudySection:
     generation_size: Int = 8       # trials asked together (not the CPU count)
     top_k: Int = 5                 # re-evaluated on the holdout seeds; 0 = none
     fidelity: FidelitySection | None = None  # rungs over duration_s (generations only)
+    # Baseline policies among the references of a normalized study (with the
+    # RFC defaults and the oracle, which the normalization needs).
+    baselines: tuple[one_of("none", "numab2", "damon_tier"), ...] = (
+        "none", "numab2", "damon_tier")
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -357,6 +361,7 @@ def _study_spec(s: StudySection, src: str, path: str) -> StudySpec:
                      per_workload_trials=s.per_workload_trials,
                      constraints=tuple((s.constraints or {}).items()), schedule=s.schedule,
                      generation_size=s.generation_size, top_k=s.top_k,
+                     baselines=tuple(dict.fromkeys(s.baselines)),
                      fidelity=None if s.fidelity is None else FidelitySpec(
                          s.fidelity.pruner, float(s.fidelity.min_duration_s),
                          int(s.fidelity.reduction_factor)))

@@ -135,6 +135,9 @@ class StudySpec:
     generation_size: int = 8
     top_k: int = 5  # trials re-evaluated on the holdout seeds before choosing
     fidelity: FidelitySpec | None = None  # rungs over duration_s; None = every trial in full
+    # The baselines run beside the RFC defaults and the oracle as a normalized
+    # study's references (and shown in its headline).
+    baselines: tuple[str, ...] = ("none", "numab2", "damon_tier")
 
     @property
     def bounds(self) -> dict[str, float]:
@@ -298,4 +301,6 @@ class Experiment:
                             "generation_size": st.generation_size, "top_k": st.top_k}
             if st.fidelity is not None:  # absent otherwise: older run directories match
                 out["study"]["fidelity"] = dict(st.fidelity.__dict__)
+            if st.baselines != StudySpec.baselines:
+                out["study"]["baselines"] = list(st.baselines)
         return out

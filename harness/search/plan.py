@@ -47,6 +47,7 @@ class Plan:
     # there, evaluations expected and left to run, their estimated CPU seconds.
     rungs: list[dict] = field(default_factory=list)
     pruner: str = ""
+    early: bool = False  # async with a workload-prefix pruner: pruned trials stop early
     refs: int = 0     # reference evaluations still to run (normalized metrics), first
     holdout: int = 0  # the top trials on the holdout seeds, before the comparison
 
@@ -72,7 +73,9 @@ class Plan:
                     "(--trials N with more trials extends it); nothing was written")
         head = (f"{self.mode} plan: {self.units} {unit} x {len(self.workloads)} workloads "
                 f"({', '.join(self.workloads)}) x {self.seeds} seeds")
-        lines = [head + f" = {self.evaluations} evaluations"] if not self.rungs else [
+        lines = [head + f" = {self.evaluations} evaluations"
+                 + (" (at most: pruned trials stop early)" if self.early else "")
+                 ] if not self.rungs else [
             head + f", multi-fidelity ({self.pruner}): rungs of "
             + ", ".join(f"{r['step']} s" for r in self.rungs)
             + f" = {self.evaluations} evaluations expected"]
@@ -225,11 +228,15 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
                 min(tune_done, target * per_trial), n_compare, _time_one(exp),
                 cpus or os.cpu_count() or 1, own_left, own_trials,
                 space_s=_time_space(exp), base_evals=base_evals, duration_s=_longest(exp))
+    # Only the asynchronous schedule prunes on workload prefixes (generations
+    # prune only a multi-fidelity study's rungs, shown per rung).
+    plan.early = (st.schedule == "async" and not st.multi and len(exp.workloads) > 1
+                  and st.pruner.kind != "none")
     if st.normalized:
-        from harness.search.study import REFERENCE_POLICIES
+        from harness.search.study import reference_policies
 
         plan.refs = sum(ev.eval_id not in done for ev in compare_evaluations(
-            exp, list(REFERENCE_POLICIES), None, out))
+            exp, reference_policies(exp), None, out))
         plan.compare = max(plan.compare - len(exp.workloads) * len(all_seeds(exp)), 0)
     holdout = [s for s in exp.holdout_seeds if s not in exp.seeds]
     if st.top_k and holdout and not st.multi:

@@ -57,16 +57,22 @@ __all__ = ["DEFAULT_TRIALS", "StudyReport", "own_study_name", "references", "run
            "shares_study", "trial_target", "work_left"]
 
 # The baselines run beside the RFC defaults before a normalized study (and shown
-# in its headline). A new baseline policy is one more entry here and in
-# harness.search.compare's policies.
+# in its headline); study.baselines may leave some out. A new baseline policy is
+# one more entry here and in harness.search.compare's policies.
 REFERENCE_POLICIES = ("none", "numab2", "damon_tier", DEFAULT_LABEL, "oracle")
+
+
+def reference_policies(exp: Experiment) -> list[str]:
+    """REFERENCE_POLICIES less the baselines the study leaves out."""
+    keep = set(exp.study.baselines) | {DEFAULT_LABEL, "oracle"}
+    return [p for p in REFERENCE_POLICIES if p in keep]
 
 
 def references(exp: Experiment, store: ResultStore, backend: Backend,
                progress: bool) -> tuple[References, pd.DataFrame]:
-    """The reference runs (REFERENCE_POLICIES on every workload and seed, compare
+    """The reference runs (reference_policies on every workload and seed, compare
     mode: the final comparison reuses them) and the references derived from them."""
-    evals = compare_evaluations(exp, list(REFERENCE_POLICIES), None, store.dir)
+    evals = compare_evaluations(exp, reference_policies(exp), None, store.dir)
     out = run_evaluations(evals, store, backend, run=exp.name, mode="compare",
                           progress=progress, desc="references")
     if out.errors:

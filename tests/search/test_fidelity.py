@@ -147,6 +147,8 @@ def test_an_interrupted_study_resumes_and_reuses_its_rungs(tmp_path, monkeypatch
     ("{rungs: 3}", "study.fidelity.rungs: unknown field"),
     ("{pruner: hyperband}\n  schedule: async", "study.fidelity: needs schedule: generations"),
     ("{}\n  pruner: median", "study.pruner: the fidelity section's pruner decides"),
+    ("{min_duration_s: 10}\n  baselines: [numab2, foo]",
+     "study.baselines[1]: expected one of 'none', 'numab2', 'damon_tier', got 'foo'"),
 ])
 def test_bad_fidelity_fields_are_one_line_errors(tmp_path, capsys, fidelity, needle):
     p = tmp_path / "bad.yaml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 
 from harness.experiment import load_experiment
@@ -74,3 +75,16 @@ def test_tune_dry_run_estimates_from_short_simulations(tmp_path, capsys, monkeyp
     lines = [x for x in out.splitlines() if ": footprint " in x]
     assert len(lines) == 2 and all(LINE.match(x) and x.endswith(", 60 s") for x in lines)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("schedule, early", [("generations", False), ("async", True)])
+def test_only_async_studies_say_pruned_trials_stop_early(tmp_path, capsys, schedule, early):
+    from harness.cli import main
+    from tests.helpers.experiments import tiny_study
+
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(tiny_study("early", f"  trials: 3\n  schedule: {schedule}\n"))
+    assert main(["tune", str(cfg), "--out", str(tmp_path / "run"), "--dry-run"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("tune plan: 3 trials x 2 workloads (zipf, hotset) x 2 seeds = 12")
+    assert ("(at most: pruned trials stop early)" in first) == early
