@@ -170,3 +170,14 @@ def test_dry_run_shows_the_budget_per_rung(tmp_path, capsys):
     assert "rung 10 s: 9 trials, 36 evaluations, 36 to run (and 8 references at 10 s)" in out
     assert "rung 20 s: 4 trials expected (at most 9), 18 evaluations, 18 to run" in out
     assert "pruned trials stop early" not in out
+
+
+def test_hyperband_reports_every_rung_and_completes_survivors(tmp_path):
+    exp = _exp(tmp_path, FIDELITY.replace("successive_halving", "hyperband"))
+    rep = run_study(exp, tmp_path / "run", InlineBackend(), progress=False, compare=False)
+    trials = _trials(tmp_path / "run")
+    assert len(trials) == 9 and rep.fidelity["pruner"] == "hyperband"
+    for t in trials:
+        want = set(STEPS) if t.state == TrialState.COMPLETE else {STEPS[0]}
+        assert t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        assert set(t.intermediate_values) == want
