@@ -90,7 +90,7 @@ class Plan:
             f"  already in the run directory: {self.reused}; to run: "
             + (f"{self.refs} reference evaluations first, then " if self.refs else "")
             + f"{self.evaluations - self.reused}"
-            + (f", then {self.holdout} for the top trials on the holdout seeds"
+            + (f", then at most {self.holdout} for the top trials on the holdout seeds"
                if self.holdout else "")
             + (f", then {self.own} for the per-workload studies ({self.own_trials} trials "
                "each; regret)" if self.own_trials else "")
@@ -240,7 +240,12 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
         plan.compare = max(plan.compare - len(exp.workloads) * len(all_seeds(exp)), 0)
     holdout = [s for s in exp.holdout_seeds if s not in exp.seeds]
     if st.top_k and holdout and not st.multi:
-        plan.holdout = min(st.top_k, target) * len(exp.workloads) * len(holdout)
+        from harness.experiment.provenance import is_proposed
+
+        # With proposed knobs in the space each candidate also runs kernel-settable
+        # (at most: candidates whose kernel-settable knobs coincide run once).
+        kinds = 2 if any(is_proposed(p.key) for p in st.space) else 1
+        plan.holdout = kinds * min(st.top_k, target) * len(exp.workloads) * len(holdout)
     if st.fidelity is not None:
         _add_rungs(plan, exp, target, done)
     return plan
