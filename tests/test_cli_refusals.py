@@ -239,6 +239,18 @@ def test_the_eta_starts_counting_at_the_first_finished_unit(monkeypatch, capsys)
     assert "ETA 18 s" in bar._line()  # 9 left x 2 s, not 9 x 16 s
 
 
+def test_the_eta_of_a_generation_told_at_once_is_not_zero(monkeypatch):
+    import harness.run.progress as pr
+
+    now = [0.0]
+    monkeypatch.setattr(pr.time, "monotonic", lambda: now[0])
+    bar = pr._LogProgress(total=24, initial=0, desc="tune", unit="trial", every_s=1e9)
+    now[0] = 60.0  # a generation of 8 trials, told together
+    for _ in range(8):
+        bar.update()
+    assert "ETA 120 s" in bar._line()  # 16 left at 8 per 60 s
+
+
 def test_report_says_a_library_warning_in_one_line(tmp_path, capsys, monkeypatch):
     import harness.report.html as H
     from tests.helpers.synth_results import make_trials, write_run

@@ -122,6 +122,12 @@ def _header(exp, rep) -> str:
                 "rerun)" if rep.evaluations_identical else "")
              + (f"; {rep.own_evaluations_run} run by the per-workload studies"
                 if rep.own_evaluations_run else "")]
+    fid = rep.fidelity
+    if fid:
+        lines.append(f"  rungs ({fid['pruner']}): " + ", ".join(
+            f"{s} s {n} trials" for s, n in zip(fid["steps_s"], fid["reported"], strict=True))
+            + f"; {fid['pruned']} pruned; evaluations run per rung "
+            + "/".join(str(n) for n in fid["evaluations_run"]))
     if rep.recovered:
         lines.append(f"  resumed: trials {rep.recovered} were left running by a dead driver; "
                      "marked failed and retried")

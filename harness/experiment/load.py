@@ -19,7 +19,20 @@ from pydantic import with_config
 
 from harness.config import load_yaml, load_yaml_extends, parse_override, set_path
 from harness.config.files import EXPERIMENT_KEYS, RUN_CONFIG_KEYS
-from harness.config.loader import STRICT, Bool, Float, Int, Number, Str, build, fail
+from harness.config.loader import (
+    DURATION_LIMIT_S,
+    STRICT,
+    Bool,
+    Float,
+    Int,
+    Number,
+    Str,
+    build,
+    fail,
+    one_of,
+    real,
+    whole,
+)
 from harness.config.raw import OVERRIDE, blame_override
 from harness.errors import ConfigError
 from harness.experiment.space import Param, parse_space
@@ -31,6 +44,7 @@ from harness.experiment.spec import (
     SAMPLERS,
     SCHEDULES,
     Experiment,
+    FidelitySpec,
     Objective,
     PrunerSpec,
     StudySpec,
@@ -105,6 +119,19 @@ class PrunerSection:
 
 @with_config(STRICT)
 @dataclass(frozen=True)
+class FidelitySection:
+    """Multi-fidelity: each trial first simulated for a share of duration_s; the
+    pruner decides after each rung which trials run the next (longer) one."""
+
+    pruner: one_of("successive_halving", "hyperband") = "successive_halving"
+    # The shortest rung is the longest duration / reduction_factor^k that is
+    # still at least this (so 300 s, factor 3, 30 s: rungs of 33, 100, 300 s).
+    min_duration_s: real("seconds >= 10", ge=10, le=DURATION_LIMIT_S) = 30.0
+    reduction_factor: whole("an integer in [2, 10]", ge=2, le=10) = 3
+
+
+@with_config(STRICT)
+@dataclass(frozen=True)
 class StudySection:
     space: dict[Str, Any] | None = None  # parsed by parse_space
     # Each a metric name or {metric, direction, aggregate}.
@@ -127,6 +154,11 @@ class StudySection:
     schedule: Str = "generations"  # generations | async
     generation_size: Int = 8       # trials asked together (not the CPU count)
     top_k: Int = 5                 # re-evaluated on the holdout seeds; 0 = none
+    fidelity: FidelitySection | None = None  # rungs over duration_s (generations only)
+    # Baseline policies among the references of a normalized study (with the
+    # RFC defaults and the oracle, which the normalization needs).
+    baselines: tuple[one_of("none", "numab2", "damon_tier"), ...] = (
+        "none", "numab2", "damon_tier")
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -156,6 +188,16 @@ class StudySection:
             fail("generation_size", "expected an integer >= 1")
         if self.top_k < 0:
             fail("top_k", "expected an integer >= 0 (0 = choose on the study seeds)")
+        if self.fidelity is not None:
+            if self.schedule != "generations":
+                fail("fidelity", "needs schedule: generations (its rungs are decided in "
+                     "trial-number order)")
+            if len(self.objectives) > 1:
+                fail("fidelity", "Optuna prunes single-objective studies only")
+            kind = self.pruner if isinstance(self.pruner, str) else self.pruner.get("kind")
+            if kind not in ("auto", "none", None):
+                fail("pruner", "the fidelity section's pruner decides the rungs; "
+                     "leave pruner out (or auto)")
 
 
 @with_config(STRICT)
@@ -260,6 +302,14 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None,
     if f.study is not None:
         exp.study = _study_spec(f.study, src, "study")
         _check_space(exp, exp.study.space, f"{src}: study.space")
+        fid = exp.study.fidelity
+        if fid is not None:
+            top = max(exp.run_config(w, f.seeds[0]).duration_s for w in suite)
+            if len(fid.steps(top)) < 2:
+                raise ConfigError(
+                    f"{src}: study.fidelity.min_duration_s: expected at most "
+                    f"{top / fid.reduction_factor:g} s (the longest duration_s {top:g} s / "
+                    f"reduction_factor {fid.reduction_factor}), got {fid.min_duration_s:g}")
     return exp
 
 
@@ -310,7 +360,11 @@ def _study_spec(s: StudySection, src: str, path: str) -> StudySpec:
                      enqueue_default=s.enqueue_default,
                      per_workload_trials=s.per_workload_trials,
                      constraints=tuple((s.constraints or {}).items()), schedule=s.schedule,
-                     generation_size=s.generation_size, top_k=s.top_k)
+                     generation_size=s.generation_size, top_k=s.top_k,
+                     baselines=tuple(dict.fromkeys(s.baselines)),
+                     fidelity=None if s.fidelity is None else FidelitySpec(
+                         s.fidelity.pruner, float(s.fidelity.min_duration_s),
+                         int(s.fidelity.reduction_factor)))
 
 
 # ------------------------------------------- knobs tried as run configs

@@ -97,6 +97,27 @@ class PrunerSpec:
 
 
 @dataclass(frozen=True)
+class FidelitySpec:
+    """A multi-fidelity study: rungs over the simulated duration, an Optuna
+    pruner deciding which trials go on (harness.search.fidelity)."""
+
+    pruner: str = "successive_halving"  # successive_halving | hyperband
+    min_duration_s: float = 30.0         # the shortest rung is at least this long
+    reduction_factor: int = 3            # each rung 1/rf of the next one's duration
+
+    def steps(self, top_s: float) -> tuple[int, ...]:
+        """The rungs' durations in whole seconds, shortest first, the last `top_s`:
+        floor(top_s / rf^k) for k = n-1 .. 0, n as large as keeps the shortest at
+        least min_duration_s. Optuna's successive halving decides rung i at step
+        min_resource x rf^i: with min_resource the first step, floor keeps every
+        step at or past its rung's and short of the next one's."""
+        rf, n = self.reduction_factor, 1
+        while top_s / rf ** n >= self.min_duration_s:
+            n += 1
+        return tuple(int(top_s / rf ** k) for k in range(n - 1, -1, -1))
+
+
+@dataclass(frozen=True)
 class StudySpec:
     space: tuple[Param, ...]
     objectives: tuple[Objective, ...]
@@ -113,6 +134,10 @@ class StudySpec:
     schedule: str = "generations"
     generation_size: int = 8
     top_k: int = 5  # trials re-evaluated on the holdout seeds before choosing
+    fidelity: FidelitySpec | None = None  # rungs over duration_s; None = every trial in full
+    # The baselines run beside the RFC defaults and the oracle as a normalized
+    # study's references (and shown in its headline).
+    baselines: tuple[str, ...] = ("none", "numab2", "damon_tier")
 
     @property
     def bounds(self) -> dict[str, float]:
@@ -274,4 +299,8 @@ class Experiment:
                             "enqueue_default": st.enqueue_default,
                             "constraints": dict(st.constraints), "schedule": st.schedule,
                             "generation_size": st.generation_size, "top_k": st.top_k}
+            if st.fidelity is not None:  # absent otherwise: older run directories match
+                out["study"]["fidelity"] = dict(st.fidelity.__dict__)
+            if st.baselines != StudySpec.baselines:
+                out["study"]["baselines"] = list(st.baselines)
         return out

@@ -35,8 +35,12 @@ class _LogProgress:
         # and the workers' first imports, not a unit's cost (counted, it made an
         # early ETA twice the real remaining time).
         done = self.n - self.first_n if self.first_t is not None else 0
-        eta = ((self.total - self.n) * (now - self.first_t) / done if done
-               else float("nan"))
+        span = now - self.first_t if done else 0.0
+        if done and span < 1.0:
+            # Units told together (a generation of trials): the rate since the bar's
+            # start, not the moment between them.
+            done, span = self.n - self.start_n, el
+        eta = (self.total - self.n) * span / done if done else float("nan")
         eta_s = f"{eta:.0f} s" if math.isfinite(eta) else "?"
         post = f", {self.postfix}" if self.postfix else ""
         return (f"{self.desc}: {self.n}/{self.total} {self.unit}s, {el:.0f} s elapsed, "

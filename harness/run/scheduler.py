@@ -74,7 +74,10 @@ class Scheduler:
         cfg = ev.cfg
         wls = list(cfg.workloads)
         for i, w in enumerate(wls):
-            if w.kind == "trace" and w.path is not None:
+            # A scaled trace stays a trace (the model scales traces only, and the
+            # counts substitute would drop scale_to_gb): its worker reads the
+            # conversion from the on-disk cache.
+            if w.kind == "trace" and w.path is not None and w.scale_to_gb is None:
                 sub = self._share_trace(w, cfg.platform.page_bytes)
                 if sub is not None:
                     idx, window_ms = sub

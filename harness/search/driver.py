@@ -25,6 +25,7 @@ from harness.run.runner import config_key
 from harness.run.scheduler import Scheduler
 from harness.run.store import ResultStore
 from harness.run.worker import Evaluation, make_row
+from harness.search import fidelity
 from harness.search.aggregate import aggregate, per_workload
 from harness.search.resume import (
     DRIVER_ATTR,
@@ -49,7 +50,8 @@ class Driver:
     def __init__(self, exp: Experiment, study, store: ResultStore, backend: Backend, *,
                  target: int, timeout_s: float | None, bar, mode: str = "tune",
                  by_config: dict[str, dict] | None = None, table: bool = False,
-                 shared: bool = False, refs: References | None = None):
+                 shared: bool = False, refs: References | None = None,
+                 rung_refs: dict[int, References] | None = None):
         from optuna.pruners import NopPruner
 
         self.exp, self.st, self.study, self.store = exp, exp.study, study, store
@@ -78,6 +80,14 @@ class Driver:
         # answer would follow completion order, so generations do not prune.
         self.prune = (not self.st.multi and not self.defer
                       and not isinstance(study.pruner, NopPruner))
+        # Multi-fidelity (the shared study only): the rungs' seconds, the trials
+        # whose rung finished (reported in trial-number order by advance), and
+        # the references at each lower rung's duration.
+        self.steps = (fidelity.steps(exp) if exp.study.fidelity is not None and mode == "tune"
+                      else None)
+        self.waiting: dict[int, TrialRun] = {}
+        self.rung_refs = rung_refs or {}
+        self.rung_evals = [0] * len(self.steps or ())  # evaluations run per rung, now
         # Knobs that decide whether a conditional parameter is active.
         self.defaults = exp.default_values([k for p in self.st.space for k, _ in p.when])
 
@@ -85,11 +95,11 @@ class Driver:
     def room(self) -> bool:
         """Budget left for one more trial. Alone, the count kept here; sharing the
         study with other drivers (a database storage), every driver's trials in it."""
-        mine = len(self.active) + len(self.pending)
+        mine = len(self.active) + len(self.pending) + len(self.waiting)
         if not self.shared:
             return self.used + mine < self.target
         taken = budget_taken(self.study.get_trials(deepcopy=False),
-                             exclude=set(self.active) | set(self.pending))
+                             exclude=set(self.active) | set(self.pending) | set(self.waiting))
         return taken + mine < self.target
 
     def time_left(self) -> bool:
@@ -135,9 +145,16 @@ class Driver:
                            file=sys.stderr)
             self.finish(tr, TrialState.FAIL, error=f"infeasible: {exc}")
             return
-        tr = TrialRun(trial, trial.number, root, label, params, evals)
+        tr = TrialRun(trial, trial.number, root, label, params, evals, full=evals)
+        if self.steps is not None:
+            tr.evals = fidelity.at_rung(evals, 0, self.steps)
+        self._schedule(tr)
+
+    def _schedule(self, tr: TrialRun) -> None:
+        """Run the trial's (rung's) evaluations, reusing rows already there."""
+        trial, label = tr.trial, tr.label
         todo = []
-        for ev in evals:
+        for ev in tr.evals:
             row = self.store.get(ev.eval_id)
             same = None
             if row is None:
@@ -161,13 +178,49 @@ class Driver:
             self.reused += 1
         self.active[trial.number] = tr
         if tr.complete:
-            self.complete(tr)
+            self.rung_done(tr)
         else:
             self.sched.add(todo)
 
     def _add(self, tr: TrialRun, ev: Evaluation, row: dict) -> None:
-        """A row into its trial, with the normalized metrics when the study has references."""
-        tr.add(ev, self.refs.derive(row) if self.refs is not None else row)
+        """A row into its trial, with the normalized metrics when the study has
+        references (a lower rung's: those at its duration)."""
+        refs = self.refs
+        if self.steps is not None and tr.rung < len(self.steps) - 1:
+            refs = self.rung_refs.get(self.steps[tr.rung], refs)
+        tr.add(ev, refs.derive(row) if refs is not None else row)
+
+    def rung_done(self, tr: TrialRun) -> None:
+        """A trial's evaluations are all in: complete it, or (multi-fidelity) wait
+        for the generation's rung to end (advance)."""
+        if self.steps is None:
+            self.complete(tr)
+            return
+        self.active.pop(tr.number, None)
+        self.waiting[tr.number] = tr
+
+    def advance(self) -> None:
+        """Report each waiting trial's rung value, in trial-number order, and let
+        the pruner decide: pruned, complete (the top rung), or the next rung."""
+        from optuna.trial import TrialState
+
+        o = self.st.objectives[0]
+        for n in sorted(self.waiting):
+            tr = self.waiting.pop(n)
+            top = tr.rung == len(self.steps) - 1
+            means = per_workload(tr.values(o.metric, self.workloads))
+            value = aggregate([means[w] for w in self.workloads], o.aggregate, o.direction,
+                              self.st.gmean_shift)
+            if math.isfinite(value):
+                tr.trial.report(value, self.steps[tr.rung])
+            if top:
+                self.complete(tr)
+            elif not math.isfinite(value) or tr.trial.should_prune():
+                self.finish(tr, TrialState.PRUNED)
+            else:
+                tr.rung += 1
+                tr.evals, tr.rows = fidelity.at_rung(tr.full, tr.rung, self.steps), {}
+                self._schedule(tr)
 
     # ------------------------------------------------------------- results
     def on_result(self, ev: Evaluation, res: dict) -> None:
@@ -187,10 +240,12 @@ class Driver:
         self._add(tr, ev, row)
         self.by_config[self._keys.pop(ev.eval_id, None) or config_key(ev)] = row
         self.run += 1
+        if self.steps is not None:
+            self.rung_evals[tr.rung] += 1
         if self.prune and self.maybe_prune(tr):
             return
         if tr.complete:
-            self.complete(tr)
+            self.rung_done(tr)
 
     def maybe_prune(self, tr: TrialRun) -> bool:
         """Report each newly finished workload prefix; prune (and cancel) if told to."""

@@ -6,8 +6,10 @@ trial-number order, and only then ask the next generation. Every ask sees the
 same told trials whatever the machine, its load or the completion order, so
 a given experiment file and seed give the same trials and the same
 recommendation on 1 CPU or 16. The price: the last evaluations of a
-generation leave CPUs idle, and trials are not pruned (a pruning decision
-depends on which reports arrived first).
+generation leave CPUs idle, and trials are pruned only by a multi-fidelity
+study's rungs (harness.search.fidelity: a generation's rung ends before its
+trials report, in trial-number order); the workload-prefix pruning of
+``async`` depends on which reports arrived first.
 
 ``async``: whenever the scheduler has a free slot and nothing queued, ask
 the next trial (no idle CPUs; the trial sequence follows completion order).
@@ -47,8 +49,10 @@ def generations(d: Driver) -> None:
         while asked < k and d.room():
             d.start_trial()
             asked += 1
-        while d.active:
-            step(d)
+        while d.active or d.waiting:
+            while d.active:
+                step(d)
+            d.advance()  # multi-fidelity: the generation's rung is over
         d.tell_pending()
     d.tell_pending()
 

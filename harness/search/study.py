@@ -35,6 +35,7 @@ from harness.run.runner import run_evaluations
 from harness.run.store import ResultStore, RunLock, finish_manifest, jsonable, start_manifest
 from harness.run.store.layout import STUDY_TRIALS, SUMMARY
 from harness.search import _optuna as O
+from harness.search import fidelity
 from harness.search.compare import compare_default, compare_evaluations
 from harness.search.driver import Driver
 from harness.search.holdout import choose
@@ -56,22 +57,47 @@ __all__ = ["DEFAULT_TRIALS", "StudyReport", "own_study_name", "references", "run
            "shares_study", "trial_target", "work_left"]
 
 # The baselines run beside the RFC defaults before a normalized study (and shown
-# in its headline). A new baseline policy is one more entry here and in
-# harness.search.compare's policies.
+# in its headline); study.baselines may leave some out. A new baseline policy is
+# one more entry here and in harness.search.compare's policies.
 REFERENCE_POLICIES = ("none", "numab2", "damon_tier", DEFAULT_LABEL, "oracle")
+
+
+def reference_policies(exp: Experiment) -> list[str]:
+    """REFERENCE_POLICIES less the baselines the study leaves out."""
+    keep = set(exp.study.baselines) | {DEFAULT_LABEL, "oracle"}
+    return [p for p in REFERENCE_POLICIES if p in keep]
 
 
 def references(exp: Experiment, store: ResultStore, backend: Backend,
                progress: bool) -> tuple[References, pd.DataFrame]:
-    """The reference runs (REFERENCE_POLICIES on every workload and seed, compare
+    """The reference runs (reference_policies on every workload and seed, compare
     mode: the final comparison reuses them) and the references derived from them."""
-    evals = compare_evaluations(exp, list(REFERENCE_POLICIES), None, store.dir)
+    evals = compare_evaluations(exp, reference_policies(exp), None, store.dir)
     out = run_evaluations(evals, store, backend, run=exp.name, mode="compare",
                           progress=progress, desc="references")
     if out.errors:
         raise TiersweepError(f"reference evaluations failed: {out.errors[0][1]}")
     t = out.table
     return References.from_rows(t[t["label"] == "oracle"], t[t["label"] == DEFAULT_LABEL]), t
+
+
+def rung_references(exp: Experiment, store: ResultStore, backend: Backend,
+                    progress: bool) -> dict[int, References]:
+    """A multi-fidelity study's references at each lower rung's duration: the RFC
+    defaults and the oracle on every workload and study seed (harness.search.fidelity)."""
+    by_step = fidelity.reference_evaluations(exp, store.dir)
+    evals = [ev for e in by_step.values() for ev in e]
+    out = run_evaluations(evals, store, backend, run=exp.name, mode="compare",
+                          progress=progress, desc="rung references")
+    if out.errors:
+        raise TiersweepError(f"reference evaluations failed: {out.errors[0][1]}")
+    t = out.table
+    refs = {}
+    for step in by_step:
+        d = t[t["eval_id"].str.contains(f"@{step}s/", regex=False)]
+        refs[step] = References.from_rows(d[d["label"] == "oracle"],
+                                          d[d["label"] == DEFAULT_LABEL])
+    return refs
 
 
 def per_workload_studies(exp: Experiment, storage, store: ResultStore, backend: Backend,
@@ -118,6 +144,22 @@ def per_workload_studies(exp: Experiment, storage, store: ResultStore, backend: 
     return out, n_run, n_identical
 
 
+def fidelity_summary(exp: Experiment, study, driver: Driver) -> dict:
+    """A multi-fidelity study's rungs: seconds, trials that reported there, pruned
+    trials, and evaluations this run simulated per rung ({} without fidelity)."""
+    if exp.study.fidelity is None:
+        return {}
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    return {"pruner": exp.study.fidelity.pruner,
+            "steps_s": list(driver.steps),
+            "reported": [sum(1 for t in trials if s in t.intermediate_values)
+                         for s in driver.steps],
+            "pruned": sum(1 for t in trials if t.state == TrialState.PRUNED),
+            "evaluations_run": list(driver.rung_evals)}
+
+
 def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials: int | None = None,
               timeout_s: float | None = None, storage: str | None = None, progress: bool = True,
               command: list[str] | None = None, compare: bool = True) -> StudyReport:
@@ -135,8 +177,9 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
         # trials one at a time (concurrent CREATEs collide).
         with one_driver_at_a_time(out, shared):
             storage_obj, storage_desc, repaired = O.make_storage(out, storage)
-            study = open_study(exp, storage_obj,
-                               O.make_pruner(st, len(exp.workloads), f"{exp.source}: study"))
+            pruner = (fidelity.make_pruner(exp) if st.fidelity is not None else
+                      O.make_pruner(st, len(exp.workloads), f"{exp.source}: study"))
+            study = open_study(exp, storage_obj, pruner)
             recovered = prepare(exp, study, shared)
         manifest = start_manifest(out, mode="tune", fingerprint=exp.fingerprint("tune"),
                                   experiment=exp.describe(), command=command,
@@ -145,9 +188,11 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
                                          "shared": shared},
                                   top={"storage": storage_desc})  # where readers find the study
         store = ResultStore(out)
-        refs = None
+        refs, rung_refs = None, {}
         if st.normalized:
             refs, _ = references(exp, store, backend, progress)
+            if st.fidelity is not None:
+                rung_refs = rung_references(exp, store, backend, progress)
         bar = progress_bar(target, min(budget_used(study), target), f"tune {exp.name}",
                            progress, unit="trial")
         if repaired:
@@ -157,7 +202,7 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
         if postfix:
             bar.set_postfix_str(postfix, refresh=False)
         driver = Driver(exp, study, store, backend, target=target, timeout_s=timeout_s,
-                        bar=bar, table=progress, shared=shared, refs=refs)
+                        bar=bar, table=progress, shared=shared, refs=refs, rung_refs=rung_refs)
         status = "interrupted"
         try:
             run_loop(driver)
@@ -187,11 +232,13 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
                 exp, storage_obj, store, backend, progress, driver.by_config, rec, shared, refs)
             comparison, regret = compare_default(exp, rec, store, backend, progress, own, refs)
         store.consolidate()
+        fid = fidelity_summary(exp, study, driver)
         summary = {"best": best, "counts": counts, "storage": storage_desc,
                    "comparison": comparison.to_dict("records"),
                    "regret": regret.to_dict("records"), "choice": choice,
                    "references": refs.to_records() if refs is not None else [],
-                   "told": driver.told}
+                   "told": driver.told,
+                   "fidelity": fid}
         atomic.write_text(out / SUMMARY, json.dumps(jsonable(summary), indent=2) + "\n",
                           sync=True)
         finish_manifest(out, manifest, "done", counts=counts, best=best[0] if best else None)
@@ -204,4 +251,4 @@ def run_study(exp: Experiment, out_dir: str | Path, backend: Backend, *, trials:
                        own_evaluations_run=own_run,
                        trials_wall_s=trials_wall_s, rows=len(store),
                        repaired_journal=repaired, choice=choice,
-                       infeasible=O.infeasible_count(study))
+                       infeasible=O.infeasible_count(study), fidelity=fid)

@@ -36,6 +36,7 @@ class StudyReport:
     choice: dict = field(default_factory=dict)
     headline: pd.DataFrame = field(default_factory=pd.DataFrame)  # analysis.headline
     infeasible: int = 0       # complete trials outside the study's constraints
+    fidelity: dict = field(default_factory=dict)  # rungs (study.study.fidelity_summary)
 
 
 def best_postfix(study, st: StudySpec) -> str:

@@ -22,6 +22,8 @@ class TrialRun:
     evals: list[Evaluation]
     rows: dict[str, dict] = field(default_factory=dict)
     reported: int = 0
+    rung: int = 0  # a multi-fidelity study's rung (evals are that rung's)
+    full: list[Evaluation] = field(default_factory=list)  # the top rung's evaluations
 
     def add(self, ev: Evaluation, row: dict) -> None:
         self.rows[ev.eval_id] = row

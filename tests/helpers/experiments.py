@@ -21,3 +21,33 @@ suite:
 seeds: [1, 2]
 sweep:
 {sweep}"""
+
+
+def tiny_study(name: str, study: str, duration_s: float = 6, holdout: bool = False,
+               metric: str = "objective") -> str:
+    """The tiny suite at `duration_s` with a small study: three knobs, the plain
+    objective, and `study` (YAML lines, indented two spaces) added to it."""
+    return f"""
+name: {name}
+base: {CONFIGS / "zipf.yaml"}
+set:
+  duration_s: {duration_s}
+  sample_ms: 2000
+  workload: {{size_gb: 0.25, placement: slow}}
+  platform: {{nodes: [{{id: 0, tier: fast, capacity_gb: 0.0625}},
+                     {{id: 1, tier: slow, capacity_gb: 0.5}}]}}
+  policy: {{kind: kmmscand, version: v1}}
+suite:
+  zipf: {{workload: {{kind: zipf}}}}
+  hotset: {{workload: {{kind: hotset, move_every_s: 2}}}}
+seeds: [1, 2]
+holdout_seeds: {[3] if holdout else []}
+study:
+  space:
+    policy.scan_size_mb: {{type: int, low: 16, high: 1024, log: true}}
+    policy.scan_period_ms: {{type: int, low: 200, high: 4000, log: true}}
+    policy.migrate_sleep_ms: {{type: int, low: 1, high: 200, log: true}}
+  objectives: [{{metric: {metric}, direction: maximize}}]
+  sampler: tpe
+  seed: 0
+{study}"""

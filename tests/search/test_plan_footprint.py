@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import yaml
 
 from harness.experiment import load_experiment
@@ -38,3 +39,52 @@ def test_footprint_lines(tmp_path, monkeypatch):
     assert lines[1] == "kv: footprint 8.0 GiB, fast 4.0 GiB, 300 s"
     assert lines[2] == "sqlite: footprint 4.0 GiB, fast 1.0 GiB, 30 s"
     assert all(LINE.match(x) for x in lines)
+
+
+def test_short_duration():
+    from harness.search.plan import SHORT_MIN_S, short_duration
+
+    assert short_duration(10) == 10                  # short runs are timed whole
+    assert short_duration(60) == SHORT_MIN_S
+    assert short_duration(600) == 40                 # a fifteenth of a long one
+
+
+def test_tune_dry_run_estimates_from_short_simulations(tmp_path, capsys, monkeypatch):
+    """A 60 s suite is planned from 20 s simulations (never a full one), and the
+    plan keeps one `NAME: footprint ... GiB, fast ... GiB, 60 s` line a workload."""
+    import harness.search.plan as plan
+    from harness.cli import main
+    from tests.helpers.experiments import tiny_study
+
+    simulated: list[float] = []
+    real_sim = plan.Sim
+
+    class Recording(real_sim):
+        def run(self):
+            simulated.append(self.cfg.duration_s)
+            return super().run()
+
+    monkeypatch.setattr(plan, "Sim", Recording)
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(tiny_study("est", "  trials: 3\n", duration_s=60))
+    assert main(["tune", str(cfg), "--out", str(tmp_path / "run"), "--dry-run",
+                 "--trials", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "estimated now from simulations of at most 20 s" in out
+    assert simulated and max(simulated) == 20.0
+    lines = [x for x in out.splitlines() if ": footprint " in x]
+    assert len(lines) == 2 and all(LINE.match(x) and x.endswith(", 60 s") for x in lines)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("schedule, early", [("generations", False), ("async", True)])
+def test_only_async_studies_say_pruned_trials_stop_early(tmp_path, capsys, schedule, early):
+    from harness.cli import main
+    from tests.helpers.experiments import tiny_study
+
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(tiny_study("early", f"  trials: 3\n  schedule: {schedule}\n"))
+    assert main(["tune", str(cfg), "--out", str(tmp_path / "run"), "--dry-run"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("tune plan: 3 trials x 2 workloads (zipf, hotset) x 2 seeds = 12")
+    assert ("(at most: pruned trials stop early)" in first) == early
