@@ -25,7 +25,7 @@ def test_the_readme_opens_with_the_two_fresh_machine_commands():
     first_block = re.search(r"```sh\n(.*?)```", README.read_text(), re.S).group(1)
     install_and_run, install_and_test = first_block.strip().split("\n")
     assert install_and_run == ("python3.11 -m venv .venv && .venv/bin/pip install -e . && "
-                               ".venv/bin/tiersweep tune configs/mixed-suite.yaml")
+                               ".venv/bin/tiersweep tune configs/production-study.yaml")
     assert install_and_test == ('python3.11 -m venv .venv && .venv/bin/pip install -e ".[test]" '
                                 "&& .venv/bin/python -m pytest -q")
     # .ci/run installs the test extras and runs the same test command
