@@ -121,6 +121,15 @@ def sysfs_value(v: Any) -> str:
     return str(plain(v))
 
 
+
+def _commented(rec, kind: str, header: list[str], note) -> list[str]:
+    """The knobs of one kind as shell comments under `header`, each with its note."""
+    knobs = {k: v for k, v in rec.knobs.items() if knob_kind(k) == kind}
+    if not knobs:
+        return []
+    return header + [f"#   {key.split('.', 1)[1]} = {sysfs_value(v)}   ({note(key)})"
+                     for key, v in knobs.items()]
+
 def to_shell(rec: Recommendation, sysfs_dir_override: str | None = None) -> str:
     s = rec.summary()
     directory = sysfs_dir_override or sysfs_dir(rec.version)
@@ -147,20 +156,13 @@ def to_shell(rec: Recommendation, sysfs_dir_override: str | None = None) -> str:
                          f"   # {_default_note(key, rec)}")
     else:
         lines.append("# (no sysfs knob was varied in this run: nothing to write)")
-    ct = {k: v for k, v in rec.knobs.items() if knob_kind(k) == "compile-time"}
-    if ct:
-        lines.append("# Compile-time constants in the patches (or knobs only the simulator has);")
-        lines.append("# change them in the kernel source and rebuild:")
-        for key, v in ct.items():
-            lines.append(f"#   {key.split('.', 1)[1]} = {sysfs_value(v)}"
-                         f"   ({_default_note(key, rec)})")
-    proposed = {k: v for k, v in rec.knobs.items() if knob_kind(k) == "proposed"}
-    if proposed:
-        lines.append("# Proposed knobs: in no posted RFC version (V0-V3 drain the whole list,")
-        lines.append("# unthrottled, without de-duplication); a kernel needs a patch for them:")
-        for key, v in proposed.items():
-            lines.append(f"#   {key.split('.', 1)[1]} = {sysfs_value(v)}"
-                         f"   (the posted behaviour: {sysfs_value(rfc_default(key, rec.version))})")
+    lines += _commented(rec, "compile-time", [
+        "# Compile-time constants in the patches (or knobs only the simulator has);",
+        "# change them in the kernel source and rebuild:"], lambda key: _default_note(key, rec))
+    lines += _commented(rec, "proposed", [
+        "# Proposed knobs: in no posted RFC version (V0-V3 drain the whole list,",
+        "# unthrottled, without de-duplication); a kernel needs a patch for them:"],
+        lambda key: f"the posted behaviour: {sysfs_value(rfc_default(key, rec.version))}")
     model = {k: v for k, v in rec.knobs.items() if knob_kind(k) == "model"}
     if model:
         lines.append("# Simulator parameters (not kernel settings), as evaluated:")
