@@ -15,31 +15,17 @@ from harness.analysis.normalize import References
 from harness.experiment import load_experiment
 from harness.run.backends import InlineBackend
 from harness.search.study import run_study
-from tests.conftest import CONFIGS
+from tests.helpers.experiments import tiny_header
 
-STUDY = f"""
-name: gen
-base: {CONFIGS / "zipf.yaml"}
-set:
-  duration_s: 4
-  sample_ms: 2000
-  workload: {{size_gb: 0.25, placement: slow}}
-  platform: {{nodes: [{{id: 0, tier: fast, capacity_gb: 0.0625}},
-                     {{id: 1, tier: slow, capacity_gb: 0.5}}]}}
-suite:
-  zipf: {{workload: {{kind: zipf}}}}
-  hotset: {{workload: {{kind: hotset, move_every_s: 2}}}}
-seeds: [1]
-holdout_seeds: [2]
-study:
+STUDY = tiny_header("gen", 4, seeds=[1], holdout_seeds=[2]) + """study:
   space:
-    policy.scan_size_mb: {{type: int, low: 16, high: 4096, log: true}}
-    policy.scan_sleep_ms: {{type: int, low: 10, high: 100, log: true}}
+    policy.scan_size_mb: {type: int, low: 16, high: 4096, log: true}
+    policy.scan_sleep_ms: {type: int, low: 10, high: 100, log: true}
     policy.dedup: [false, true]
   objectives: [norm_objective]
-  constraints: {{max_hit_loss_points: 2, max_cpu_percent: @CPU@}}
+  constraints: {max_hit_loss_points: 2, max_cpu_percent: @CPU@}
   sampler: tpe
-  sampler_options: {{n_startup_trials: 3}}
+  sampler_options: {n_startup_trials: 3}
   generation_size: 3
   trials: 7
   top_k: 3

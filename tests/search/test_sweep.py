@@ -1,12 +1,7 @@
 """Sweeps: resume, identical results on 1 and 2 CPUs, a killed Ray worker, shared arrays."""
 
-import os
-import signal
 import subprocess
 import sys
-import threading
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +13,7 @@ from harness.run.runner import Evaluation, Scheduler, run_evaluations
 from harness.search.sweep import run_sweep, sweep_evaluations
 from tests.conftest import CONFIGS
 from tests.helpers.experiments import tiny_suite
+from tests.helpers.kill import assert_retried_like_inline, long_single_point, sweep_with_one_kill
 
 ZIPF = str(CONFIGS / "zipf.yaml")
 
@@ -89,65 +85,11 @@ def test_same_sweep_same_metrics_on_1_and_2_cpus(tmp_path, write_yaml):
     pd.testing.assert_frame_equal(frames[1], metrics_frame(tmp_path / "inline/trials.parquet"))
 
 
-def _children_running(task_name: str) -> list[int]:
-    """Descendants of this process whose title is ray::<task_name> (running that task)."""
-    ppid = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                st = Path(f"/proc/{d}/stat").read_text()
-                ppid[int(d)] = int(st[st.rindex(")") + 2:].split()[1])
-            except (OSError, ValueError):
-                pass
-    mine, frontier = set(), {os.getpid()}
-    while frontier:
-        frontier = {p for p, pp in ppid.items() if pp in frontier and p not in mine}
-        mine |= frontier
-    out = []
-    for p in mine:
-        try:
-            cmd = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")[0].decode()
-        except OSError:
-            continue
-        if cmd.startswith(f"ray::{task_name}"):
-            out.append(p)
-    return out
-
-
 def test_killed_worker_evaluation_is_retried(tmp_path, ray_backend, write_yaml):
     """SIGKILL a Ray worker in the middle of a simulation; Ray retries it."""
-    text = SMALL.replace("duration_s: 6", "duration_s: 60").replace("size_gb: 0.25", "size_gb: 1") \
-        .replace("capacity_gb: 0.0625", "capacity_gb: 0.25").replace("capacity_gb: 0.5", "capacity_gb: 2") \
-        .replace("seeds: [1, 2]", "seeds: [1]")
-    text = text.split("sweep:")[0] + "sweep: {grid: {policy.version: [v1]}, include_default: false}\n"
-    exp = load_experiment(write_yaml(text))
-    killed: list[int] = []
-
-    def killer():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed:
-            pids = _children_running("run_chunk")
-            if pids:
-                time.sleep(0.3)  # well inside the simulation (about 1 s)
-                if pids[0] in _children_running("run_chunk"):
-                    os.kill(pids[0], signal.SIGKILL)
-                    killed.append(pids[0])
-                    return
-            time.sleep(0.02)
-
-    th = threading.Thread(target=killer, daemon=True)
-    th.start()
-    rep = run_sweep(exp, tmp_path / "out", ray_backend, progress=False)
-    th.join(timeout=5)
-    assert killed, "no running task was found to kill"
-    assert not rep.outcome.errors, rep.outcome.errors
-    t = pd.read_parquet(tmp_path / "out/trials.parquet")
-    assert len(t) == 2 and t["eval_id"].is_unique
-    assert not t["worker"].str.endswith(f"/{killed[0]}").any()  # its result came from a retry
-    ref = run_sweep(exp, tmp_path / "ref", InlineBackend(), progress=False)
-    assert not ref.outcome.errors
-    pd.testing.assert_frame_equal(metrics_frame(tmp_path / "out/trials.parquet"),
-                                  metrics_frame(tmp_path / "ref/trials.parquet"))
+    exp = load_experiment(write_yaml(long_single_point(SMALL)))
+    rep, killed = sweep_with_one_kill(exp, tmp_path / "out", ray_backend, "run_chunk")
+    assert_retried_like_inline(exp, tmp_path, rep, killed, metrics_frame)
 
 
 def test_shared_counts_array_is_put_once(tmp_path, ray_backend, write_yaml):
