@@ -31,6 +31,7 @@ from harness.run.worker import Evaluation
 
 
 def top_duration(exp: Experiment) -> float:
+    """The longest workload's simulated seconds (the top rung's)."""
     return max(exp.run_config(w, exp.seeds[0]).duration_s for w in exp.workloads)
 
 

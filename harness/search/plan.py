@@ -16,6 +16,7 @@ from harness.experiment import Experiment
 from harness.model import Sim, simulate
 from harness.model.policies import make_policy
 from harness.run.store import stored_eval_ids
+from harness.search import fidelity
 from harness.search.compare import all_seeds, compare_evaluations
 from harness.search.study import trial_target, work_left
 from harness.search.sweep import sweep_evaluations
@@ -200,11 +201,7 @@ def plan_sweep(exp: Experiment, out: Path, cpus: int | None) -> Plan:
     points = len({ev.trial for ev in evals})
     return Plan("sweep", points, list(exp.workloads), len(exp.seeds), len(evals),
                 sum(ev.eval_id in done for ev in evals), 0, _time_one(exp),
-                cpus or os.cpu_count() or 1, duration_s=_longest(exp))
-
-
-def _longest(exp: Experiment) -> float:
-    return max(exp.run_config(w, exp.seeds[0]).duration_s for w in exp.workloads)
+                cpus or os.cpu_count() or 1, duration_s=fidelity.top_duration(exp))
 
 
 def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
@@ -227,7 +224,7 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
     plan = Plan("tune", target, list(exp.workloads), len(exp.seeds), target * per_trial,
                 min(tune_done, target * per_trial), n_compare, _time_one(exp),
                 cpus or os.cpu_count() or 1, own_left, own_trials,
-                space_s=_time_space(exp), base_evals=base_evals, duration_s=_longest(exp))
+                space_s=_time_space(exp), base_evals=base_evals, duration_s=fidelity.top_duration(exp))
     # Only the asynchronous schedule prunes on workload prefixes (generations
     # prune only a multi-fidelity study's rungs, shown per rung).
     plan.early = (st.schedule == "async" and not st.multi and len(exp.workloads) > 1
@@ -256,7 +253,6 @@ def _add_rungs(plan: Plan, exp: Experiment, target: int, done: set[str]) -> None
     run it, their evaluations, those already in the run directory, and CPU
     seconds at the space's mean cost in proportion to the rung's duration; plus
     the references at each lower rung's duration (normalized metrics)."""
-    from harness.search import fidelity
 
     steps = fidelity.steps(exp)
     per_trial = len(exp.workloads) * len(exp.seeds)
@@ -288,7 +284,7 @@ def plan_compare(exp: Experiment, out: Path, policies: list[str], tuned, cpus: i
     done = stored_eval_ids(out)
     return Plan("compare", len(policies), list(exp.workloads), len(all_seeds(exp)),
                 len(evals), sum(ev.eval_id in done for ev in evals), 0, _time_one(exp),
-                cpus or os.cpu_count() or 1, duration_s=_longest(exp))
+                cpus or os.cpu_count() or 1, duration_s=fidelity.top_duration(exp))
 
 
 def footprint_lines(exp: Experiment) -> str:
