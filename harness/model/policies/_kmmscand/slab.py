@@ -104,11 +104,20 @@ class EntrySlab:
         between its free pages and its slab pages."""
         mem = self.mem
         pages = -(-int(self.live[d]) // self.per_page)
-        mem.free[d] -= pages - mem.slab_pages[d]
-        mem.slab_pages[d] = pages
+        was = int(mem.slab_pages[d])
+        if pages != was:
+            mem.free[d] -= pages - was
+            mem.slab_pages[d] = pages
 
     def release(self, k: int) -> None:
         """kfree the first k entries of the list (processed)."""
+        run = self.runs[0] if self.runs else None
+        if run is not None and k < run[1]:  # inside the head run: the usual case
+            d = run[0]
+            run[1] -= k
+            self.live[d] -= k
+            self._repage(d)
+            return
         touched = set()
         while k > 0:
             run = self.runs[0]
