@@ -208,7 +208,7 @@ class Migrator:
 
         The walk, moves included, is kernels.migrate_entries (each entry's
         outcome depends on the ones before), over slices of the list sized by
-        the last chunk's mean entry cost."""
+        the last chunk's mean entry cost, each within one piece of the list."""
         mem, q = self.sim.mem, self.queue
         targets = self._targets()
         out = Processed(0, start, np.zeros(N_OUTCOMES, dtype=np.int64),
@@ -225,7 +225,10 @@ class Migrator:
             per = self._mean_ns  # a guess; doubled when the slice runs out
             guess = n if per <= 0 else int((bound - clock) / per * 1.25) + 64
             m = min(n - done, max(guess, 2 * m))
-            pages, piece_end, piece_vis = q.peek_pieces(m, skip=done)
+            # One piece at a time (a view of the list): the walk's outcome
+            # does not depend on where its slices end.
+            pages, piece_end, piece_vis = q.peek_piece(m, skip=done)
+            got = len(pages)
             # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed.
             k, ok, clock, pp = migrate_entries(
                 pg, nodes, moves, (pages, piece_end, piece_vis, mm_lo, targets),
@@ -236,7 +239,7 @@ class Migrator:
             pingpong += pp
             if left >= 0:
                 left -= ok
-            if k < m or left == 0:
+            if k < got or got == 0 or left == 0:
                 break
         if done:
             self._mean_ns = (clock - start) / done
