@@ -91,6 +91,7 @@ class Kswapd:
                             self.kswapd_wmark, self.slow_nodes, float(self.kswapd_scan_ns),
                             float(self.kswapd_scan_ns + self.kswapd_demote_ns))
         self._kswapd_fast = np.zeros(2)
+        self._kswapd_victims = np.empty(0, dtype=np.int64), np.empty(0)  # victims, at_us
         self._kswapd_fns = [lambda d=d: self._kswapd_run(d) for d in range(self.n_nodes)]
 
     def pgdat_balanced(self, d: int) -> bool:
@@ -176,7 +177,10 @@ class Kswapd:
         # it, and a batch's writes past the last), at most the node's pages.
         most = min(int(budget / c_victim), int(self.capacity[d] - self.free[d]))
         cap = max(most, 0) + 2 * SWAP_CLUSTER_MAX + 2
-        victims, at_us = np.empty(cap, dtype=np.int64), np.empty(cap)
+        victims, at_us = self._kswapd_victims
+        if len(victims) < cap:  # kept from chunk to chunk, grown when short
+            victims, at_us = np.empty(2 * cap, dtype=np.int64), np.empty(2 * cap)
+            self._kswapd_victims = victims, at_us
         fast = self._kswapd_fast
         fast[0], fast[1] = self.fast_rate, self.fast_lag
         # Records as tuples of their fields (kernels/records.py): ABits, Kswapd, Chunk.

@@ -52,10 +52,14 @@ class EntryQueue:
         """Memory the entries hold (kmalloc slab objects)."""
         return self.length * self.entry_bytes
 
-    def push(self, pages: np.ndarray, visible_at_us: float = 0.0) -> np.ndarray:
+    def push(self, pages: np.ndarray, visible_at_us: float = 0.0,
+             owned: bool = False) -> np.ndarray:
         """Append entries (distinct pages) that become visible to the migration
         thread at visible_at_us. With de-duplication, pages already on the list
-        are left out. Returns the pages queued."""
+        are left out. Returns the pages queued. owned: the caller hands over
+        the array `pages` views (it does not write to it again), so that the
+        list may keep the view instead of a copy when it fills at least half
+        of that array."""
         pages = np.asarray(pages)
         if self.queued is not None and len(pages):
             pages = pages[~self.queued[pages]]
@@ -69,8 +73,10 @@ class EntryQueue:
             if self.visible and self.visible[-1] > vis:
                 vis = self.visible[-1]
             chunk = pages.astype(np.int32, copy=False)
-            if chunk.base is not None:  # a view would keep its whole buffer on the list
-                chunk = chunk.copy()
+            base = chunk.base
+            if base is not None and not (owned and base.base is None and base.ndim == 1
+                                         and 2 * len(chunk) >= len(base)):
+                chunk = chunk.copy()  # a view would keep its whole buffer on the list
             self.chunks.append(chunk)
             self.visible.append(vis)
             self.length += len(pages)

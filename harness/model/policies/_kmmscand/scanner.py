@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from harness.model.engine import MMState, Sim
 
 DECAY_SHIFT = 4
+# The longest VMA (pages) whose walk writes its entries into a buffer of its
+# own (1 MiB of int32 entries: below numpy's huge-page size for new arrays).
+OWN_BUFFER_MAX = 1 << 18
 
 
 class Scanner:
@@ -127,7 +130,7 @@ class Scanner:
             if dedup is not None:  # no entry, so no kzalloc, for a page on the list
                 q = q[~dedup[q]]
             clock_ns += (hi - lo) * costs.scan_pte_ns + costs.scan_vma_ns + len(q) * costs.kzalloc_ns
-            queued += len(self.queue.push(q, clock_ns / 1000))
+            queued += len(self.queue.push(q, clock_ns / 1000, owned=q.base is not self._cand))
             total += (hi - lo) * mem.page_bytes
             nvmas += 1
             i += 1
@@ -188,11 +191,17 @@ class Scanner:
             a_given = bits.test_and_clear(lo, hi)
         scanned = np.zeros(mem.n_nodes, dtype=np.int64)
         accessed = np.zeros(mem.n_nodes, dtype=np.int64)
-        # int32, the migration list's entries (EntryQueue, which copies the
-        # view it is given); + 1: see scan_ptes. Kept from visit to visit.
-        if len(self._cand) < hi - lo + 1:
-            self._cand = np.empty(hi - lo + 1, dtype=np.int32)
-        cand = self._cand
+        # int32, the migration list's entries; + 1: see scan_ptes. A VMA's
+        # own buffer, which the list keeps (EntryQueue.push, owned) when the
+        # entries fill most of it: the walk writes them where they stay. A
+        # large VMA's buffer is kept from visit to visit instead (a fresh
+        # one's pages would fault in at every visit); the list copies from it.
+        if hi - lo + 1 <= OWN_BUFFER_MAX:
+            cand = np.empty(hi - lo + 1, dtype=np.int32)
+        else:
+            if len(self._cand) < hi - lo + 1:
+                self._cand = np.empty(hi - lo + 1, dtype=np.int32)
+            cand = self._cand
         # Records as tuples of their fields (kernels/records.py): ScanRules, ABits.
         rules = (self._slow_of, self.form, bool(c.second_access), float(c.a_bit_miss),
                  self.miss_stream.state)
