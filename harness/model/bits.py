@@ -40,6 +40,8 @@ class PageBits:
 
     def segment_of(self, lo: int):
         """The segment that holds page lo."""
+        if len(self.segments) == 1:
+            return self.segments[0]
         return self.segments[int(np.searchsorted(self.seg_lo, lo, side="right") - 1)]
 
     def _segment_groups(self, pages: np.ndarray):

@@ -89,6 +89,16 @@ class Migrator:
         self._mean_ns = float(self.cost_ns.max())  # mean entry cost of the last chunk
         self._moved, self._ats = np.empty(0, dtype=np.int32), np.empty(0)
         self._tgt = np.zeros(len(sim.mms), dtype=np.int8)  # _targets' array, kept
+        # _rule_process's outputs, kept from chunk to chunk and zeroed at
+        # each (two fills instead of seven new arrays): the Processed sums
+        # (codes, attempts, successes in one buffer, full) and the Moves sums.
+        nm, nn = len(sim.mms), sim.mem.n_nodes
+        self._sums = np.zeros(N_OUTCOMES + 2 * nm, dtype=np.int64)
+        self._full = np.zeros(nn, dtype=bool)
+        self._mv = np.zeros(2 * nn + 2)
+        self._out = (self._sums[:N_OUTCOMES], self._sums[N_OUTCOMES:N_OUTCOMES + nm],
+                     self._sums[N_OUTCOMES + nm:], self._full)
+        self._mv_parts = (self._mv[:nn], self._mv[nn:2 * nn], self._mv[2 * nn:])
         self._mm_lo = sim.mm_lo
         self._cheapest_ns = int(self.cost_ns.min())
         # is_hot_page as posted. V3: the page-idle form, `!idle && (referenced
@@ -211,15 +221,17 @@ class Migrator:
         the last chunk's mean entry cost, each within one piece of the list."""
         mem, q = self.sim.mem, self.queue
         targets = self._targets()
-        out = Processed(0, start, np.zeros(N_OUTCOMES, dtype=np.int64),
-                        np.zeros(len(targets), dtype=np.int64),
-                        np.zeros(len(targets), dtype=np.int64), np.zeros(mem.n_nodes, dtype=bool))
-        moves = mem.moves()
+        self._sums.fill(0)
+        self._full.fill(False)
+        sums = self._out
+        out = Processed(0, start, *sums)
+        # A Moves record (zero sums; now: the event's time), as mem.moves().
+        self._mv.fill(0.0)
+        moves = (*self._mv_parts, float(mem.core.now))
         moved, ats = self._move_buffers(n)
         done, clock, left, m, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0, 0
         pg, nodes = mem.page_state(), mem.node_state()
         hot_check, cost_ns, mm_lo = self.hot_check_idle, self.cost_ns, self._mm_lo
-        sums = (out.codes, out.attempts, out.successes, out.full)
         bound = int(bound)
         while done < n:
             per = self._mean_ns  # a guess; doubled when the slice runs out

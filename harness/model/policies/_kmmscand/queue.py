@@ -94,11 +94,13 @@ class EntryQueue:
         """Entries from the head that are visible at t_us (at most limit)."""
         if self.chunks and self.visible[0] <= t_us and len(self.chunks[0]) - self.head >= limit:
             return limit  # the head chunk alone has them: the usual case, without the loop
-        got = 0
-        for i, (c, v) in enumerate(zip(self.chunks, self.visible, strict=True)):
+        if limit <= 0 or not self.chunks or self.visible[0] > t_us:
+            return min(0, limit)
+        got = -self.head  # the head chunk's consumed entries
+        for c, v in zip(self.chunks, self.visible, strict=True):
             if v > t_us or got >= limit:
                 break
-            got += len(c) - (self.head if i == 0 else 0)
+            got += len(c)
         return min(got, limit)
 
     def peek(self, m: int, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +139,13 @@ class EntryQueue:
         that piece's end and visible time (arrays of one, reused from call to
         call: read them before the next call)."""
         skip += self.head
-        for c, v in zip(self.chunks, self.visible, strict=True):
+        chunks = self.chunks
+        if chunks and skip < len(chunks[0]):  # in the head chunk: the usual case
+            pages = chunks[0][skip:skip + m] if m > 0 else chunks[0][:0]
+            self._piece_end[0] = len(pages)
+            self._piece_vis[0] = self.visible[0]
+            return pages, self._piece_end, self._piece_vis
+        for c, v in zip(chunks, self.visible, strict=True):
             n = len(c)
             if skip < n:
                 pages = c[skip:skip + m] if m > 0 else c[:0]
@@ -152,6 +160,10 @@ class EntryQueue:
         self.length -= k
         if self.slab is not None:
             self.slab.release(k)
+        c = self.chunks[0] if self.chunks else None
+        if c is not None and self.queued is None and self.head + k < len(c):
+            self.head += k  # inside the head chunk: the usual case
+            return
         while k > 0:
             c = self.chunks[0]
             avail = len(c) - self.head
