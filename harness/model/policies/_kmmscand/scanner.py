@@ -48,6 +48,7 @@ class Scanner:
         self._slow_of = ~sim.mem.node_is_fast  # by node index; the last entry is -1's
         self.ring: list[MMState] = []  # registered mms, in registration order
         self._cand = np.empty(0, dtype=np.int32)
+        self._rules: tuple | None = None  # the ScanRules record, built at the first walk
         self.rr = 0
         # hot_vma_idle_pte_entry as each version posted it (records.SCAN_*);
         # second_access needs V3's order (prev_idle read before folio_set_idle).
@@ -202,9 +203,12 @@ class Scanner:
             if len(self._cand) < hi - lo + 1:
                 self._cand = np.empty(hi - lo + 1, dtype=np.int32)
             cand = self._cand
-        # Records as tuples of their fields (kernels/records.py): ScanRules, ABits.
-        rules = (self._slow_of, self.form, bool(c.second_access), float(c.a_bit_miss),
-                 self.miss_stream.state)
+        # Records as tuples of their fields (kernels/records.py): ScanRules
+        # (built once: its fields do not change), ABits.
+        rules = self._rules
+        if rules is None:
+            rules = self._rules = (self._slow_of, self.form, bool(c.second_access),
+                                   float(c.a_bit_miss), self.miss_stream.state)
         _, nc = scan_ptes(mem.page_state(), (na, rate, stream, t, a_given, 0, 0), rules,
                           lo, hi, scanned, accessed, cand)
         return scanned, accessed, nc, cand[:nc]
