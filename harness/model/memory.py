@@ -212,7 +212,13 @@ class Memory(Placement, RateFeed, Kswapd):
         bincounts), the fast tier's rate change and its lag (sequential sums,
         where move's are pairwise: they differ in the last bits)."""
         node_in, node_out, sums, _ = mv  # a Moves record
-        self.node_rate += node_in - node_out
+        # node_rate += node_in - node_out, element by element in Python
+        # floats (the same double operations; a ufunc's call costs more on
+        # arrays of a few nodes).
+        nr = self.node_rate
+        gain = [a - b for a, b in zip(node_in.tolist(), node_out.tolist(), strict=True)]
+        for d, r in enumerate(nr.tolist()):
+            nr[d] = r + gain[d]
         fast, lag = sums.tolist()
         self.fast_rate += fast
         self.fast_lag += lag

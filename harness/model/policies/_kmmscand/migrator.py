@@ -158,8 +158,10 @@ class Migrator:
         cheapest = self._cheapest_ns
         if cheapest > 0:  # no more entries than can fit before the bound
             limit = min(limit, max(bound - start, 0) // cheapest + 1)
-        n = q.visible_count(max(bound, start) / 1000, limit)
-        res = self._rule_process(n, start, bound, budget)
+        # At most `limit` entries: the walk itself stops at the first one not
+        # visible when the one before ends (by the bound, so not visible by
+        # the bound either: q.visible_count(bound, limit) is no tighter).
+        res = self._rule_process(limit, start, bound, budget)
         k = res.k
         if k == 0:
             return 0, (HORIZON if bound >= end_us * 1000 else WAIT)
