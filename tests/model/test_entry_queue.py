@@ -76,3 +76,15 @@ def test_owned_pushes_keep_their_entries(fills, consumed):
     k = min(consumed, len(plain))
     q.consume(k)
     assert q.peek(q.length)[0].tolist() == plain[k:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_chunks, st.integers(0, 8), st.integers(0, 12), st.integers(0, 12))
+def test_peek_two_is_the_first_two_pieces_of_peek_pieces(chunks, consumed, m, skip):
+    q, plain = _build(chunks, consumed)
+    pages, ends, vis = q.peek_pieces(m, skip)
+    first, more, two_end, two_vis = q.peek_two(m, skip)
+    k = min(len(ends), 2)
+    assert first.tolist() + more.tolist() == pages[:ends[k - 1] if k else 0].tolist()
+    assert two_end.tolist()[:k] == ends[:k].tolist() and two_vis.tolist()[:k] == vis[:k].tolist()
+    assert len(first) == (ends[0] if k else 0)

@@ -86,7 +86,6 @@ class Migrator:
         by_outcome = {Outcome.OK: ok, Outcome.NOT_HOT: fail, Outcome.SAME_NODE: stale,
                       Outcome.INELIGIBLE: stale, Outcome.WATERMARK: fail}
         self.cost_ns = np.array([by_outcome[o] for o in Outcome], dtype=np.int64)
-        self._mean_ns = float(self.cost_ns.max())  # mean entry cost of the last chunk
         self._moved, self._ats = np.empty(0, dtype=np.int32), np.empty(0)
         self._tgt = np.zeros(len(sim.mms), dtype=np.int8)  # _targets' array, kept
         # _rule_process's outputs, kept from chunk to chunk and zeroed at
@@ -219,8 +218,8 @@ class Migrator:
         free pages above its high watermark (else fail and wake kswapd). A success moves its page when the entry ends.
 
         The walk, moves included, is kernels.migrate_entries (each entry's
-        outcome depends on the ones before), over slices of the list sized by
-        the last chunk's mean entry cost, each within one piece of the list."""
+        outcome depends on the ones before), over the list up to two pieces
+        at a time (views of them: Entries.pages and Entries.more)."""
         mem, q = self.sim.mem, self.queue
         targets = self._targets()
         self._sums.fill(0)
@@ -231,21 +230,19 @@ class Migrator:
         self._mv.fill(0.0)
         moves = (*self._mv_parts, float(mem.core.now))
         moved, ats = self._move_buffers(n)
-        done, clock, left, m, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0, 0
+        done, clock, left, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0
         pg, nodes = mem.page_state(), mem.node_state()
         hot_check, cost_ns, mm_lo = self.hot_check_idle, self.cost_ns, self._mm_lo
         bound = int(bound)
         while done < n:
-            per = self._mean_ns  # a guess; doubled when the slice runs out
-            guess = n if per <= 0 else int((bound - clock) / per * 1.25) + 64
-            m = min(n - done, max(guess, 2 * m))
-            # One piece at a time (a view of the list): the walk's outcome
-            # does not depend on where its slices end.
-            pages, piece_end, piece_vis = q.peek_piece(m, skip=done)
-            got = len(pages)
+            # All that is left, up to two pieces at a time (views of the
+            # list: a longer slice costs nothing; the walk stops at the bound,
+            # and its outcome does not depend on where its slices end).
+            pages, more, piece_end, piece_vis = q.peek_two(n - done, skip=done)
+            got = len(pages) + len(more)
             # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed.
             k, ok, clock, pp = migrate_entries(
-                pg, nodes, moves, (pages, piece_end, piece_vis, mm_lo, targets),
+                pg, nodes, moves, (pages, more, piece_end, piece_vis, mm_lo, targets),
                 (cost_ns, hot_check, int(clock), bound, left),
                 (*sums, moved[n_ok:], ats[n_ok:]))
             done += k
@@ -256,7 +253,6 @@ class Migrator:
             if k < got or got == 0 or left == 0:
                 break
         if done:
-            self._mean_ns = (clock - start) / done
             out.k, out.end_ns = done, int(clock)
         if n_ok:
             mem.moved(moved[:n_ok], "promote", pingpong, moves, ats[:n_ok])

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from harness.model.policies._kmmscand.slab import EntrySlab
 
 
+_NO_ENTRIES = np.zeros(0, dtype=np.int32)  # peek_two's empty second piece (never written)
+
+
 class EntryQueue:
     """The migration list: page indices in FIFO order, kept as numpy chunks.
 
@@ -46,6 +49,8 @@ class EntryQueue:
         self.entry_bytes = slab.size if slab is not None else ENTRY_BYTES
         self._piece_end = np.zeros(1, dtype=np.int64)  # peek_piece's, reused
         self._piece_vis = np.zeros(1)
+        self._two_end = np.zeros(2, dtype=np.int64)  # peek_two's, reused
+        self._two_vis = np.zeros(2)
 
     @property
     def bytes(self) -> int:
@@ -156,6 +161,27 @@ class EntryQueue:
                 return pages, self._piece_end, self._piece_vis
             skip -= n
         return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0)
+
+    def peek_two(self, m: int, skip: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """peek_pieces cut after its second piece, without a copy: at most m
+        entries after the first `skip` as the first piece's (a view) and the
+        next piece's (a view, empty when the first has them all), each one's
+        end and visible time (arrays reused from call to call: read them
+        before the next call)."""
+        first, end, vis = self.peek_piece(m, skip)
+        n1 = len(first)
+        if n1 == 0 or n1 >= m:
+            return first, _NO_ENTRIES, end, vis
+        ends, viss = self._two_end, self._two_vis
+        viss[0] = vis[0]  # before the next peek_piece, which rewrites vis
+        second, end, vis = self.peek_piece(m - n1, skip + n1)
+        if len(second) == 0:  # no next piece: the first alone, as peek_piece gave it
+            self._piece_end[0], self._piece_vis[0] = n1, viss[0]
+            return first, _NO_ENTRIES, self._piece_end, self._piece_vis
+        ends[0], ends[1] = n1, n1 + len(second)
+        viss[1] = vis[0]
+        return first, second, ends, viss
 
     def consume(self, k: int) -> None:
         """Remove the first k entries (processed): their pages may be queued again."""
