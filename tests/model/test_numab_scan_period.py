@@ -165,3 +165,40 @@ def test_numab2_slow_tier_faults_record_nothing(impl):
     sim.mem.free[0] = free  # plenty free: promoted at once
     pol._rule_faults(pages[:4], np.full(4, float(sim.t)), sim.t)
     assert sim.counters.promotions == 4 and (slot.local, slot.remote) == (4, 0)
+
+
+def _closed_loop_numab2(threads: int, duration_s: float):
+    """8 MiB on the slow tier in 1 MB windows (limits [125, 7500] ms), run by
+    `threads` threads of the closed loop."""
+    cfg = _cfg({"kind": "numab2", "numab_scan_size_mb": 1}, duration_s=duration_s)
+    return cfg.replace({"runtime.enabled": True, "runtime.threads": threads,
+                        "runtime.iterations": 1_000_000, "runtime.think_us": 1.0})
+
+
+@pytest.mark.parametrize("impl", ["vectorized", "reference"])
+@pytest.mark.parametrize(("threads", "start"), [(4, 1000), (1, 125)])
+def test_worker_threads_start_at_scan_delay(impl, threads, start):
+    """init_numa_balancing starts a task at scan_delay (1000 ms); only the
+    exec'd main thread (node_stamp 0) takes task_scan_start (125 ms here) at
+    its first tick, so a process whose cloned threads do the work marks
+    8 x less often until its first placement. Run to the first pass (1 s)
+    and just past it: one pass, the period as it starts."""
+    cfg = _closed_loop_numab2(threads, 1.05)
+    sim = make_reference_sim(cfg) if impl == "reference" else Sim(cfg, make_policy(cfg.policy))
+    m = sim.run()
+    assert m["mm_scans"] == 1
+    assert sim.policy.slots[0].scan_period == start
+
+
+def test_worker_threads_pass_every_scan_delay_until_placement():
+    """Four threads: passes at 1, 2, 3 and 4 s (scan_delay apart, not 125 ms),
+    each 2 MB (the 1 MB budget runs to the HPAGE_SIZE boundary), so the
+    fourth ends the first sequence of the 8 MiB; its placement reads the
+    recorded faults (promoted: local, private) and lengthens the period by 3
+    slots of 100: 1300 ms."""
+    cfg = _closed_loop_numab2(4, 4.5)
+    sim = Sim(cfg, make_policy(cfg.policy))
+    m = sim.run()
+    assert m["mm_scans"] == 4
+    assert sim.policy.slots[0].seq == 1
+    assert sim.policy.slots[0].scan_period == 1300

@@ -214,8 +214,8 @@ def test_runtime_rejects_counts_workloads():
 
 def test_shipped_calibration_reproduces_the_8gb_figures():
     """The committed constants (configs/abench/calibrated.yaml) are inside their
-    ranges and still fit: each 8 GB time a constant is fitted on within 5 %, each overhead within 25 %
-    of MODEL.md's figures, unless the constant fitted on it sits at an edge of
+    ranges and still fit: each 8 GB time a constant is fitted on within 5 %, each such
+    overhead within 25 % of MODEL.md's figures, unless the constant fitted on it sits at an edge of
     its range (reported by `tiersweep calibrate`: a missing mechanism)."""
     from harness.tools import calibrate as cal
     from harness.tools import validate as val
@@ -233,7 +233,9 @@ def test_shipped_calibration_reproduces_the_8gb_figures():
         if ("time", r["policy"]) in targets - at_edge:
             assert abs(r["error_pct"]) < 5, r
         for k, pub in r["published_overheads"].items():
-            if (r["policy"], k) not in at_edge:
+            # an overhead a constant is fitted on (NUMAB2's hint-fault
+            # migration has none: hint_fault_us is fixed)
+            if (r["policy"], k) in targets - at_edge:
                 assert r["overheads"][k] == pytest.approx(pub, rel=0.25), (r["policy"], k)
     # The migration thread takes time: 90 % of the accesses reach
     # the fast tier about when the pages migrated x the per-page time is spent

@@ -74,18 +74,46 @@ _MOVE_AHEAD = 24
 def relocate(pg: Pages, nodes: Nodes, mv: Moves, pages: I64, at_us: F64, src: int, dst: int,
              promote: bool):  # pragma: no cover (compiled)
     """A thread's page moves from node src to node dst at their own times
-    (migrate_pages' result): move_page per page, at_us raised in place.
+    (migrate_pages' result): move_page's state per page, at_us raised in
+    place. The rate sums (mv) and the free pages are added up in registers,
+    page by page in the same order as move_page adds them (the same
+    floating-point sums), and stored once: in the arrays, each page's sum
+    waited for the one before it through memory.
     Returns the promotions of pages that were demoted before."""
     pg, nodes, mv = Pages(*pg), Nodes(*nodes), Moves(*mv)  # names back
+    moved_at, node, rate, was_demoted = pg.moved_at, pg.node, pg.rate, pg.was_demoted
+    now = mv.now
+    to_fast, from_fast = nodes.fast[dst], nodes.fast[src]
+    rate_in, rate_out = mv.node_in[dst], mv.node_out[src]
+    gain_sum, lag_sum = mv.sums[0], mv.sums[1]
     pingpong = 0
     n = len(pages)
     for i in range(n):
         if i + _MOVE_AHEAD < n:
             q = pages[i + _MOVE_AHEAD]
-            prefetch(pg.moved_at, q)
-            prefetch(pg.rate, q)
-            prefetch(pg.was_demoted, q)
-            prefetch(pg.node, q)
-        pp, at_us[i] = move_page(pg, nodes, mv, pages[i], src, dst, at_us[i], promote)
-        pingpong += pp
+            prefetch(moved_at, q)
+            prefetch(rate, q)
+            prefetch(was_demoted, q)
+            prefetch(node, q)
+        p = pages[i]
+        at = at_us[i]
+        prev = moved_at[p]
+        if prev > now and prev > at:  # not before a move of it still in the future
+            at = prev
+        moved_at[p] = at
+        at_us[i] = at
+        node[p] = dst
+        r = rate[p]
+        gain = (r if to_fast else 0.0) - (r if from_fast else 0.0)
+        gain_sum += gain
+        lag_sum += gain * (at - now)
+        rate_in += r
+        rate_out += r
+        if promote:
+            pingpong += was_demoted[p]
+        was_demoted[p] = not promote
+    mv.node_in[dst], mv.node_out[src] = rate_in, rate_out
+    mv.sums[0], mv.sums[1] = gain_sum, lag_sum
+    nodes.free[src] += n
+    nodes.free[dst] -= n
     return pingpong

@@ -4,11 +4,18 @@ a whole chunk of rounds, walks and moves (kswapd_chunk)."""
 
 from __future__ import annotations
 
+import sys
+
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
 
 from harness.model.draws import exponential
-from harness.model.kernels.moves import relocate
+from harness.model.kernels.moves import prefetch, relocate
 from harness.model.kernels.records import (
     PG_IDLE,
     PG_REFERENCED,
@@ -24,10 +31,57 @@ from harness.model.kernels.records import (
     Victims,
 )
 
-_BLOCK = 256  # slots _find_node looks at a call
-# The flags folio_referenced leaves, by whether the A bit was set (which clears PG_idle).
-_KEEP = np.array([0xFF ^ (PG_YOUNG | PG_REFERENCED), 0xFF ^ (PG_YOUNG | PG_REFERENCED | PG_IDLE)],
-                 dtype=np.uint8)
+# Finding node d's pages 8 node bytes at a time (SWAR, _node_mask): the
+# bytes' low 7 bits, their high bits, a byte of ones, and the multiplier
+# that gathers the 8 bytes' low bits into the top byte. The bytes of a word
+# are pages in order on a little-endian machine only; else one at a time.
+_SWAR = sys.byteorder == "little"
+_LOW7, _HIGH1 = np.uint64(0x7F7F7F7F7F7F7F7F), np.uint64(0x8080808080808080)
+_ONES, _GATHER = np.uint64(0x0101010101010101), np.uint64(0x0102040810204080)
+_U0, _U1, _U7, _U8, _U56, _UFF = (np.uint64(k) for k in (0, 1, 7, 8, 56, 0xFF))
+_UBATCH = np.uint64(SWAP_CLUSTER_MAX)
+_WORD = 64  # pages a mask covers
+_AHEAD = 256  # pages ahead whose A bits and rates a run prefetches
+
+
+@intrinsic
+def _load_u64(typingctx, arr, idx):  # pragma: no cover (compiled)
+    """arr[idx:idx + 8] (a byte array) as one uint64: an unaligned load."""
+    sig = types.uint64(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        return builder.load(builder.bitcast(ptr, ir.IntType(64).as_pointer()), align=1)
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _node_mask(node, d, d8, p0, m):  # pragma: no cover (compiled)
+    """Bit j set iff page p0 + j is on node d, for j < m (m <= 64, p0 + m <=
+    n). A whole word 8 bytes at a time without a branch per page: y = the
+    bytes xor d (d8: d in every byte); a byte of y is 0 iff its low 7 bits
+    plus 0x7F do not carry into bit 7 and its bit 7 is clear."""
+    out = _U0
+    if _SWAR and m == _WORD:
+        for w in range(8):
+            y = _load_u64(node, p0 + 8 * w) ^ d8
+            z = ~(((y & _LOW7) + _LOW7) | y) & _HIGH1  # 0x80 in the bytes that were d
+            out |= (((z >> _U7) * _GATHER) >> _U56) << np.uint64(8 * w)
+        return out
+    for j in range(m):
+        out |= np.uint64(node[p0 + j] == d) << np.uint64(j)
+    return out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _undo(flags, rec, cnt):  # pragma: no cover (compiled)
+    """A batch's flags put back (rec[c] = page << 8 | its flags before),
+    last first: a page met twice in it gets its first value."""
+    for c in range(cnt - 1, -1, -1):
+        flags[rec[c] >> _U8] = rec[c] & _UFF
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -55,6 +109,13 @@ def kswapd_clock(pg: Pages, bits: ABits, walk: Clock, u: int, last: int, clock: 
     out.done from index nv (each one longer than it can fill: stores land
     before counts move).
 
+    How, in one pass over the batch's pages: node d's pages found 64 at a
+    time (_node_mask: a bit mask, its set bits taken lowest first); each
+    page's flags set as it is collected (the old flags kept: a batch that
+    does not run puts them back, last first), so a second-turn page reads
+    PG_referenced as this batch left it; the redraws after the batch, in
+    CLOCK order.
+
     Returns (finished, u, last, clock, nv, n_clear, u_stop): not finished
     when a first-turn page past the window needs its A bit (call again with
     a window from u); u_stop is where the hand stops.
@@ -69,107 +130,96 @@ def kswapd_clock(pg: Pages, bits: ABits, walk: Clock, u: int, last: int, clock: 
     n = node.shape[0]
     direct = next_access.shape[0] == n
     redraw = direct and rate.shape[0] == n
-    cost = np.array([c_victim, c_scan])  # by referenced
+    d8 = np.uint64(d & 0xFF) * _ONES
     nc = 0
-    bp = np.empty(SWAP_CLUSTER_MAX, np.int64)
-    ba = np.zeros(SWAP_CLUSTER_MAX, np.bool_)
-    br = np.zeros(SWAP_CLUSTER_MAX, np.bool_)
-    hits = np.empty(SWAP_CLUSTER_MAX, np.int64)
-    # Offsets of node d's pages ahead, found a block at a time without a
-    # branch per page (most pages are on other nodes).
-    found = np.empty(_BLOCK + SWAP_CLUSTER_MAX, np.int64)
-    fi = fn = 0
-    su = u  # the next offset to look at
+    rec = np.empty(SWAP_CLUSTER_MAX, np.uint64)  # the batch's pages and old flags: p << 8 | flags
+    hits = np.empty(SWAP_CLUSTER_MAX, np.int64)  # the batch's set A bits
+    # Node d's pages not yet taken among offsets [bu, bu + bm), pages from p0.
+    bu, bm, p0, mask = u, 0, 0, _U0
     while True:
-        cnt = 0
-        bv = 0
+        cnt = bv = k = 0
         cum = clock
         blast = last
-        if direct and fn - fi < SWAP_CLUSTER_MAX and su < limit:
-            # Top the found offsets up to a batch's worth: the rest to the
-            # front, a block found after them.
-            rem = fn - fi
-            for c in range(rem):
-                found[c] = found[fi + c]
-            fn = rem + _find_node(node, d, hand, su, min(su + _BLOCK, limit), found[rem:])
-            fi = 0
-            su = min(su + _BLOCK, limit)
-        if (direct and nv < need and fn - fi >= SWAP_CLUSTER_MAX
-                and found[fi + SWAP_CLUSTER_MAX - 1] < n):
-            # A whole batch of first-turn pages is found already: their
-            # references read in one loop without a branch per page, the
-            # batch cut at the need-th victim, its clock summed in order.
-            for c in range(SWAP_CLUSTER_MAX):
-                p = hand + found[fi + c]
-                if p >= n:
-                    p -= n
-                a = next_access[p] <= t_work
-                bp[c] = p
-                ba[c] = a
-                br[c] = a | ((flags[p] & PG_YOUNG) != 0)
-            cnt = SWAP_CLUSTER_MAX
-            for c in range(SWAP_CLUSTER_MAX):
-                bv += not br[c]
-                if nv + bv >= need:
-                    cnt = c + 1
+        room = need - nv  # victims this batch may take
+        vic = victims[nv:]
+        while cnt < SWAP_CLUSTER_MAX and bv < room:
+            if mask == _U0:  # the next straight run of pages, at most 64
+                bu += bm
+                if bu >= limit:
                     break
-            for c in range(cnt):
-                cum += cost[np.int64(br[c])]
-            fi += cnt
-            blast = found[fi - 1]
-        else:
-            while cnt < SWAP_CLUSTER_MAX and nv + bv < need:
-                if fi == fn:
-                    if su >= limit:
+                p0 = hand + bu  # bu < 2n, hand < n: no division
+                if p0 >= n:
+                    p0 -= n
+                    if p0 >= n:
+                        p0 -= n
+                bm = min(_WORD, limit - bu, n - p0)
+                mask = _node_mask(node, d, d8, p0, bm)
+                if direct:  # the A bits (and rates) a few runs ahead, from memory
+                    for j in range(0, _WORD, 8):
+                        prefetch(next_access, p0 + _AHEAD + j)
+                        if redraw:
+                            prefetch(rate, p0 + _AHEAD + j)
+                continue
+            if direct and bu + bm <= n:
+                # The first turn with the A bits read here: most pages, in a
+                # loop of their own (unsigned page indices: no test for
+                # negative ones).
+                base = np.uint64(p0)
+                uc, uk, uv, ur = np.uint64(cnt), np.uint64(k), np.uint64(bv), np.uint64(room)
+                while True:
+                    b = trailing_zeros(mask)
+                    mask &= mask - _U1
+                    q = base + b
+                    f = flags[q]
+                    a = next_access[q] <= t_work
+                    ref = a | ((f & PG_YOUNG) != 0)
+                    rec[uc] = (q << _U8) | np.uint64(f)
+                    flags[q] = (f & ~(PG_YOUNG | PG_REFERENCED | (a * PG_IDLE))) | (ref * PG_REFERENCED)
+                    hits[uk] = q
+                    uk += np.uint64(a)
+                    vic[uv] = q
+                    uv += np.uint64(not ref)
+                    cum += c_scan if ref else c_victim
+                    uc += _U1
+                    if mask == _U0 or uc == _UBATCH or uv >= ur:
                         break
-                    fn = _find_node(node, d, hand, su, min(su + _BLOCK, limit), found)
-                    fi = 0
-                    su = min(su + _BLOCK, limit)
-                    continue
-                uu = found[fi]
-                fi += 1
-                p = hand + uu  # uu < 2n, hand < n: no division
-                if p >= n:
-                    p -= n
-                    if p >= n:
-                        p -= n
-                if uu < n:
-                    if direct:
-                        a = next_access[p] <= t_work
-                    elif uu >= wu1:
-                        return False, u, last, clock, nv, nc, -1
-                    else:
-                        a = a_win[uu - wu0]
-                    ref = a | ((flags[p] & PG_YOUNG) != 0)
+                cnt, k, bv = np.int64(uc), np.int64(uk), np.int64(uv)
+                blast = bu + np.int64(b)
+                continue
+            b = np.int64(trailing_zeros(mask))
+            mask &= mask - _U1
+            uu = bu + b
+            p = p0 + b
+            f = flags[p]
+            if uu < n:
+                if direct:
+                    a = next_access[p] <= t_work
+                elif uu >= wu1:  # past the window: the batch undone
+                    _undo(flags, rec, cnt)
+                    return False, u, last, clock, nv, nc, -1
                 else:
-                    if uu - n >= u:  # its first visit is in this batch, not run yet
-                        passed = False
-                        for j in range(cnt):
-                            if bp[j] == p:
-                                passed = br[j]
-                    else:
-                        passed = (flags[p] & PG_REFERENCED) != 0
-                    if not passed:
-                        continue
-                    a = False
-                    ref = False
-                bp[cnt] = p
-                ba[cnt] = a
-                br[cnt] = ref
-                cum += cost[np.int64(ref)]
-                bv += not ref
-                cnt += 1
-                blast = uu
+                    a = a_win[uu - wu0]
+                ref = a | ((f & PG_YOUNG) != 0)
+            else:
+                if (f & PG_REFERENCED) == 0:  # a victim on its first visit: skipped
+                    continue
+                a = False
+                ref = False
+            rec[cnt] = (np.uint64(p) << _U8) | np.uint64(f)
+            flags[p] = (f & ~(PG_YOUNG | PG_REFERENCED | (a * PG_IDLE))) | (ref * PG_REFERENCED)
+            hits[k] = p
+            k += a
+            vic[bv] = p
+            bv += not ref
+            cum += c_scan if ref else c_victim
+            cnt += 1
+            blast = uu
         if cnt == 0:
             return True, limit, last, clock, nv, nc, limit
-        if cum > budget and clock != 0.0:
+        if cum > budget and clock != 0.0:  # the batch does not run: its flags back
+            _undo(flags, rec, cnt)
             return True, u, last, clock, nv, nc, last + 1
-        # Without branches per page: the set A bits listed, then redrawn (in
-        # CLOCK order) or listed to clear; the flags; the victims.
-        k = 0
-        for i in range(cnt):
-            hits[k] = bp[i]
-            k += ba[i]
+        # The set A bits redrawn (in CLOCK order) or listed to clear; the victims' time.
         if redraw:
             sh, sl, ih, il = stream[0], stream[1], stream[2], stream[3]
             for h in range(k):
@@ -181,40 +231,14 @@ def kswapd_clock(pg: Pages, bits: ABits, walk: Clock, u: int, last: int, clock: 
             for h in range(k):
                 clear[nc + h] = hits[h]
             nc += k
-        for i in range(cnt):
-            p = bp[i]
-            ref = br[i]
-            flags[p] = (flags[p] & _KEEP[np.int64(ba[i])]) | (ref * PG_REFERENCED)
-            victims[nv] = p
-            done[nv] = cum
-            nv += not ref
+        for i in range(bv):
+            done[nv + i] = cum
+        nv += bv
         clock = cum
         last = blast
         u = last + 1
         if nv >= need:
             return True, u, last, clock, nv, nc, u
-
-
-@numba.njit(cache=True, nogil=True)
-def _find_node(node, d, hand, u0, u1, found):  # pragma: no cover (compiled)
-    """Writes to `found` the offsets u in [u0, u1) (u1 - u0 <= len(found))
-    whose page (hand + u) % n is on node d; returns their number. Straight
-    runs of page indices, wrapping to page 0."""
-    n = node.shape[0]
-    p0 = hand + u0
-    while p0 >= n:
-        p0 -= n
-    k = 0
-    uu = u0
-    while uu < u1:
-        stop = min(p0 + (u1 - uu), n)
-        nd = node[p0:stop]  # a slice indexed from 0: no wraparound test
-        for i in range(stop - p0):
-            found[k] = uu + i
-            k += nd[i] == d
-        uu += stop - p0
-        p0 = 0
-    return k
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

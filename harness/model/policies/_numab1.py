@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.model.policies._numab2 import Numab2Policy
+from harness.model.policies._numab_scan import SCAN_DELAY_MS
 
 if TYPE_CHECKING:
     from harness.model.engine import MMState, Sim
-
-# sysctl numa_balancing_scan_delay_ms: the first pass after a task starts.
-SCAN_DELAY_MS = 1000
 
 
 class Numab1Hinting(Numab2Policy):

@@ -40,6 +40,7 @@ from harness.config import GIB, MIB
 from harness.model.core import PRIO_POLICY
 from harness.model.policies._base import Policy
 from harness.model.policies._numab_scan import (
+    SCAN_DELAY_MS,
     VMA_PID_RESET_PERIOD_MS,
     save_scan_offset,
     task_nr_scan_windows,
@@ -141,7 +142,7 @@ class Numab2Policy(Policy):
         self._faults_until(sim.t)
         slot = self.slots[mm.spec.index]
         if not slot.scan_period:
-            slot.scan_period = self._scan_limits(mm)[0]  # task_scan_start
+            slot.scan_period = self._start_period(mm)
         seq = slot.seq
         walked, flushes = self._task_numa_work(mm)
         # Each flush: the initiator waits tlb_shootdown_us, every CPU of the
@@ -154,6 +155,17 @@ class Numab2Policy(Policy):
             self._placement(mm, slot)
         period = c.numab_scan_period_ms or slot.scan_period
         sim.schedule(sim.t + period * 1000, PRIO_POLICY, lambda: self._mark(mm))
+
+    def _start_period(self, mm: MMState) -> int:
+        """The task's numa_scan_period at its first pass (ms). init_numa_balancing
+        starts every task at scan_delay; task_tick_numa replaces that with
+        task_scan_start only while node_stamp is 0, i.e. for the exec'd main
+        thread. A thread cloned with CLONE_VM gets a staggered node_stamp and
+        keeps scan_delay until its first placement: the closed loop's worker
+        threads (more than one) pace the passes so."""
+        if self.nr_threads > 1:
+            return SCAN_DELAY_MS
+        return self._scan_limits(mm)[0]  # task_scan_start = task_scan_min (no numa_group)
 
     def _scan_limits(self, mm: MMState) -> tuple[int, int]:
         """task_scan_min and task_scan_max (ms) for the mm's RSS now."""
