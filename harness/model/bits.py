@@ -28,7 +28,9 @@ class PageBits:
         self.next_access: np.ndarray | None = None
         contiguous = [s.lo for s in segments] == [0] + [s.hi for s in segments[:-1]]
         if segments and contiguous and all(s.access.form == "rate" for s in segments):
-            self.next_access = np.concatenate([s.access.next_access for s in segments])
+            # One segment: its own array (a concatenation would copy every page's).
+            self.next_access = (segments[0].access.next_access if len(segments) == 1
+                                else np.concatenate([s.access.next_access for s in segments]))
             for s in segments:
                 s.access.next_access = self.next_access[s.lo:s.hi]
 
@@ -40,6 +42,8 @@ class PageBits:
 
     def segment_of(self, lo: int):
         """The segment that holds page lo."""
+        if len(self.segments) == 1:
+            return self.segments[0]
         return self.segments[int(np.searchsorted(self.seg_lo, lo, side="right") - 1)]
 
     def _segment_groups(self, pages: np.ndarray):

@@ -71,9 +71,12 @@ class EventCore:
     def run(self, before: Callable[[int], None], after: Callback) -> None:
         """Process events until none is left or stop() was called; ``after``
         runs after every event."""
-        pop = self._pop
-        while (self._heap or self._threads) and not self.stopped:
-            t, _, _, fn = pop()
+        heap, threads, pop = self._heap, self._threads, heapq.heappop  # _pop, inlined
+        while (heap or threads) and not self.stopped:
+            if threads and (not heap or threads[0] < heap[0]):
+                t, _, _, fn = pop(threads)
+            else:
+                t, _, _, fn = pop(heap)
             before(t)
             self.now = t
             fn()

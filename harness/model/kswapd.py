@@ -85,6 +85,14 @@ class Kswapd:
         costs = cfg.costs
         self.kswapd_scan_ns = costs.kswapd_scan_ns
         self.kswapd_demote_ns = costs.page_move_ns
+        # Kept from chunk to chunk: the Kswapd record (its arrays change in
+        # place), the fast-tier sums' pair, each node's chunk callback.
+        self._kswapd_rec = (self.kswapd_hand, self.kswapd_scanned, self.kswapd_round,
+                            self.kswapd_wmark, self.slow_nodes, float(self.kswapd_scan_ns),
+                            float(self.kswapd_scan_ns + self.kswapd_demote_ns))
+        self._kswapd_fast = np.zeros(2)
+        self._kswapd_victims = np.empty(0, dtype=np.int64), np.empty(0)  # victims, at_us
+        self._kswapd_fns = [lambda d=d: self._kswapd_run(d) for d in range(self.n_nodes)]
 
     def pgdat_balanced(self, d: int) -> bool:
         """kswapd's goal on node d: free pages above its watermark (PROMO in
@@ -109,8 +117,7 @@ class Kswapd:
             self.kswapd_scanned[d] = 0
             self.kswapd_round[d] = 0
             self.counters.kswapd_runs += 1
-            self.core.schedule(self.core.now, PRIO_KSWAPD, lambda d=d: self._kswapd_run(d),
-                               thread=True)
+            self.core.schedule(self.core.now, PRIO_KSWAPD, self._kswapd_fns[d], thread=True)
 
     def _kswapd_run(self, d: int) -> None:
         """One chunk of node d's kswapd (balance_pgdat), up to the next event:
@@ -130,8 +137,8 @@ class Kswapd:
         if clock is None:
             clock = self._kswapd_rounds(d, t, budget)
         self.cpu_ns.kswapd += clock
-        if clock > 0 and self.kswapd_scanned[d] < 2 * self.n_pages:
-            core.schedule(math.ceil(t + clock / 1000.0), PRIO_KSWAPD, lambda: self._kswapd_run(d),
+        if clock > 0 and int(self.kswapd_scanned[d]) < 2 * self.n_pages:
+            core.schedule(math.ceil(t + clock / 1000.0), PRIO_KSWAPD, self._kswapd_fns[d],
                           thread=True)
         else:
             self.kswapd_running[d] = False
@@ -170,15 +177,17 @@ class Kswapd:
         # it, and a batch's writes past the last), at most the node's pages.
         most = min(int(budget / c_victim), int(self.capacity[d] - self.free[d]))
         cap = max(most, 0) + 2 * SWAP_CLUSTER_MAX + 2
-        victims, at_us = np.empty(cap, dtype=np.int64), np.empty(cap)
-        fast = np.array([self.fast_rate, self.fast_lag])
+        victims, at_us = self._kswapd_victims
+        if len(victims) < cap:  # kept from chunk to chunk, grown when short
+            victims, at_us = np.empty(2 * cap, dtype=np.int64), np.empty(2 * cap)
+            self._kswapd_victims = victims, at_us
+        fast = self._kswapd_fast
+        fast[0], fast[1] = self.fast_rate, self.fast_lag
         # Records as tuples of their fields (kernels/records.py): ABits, Kswapd, Chunk.
         bits = (na, acc.rate, acc.stream.state, float(self.bits.work_now()), NO_BOOLS, 0, 0)
-        ks = (self.kswapd_hand, self.kswapd_scanned, self.kswapd_round, self.kswapd_wmark,
-              self.slow_nodes, float(self.kswapd_scan_ns), float(c_victim))
-        clock, nv = kswapd_chunk(self.page_state(), self.node_state(), bits, ks, d, t,
-                                 float(budget), (victims, at_us, self.node_rate, fast))
-        self.fast_rate, self.fast_lag = float(fast[0]), float(fast[1])
+        clock, nv = kswapd_chunk(self.page_state(), self.node_state(), bits, self._kswapd_rec, d,
+                                 t, float(budget), (victims, at_us, self.node_rate, fast))
+        self.fast_rate, self.fast_lag = fast.tolist()
         self._count_moves(nv, False, 0)  # demotions, each with its TLB shootdown
         return clock
 

@@ -48,7 +48,7 @@ class Metrics:
         self.list_bytes: Callable[[], int] | None = None
         self.entry_bytes = ENTRY_BYTES  # one migration-list entry (the policy's slab)
 
-    def advance(self, t: int, speed: float) -> None:
+    def advance(self, t: int, speed: float = 1.0) -> None:
         """Integrate the expected accesses up to t at the current rates.
 
         Pages moved inside the last event at their own times (``Memory.move``

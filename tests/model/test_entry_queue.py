@@ -45,3 +45,46 @@ def test_visible_count_counts_the_visible_head(chunks, consumed, t, limit):
     while n < len(plain) and plain[n][1] <= t:
         n += 1
     assert q.visible_count(t, limit) == min(n, limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_chunks, st.integers(0, 8), st.integers(0, 12), st.integers(0, 12))
+def test_peek_piece_is_the_first_piece_of_peek_pieces(chunks, consumed, m, skip):
+    q, plain = _build(chunks, consumed)
+    pages, ends, vis = q.peek_pieces(m, skip)
+    one, one_end, one_vis = q.peek_piece(m, skip)
+    if len(ends) == 0:
+        assert len(one) == 0 and len(one_end) == 0
+        return
+    # The first piece of the slice, its end and visible time.
+    assert one.tolist() == pages[:ends[0]].tolist()
+    assert one_end.tolist() == [ends[0]] and one_vis.tolist() == [vis[0]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 8), min_size=1, max_size=6), st.integers(0, 20))
+def test_owned_pushes_keep_their_entries(fills, consumed):
+    """An owned push may keep a view of the caller's buffer instead of a copy:
+    the list's entries are those pushed, whichever it keeps."""
+    q, plain, page = EntryQueue(1000), [], 0
+    for fill in fills:
+        buf = np.empty(8, dtype=np.int32)  # a fresh buffer each push, as the scanner's walk
+        buf[:fill] = np.arange(page, page + fill)
+        page += fill
+        q.push(buf[:fill], 0.0, owned=True)
+        plain += list(range(page - fill, page))
+    k = min(consumed, len(plain))
+    q.consume(k)
+    assert q.peek(q.length)[0].tolist() == plain[k:]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_chunks, st.integers(0, 8), st.integers(0, 12), st.integers(0, 12))
+def test_peek_two_is_the_first_two_pieces_of_peek_pieces(chunks, consumed, m, skip):
+    q, plain = _build(chunks, consumed)
+    pages, ends, vis = q.peek_pieces(m, skip)
+    first, more, two_end, two_vis = q.peek_two(m, skip)
+    k = min(len(ends), 2)
+    assert first.tolist() + more.tolist() == pages[:ends[k - 1] if k else 0].tolist()
+    assert two_end.tolist()[:k] == ends[:k].tolist() and two_vis.tolist()[:k] == vis[:k].tolist()
+    assert len(first) == (ends[0] if k else 0)

@@ -58,8 +58,8 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     after the last one, promotions of demoted pages)."""
     pg, nodes, mv, entries = Pages(*pg), Nodes(*nodes), Moves(*mv), Entries(*entries)
     ps, out = Pass(*ps), Processed(*out)  # names back
-    pages, piece_end, piece_vis, mm_lo = entries.pages, entries.piece_end, entries.piece_vis, \
-        entries.mm_lo
+    pages, more, piece_end, piece_vis, mm_lo = entries.pages, entries.more, entries.piece_end, \
+        entries.piece_vis, entries.mm_lo
     targets, node, flags = entries.targets, pg.node, pg.flags
     node_fast, free, wmark_high = nodes.fast, nodes.free, nodes.wmark_high
     cost_ns, hot_check, bound, budget = ps.cost_ns, ps.hot_check, ps.bound, ps.budget
@@ -75,7 +75,8 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     n_inel = 0
     wm_full = False  # a WATERMARK outcome in the full-destination loop
     i = 0
-    n_pages = len(pages)
+    n1 = len(pages)  # entries i >= n1 are more[i - n1]
+    n_pages = n1 + len(more)
     while i < n_pages:
         if i == 0 or i == piece_end[j]:  # a piece seen once visible stays so: clocks grow
             while i >= piece_end[j]:
@@ -89,6 +90,8 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
             # entry-at-a-time path below), without a branch per entry.
             d = targets[0]
             stop = piece_end[j]
+            # The piece is in one of the two arrays (pieces do not straddle them).
+            arr, off = (pages, 0) if i < n1 else (more, n1)
             c_same, c_inel, c_wm = cost_ns[SAME_NODE], cost_ns[INELIGIBLE], cost_ns[WATERMARK]
             c_max = max(c_same, max(c_inel, c_wm))
             while i < stop:
@@ -98,7 +101,7 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
                 a_inel = 0
                 a_same = 0
                 for q in range(m):  # the per-entry order: source tier, then same node
-                    s = node[pages[i + q]]
+                    s = node[arr[i - off + q]]
                     inel = node_fast[s]
                     a_inel += inel
                     a_same += (not inel) & (s == d)
@@ -116,7 +119,7 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
             if i < stop:
                 break
             continue
-        p = pages[i]
+        p = pages[i] if i < n1 else more[i - n1]
         i += 1
         mm = 0 if one_mm else np.searchsorted(mm_lo, p, side="right") - 1
         d = targets[mm]

@@ -156,9 +156,12 @@ class Chunk(NamedTuple):
 class Entries(NamedTuple):
     """Migration-list entries in FIFO order, in pieces each visible from
     piece_vis (us; entries before piece_end[j] are in pieces <= j); each mm's
-    first page (mm_lo) and target node."""
+    first page (mm_lo) and target node. The entries are `pages` then `more`
+    (empty, or whole pieces after those of `pages`: two arrays of the list
+    walked as one, without a copy into one)."""
 
     pages: I32
+    more: I32
     piece_end: I64
     piece_vis: F64
     mm_lo: I64

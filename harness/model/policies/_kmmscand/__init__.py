@@ -132,7 +132,7 @@ class KmmscandPolicy(Policy):
         in chunks up to the next event; then sleep 20 + migrate_sleep_ms."""
         sim, mig = self.sim, self.migrator
         if not mig.in_pass:
-            mig.begin_pass(sim.t * 1000)
+            mig.begin_pass(sim.core.now * 1000)
         cost_ns, state = mig.work()
         sim.cpu_ns.migrator += cost_ns
         if state == MORE:

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from harness.model.engine import Sim
 
 FEEDBACK_EVERY = 1024
+# The outcome codes as plain ints (list indices).
+_OK, _NOT_HOT, _SAME = int(Outcome.OK), int(Outcome.NOT_HOT), int(Outcome.SAME_NODE)
+_INELIGIBLE, _WATERMARK = int(Outcome.INELIGIBLE), int(Outcome.WATERMARK)
 
 
 # What a chunk of work leaves the thread to do next: go on at its clock; go
@@ -83,8 +86,19 @@ class Migrator:
         by_outcome = {Outcome.OK: ok, Outcome.NOT_HOT: fail, Outcome.SAME_NODE: stale,
                       Outcome.INELIGIBLE: stale, Outcome.WATERMARK: fail}
         self.cost_ns = np.array([by_outcome[o] for o in Outcome], dtype=np.int64)
-        self._mean_ns = float(self.cost_ns.max())  # mean entry cost of the last chunk
         self._moved, self._ats = np.empty(0, dtype=np.int32), np.empty(0)
+        self._tgt = np.zeros(len(sim.mms), dtype=np.int8)  # _targets' array, kept
+        # _rule_process's outputs, kept from chunk to chunk and zeroed at
+        # each (two fills instead of seven new arrays): the Processed sums
+        # (codes, attempts, successes in one buffer, full) and the Moves sums.
+        nm, nn = len(sim.mms), sim.mem.n_nodes
+        self._sums = np.zeros(N_OUTCOMES + 2 * nm, dtype=np.int64)
+        self._full = np.zeros(nn, dtype=bool)
+        self._mv = np.zeros(2 * nn + 2)
+        self._out = (self._sums[:N_OUTCOMES], self._sums[N_OUTCOMES:N_OUTCOMES + nm],
+                     self._sums[N_OUTCOMES + nm:], self._full)
+        self._mv_parts = (self._mv[:nn], self._mv[nn:2 * nn], self._mv[2 * nn:])
+        self._mm_lo = sim.mm_lo
         self._cheapest_ns = int(self.cost_ns.min())
         # is_hot_page as posted. V3: the page-idle form, `!idle && (referenced
         # || young)` on the page's flags. V2: the LRU form, with CONFIG_LRU_GEN
@@ -134,56 +148,62 @@ class Migrator:
         if budget == 0:
             self.in_pass = False
             return 0, SLEEP
-        horizon = sim.end_us * 1000
-        bound = int(min(sim.thread_bound(), sim.end_us)) * 1000
+        end_us = sim.core.end_us
+        bound = int(min(sim.core.thread_bound(), end_us)) * 1000
         limit = q.length
-        if c.migrate_batch:
-            limit = min(limit, c.migrate_batch - self.pass_done)
+        batch = c.migrate_batch
+        if batch:
+            limit = min(limit, batch - self.pass_done)
         cheapest = self._cheapest_ns
         if cheapest > 0:  # no more entries than can fit before the bound
             limit = min(limit, max(bound - start, 0) // cheapest + 1)
-        n = q.visible_count(max(bound, start) / 1000, limit)
-        res = self._rule_process(n, start, bound, budget)
+        # At most `limit` entries: the walk itself stops at the first one not
+        # visible when the one before ends (by the bound, so not visible by
+        # the bound either: q.visible_count(bound, limit) is no tighter).
+        res = self._rule_process(limit, start, bound, budget)
         k = res.k
         if k == 0:
-            return 0, (HORIZON if bound >= horizon else WAIT)
+            return 0, (HORIZON if bound >= end_us * 1000 else WAIT)
         q.consume(k)
-        self.clock_ns = int(res.end_ns)
+        end_ns = self.clock_ns = int(res.end_ns)
         self.pass_done += k
         self._count(res.codes, res.full)
         if c.failure_feedback:
             self.feedback(res.attempts, res.successes)
         if budget is not None:
-            self.allowance -= int(res.codes[Outcome.OK])
+            self.allowance -= int(res.codes[_OK])
         spent = budget is not None and int(self.allowance) <= 0
-        capped = c.migrate_batch and self.pass_done >= c.migrate_batch
-        if spent or capped or q.head_visible_at() > self.clock_ns / 1000:
+        capped = batch and self.pass_done >= batch
+        if spent or capped or q.head_visible_at() > end_ns / 1000:
             self.in_pass = False
             state = SLEEP
         else:
             state = MORE
-        return int(res.end_ns) - start, state  # the entries' costs, summed on the clock
+        return end_ns - start, state  # the entries' costs, summed on the clock
 
     def _count(self, codes: np.ndarray, full: np.ndarray) -> None:
         """Counters of the processed entries; wake kswapd on each full destination."""
         ctr = self.sim.counters
         c = codes.tolist()
-        ctr.failed_not_hot += c[Outcome.NOT_HOT]
-        ctr.failed_same_node += c[Outcome.SAME_NODE]
-        ctr.failed_ineligible_src += c[Outcome.INELIGIBLE]
-        ctr.failed_dest_watermark += c[Outcome.WATERMARK]
-        ctr.migrate_stale += c[Outcome.SAME_NODE] + c[Outcome.INELIGIBLE]
-        if c[Outcome.WATERMARK]:
+        not_hot, same, inel, wmark = c[_NOT_HOT], c[_SAME], c[_INELIGIBLE], c[_WATERMARK]
+        ctr.failed_not_hot += not_hot
+        ctr.failed_same_node += same
+        ctr.failed_ineligible_src += inel
+        ctr.failed_dest_watermark += wmark
+        ctr.migrate_stale += same + inel
+        if wmark:
             for d, is_full in enumerate(full.tolist()):
                 if is_full:
                     self.sim.mem.wake_kswapd(d)
 
     def _targets(self) -> np.ndarray:
         """Each mm's target node (0 for an mm not registered yet)."""
-        slots = self.slots
         # Node indices fit int8 (as in Memory.node): compares stay byte-wide.
-        return np.array([slots[i].target if i in slots else 0 for i in range(len(self.sim.mms))],
-                        dtype=np.int8)
+        # Kept from chunk to chunk: each registered mm's entry rewritten.
+        tgt = self._tgt
+        for i, slot in self.slots.items():
+            tgt[i] = slot.target
+        return tgt
 
     # ---------------------------------------------------------- entry rules
     def _rule_process(self, n: int, start: int, bound: int, budget: int | None) -> Processed:
@@ -198,37 +218,41 @@ class Migrator:
         free pages above its high watermark (else fail and wake kswapd). A success moves its page when the entry ends.
 
         The walk, moves included, is kernels.migrate_entries (each entry's
-        outcome depends on the ones before), over slices of the list sized by
-        the last chunk's mean entry cost."""
+        outcome depends on the ones before), over the list up to two pieces
+        at a time (views of them: Entries.pages and Entries.more)."""
         mem, q = self.sim.mem, self.queue
         targets = self._targets()
-        out = Processed(0, start, np.zeros(N_OUTCOMES, dtype=np.int64),
-                        np.zeros(len(targets), dtype=np.int64),
-                        np.zeros(len(targets), dtype=np.int64), np.zeros(mem.n_nodes, dtype=bool))
-        moves = mem.moves()
+        self._sums.fill(0)
+        self._full.fill(False)
+        sums = self._out
+        out = Processed(0, start, *sums)
+        # A Moves record (zero sums; now: the event's time), as mem.moves().
+        self._mv.fill(0.0)
+        moves = (*self._mv_parts, float(mem.core.now))
         moved, ats = self._move_buffers(n)
-        done, clock, left, m, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0, 0
+        done, clock, left, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0
         pg, nodes = mem.page_state(), mem.node_state()
-        hot_check = self.hot_check_idle
+        hot_check, cost_ns, mm_lo = self.hot_check_idle, self.cost_ns, self._mm_lo
+        bound = int(bound)
         while done < n:
-            per = self._mean_ns  # a guess; doubled when the slice runs out
-            guess = n if per <= 0 else int((bound - clock) / per * 1.25) + 64
-            m = min(n - done, max(guess, 2 * m))
-            pages, piece_end, piece_vis = q.peek_pieces(m, skip=done)
+            # All that is left, up to two pieces at a time (views of the
+            # list: a longer slice costs nothing; the walk stops at the bound,
+            # and its outcome does not depend on where its slices end).
+            pages, more, piece_end, piece_vis = q.peek_two(n - done, skip=done)
+            got = len(pages) + len(more)
             # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed.
             k, ok, clock, pp = migrate_entries(
-                pg, nodes, moves, (pages, piece_end, piece_vis, self.sim.mm_lo, targets),
-                (self.cost_ns, hot_check, int(clock), int(bound), left),
-                (out.codes, out.attempts, out.successes, out.full, moved[n_ok:], ats[n_ok:]))
+                pg, nodes, moves, (pages, more, piece_end, piece_vis, mm_lo, targets),
+                (cost_ns, hot_check, int(clock), bound, left),
+                (*sums, moved[n_ok:], ats[n_ok:]))
             done += k
             n_ok += ok
             pingpong += pp
             if left >= 0:
                 left -= ok
-            if k < m or left == 0:
+            if k < got or got == 0 or left == 0:
                 break
         if done:
-            self._mean_ns = (clock - start) / done
             out.k, out.end_ns = done, int(clock)
         if n_ok:
             mem.moved(moved[:n_ok], "promote", pingpong, moves, ats[:n_ok])

@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from harness.model.policies._kmmscand.slab import EntrySlab
 
 
+_NO_ENTRIES = np.zeros(0, dtype=np.int32)  # peek_two's empty second piece (never written)
+
+
 class EntryQueue:
     """The migration list: page indices in FIFO order, kept as numpy chunks.
 
@@ -44,16 +47,24 @@ class EntryQueue:
         self.counters = counters
         self.slab = slab
         self.entry_bytes = slab.size if slab is not None else ENTRY_BYTES
+        self._piece_end = np.zeros(1, dtype=np.int64)  # peek_piece's, reused
+        self._piece_vis = np.zeros(1)
+        self._two_end = np.zeros(2, dtype=np.int64)  # peek_two's, reused
+        self._two_vis = np.zeros(2)
 
     @property
     def bytes(self) -> int:
         """Memory the entries hold (kmalloc slab objects)."""
         return self.length * self.entry_bytes
 
-    def push(self, pages: np.ndarray, visible_at_us: float = 0.0) -> np.ndarray:
+    def push(self, pages: np.ndarray, visible_at_us: float = 0.0,
+             owned: bool = False) -> np.ndarray:
         """Append entries (distinct pages) that become visible to the migration
         thread at visible_at_us. With de-duplication, pages already on the list
-        are left out. Returns the pages queued."""
+        are left out. Returns the pages queued. owned: the caller hands over
+        the array `pages` views (it does not write to it again), so that the
+        list may keep the view instead of a copy when it fills at least half
+        of that array."""
         pages = np.asarray(pages)
         if self.queued is not None and len(pages):
             pages = pages[~self.queued[pages]]
@@ -67,8 +78,10 @@ class EntryQueue:
             if self.visible and self.visible[-1] > vis:
                 vis = self.visible[-1]
             chunk = pages.astype(np.int32, copy=False)
-            if chunk.base is not None:  # a view would keep its whole buffer on the list
-                chunk = chunk.copy()
+            base = chunk.base
+            if base is not None and not (owned and base.base is None and base.ndim == 1
+                                         and 2 * len(chunk) >= len(base)):
+                chunk = chunk.copy()  # a view would keep its whole buffer on the list
             self.chunks.append(chunk)
             self.visible.append(vis)
             self.length += len(pages)
@@ -86,11 +99,13 @@ class EntryQueue:
         """Entries from the head that are visible at t_us (at most limit)."""
         if self.chunks and self.visible[0] <= t_us and len(self.chunks[0]) - self.head >= limit:
             return limit  # the head chunk alone has them: the usual case, without the loop
-        got = 0
-        for i, (c, v) in enumerate(zip(self.chunks, self.visible, strict=True)):
+        if limit <= 0 or not self.chunks or self.visible[0] > t_us:
+            return min(0, limit)
+        got = -self.head  # the head chunk's consumed entries
+        for c, v in zip(self.chunks, self.visible, strict=True):
             if v > t_us or got >= limit:
                 break
-            got += len(c) - (self.head if i == 0 else 0)
+            got += len(c)
         return min(got, limit)
 
     def peek(self, m: int, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -123,11 +138,60 @@ class EntryQueue:
                  else np.zeros(0, dtype=np.int32))
         return pages, np.array(ends, dtype=np.int64), np.array(vis, dtype=np.float64)
 
+    def peek_piece(self, m: int, skip: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """peek_pieces cut at the end of the first piece: at most m entries
+        after the first `skip`, all of one piece (a view of it, no copy), and
+        that piece's end and visible time (arrays of one, reused from call to
+        call: read them before the next call)."""
+        skip += self.head
+        chunks = self.chunks
+        if m <= 0:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0)
+        if chunks and skip < len(chunks[0]):  # in the head chunk: the usual case
+            pages = chunks[0][skip:skip + m]
+            self._piece_end[0] = len(pages)
+            self._piece_vis[0] = self.visible[0]
+            return pages, self._piece_end, self._piece_vis
+        for c, v in zip(chunks, self.visible, strict=True):
+            n = len(c)
+            if skip < n:
+                pages = c[skip:skip + m]
+                self._piece_end[0] = len(pages)
+                self._piece_vis[0] = v
+                return pages, self._piece_end, self._piece_vis
+            skip -= n
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0)
+
+    def peek_two(self, m: int, skip: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """peek_pieces cut after its second piece, without a copy: at most m
+        entries after the first `skip` as the first piece's (a view) and the
+        next piece's (a view, empty when the first has them all), each one's
+        end and visible time (arrays reused from call to call: read them
+        before the next call)."""
+        first, end, vis = self.peek_piece(m, skip)
+        n1 = len(first)
+        if n1 == 0 or n1 >= m:
+            return first, _NO_ENTRIES, end, vis
+        ends, viss = self._two_end, self._two_vis
+        viss[0] = vis[0]  # before the next peek_piece, which rewrites vis
+        second, end, vis = self.peek_piece(m - n1, skip + n1)
+        if len(second) == 0:  # no next piece: the first alone, as peek_piece gave it
+            self._piece_end[0], self._piece_vis[0] = n1, viss[0]
+            return first, _NO_ENTRIES, self._piece_end, self._piece_vis
+        ends[0], ends[1] = n1, n1 + len(second)
+        viss[1] = vis[0]
+        return first, second, ends, viss
+
     def consume(self, k: int) -> None:
         """Remove the first k entries (processed): their pages may be queued again."""
         self.length -= k
         if self.slab is not None:
             self.slab.release(k)
+        c = self.chunks[0] if self.chunks else None
+        if c is not None and self.queued is None and self.head + k < len(c):
+            self.head += k  # inside the head chunk: the usual case
+            return
         while k > 0:
             c = self.chunks[0]
             avail = len(c) - self.head

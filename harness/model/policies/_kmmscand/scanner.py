@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from harness.model.engine import MMState, Sim
 
 DECAY_SHIFT = 4
+# The longest VMA (pages) whose walk writes its entries into a buffer of its
+# own (1 MiB of int32 entries: below numpy's huge-page size for new arrays).
+OWN_BUFFER_MAX = 1 << 18
 
 
 class Scanner:
@@ -45,6 +48,7 @@ class Scanner:
         self._slow_of = ~sim.mem.node_is_fast  # by node index; the last entry is -1's
         self.ring: list[MMState] = []  # registered mms, in registration order
         self._cand = np.empty(0, dtype=np.int32)
+        self._rules: tuple | None = None  # the ScanRules record, built at the first walk
         self.rr = 0
         # hot_vma_idle_pte_entry as each version posted it (records.SCAN_*);
         # second_access needs V3's order (prev_idle read before folio_set_idle).
@@ -127,7 +131,7 @@ class Scanner:
             if dedup is not None:  # no entry, so no kzalloc, for a page on the list
                 q = q[~dedup[q]]
             clock_ns += (hi - lo) * costs.scan_pte_ns + costs.scan_vma_ns + len(q) * costs.kzalloc_ns
-            queued += len(self.queue.push(q, clock_ns / 1000))
+            queued += len(self.queue.push(q, clock_ns / 1000, owned=q.base is not self._cand))
             total += (hi - lo) * mem.page_bytes
             nvmas += 1
             i += 1
@@ -188,14 +192,23 @@ class Scanner:
             a_given = bits.test_and_clear(lo, hi)
         scanned = np.zeros(mem.n_nodes, dtype=np.int64)
         accessed = np.zeros(mem.n_nodes, dtype=np.int64)
-        # int32, the migration list's entries (EntryQueue, which copies the
-        # view it is given); + 1: see scan_ptes. Kept from visit to visit.
-        if len(self._cand) < hi - lo + 1:
-            self._cand = np.empty(hi - lo + 1, dtype=np.int32)
-        cand = self._cand
-        # Records as tuples of their fields (kernels/records.py): ScanRules, ABits.
-        rules = (self._slow_of, self.form, bool(c.second_access), float(c.a_bit_miss),
-                 self.miss_stream.state)
+        # int32, the migration list's entries; + 1: see scan_ptes. A VMA's
+        # own buffer, which the list keeps (EntryQueue.push, owned) when the
+        # entries fill most of it: the walk writes them where they stay. A
+        # large VMA's buffer is kept from visit to visit instead (a fresh
+        # one's pages would fault in at every visit); the list copies from it.
+        if hi - lo + 1 <= OWN_BUFFER_MAX:
+            cand = np.empty(hi - lo + 1, dtype=np.int32)
+        else:
+            if len(self._cand) < hi - lo + 1:
+                self._cand = np.empty(hi - lo + 1, dtype=np.int32)
+            cand = self._cand
+        # Records as tuples of their fields (kernels/records.py): ScanRules
+        # (built once: its fields do not change), ABits.
+        rules = self._rules
+        if rules is None:
+            rules = self._rules = (self._slow_of, self.form, bool(c.second_access),
+                                   float(c.a_bit_miss), self.miss_stream.state)
         _, nc = scan_ptes(mem.page_state(), (na, rate, stream, t, a_given, 0, 0), rules,
                           lo, hi, scanned, accessed, cand)
         return scanned, accessed, nc, cand[:nc]

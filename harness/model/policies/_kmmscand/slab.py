@@ -72,6 +72,11 @@ class EntrySlab:
         """kzalloc n entries in order; returns how many got one (the first k:
         once every node is under MIN, the rest fail too)."""
         mem, left = self.mem, n
+        d = self.order[0]  # the loop's first step, when it takes them all: the usual case
+        room = max(int(mem.free[d]) - int(self.floors[0][d]), 0)
+        if n > 0 and (int(mem.slab_pages[d]) + room) * self.per_page - int(self.live[d]) >= n:
+            self._take(d, n)
+            return n
         for i, floor in enumerate(self.floors):
             if i == 1:  # the fast path failed: __alloc_pages_slowpath wakes kswapd
                 for d in mem.fast_nodes:
@@ -104,11 +109,20 @@ class EntrySlab:
         between its free pages and its slab pages."""
         mem = self.mem
         pages = -(-int(self.live[d]) // self.per_page)
-        mem.free[d] -= pages - mem.slab_pages[d]
-        mem.slab_pages[d] = pages
+        was = int(mem.slab_pages[d])
+        if pages != was:
+            mem.free[d] -= pages - was
+            mem.slab_pages[d] = pages
 
     def release(self, k: int) -> None:
         """kfree the first k entries of the list (processed)."""
+        run = self.runs[0] if self.runs else None
+        if run is not None and k < run[1]:  # inside the head run: the usual case
+            d = run[0]
+            run[1] -= k
+            self.live[d] -= k
+            self._repage(d)
+            return
         touched = set()
         while k > 0:
             run = self.runs[0]
