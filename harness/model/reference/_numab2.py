@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.model.policies._numab2 import RL_WINDOW_US, Numab2Policy
+from harness.model.policies._numab2 import Numab2Policy
+from harness.model.policies._numab_promote import RL_WINDOW_US
 
 
 class ReferenceNumab2Policy(Numab2Policy):
