@@ -250,8 +250,7 @@ class Numab2Policy(PromotionFilters, Policy):
             if skipped and not forced:
                 forced = True
                 continue
-            slot.cursor = 0
-            slot.seq += 1
+            save_scan_offset(slot, s.lo, s.hi, s.hi)  # the mm's end: wrap
             return walked, flushes
 
     def _rule_vma_access(self, pages: np.ndarray) -> None:
