@@ -286,11 +286,12 @@ def calibrate(directory: Path = ABENCH_DIR, rounds: int = 2, log=print) -> dict:
         const["costs.migrate_page_us"] = _clamp("costs.migrate_page_us", (
             PUBLISHED_OVERHEAD[("kmmscand-v0", "migration")] - rest) * 1e6 / m["promotions"])
         m = _run(cfg("numab2"))
-        # Task work is PTE marking only: proportional to its per-PTE cost
-        # (whichever PTEs the policy counts as marked).
+        # Task work: the PTEs walked (ptes_scanned) at the per-PTE cost, plus
+        # the rest (each change_prot_numa range's TLB flush), likewise.
+        c = const["costs.numab_mark_pte_ns"]
+        rest = m["numab_task_work_s"] - m["ptes_scanned"] * c / 1e9
         const["costs.numab_mark_pte_ns"] = _clamp("costs.numab_mark_pte_ns", (
-            const["costs.numab_mark_pte_ns"] * PUBLISHED_OVERHEAD[("numab2", "task_work")]
-            / m["numab_task_work_s"]))
+            PUBLISHED_OVERHEAD[("numab2", "task_work")] - rest) * 1e9 / m["ptes_scanned"])
         # Lines in flight on kmmscand V0's time, the CXL latency tied to numab1's.
         c = FITTED["runtime.lines_in_flight"]
         mlp = _bisect(lambda x: _run(cfg("kmmscand-v0", **with_mlp(x)))["completion_s"],

@@ -18,10 +18,11 @@ The scan period is upstream's (_numab_scan.py) unless numab_scan_period_ms
 fixes it: the first pass comes scan_delay after the task starts, then passes
 follow numa_scan_period, from task_scan_start, moved within the RSS-scaled
 [task_scan_min, task_scan_max] by update_task_scan_period once a full scan
-sequence has passed with hint faults recorded. In tiering mode a fault on a slow-tier page that stays there
-records nothing (task_numa_fault returns early); a promoted page's fault is
-recorded on its new top-tier node (local), and a fault on a top-tier page is
-local when on the faulting CPU's node. Normal mode (numab=1) records all.
+sequence has passed with hint faults recorded. In tiering mode a fault on a
+slow-tier page that stays there records nothing (task_numa_fault returns
+early); a promoted page's fault is recorded on its new top-tier node (local),
+and a fault on a top-tier page is local when on the faulting CPU's node.
+Normal mode (numab=1) records all.
 
 Each change_prot_numa range that updated a PTE ends in a TLB flush
 (change_protection's flush_tlb_range: an IPI round to the mm's CPUs, which the
@@ -58,6 +59,8 @@ if TYPE_CHECKING:
 HPAGE_BYTES = 2 << 20  # HPAGE_SIZE (x86 PMD): task_numa_work's chunks end on its boundaries
 VIRT_FACTOR = 8        # virtpages = pages * 8: the virtual range a pass may skip through
 CPU_STREAM = 0x4E55    # seed tag of the stream that picks the faulting CPU's node
+
+
 @dataclass(slots=True)
 class Numab2Slot:
     """Per-mm scan state (task_numa_work's mm->numa_scan_offset and the
@@ -66,10 +69,11 @@ class Numab2Slot:
     cursor: int = 0  # page offset in the mm where the next marking pass starts
     scan_period: int = 0  # ms; 0 until the first pass sets task_scan_start
     seq: int = 0     # numa_scan_seq: full sequences (cursor wraps) so far
-    # numa_faults_locality since the last placement: remote, local, failed.
+    # numa_faults_locality since the last placement: remote, local. Its
+    # failed-migration count stays 0: a slow-tier page whose promotion fails
+    # is not recorded in tiering mode, and numab=1 migrates nothing.
     remote: int = 0
     local: int = 0
-    failed: int = 0
     # vma->numab_state of each VMA seen by task_numa_work, by VMA index.
     vmas: dict = field(default_factory=dict)
 
@@ -165,13 +169,13 @@ class Numab2Policy(PromotionFilters, Policy):
         """task_numa_placement after a new scan sequence: if faults were
         recorded since the last one, update_task_scan_period (all recorded
         faults are the task's own: private) and reset the locality counts."""
-        if slot.local + slot.remote == 0:
+        n = slot.local + slot.remote
+        if n == 0:
             return  # no recorded fault: task_numa_placement does not run
         smin, smax = self._scan_limits(mm)
-        n = slot.local + slot.remote
         slot.scan_period = update_task_scan_period(slot.scan_period, slot.local, slot.remote,
-                                                   n, 0, slot.failed, smin, smax)
-        slot.local = slot.remote = slot.failed = 0
+                                                   n, 0, 0, smin, smax)
+        slot.local = slot.remote = 0
 
     def _count_pass(self, walked: int) -> None:
         """The scan counters: NUMAB2's passes are the policy's scans."""
@@ -246,8 +250,7 @@ class Numab2Policy(PromotionFilters, Policy):
             if skipped and not forced:
                 forced = True
                 continue
-            slot.cursor = 0
-            slot.seq += 1
+            save_scan_offset(slot, s.lo, s.hi, s.hi)  # the mm's end: wrap
             return walked, flushes
 
     def _rule_vma_access(self, pages: np.ndarray) -> None:

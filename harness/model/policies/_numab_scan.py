@@ -76,7 +76,6 @@ def update_task_scan_period(period: int, local: int, remote: int, private: int, 
     return min(max(period + diff, smin), smax)
 
 
-
 @dataclass(slots=True)
 class VmaNumabState:
     """vma->numab_state (include/linux/mm_types.h), times in us; the task's

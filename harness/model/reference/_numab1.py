@@ -16,11 +16,5 @@ class ReferenceNumab1Hinting(Numab1Hinting, ReferenceNumab2Policy):
         for p in pages:  # a fault costs its thread; nothing moves; locality recorded
             sim.counters.hint_faults += 1
             sim.cpu_ns.app_fault += sim.costs.hint_fault_us * 1000
-            d = int(self._cpu_nodes(1)[0])
-            slot = self.slots.get(int(sim.mm_of(np.array([p]))[0]))
-            if slot is None:
-                continue
-            if int(sim.mem.node[p]) == d:
-                slot.local += 1
-            else:
-                slot.remote += 1
+            d = int(self._cpu_nodes(1)[0])  # the faulting CPU's node: local or remote
+            self._record_faults(np.array([p]), np.array([int(sim.mem.node[p]) == d]))

@@ -61,22 +61,10 @@ class EntrySlab:
         self.floors = floors
         self.runs: deque[list[int]] = deque()
 
-    @property
-    def bytes(self) -> int:
-        return int(self.live.sum()) * self.size
-
-    def bytes_on(self, d: int) -> int:
-        return int(self.live[d]) * self.size
-
     def alloc(self, n: int) -> int:
         """kzalloc n entries in order; returns how many got one (the first k:
         once every node is under MIN, the rest fail too)."""
         mem, left = self.mem, n
-        d = self.order[0]  # the loop's first step, when it takes them all: the usual case
-        room = max(int(mem.free[d]) - int(self.floors[0][d]), 0)
-        if n > 0 and (int(mem.slab_pages[d]) + room) * self.per_page - int(self.live[d]) >= n:
-            self._take(d, n)
-            return n
         for i, floor in enumerate(self.floors):
             if i == 1:  # the fast path failed: __alloc_pages_slowpath wakes kswapd
                 for d in mem.fast_nodes:
