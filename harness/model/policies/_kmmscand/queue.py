@@ -144,15 +144,9 @@ class EntryQueue:
         that piece's end and visible time (arrays of one, reused from call to
         call: read them before the next call)."""
         skip += self.head
-        chunks = self.chunks
         if m <= 0:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0)
-        if chunks and skip < len(chunks[0]):  # in the head chunk: the usual case
-            pages = chunks[0][skip:skip + m]
-            self._piece_end[0] = len(pages)
-            self._piece_vis[0] = self.visible[0]
-            return pages, self._piece_end, self._piece_vis
-        for c, v in zip(chunks, self.visible, strict=True):
+        for c, v in zip(self.chunks, self.visible, strict=True):
             n = len(c)
             if skip < n:
                 pages = c[skip:skip + m]
@@ -174,13 +168,12 @@ class EntryQueue:
         if n1 == 0 or n1 >= m:
             return first, _NO_ENTRIES, end, vis
         ends, viss = self._two_end, self._two_vis
-        viss[0] = vis[0]  # before the next peek_piece, which rewrites vis
-        second, end, vis = self.peek_piece(m - n1, skip + n1)
-        if len(second) == 0:  # no next piece: the first alone, as peek_piece gave it
-            self._piece_end[0], self._piece_vis[0] = n1, viss[0]
-            return first, _NO_ENTRIES, self._piece_end, self._piece_vis
-        ends[0], ends[1] = n1, n1 + len(second)
-        viss[1] = vis[0]
+        ends[0], viss[0] = n1, vis[0]  # before the next peek_piece, which rewrites vis
+        second, _, vis2 = self.peek_piece(m - n1, skip + n1)
+        if len(second) == 0:  # no next piece (peek_piece wrote nothing): the first alone
+            return first, _NO_ENTRIES, end, vis
+        ends[1] = n1 + len(second)
+        viss[1] = vis2[0]
         return first, second, ends, viss
 
     def consume(self, k: int) -> None:
