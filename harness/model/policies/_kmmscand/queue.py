@@ -35,7 +35,7 @@ class EntryQueue:
     """
 
     def __init__(self, n_pages: int = 0, dedup: bool = False, counters: Counters | None = None,
-                 slab: EntrySlab | None = None):
+                 slab: EntrySlab | None = None, entry_bytes: int = ENTRY_BYTES):
         if n_pages >= 2**31:
             raise ValueError("page indices must fit int32")
         self.chunks: deque[np.ndarray] = deque()
@@ -46,7 +46,7 @@ class EntryQueue:
         self.queued = np.zeros(n_pages, dtype=bool) if dedup else None
         self.counters = counters
         self.slab = slab
-        self.entry_bytes = slab.size if slab is not None else ENTRY_BYTES
+        self.entry_bytes = slab.size if slab is not None else entry_bytes  # an entry's object
         self._piece_end = np.zeros(1, dtype=np.int64)  # peek_piece's, reused
         self._piece_vis = np.zeros(1)
         self._two_end = np.zeros(2, dtype=np.int64)  # peek_two's, reused
