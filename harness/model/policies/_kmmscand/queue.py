@@ -144,9 +144,15 @@ class EntryQueue:
         that piece's end and visible time (arrays of one, reused from call to
         call: read them before the next call)."""
         skip += self.head
+        chunks = self.chunks
         if m <= 0:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0)
-        for c, v in zip(self.chunks, self.visible, strict=True):
+        if chunks and skip < len(chunks[0]):  # in the head chunk: the usual case
+            pages = chunks[0][skip:skip + m]
+            self._piece_end[0] = len(pages)
+            self._piece_vis[0] = self.visible[0]
+            return pages, self._piece_end, self._piece_vis
+        for c, v in zip(chunks, self.visible, strict=True):
             n = len(c)
             if skip < n:
                 pages = c[skip:skip + m]
