@@ -216,9 +216,10 @@ def breakdown(size_gb: float, duration_s: float, kind: str) -> dict:
         m = simulate(cfg).metrics
         wall, cpu_s = time.perf_counter() - t0, time.thread_time() - c0
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    work = {**per_page_work(cfg, m), "ptes_scanned": m["ptes_scanned"],
+    page_work = per_page_work(cfg, m)
+    work = {**page_work, "ptes_scanned": m["ptes_scanned"],
             "demotions": m["demotions"], "promotions": m["promotions"]}
-    elements = m["ptes_scanned"] + sum(per_page_work(cfg, m).values())
+    elements = m["ptes_scanned"] + sum(page_work.values())
     out = dict(size_gb=size_gb, duration_s=duration_s, kind=kind, wall_s=wall, cpu_s=cpu_s,
                elements=elements, peak_mib=peak_mib)
     for key, total, parts, clock in (("wall", wall, spent, time.perf_counter),

@@ -65,14 +65,20 @@ def test_peek_piece_is_the_first_piece_of_peek_pieces(chunks, consumed, m, skip)
 @given(st.lists(st.integers(0, 8), min_size=1, max_size=6), st.integers(0, 20))
 def test_owned_pushes_keep_their_entries(fills, consumed):
     """An owned push may keep a view of the caller's buffer instead of a copy:
-    the list's entries are those pushed, whichever it keeps."""
+    the list's entries are those pushed, whichever it keeps. Pushes not owned
+    (every other one) come from one buffer the caller writes again (as the
+    scanner's buffer of a large VMA): the list copies them."""
     q, plain, page = EntryQueue(1000), [], 0
-    for fill in fills:
-        buf = np.empty(8, dtype=np.int32)  # a fresh buffer each push, as the scanner's walk
+    shared = np.empty(8, dtype=np.int32)
+    for i, fill in enumerate(fills):
+        owned = i % 2 == 0
+        # Owned: a fresh buffer each push, as the scanner's walk of a small VMA.
+        buf = np.empty(8, dtype=np.int32) if owned else shared
         buf[:fill] = np.arange(page, page + fill)
         page += fill
-        q.push(buf[:fill], 0.0, owned=True)
+        q.push(buf[:fill], 0.0, owned=owned)
         plain += list(range(page - fill, page))
+    shared[:] = -1  # the caller's next use of its buffer
     k = min(consumed, len(plain))
     q.consume(k)
     assert q.peek(q.length)[0].tolist() == plain[k:]

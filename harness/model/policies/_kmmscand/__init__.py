@@ -58,8 +58,8 @@ class KmmscandPolicy(Policy):
         # The list de-duplicates (dedup knob) itself, so the scanner gets no
         # bitmap; its entries are slab objects on the nodes' memory (slab.py).
         self.slab = self.slab_cls(sim.mem, c.version, sim.counters) if c.list_slab else None
-        self.queue = EntryQueue(sim.n_pages, c.dedup, sim.counters, self.slab)
-        self.queue.entry_bytes = SLAB_ENTRY_BYTES[c.version]
+        self.queue = EntryQueue(sim.n_pages, c.dedup, sim.counters, self.slab,
+                                SLAB_ENTRY_BYTES[c.version])
         sim.metrics.list_bytes = lambda: self.queue.bytes
         sim.metrics.entry_bytes = self.queue.entry_bytes
         self.slots: dict[int, KmmscandSlot] = {}  # by mm index, kept after exit

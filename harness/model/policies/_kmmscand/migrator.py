@@ -24,6 +24,7 @@ import numpy as np
 
 from harness.config import MIB, PolicyConfig
 from harness.model.kernels import migrate_entries
+from harness.model.kernels.migrate import INELIGIBLE, NOT_HOT, OK, SAME_NODE, WATERMARK
 from harness.model.kernels.records import N_OUTCOMES, Outcome
 from harness.model.policies._kmmscand.queue import EntryQueue
 from harness.model.policies._kmmscand.slot import KmmscandSlot
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
     from harness.model.engine import Sim
 
 FEEDBACK_EVERY = 1024
-# The outcome codes as plain ints (list indices).
-_OK, _NOT_HOT, _SAME = int(Outcome.OK), int(Outcome.NOT_HOT), int(Outcome.SAME_NODE)
-_INELIGIBLE, _WATERMARK = int(Outcome.INELIGIBLE), int(Outcome.WATERMARK)
 
 
 # What a chunk of work leaves the thread to do next: go on at its clock; go
@@ -171,7 +169,7 @@ class Migrator:
         if c.failure_feedback:
             self.feedback(res.attempts, res.successes)
         if budget is not None:
-            self.allowance -= int(res.codes[_OK])
+            self.allowance -= int(res.codes[OK])
         spent = budget is not None and int(self.allowance) <= 0
         capped = batch and self.pass_done >= batch
         if spent or capped or q.head_visible_at() > end_ns / 1000:
@@ -185,7 +183,7 @@ class Migrator:
         """Counters of the processed entries; wake kswapd on each full destination."""
         ctr = self.sim.counters
         c = codes.tolist()
-        not_hot, same, inel, wmark = c[_NOT_HOT], c[_SAME], c[_INELIGIBLE], c[_WATERMARK]
+        not_hot, same, inel, wmark = c[NOT_HOT], c[SAME_NODE], c[INELIGIBLE], c[WATERMARK]
         ctr.failed_not_hot += not_hot
         ctr.failed_same_node += same
         ctr.failed_ineligible_src += inel

@@ -35,7 +35,7 @@ class EntryQueue:
     """
 
     def __init__(self, n_pages: int = 0, dedup: bool = False, counters: Counters | None = None,
-                 slab: EntrySlab | None = None):
+                 slab: EntrySlab | None = None, entry_bytes: int = ENTRY_BYTES):
         if n_pages >= 2**31:
             raise ValueError("page indices must fit int32")
         self.chunks: deque[np.ndarray] = deque()
@@ -46,7 +46,7 @@ class EntryQueue:
         self.queued = np.zeros(n_pages, dtype=bool) if dedup else None
         self.counters = counters
         self.slab = slab
-        self.entry_bytes = slab.size if slab is not None else ENTRY_BYTES
+        self.entry_bytes = slab.size if slab is not None else entry_bytes  # an entry's object
         self._piece_end = np.zeros(1, dtype=np.int64)  # peek_piece's, reused
         self._piece_vis = np.zeros(1)
         self._two_end = np.zeros(2, dtype=np.int64)  # peek_two's, reused
@@ -174,13 +174,12 @@ class EntryQueue:
         if n1 == 0 or n1 >= m:
             return first, _NO_ENTRIES, end, vis
         ends, viss = self._two_end, self._two_vis
-        viss[0] = vis[0]  # before the next peek_piece, which rewrites vis
-        second, end, vis = self.peek_piece(m - n1, skip + n1)
-        if len(second) == 0:  # no next piece: the first alone, as peek_piece gave it
-            self._piece_end[0], self._piece_vis[0] = n1, viss[0]
-            return first, _NO_ENTRIES, self._piece_end, self._piece_vis
-        ends[0], ends[1] = n1, n1 + len(second)
-        viss[1] = vis[0]
+        ends[0], viss[0] = n1, vis[0]  # before the next peek_piece, which rewrites vis
+        second, _, vis2 = self.peek_piece(m - n1, skip + n1)
+        if len(second) == 0:  # no next piece (peek_piece wrote nothing): the first alone
+            return first, _NO_ENTRIES, end, vis
+        ends[1] = n1 + len(second)
+        viss[1] = vis2[0]
         return first, second, ends, viss
 
     def consume(self, k: int) -> None:

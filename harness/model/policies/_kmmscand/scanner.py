@@ -48,13 +48,16 @@ class Scanner:
         self._slow_of = ~sim.mem.node_is_fast  # by node index; the last entry is -1's
         self.ring: list[MMState] = []  # registered mms, in registration order
         self._cand = np.empty(0, dtype=np.int32)
-        self._rules: tuple | None = None  # the ScanRules record, built at the first walk
         self.rr = 0
         # hot_vma_idle_pte_entry as each version posted it (records.SCAN_*);
         # second_access needs V3's order (prev_idle read before folio_set_idle).
         v = self.cfg.version
         self.form = (SCAN_KSCAND_V3 if v == "v3" or self.cfg.second_access
                      else SCAN_KSCAND_V2 if v == "v2" else SCAN_KMMSCAND)
+        # The ScanRules record (kernels/records.py) as a tuple of its fields,
+        # built once: they do not change during the run.
+        self._rules = (self._slow_of, self.form, bool(self.cfg.second_access),
+                       float(self.cfg.a_bit_miss), self.miss_stream.state)
 
     def add(self, mm: MMState) -> None:
         self.ring.append(mm)
@@ -178,7 +181,7 @@ class Scanner:
         kernels.scan_ptes; Poisson pages' A bits are tested, cleared and
         redrawn inside it, exact counts' here (bits.test_and_clear).
         """
-        sim, c = self.sim, self.cfg
+        sim = self.sim
         mem, bits = sim.mem, sim.bits
         seg = bits.segment_of(lo)
         acc = seg.access
@@ -203,13 +206,8 @@ class Scanner:
             if len(self._cand) < hi - lo + 1:
                 self._cand = np.empty(hi - lo + 1, dtype=np.int32)
             cand = self._cand
-        # Records as tuples of their fields (kernels/records.py): ScanRules
-        # (built once: its fields do not change), ABits.
-        rules = self._rules
-        if rules is None:
-            rules = self._rules = (self._slow_of, self.form, bool(c.second_access),
-                                   float(c.a_bit_miss), self.miss_stream.state)
-        _, nc = scan_ptes(mem.page_state(), (na, rate, stream, t, a_given, 0, 0), rules,
+        # Records as tuples of their fields (kernels/records.py): ABits, ScanRules (start's).
+        _, nc = scan_ptes(mem.page_state(), (na, rate, stream, t, a_given, 0, 0), self._rules,
                           lo, hi, scanned, accessed, cand)
         return scanned, accessed, nc, cand[:nc]
 
