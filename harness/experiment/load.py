@@ -304,7 +304,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None,
         _check_space(exp, exp.study.space, f"{src}: study.space")
         fid = exp.study.fidelity
         if fid is not None:
-            top = max(exp.run_config(w, f.seeds[0]).duration_s for w in suite)
+            top = exp.top_duration_s
             if len(fid.steps(top)) < 2:
                 raise ConfigError(
                     f"{src}: study.fidelity.min_duration_s: expected at most "

@@ -211,6 +211,12 @@ class Experiment:
             self._cache[key] = cfg
         return cfg
 
+    @property
+    def top_duration_s(self) -> float:
+        """The longest workload's simulated seconds (first seed, base knobs): a
+        multi-fidelity study's top rung."""
+        return max(self.run_config(w, self.seeds[0]).duration_s for w in self.workloads)
+
     def default_values(self, keys: list[str]) -> dict[str, Any]:
         """Resolved values of dotted knobs in the base config (first suite entry)."""
         cfg = self.run_config(self.workloads[0], self.seeds[0])

@@ -30,14 +30,9 @@ from harness.experiment import DEFAULT_LABEL, Experiment
 from harness.run.worker import Evaluation
 
 
-def top_duration(exp: Experiment) -> float:
-    """The longest workload's simulated seconds (the top rung's)."""
-    return max(exp.run_config(w, exp.seeds[0]).duration_s for w in exp.workloads)
-
-
 def steps(exp: Experiment) -> tuple[int, ...]:
     """The rungs' seconds (the longest workload's duration at each), shortest first."""
-    return exp.study.fidelity.steps(top_duration(exp))
+    return exp.study.fidelity.steps(exp.top_duration_s)
 
 
 def rung_key(point: str, step: int) -> str:

@@ -201,7 +201,7 @@ def plan_sweep(exp: Experiment, out: Path, cpus: int | None) -> Plan:
     points = len({ev.trial for ev in evals})
     return Plan("sweep", points, list(exp.workloads), len(exp.seeds), len(evals),
                 sum(ev.eval_id in done for ev in evals), 0, _time_one(exp),
-                cpus or os.cpu_count() or 1, duration_s=fidelity.top_duration(exp))
+                cpus or os.cpu_count() or 1, duration_s=exp.top_duration_s)
 
 
 def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
@@ -224,7 +224,7 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
     plan = Plan("tune", target, list(exp.workloads), len(exp.seeds), target * per_trial,
                 min(tune_done, target * per_trial), n_compare, _time_one(exp),
                 cpus or os.cpu_count() or 1, own_left, own_trials,
-                space_s=_time_space(exp), base_evals=base_evals, duration_s=fidelity.top_duration(exp))
+                space_s=_time_space(exp), base_evals=base_evals, duration_s=exp.top_duration_s)
     # Only the asynchronous schedule prunes on workload prefixes (generations
     # prune only a multi-fidelity study's rungs, shown per rung).
     plan.early = (st.schedule == "async" and not st.multi and len(exp.workloads) > 1
@@ -284,7 +284,7 @@ def plan_compare(exp: Experiment, out: Path, policies: list[str], tuned, cpus: i
     done = stored_eval_ids(out)
     return Plan("compare", len(policies), list(exp.workloads), len(all_seeds(exp)),
                 len(evals), sum(ev.eval_id in done for ev in evals), 0, _time_one(exp),
-                cpus or os.cpu_count() or 1, duration_s=fidelity.top_duration(exp))
+                cpus or os.cpu_count() or 1, duration_s=exp.top_duration_s)
 
 
 def footprint_lines(exp: Experiment) -> str:
