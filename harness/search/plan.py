@@ -244,11 +244,11 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
         kinds = 2 if any(is_proposed(p.key) for p in st.space) else 1
         plan.holdout = kinds * min(st.top_k, target) * len(exp.workloads) * len(holdout)
     if st.fidelity is not None:
-        _add_rungs(plan, exp, target, done)
+        _add_rungs(plan, exp, target, done, out)
     return plan
 
 
-def _add_rungs(plan: Plan, exp: Experiment, target: int, done: set[str]) -> None:
+def _add_rungs(plan: Plan, exp: Experiment, target: int, done: set[str], out: Path) -> None:
     """Per rung: the trials successive halving (or Hyperband) is expected to let
     run it, their evaluations, those already in the run directory, and CPU
     seconds at the space's mean cost in proportion to the rung's duration; plus
@@ -259,16 +259,14 @@ def _add_rungs(plan: Plan, exp: Experiment, target: int, done: set[str]) -> None
     space = _mean(plan.space_s) if plan.space_s else _mean(plan.sim_s)
     base = _mean(plan.sim_s)
     tune = [i for i in done if i.startswith(f"{exp.name}/tune/")]
+    rung_refs = fidelity.reference_evaluations(exp, out) if exp.study.normalized else {}
     for i, (step, n) in enumerate(zip(steps, fidelity.expected_trials(exp, target),
                                       strict=True)):
         top = i == len(steps) - 1
         mine = sum(("@" not in x) if top else (f"@{step}s/" in x) for x in tune)
         evals = n * per_trial
         left = max(evals - mine, 0)
-        refs = 0 if top or not exp.study.normalized else 2 * per_trial
-        refs_left = sum(1 for x in done if x.startswith(f"{exp.name}/compare/")
-                        and f"@{step}s/" in x)
-        refs = max(refs - refs_left, 0)
+        refs = sum(ev.eval_id not in done for ev in rung_refs.get(step, ()))
         share = step / steps[-1]
         plan.rungs.append({"step": step, "trials": n, "evals": evals, "left": left, "refs": refs,
                            "cpu_s": left * space * share + refs * base * share})
