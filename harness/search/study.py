@@ -93,8 +93,8 @@ def rung_references(exp: Experiment, store: ResultStore, backend: Backend,
         raise TiersweepError(f"reference evaluations failed: {out.errors[0][1]}")
     t = out.table
     refs = {}
-    for step in by_step:
-        d = t[t["eval_id"].str.contains(f"@{step}s/", regex=False)]
+    for step, step_evals in by_step.items():
+        d = t[t["eval_id"].isin([ev.eval_id for ev in step_evals])]
         refs[step] = References.from_rows(d[d["label"] == "oracle"],
                                           d[d["label"] == DEFAULT_LABEL])
     return refs
