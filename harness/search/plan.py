@@ -18,7 +18,7 @@ from harness.model.policies import make_policy
 from harness.run.store import stored_eval_ids
 from harness.search import fidelity
 from harness.search.compare import all_seeds, compare_evaluations
-from harness.search.study import trial_target, work_left
+from harness.search.study import reference_policies, trial_target, work_left
 from harness.search.sweep import sweep_evaluations
 
 
@@ -230,8 +230,6 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
     plan.early = (st.schedule == "async" and not st.multi and len(exp.workloads) > 1
                   and st.pruner.kind != "none")
     if st.normalized:
-        from harness.search.study import reference_policies
-
         plan.refs = sum(ev.eval_id not in done for ev in compare_evaluations(
             exp, reference_policies(exp), None, out))
         plan.compare = max(plan.compare - len(exp.workloads) * len(all_seeds(exp)), 0)
