@@ -38,6 +38,7 @@ from harness.errors import ConfigError
 from harness.experiment.space import Param, parse_space
 from harness.experiment.spec import (
     AGGREGATES,
+    BASELINES,
     CONSTRAINTS,
     DERIVED_METRICS,
     PRUNERS,
@@ -157,8 +158,7 @@ class StudySection:
     fidelity: FidelitySection | None = None  # rungs over duration_s (generations only)
     # Baseline policies among the references of a normalized study (with the
     # RFC defaults and the oracle, which the normalization needs).
-    baselines: tuple[one_of("none", "numab2", "damon_tier"), ...] = (
-        "none", "numab2", "damon_tier")
+    baselines: tuple[one_of(*BASELINES), ...] = BASELINES
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:

@@ -28,7 +28,7 @@ import pandas as pd
 from harness import atomic
 from harness.analysis.normalize import References
 from harness.errors import ConfigError, TiersweepError
-from harness.experiment import DEFAULT_LABEL, Experiment
+from harness.experiment import BASELINES, DEFAULT_LABEL, Experiment
 from harness.run.backends import Backend
 from harness.run.progress import progress_bar
 from harness.run.runner import run_evaluations
@@ -58,8 +58,9 @@ __all__ = ["DEFAULT_TRIALS", "StudyReport", "own_study_name", "references", "run
 
 # The baselines run beside the RFC defaults before a normalized study (and shown
 # in its headline); study.baselines may leave some out. A new baseline policy is
-# one more entry here and in harness.search.compare's policies.
-REFERENCE_POLICIES = ("none", "numab2", "damon_tier", DEFAULT_LABEL, "oracle")
+# one more entry in harness.experiment.spec's BASELINES and in
+# harness.search.compare's policies.
+REFERENCE_POLICIES = (*BASELINES, DEFAULT_LABEL, "oracle")
 
 
 def reference_policies(exp: Experiment) -> list[str]:
