@@ -194,10 +194,6 @@ class StudySection:
                      "trial-number order)")
             if len(self.objectives) > 1:
                 fail("fidelity", "Optuna prunes single-objective studies only")
-            kind = self.pruner if isinstance(self.pruner, str) else self.pruner.get("kind")
-            if kind not in ("auto", "none", None):
-                fail("pruner", "the fidelity section's pruner decides the rungs; "
-                     "leave pruner out (or auto)")
 
 
 @with_config(STRICT)
@@ -344,6 +340,9 @@ def _study_spec(s: StudySection, src: str, path: str) -> StudySpec:
     if len(objectives) > 1 and kind not in ("auto", "none"):
         raise ConfigError(f"{where}.pruner: Optuna prunes single-objective studies only; "
                           "use none with several objectives")
+    if s.fidelity is not None and kind not in ("auto", "none"):
+        raise ConfigError(f"{where}.pruner: the fidelity section's pruner decides the rungs; "
+                          "leave pruner out (or auto)")
     if s.sampler == "grid":
         for p in space:
             if p.when:
