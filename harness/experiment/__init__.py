@@ -38,6 +38,7 @@ from harness.experiment.load import flatten, load_experiment
 from harness.experiment.space import Param, parse_param, parse_space
 from harness.experiment.spec import (
     AGGREGATES,
+    BASELINES,
     DEFAULT_LABEL,
     PRUNERS,
     SAMPLERS,
@@ -51,7 +52,7 @@ from harness.experiment.spec import (
 )
 
 __all__ = [
-    "AGGREGATES", "DEFAULT_LABEL", "PRUNERS", "SAMPLERS", "Experiment", "Objective", "Param",
+    "AGGREGATES", "BASELINES", "DEFAULT_LABEL", "PRUNERS", "SAMPLERS", "Experiment", "Objective", "Param",
     "Point", "PrunerSpec", "StudySpec", "SweepSpec", "flatten", "get_path", "load_experiment",
     "parse_param", "parse_space",
 ]

@@ -38,6 +38,7 @@ from harness.errors import ConfigError
 from harness.experiment.space import Param, parse_space
 from harness.experiment.spec import (
     AGGREGATES,
+    BASELINES,
     CONSTRAINTS,
     DERIVED_METRICS,
     PRUNERS,
@@ -157,8 +158,7 @@ class StudySection:
     fidelity: FidelitySection | None = None  # rungs over duration_s (generations only)
     # Baseline policies among the references of a normalized study (with the
     # RFC defaults and the oracle, which the normalization needs).
-    baselines: tuple[one_of("none", "numab2", "damon_tier"), ...] = (
-        "none", "numab2", "damon_tier")
+    baselines: tuple[one_of(*BASELINES), ...] = BASELINES
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -194,10 +194,6 @@ class StudySection:
                      "trial-number order)")
             if len(self.objectives) > 1:
                 fail("fidelity", "Optuna prunes single-objective studies only")
-            kind = self.pruner if isinstance(self.pruner, str) else self.pruner.get("kind")
-            if kind not in ("auto", "none", None):
-                fail("pruner", "the fidelity section's pruner decides the rungs; "
-                     "leave pruner out (or auto)")
 
 
 @with_config(STRICT)
@@ -304,7 +300,7 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None,
         _check_space(exp, exp.study.space, f"{src}: study.space")
         fid = exp.study.fidelity
         if fid is not None:
-            top = max(exp.run_config(w, f.seeds[0]).duration_s for w in suite)
+            top = exp.top_duration_s
             if len(fid.steps(top)) < 2:
                 raise ConfigError(
                     f"{src}: study.fidelity.min_duration_s: expected at most "
@@ -344,6 +340,9 @@ def _study_spec(s: StudySection, src: str, path: str) -> StudySpec:
     if len(objectives) > 1 and kind not in ("auto", "none"):
         raise ConfigError(f"{where}.pruner: Optuna prunes single-objective studies only; "
                           "use none with several objectives")
+    if s.fidelity is not None and kind not in ("auto", "none"):
+        raise ConfigError(f"{where}.pruner: the fidelity section's pruner decides the rungs; "
+                          "leave pruner out (or auto)")
     if s.sampler == "grid":
         for p in space:
             if p.when:

@@ -33,9 +33,12 @@ TUNED = "tuned"
 # A workload's own best knobs (its per-workload study's best trial), evaluated
 # beside the shared default in a study's final comparison: the regret baseline.
 OWN_BEST = "own-best"
-# Named labels, in legend order: the baselines (policies other than kmmscand),
-# kmmscand at its RFC defaults and tuned.
-NAMED_LABELS = ("none", "numab2", "damon_tier", DEFAULT_LABEL, TUNED, "oracle")
+# The baseline policies (other than kmmscand) a study can run as references
+# (study.baselines), each also a label of the comparisons.
+BASELINES = ("none", "numab2", "damon_tier")
+# Named labels, in legend order: the baselines, kmmscand at its RFC defaults
+# and tuned.
+NAMED_LABELS = (*BASELINES, DEFAULT_LABEL, TUNED, "oracle")
 # The oracle's migrations cost nothing: an upper bound, never a contender.
 NOT_CONTENDERS = ("oracle",)
 AGGREGATES = ("mean", "worst", "gmean")
@@ -137,7 +140,7 @@ class StudySpec:
     fidelity: FidelitySpec | None = None  # rungs over duration_s; None = every trial in full
     # The baselines run beside the RFC defaults and the oracle as a normalized
     # study's references (and shown in its headline).
-    baselines: tuple[str, ...] = ("none", "numab2", "damon_tier")
+    baselines: tuple[str, ...] = BASELINES
 
     @property
     def bounds(self) -> dict[str, float]:
@@ -210,6 +213,12 @@ class Experiment:
         if len(self._cache) < 4096:
             self._cache[key] = cfg
         return cfg
+
+    @property
+    def top_duration_s(self) -> float:
+        """The longest workload's simulated seconds (first seed, base knobs): a
+        multi-fidelity study's top rung."""
+        return max(self.run_config(w, self.seeds[0]).duration_s for w in self.workloads)
 
     def default_values(self, keys: list[str]) -> dict[str, Any]:
         """Resolved values of dotted knobs in the base config (first suite entry)."""

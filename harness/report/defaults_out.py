@@ -121,7 +121,6 @@ def sysfs_value(v: Any) -> str:
     return str(plain(v))
 
 
-
 def _commented(rec, kind: str, header: list[str], note) -> list[str]:
     """The knobs of one kind as shell comments under `header`, each with its note."""
     knobs = {k: v for k, v in rec.knobs.items() if knob_kind(k) == kind}
@@ -129,6 +128,7 @@ def _commented(rec, kind: str, header: list[str], note) -> list[str]:
         return []
     return header + [f"#   {key.split('.', 1)[1]} = {sysfs_value(v)}   ({note(key)})"
                      for key, v in knobs.items()]
+
 
 def to_shell(rec: Recommendation, sysfs_dir_override: str | None = None) -> str:
     s = rec.summary()

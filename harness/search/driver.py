@@ -204,17 +204,14 @@ class Driver:
         the pruner decide: pruned, complete (the top rung), or the next rung."""
         from optuna.trial import TrialState
 
-        o = self.st.objectives[0]
         for n in sorted(self.waiting):
             tr = self.waiting.pop(n)
-            top = tr.rung == len(self.steps) - 1
-            means = per_workload(tr.values(o.metric, self.workloads))
-            value = aggregate([means[w] for w in self.workloads], o.aggregate, o.direction,
-                              self.st.gmean_shift)
+            values = self._suite_values(tr)
+            value = values[0]  # a multi-fidelity study has one objective
             if math.isfinite(value):
                 tr.trial.report(value, self.steps[tr.rung])
-            if top:
-                self.complete(tr)
+            if tr.rung == len(self.steps) - 1:
+                self.finish(tr, TrialState.COMPLETE, values)
             elif not math.isfinite(value) or tr.trial.should_prune():
                 self.finish(tr, TrialState.PRUNED)
             else:
@@ -269,11 +266,15 @@ class Driver:
                 return True
         return False
 
+    def _suite_values(self, tr: TrialRun) -> list[float]:
+        """The trial's suite value per objective, from the rows of its evaluations."""
+        per_wl = {o.metric: tr.values(o.metric, self.workloads) for o in self.st.objectives}
+        return suite_values(self.exp, per_wl)
+
     def complete(self, tr: TrialRun) -> None:
         from optuna.trial import TrialState
 
-        per_wl = {o.metric: tr.values(o.metric, self.workloads) for o in self.st.objectives}
-        self.finish(tr, TrialState.COMPLETE, suite_values(self.exp, per_wl))
+        self.finish(tr, TrialState.COMPLETE, self._suite_values(tr))
 
     # ------------------------------------------------------------- telling
     def finish(self, tr: TrialRun, state, values=None, error: str | None = None) -> None:

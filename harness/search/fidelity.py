@@ -27,17 +27,12 @@ import dataclasses
 import math
 
 from harness.experiment import DEFAULT_LABEL, Experiment
-from harness.run.worker import Evaluation
-
-
-def top_duration(exp: Experiment) -> float:
-    """The longest workload's simulated seconds (the top rung's)."""
-    return max(exp.run_config(w, exp.seeds[0]).duration_s for w in exp.workloads)
+from harness.run.worker import Evaluation, eval_id
 
 
 def steps(exp: Experiment) -> tuple[int, ...]:
     """The rungs' seconds (the longest workload's duration at each), shortest first."""
-    return exp.study.fidelity.steps(top_duration(exp))
+    return exp.study.fidelity.steps(exp.top_duration_s)
 
 
 def rung_key(point: str, step: int) -> str:
@@ -53,11 +48,11 @@ def at_rung(evals: list[Evaluation], rung: int, all_steps: tuple[int, ...]) -> l
     share, step = all_steps[rung] / all_steps[-1], all_steps[rung]
     out = []
     for ev in evals:
-        run, mode, point, w, s = ev.eval_id.split("/")
+        point = ev.eval_id.split("/")[2]  # eval_id's key: t00012, default, oracle
         d = round(ev.cfg.duration_s * share, 3)
-        out.append(dataclasses.replace(ev, eval_id="/".join((run, mode, rung_key(point, step),
-                                                             w, s)),
-                                       cfg=ev.cfg.replace({"duration_s": d})))
+        out.append(dataclasses.replace(
+            ev, eval_id=eval_id(ev.run, ev.mode, rung_key(point, step), ev.workload, ev.seed),
+            cfg=ev.cfg.replace({"duration_s": d})))
     return out
 
 

@@ -18,7 +18,7 @@ from harness.model.policies import make_policy
 from harness.run.store import stored_eval_ids
 from harness.search import fidelity
 from harness.search.compare import all_seeds, compare_evaluations
-from harness.search.study import trial_target, work_left
+from harness.search.study import reference_policies, trial_target, work_left
 from harness.search.sweep import sweep_evaluations
 
 
@@ -201,7 +201,7 @@ def plan_sweep(exp: Experiment, out: Path, cpus: int | None) -> Plan:
     points = len({ev.trial for ev in evals})
     return Plan("sweep", points, list(exp.workloads), len(exp.seeds), len(evals),
                 sum(ev.eval_id in done for ev in evals), 0, _time_one(exp),
-                cpus or os.cpu_count() or 1, duration_s=fidelity.top_duration(exp))
+                cpus or os.cpu_count() or 1, duration_s=exp.top_duration_s)
 
 
 def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
@@ -224,14 +224,12 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
     plan = Plan("tune", target, list(exp.workloads), len(exp.seeds), target * per_trial,
                 min(tune_done, target * per_trial), n_compare, _time_one(exp),
                 cpus or os.cpu_count() or 1, own_left, own_trials,
-                space_s=_time_space(exp), base_evals=base_evals, duration_s=fidelity.top_duration(exp))
+                space_s=_time_space(exp), base_evals=base_evals, duration_s=exp.top_duration_s)
     # Only the asynchronous schedule prunes on workload prefixes (generations
     # prune only a multi-fidelity study's rungs, shown per rung).
     plan.early = (st.schedule == "async" and not st.multi and len(exp.workloads) > 1
                   and st.pruner.kind != "none")
     if st.normalized:
-        from harness.search.study import reference_policies
-
         plan.refs = sum(ev.eval_id not in done for ev in compare_evaluations(
             exp, reference_policies(exp), None, out))
         plan.compare = max(plan.compare - len(exp.workloads) * len(all_seeds(exp)), 0)
@@ -244,11 +242,11 @@ def plan_study(exp: Experiment, out: Path, trials: int | None, cpus: int | None,
         kinds = 2 if any(is_proposed(p.key) for p in st.space) else 1
         plan.holdout = kinds * min(st.top_k, target) * len(exp.workloads) * len(holdout)
     if st.fidelity is not None:
-        _add_rungs(plan, exp, target, done)
+        _add_rungs(plan, exp, target, done, out)
     return plan
 
 
-def _add_rungs(plan: Plan, exp: Experiment, target: int, done: set[str]) -> None:
+def _add_rungs(plan: Plan, exp: Experiment, target: int, done: set[str], out: Path) -> None:
     """Per rung: the trials successive halving (or Hyperband) is expected to let
     run it, their evaluations, those already in the run directory, and CPU
     seconds at the space's mean cost in proportion to the rung's duration; plus
@@ -259,16 +257,14 @@ def _add_rungs(plan: Plan, exp: Experiment, target: int, done: set[str]) -> None
     space = _mean(plan.space_s) if plan.space_s else _mean(plan.sim_s)
     base = _mean(plan.sim_s)
     tune = [i for i in done if i.startswith(f"{exp.name}/tune/")]
+    rung_refs = fidelity.reference_evaluations(exp, out) if exp.study.normalized else {}
     for i, (step, n) in enumerate(zip(steps, fidelity.expected_trials(exp, target),
                                       strict=True)):
         top = i == len(steps) - 1
         mine = sum(("@" not in x) if top else (f"@{step}s/" in x) for x in tune)
         evals = n * per_trial
         left = max(evals - mine, 0)
-        refs = 0 if top or not exp.study.normalized else 2 * per_trial
-        refs_left = sum(1 for x in done if x.startswith(f"{exp.name}/compare/")
-                        and f"@{step}s/" in x)
-        refs = max(refs - refs_left, 0)
+        refs = sum(ev.eval_id not in done for ev in rung_refs.get(step, ()))
         share = step / steps[-1]
         plan.rungs.append({"step": step, "trials": n, "evals": evals, "left": left, "refs": refs,
                            "cpu_s": left * space * share + refs * base * share})
@@ -284,7 +280,7 @@ def plan_compare(exp: Experiment, out: Path, policies: list[str], tuned, cpus: i
     done = stored_eval_ids(out)
     return Plan("compare", len(policies), list(exp.workloads), len(all_seeds(exp)),
                 len(evals), sum(ev.eval_id in done for ev in evals), 0, _time_one(exp),
-                cpus or os.cpu_count() or 1, duration_s=fidelity.top_duration(exp))
+                cpus or os.cpu_count() or 1, duration_s=exp.top_duration_s)
 
 
 def footprint_lines(exp: Experiment) -> str:

@@ -28,7 +28,7 @@ import pandas as pd
 from harness import atomic
 from harness.analysis.normalize import References
 from harness.errors import ConfigError, TiersweepError
-from harness.experiment import DEFAULT_LABEL, Experiment
+from harness.experiment import BASELINES, DEFAULT_LABEL, Experiment
 from harness.run.backends import Backend
 from harness.run.progress import progress_bar
 from harness.run.runner import run_evaluations
@@ -58,8 +58,9 @@ __all__ = ["DEFAULT_TRIALS", "StudyReport", "own_study_name", "references", "run
 
 # The baselines run beside the RFC defaults before a normalized study (and shown
 # in its headline); study.baselines may leave some out. A new baseline policy is
-# one more entry here and in harness.search.compare's policies.
-REFERENCE_POLICIES = ("none", "numab2", "damon_tier", DEFAULT_LABEL, "oracle")
+# one more entry in harness.experiment.spec's BASELINES and in
+# harness.search.compare's policies.
+REFERENCE_POLICIES = (*BASELINES, DEFAULT_LABEL, "oracle")
 
 
 def reference_policies(exp: Experiment) -> list[str]:
@@ -68,17 +69,28 @@ def reference_policies(exp: Experiment) -> list[str]:
     return [p for p in REFERENCE_POLICIES if p in keep]
 
 
+def _run_references(exp: Experiment, evals, store: ResultStore, backend: Backend,
+                    progress: bool, desc: str) -> pd.DataFrame:
+    """Run reference evaluations (compare mode); their rows."""
+    out = run_evaluations(evals, store, backend, run=exp.name, mode="compare",
+                          progress=progress, desc=desc)
+    if out.errors:
+        raise TiersweepError(f"reference evaluations failed: {out.errors[0][1]}")
+    return out.table
+
+
+def _from_rows(t: pd.DataFrame) -> References:
+    """The references of rows holding the oracle's and the RFC defaults' runs."""
+    return References.from_rows(t[t["label"] == "oracle"], t[t["label"] == DEFAULT_LABEL])
+
+
 def references(exp: Experiment, store: ResultStore, backend: Backend,
                progress: bool) -> tuple[References, pd.DataFrame]:
     """The reference runs (reference_policies on every workload and seed, compare
     mode: the final comparison reuses them) and the references derived from them."""
     evals = compare_evaluations(exp, reference_policies(exp), None, store.dir)
-    out = run_evaluations(evals, store, backend, run=exp.name, mode="compare",
-                          progress=progress, desc="references")
-    if out.errors:
-        raise TiersweepError(f"reference evaluations failed: {out.errors[0][1]}")
-    t = out.table
-    return References.from_rows(t[t["label"] == "oracle"], t[t["label"] == DEFAULT_LABEL]), t
+    t = _run_references(exp, evals, store, backend, progress, "references")
+    return _from_rows(t), t
 
 
 def rung_references(exp: Experiment, store: ResultStore, backend: Backend,
@@ -86,18 +98,10 @@ def rung_references(exp: Experiment, store: ResultStore, backend: Backend,
     """A multi-fidelity study's references at each lower rung's duration: the RFC
     defaults and the oracle on every workload and study seed (harness.search.fidelity)."""
     by_step = fidelity.reference_evaluations(exp, store.dir)
-    evals = [ev for e in by_step.values() for ev in e]
-    out = run_evaluations(evals, store, backend, run=exp.name, mode="compare",
-                          progress=progress, desc="rung references")
-    if out.errors:
-        raise TiersweepError(f"reference evaluations failed: {out.errors[0][1]}")
-    t = out.table
-    refs = {}
-    for step in by_step:
-        d = t[t["eval_id"].str.contains(f"@{step}s/", regex=False)]
-        refs[step] = References.from_rows(d[d["label"] == "oracle"],
-                                          d[d["label"] == DEFAULT_LABEL])
-    return refs
+    t = _run_references(exp, [ev for e in by_step.values() for ev in e], store, backend,
+                        progress, "rung references")
+    return {step: _from_rows(t[t["eval_id"].isin([ev.eval_id for ev in e])])
+            for step, e in by_step.items()}
 
 
 def per_workload_studies(exp: Experiment, storage, store: ResultStore, backend: Backend,

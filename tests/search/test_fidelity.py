@@ -177,6 +177,8 @@ def test_hyperband_reports_every_rung_and_completes_survivors(tmp_path):
     rep = run_study(exp, tmp_path / "run", InlineBackend(), progress=False, compare=False)
     trials = _trials(tmp_path / "run")
     assert len(trials) == 9 and rep.fidelity["pruner"] == "hyperband"
+    assert any(t.state == TrialState.COMPLETE for t in trials)  # survivors ran in full
+    assert rep.fidelity["pruned"] == sum(t.state == TrialState.PRUNED for t in trials)
     for t in trials:
         want = set(STEPS) if t.state == TrialState.COMPLETE else {STEPS[0]}
         assert t.state in (TrialState.COMPLETE, TrialState.PRUNED)
