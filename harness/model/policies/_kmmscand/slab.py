@@ -61,6 +61,10 @@ class EntrySlab:
         self.floors = floors
         self.runs: deque[list[int]] = deque()
 
+    def bytes_on(self, d: int) -> int:
+        """Bytes of live entries charged to node d (entries x entry size)."""
+        return int(self.live[d]) * self.size
+
     def alloc(self, n: int) -> int:
         """kzalloc n entries in order; returns how many got one (the first k:
         once every node is under MIN, the rest fail too)."""
