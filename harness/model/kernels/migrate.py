@@ -47,6 +47,11 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     ps.cost_ns[outcome]. At most ps.budget successes (-1: no limit; the pass
     stops at the last one).
 
+    The entries are two arrays walked as one: `pages` (visible from
+    entries.vis) then `more` (visible from entries.more_vis), each all of
+    one piece of the list. With ps.fresh the sums in `out` and `mv` start
+    from zero (the chunk's first call), else they are added to.
+
     While the one mm's destination has no free page above its watermark
     (and without hot_check), nothing an entry does changes that (only a
     success takes a free page): the entries' outcomes follow from their
@@ -58,12 +63,19 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     after the last one, promotions of demoted pages)."""
     pg, nodes, mv, entries = Pages(*pg), Nodes(*nodes), Moves(*mv), Entries(*entries)
     ps, out = Pass(*ps), Processed(*out)  # names back
-    pages, more, piece_end, piece_vis, mm_lo = entries.pages, entries.more, entries.piece_end, \
-        entries.piece_vis, entries.mm_lo
+    pages, more, mm_lo = entries.pages, entries.more, entries.mm_lo
     targets, node, flags = entries.targets, pg.node, pg.flags
     node_fast, free, wmark_high = nodes.fast, nodes.free, nodes.wmark_high
     cost_ns, hot_check, bound, budget = ps.cost_ns, ps.hot_check, ps.bound, ps.budget
     codes, attempts, successes, full = out.codes, out.attempts, out.successes, out.full
+    if ps.fresh:
+        codes[:] = 0
+        attempts[:] = 0
+        successes[:] = 0
+        full[:] = False
+        mv.node_in[:] = 0.0
+        mv.node_out[:] = 0.0
+        mv.sums[:] = 0.0
     clock = ps.start
     k = 0
     n_ok = 0
@@ -78,10 +90,9 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     n1 = len(pages)  # entries i >= n1 are more[i - n1]
     n_pages = n1 + len(more)
     while i < n_pages:
-        if i == 0 or i == piece_end[j]:  # a piece seen once visible stays so: clocks grow
-            while i >= piece_end[j]:
-                j += 1
-            if piece_vis[j] > clock / 1000:
+        if i == 0 or i == n1:  # a piece seen once visible stays so: clocks grow
+            j = 0 if i < n1 else 1
+            if (entries.vis if j == 0 else entries.more_vis) > clock / 1000:
                 break
         if one_mm and not hot_check and free[targets[0]] <= wmark_high[targets[0]]:
             # The destination is full, and stays so in this piece (only a
@@ -89,7 +100,7 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
             # page's node alone (the same checks, in the same order, as the
             # entry-at-a-time path below), without a branch per entry.
             d = targets[0]
-            stop = piece_end[j]
+            stop = n1 if j == 0 else n_pages
             # The piece is in one of the two arrays (pieces do not straddle them).
             arr, off = (pages, 0) if i < n1 else (more, n1)
             c_same, c_inel, c_wm = cost_ns[SAME_NODE], cost_ns[INELIGIBLE], cost_ns[WATERMARK]

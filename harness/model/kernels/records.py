@@ -154,30 +154,31 @@ class Chunk(NamedTuple):
 
 
 class Entries(NamedTuple):
-    """Migration-list entries in FIFO order, in pieces each visible from
-    piece_vis (us; entries before piece_end[j] are in pieces <= j); each mm's
-    first page (mm_lo) and target node. The entries are `pages` then `more`
-    (empty, or whole pieces after those of `pages`: two arrays of the list
-    walked as one, without a copy into one)."""
+    """Migration-list entries in FIFO order: `pages`, all of one piece of the
+    list, visible from vis (us), then `more` (empty, or entries of the next
+    piece, visible from more_vis): two arrays of the list walked as one,
+    without a copy into one; each mm's first page (mm_lo) and target node."""
 
     pages: I32
     more: I32
-    piece_end: I64
-    piece_vis: F64
+    vis: float
+    more_vis: float
     mm_lo: I64
     targets: I8
 
 
 class Pass(NamedTuple):
     """A migration pass's chunk: entry costs by Outcome (ns), the is_hot_page
-    check, the thread's clock (start), the bound (ns) and the success budget
-    (-1: no limit)."""
+    check, the thread's clock (start), the bound (ns), the success budget
+    (-1: no limit) and whether the outputs start from zero (fresh: the
+    chunk's first call)."""
 
     cost_ns: I64
     hot_check: bool
     start: int
     bound: int
     budget: int
+    fresh: bool
 
 
 class Processed(NamedTuple):

@@ -112,8 +112,16 @@ class EntrySlab:
         if run is not None and k < run[1]:  # inside the head run: the usual case
             d = run[0]
             run[1] -= k
-            self.live[d] -= k
-            self._repage(d)
+            live = self.live
+            left = int(live[d]) - k
+            live[d] = left
+            # _repage(d), inline: once per migration chunk
+            mem = self.mem
+            pages = -(-left // self.per_page)
+            was = int(mem.slab_pages[d])
+            if pages != was:
+                mem.free[d] -= pages - was
+                mem.slab_pages[d] = pages
             return
         touched = set()
         while k > 0:
