@@ -18,6 +18,7 @@ from harness.model.kernels.records import (
     Pages,
     Pass,
     Processed,
+    Slab,
 )
 
 # The outcome codes as plain ints (numba reads module globals as constants).
@@ -30,7 +31,7 @@ _FULL_BLOCK = 64
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pass,
-                    out: Processed):  # pragma: no cover (compiled)
+                    out: Processed, slab: Slab):  # pragma: no cover (compiled)
     """kmmmigrated's pass (kmmscand_migrate_folio per entry) over list
     entries in FIFO order, on the thread's clock from ps.start (ns). An
     entry is processed only if its piece is visible when the previous one
@@ -58,11 +59,18 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     pages' nodes alone, counted a block at a time without a branch per
     entry, the bound checked per block (per entry near it).
 
+    The chunk's end: when this call is its first and its last (it stopped
+    inside its entries, spent the budget, or had all the chunk may take)
+    and the processed entries are all in the list's head run, kfree()s
+    their slab objects (EntrySlab.release: the node's live entries, its
+    slab pages for them, the difference to or from its free pages).
+
     Adds the processed entries to `out` (see Processed; move_page adds the
     rate sums to mv), and returns (entries processed, successes, the clock
-    after the last one, promotions of demoted pages)."""
+    after the last one, promotions of demoted pages, whether it freed the
+    entries' slab objects)."""
     pg, nodes, mv, entries = Pages(*pg), Nodes(*nodes), Moves(*mv), Entries(*entries)
-    ps, out = Pass(*ps), Processed(*out)  # names back
+    ps, out, slab = Pass(*ps), Processed(*out), Slab(*slab)  # names back
     pages, more, mm_lo = entries.pages, entries.more, entries.mm_lo
     targets, node, flags = entries.targets, pg.node, pg.flags
     node_fast, free, wmark_high = nodes.fast, nodes.free, nodes.wmark_high
@@ -178,4 +186,13 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     if one_mm:
         attempts[0] += k
         successes[0] += n_ok
-    return k, n_ok, clock, pingpong
+    freed = (ps.fresh and 0 < k < slab.run
+             and (k < n_pages or n_ok == budget or ps.last))
+    if freed:
+        d = slab.node
+        left = slab.live[d] - k
+        slab.live[d] = left
+        pages_now = -(-left // slab.per_page)
+        free[d] -= pages_now - slab.slab_pages[d]
+        slab.slab_pages[d] = pages_now
+    return k, n_ok, clock, pingpong, freed

@@ -170,8 +170,9 @@ class Entries(NamedTuple):
 class Pass(NamedTuple):
     """A migration pass's chunk: entry costs by Outcome (ns), the is_hot_page
     check, the thread's clock (start), the bound (ns), the success budget
-    (-1: no limit) and whether the outputs start from zero (fresh: the
-    chunk's first call)."""
+    (-1: no limit), whether the outputs start from zero (fresh: the
+    chunk's first call) and whether the entries given are the most the
+    chunk may process (last)."""
 
     cost_ns: I64
     hot_check: bool
@@ -179,6 +180,20 @@ class Pass(NamedTuple):
     bound: int
     budget: int
     fresh: bool
+    last: bool  # the entries given are all the chunk may process
+
+
+class Slab(NamedTuple):
+    """The list entries' slab objects (EntrySlab) for a chunk's kfree: live
+    entries and slab pages by node, objects a slab page holds, and the
+    list's head run (its first `run` entries were allocated on `node`; run
+    0: no slab)."""
+
+    live: I64
+    slab_pages: I64
+    per_page: int
+    node: int
+    run: int
 
 
 class Processed(NamedTuple):

@@ -45,7 +45,9 @@ MORE, WAIT, SLEEP, HORIZON = "more", "wait", "sleep", "horizon"
 class Processed:
     """What one chunk of a pass processed: its entries (from the head of the
     list), when the last one ended (ns), the entries by outcome code, the
-    attempts and successes by mm, and the destination nodes found full."""
+    attempts and successes by mm, the destination nodes found full, and
+    whether the entries' slab objects were freed already (the compiled walk's
+    kfree, see kernels.migrate_entries)."""
 
     k: int
     end_ns: int
@@ -53,6 +55,7 @@ class Processed:
     attempts: np.ndarray
     successes: np.ndarray
     full: np.ndarray
+    freed: bool = False
 
 
 def ceil_us(ns: int) -> int:
@@ -98,6 +101,8 @@ class Migrator:
         mv = np.zeros(2 * nn + 2)
         self._mv_parts = (mv[:nn], mv[nn:2 * nn], mv[2 * nn:])
         self._rate = self.cfg.migrate_rate_limit_mbps
+        # A Slab record for a list without a slab (run 0: nothing to free).
+        self._no_slab = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 1, 0, 0)
         self._mm_lo = sim.mm_lo
         self._cheapest_ns = int(self.cost_ns.min())
         # is_hot_page as posted. V3: the page-idle form, `!idle && (referenced
@@ -168,7 +173,7 @@ class Migrator:
         k = res.k
         if k == 0:
             return 0, (HORIZON if bound >= end_us * 1000 else WAIT)
-        q.consume(k)
+        q.consume(k, res.freed)
         end_ns = self.clock_ns = int(res.end_ns)
         self.pass_done += k
         self._count(res.codes, res.full)
@@ -234,27 +239,31 @@ class Migrator:
         pg, nodes = mem.page_state(), mem.node_state()
         hot_check, cost_ns, mm_lo = self.hot_check_idle, self.cost_ns, self._mm_lo
         bound = int(bound)
-        fresh = True  # the first call zeroes the sums
+        # The first call zeroes the sums and may free the entries' slab
+        # objects (when it is the chunk's last too).
+        fresh, freed = True, False
+        slab = q.slab.head_state() if q.slab is not None else self._no_slab
         while True:
             # All that is left, up to two pieces at a time (views of the
             # list: a longer slice costs nothing; the walk stops at the bound,
             # and its outcome does not depend on where its slices end).
             pages, more, vis, more_vis = q.peek_two(n - done, done)
-            # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed.
-            k, ok, clock, pp = migrate_entries(
+            got = len(pages) + len(more)
+            # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed, Slab.
+            k, ok, clock, pp, fr = migrate_entries(
                 pg, nodes, moves, (pages, more, vis, more_vis, mm_lo, targets),
-                (cost_ns, hot_check, clock, bound, left, fresh),
-                (*sums, moved[n_ok:], ats[n_ok:]) if n_ok else (*sums, moved, ats))
-            fresh = False
+                (cost_ns, hot_check, clock, bound, left, fresh, done + got >= n),
+                (*sums, moved[n_ok:], ats[n_ok:]) if n_ok else (*sums, moved, ats), slab)
+            fresh, freed = False, freed or fr
             done += k
             n_ok += ok
             pingpong += pp
             if left >= 0:
                 left -= ok
-            if k < len(pages) + len(more) or k == 0 or left == 0 or done >= n:
+            if k < got or k == 0 or left == 0 or done >= n:
                 break
         out = self._processed
-        out.k, out.end_ns = done, clock if done else start
+        out.k, out.end_ns, out.freed = done, clock if done else start, freed
         if n_ok:
             mem.moved(moved[:n_ok], "promote", pingpong, moves, ats[:n_ok])
         return out

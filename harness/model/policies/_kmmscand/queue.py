@@ -155,11 +155,12 @@ class EntryQueue:
             return first, _NO_ENTRIES, visible[i], 0.0
         return first, chunks[i + 1][:m - n1], visible[i], visible[i + 1]
 
-    def consume(self, k: int) -> None:
-        """Remove the first k entries (processed): their pages may be queued again."""
+    def consume(self, k: int, freed: bool = False) -> None:
+        """Remove the first k entries (processed): their pages may be queued
+        again. freed: their slab objects were freed already (EntrySlab.release)."""
         self.length -= k
         if self.slab is not None:
-            self.slab.release(k)
+            self.slab.release(k, freed)
         c = self.chunks[0] if self.chunks else None
         if c is not None and self.queued is None and self.head + k < len(c):
             self.head += k  # inside the head chunk: the usual case
