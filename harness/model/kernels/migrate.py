@@ -59,11 +59,14 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     pages' nodes alone, counted a block at a time without a branch per
     entry, the bound checked per block (per entry near it).
 
-    The chunk's end: when this call is its first and its last (it stopped
-    inside its entries, spent the budget, or had all the chunk may take)
-    and the processed entries are all in the list's head run, kfree()s
-    their slab objects (EntrySlab.release: the node's live entries, its
-    slab pages for them, the difference to or from its free pages).
+    The chunk's end, when this call is its last (it stopped inside its
+    entries, spent the budget, or had all the chunk may take): the rate
+    sums by node (mv) are added to out.node_rate (Memory._add_sums' sums:
+    node_rate += node_in - node_out, element by element); and when the
+    call is the chunk's first too and the processed entries are all in the
+    list's head run, their slab objects are kfree()d (EntrySlab.release:
+    the node's live entries, its slab pages for them, the difference to or
+    from its free pages).
 
     Adds the processed entries to `out` (see Processed; move_page adds the
     rate sums to mv), and returns (entries processed, successes, the clock
@@ -186,8 +189,12 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     if one_mm:
         attempts[0] += k
         successes[0] += n_ok
-    freed = (ps.fresh and 0 < k < slab.run
-             and (k < n_pages or n_ok == budget or ps.last))
+    last = k == 0 or k < n_pages or n_ok == budget or ps.last
+    if last:
+        node_rate = out.node_rate
+        for d in range(node_rate.shape[0]):
+            node_rate[d] += mv.node_in[d] - mv.node_out[d]
+    freed = last and ps.fresh and 0 < k < slab.run
     if freed:
         d = slab.node
         left = slab.live[d] - k

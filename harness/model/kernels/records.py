@@ -199,7 +199,8 @@ class Slab(NamedTuple):
 class Processed(NamedTuple):
     """What migrate_entries adds to: entries by Outcome (codes), by mm
     (attempts, successes), the full destinations; the moved pages and their
-    move times from index 0."""
+    move times from index 0; Memory's node_rate (the chunk's rate sums by
+    node, added at its end)."""
 
     codes: I64
     attempts: I64
@@ -207,6 +208,7 @@ class Processed(NamedTuple):
     full: Bools
     moved: I32
     ats: F64
+    node_rate: F64
 
 
 # hot_vma_idle_pte_entry's form by version (ScanRules.form): kmmscand V0/V1

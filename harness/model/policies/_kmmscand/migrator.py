@@ -236,7 +236,7 @@ class Migrator:
         moves = (*self._mv_parts, float(mem.core.now))
         moved, ats = self._move_buffers(n)
         done, clock, left, n_ok, pingpong = 0, int(start), -1 if budget is None else budget, 0, 0
-        pg, nodes = mem.page_state(), mem.node_state()
+        pg, nodes, node_rate = mem.page_state(), mem.node_state(), mem.node_rate
         hot_check, cost_ns, mm_lo = self.hot_check_idle, self.cost_ns, self._mm_lo
         bound = int(bound)
         # The first call zeroes the sums and may free the entries' slab
@@ -253,7 +253,8 @@ class Migrator:
             k, ok, clock, pp, fr = migrate_entries(
                 pg, nodes, moves, (pages, more, vis, more_vis, mm_lo, targets),
                 (cost_ns, hot_check, clock, bound, left, fresh, done + got >= n),
-                (*sums, moved[n_ok:], ats[n_ok:]) if n_ok else (*sums, moved, ats), slab)
+                (*sums, moved[n_ok:], ats[n_ok:], node_rate) if n_ok
+                else (*sums, moved, ats, node_rate), slab)
             fresh, freed = False, freed or fr
             done += k
             n_ok += ok
