@@ -185,9 +185,13 @@ class Memory(Placement, RateFeed, Kswapd):
               at_us: np.ndarray) -> None:
         """Account the pages a compiled walk moved itself (kernels.move_page),
         each at its own time at_us; each needed its TLB shootdown. The walk
-        applied the per-page state already: the pages and times are here for
-        whoever watches the moves (the tests' move log), the sums to add."""
-        self._add_sums(mv)
+        applied the per-page state and added its rate sums by node to
+        node_rate already (as _add_sums does): the pages and times are here
+        for whoever watches the moves (the tests' move log), the fast tier's
+        sums (mv's) to add."""
+        fast, lag = mv[2].tolist()  # a Moves record's sums
+        self.fast_rate += fast
+        self.fast_lag += lag
         self._count_moves(len(pages), kind == "promote", pingpong)
 
     # ------------------------------------------- the compiled kernels' records

@@ -18,6 +18,7 @@ from harness.model.kernels.records import (
     Pages,
     Pass,
     Processed,
+    Slab,
 )
 
 # The outcome codes as plain ints (numba reads module globals as constants).
@@ -30,7 +31,7 @@ _FULL_BLOCK = 64
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pass,
-                    out: Processed):  # pragma: no cover (compiled)
+                    out: Processed, slab: Slab):  # pragma: no cover (compiled)
     """kmmmigrated's pass (kmmscand_migrate_folio per entry) over list
     entries in FIFO order, on the thread's clock from ps.start (ns). An
     entry is processed only if its piece is visible when the previous one
@@ -47,23 +48,45 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     ps.cost_ns[outcome]. At most ps.budget successes (-1: no limit; the pass
     stops at the last one).
 
+    The entries are two arrays walked as one: `pages` (visible from
+    entries.vis) then `more` (visible from entries.more_vis), each all of
+    one piece of the list. With ps.fresh the sums in `out` and `mv` start
+    from zero (the chunk's first call), else they are added to.
+
     While the one mm's destination has no free page above its watermark
     (and without hot_check), nothing an entry does changes that (only a
     success takes a free page): the entries' outcomes follow from their
     pages' nodes alone, counted a block at a time without a branch per
     entry, the bound checked per block (per entry near it).
 
+    The chunk's end, when this call is its last (it stopped inside its
+    entries, spent the budget, or had all the chunk may take): the rate
+    sums by node (mv) are added to out.node_rate (Memory._add_sums' sums:
+    node_rate += node_in - node_out, element by element); and when the
+    call is the chunk's first too and the processed entries are all in the
+    list's head run, their slab objects are kfree()d (EntrySlab.release:
+    the node's live entries, its slab pages for them, the difference to or
+    from its free pages).
+
     Adds the processed entries to `out` (see Processed; move_page adds the
     rate sums to mv), and returns (entries processed, successes, the clock
-    after the last one, promotions of demoted pages)."""
+    after the last one, promotions of demoted pages, whether it freed the
+    entries' slab objects)."""
     pg, nodes, mv, entries = Pages(*pg), Nodes(*nodes), Moves(*mv), Entries(*entries)
-    ps, out = Pass(*ps), Processed(*out)  # names back
-    pages, more, piece_end, piece_vis, mm_lo = entries.pages, entries.more, entries.piece_end, \
-        entries.piece_vis, entries.mm_lo
+    ps, out, slab = Pass(*ps), Processed(*out), Slab(*slab)  # names back
+    pages, more, mm_lo = entries.pages, entries.more, entries.mm_lo
     targets, node, flags = entries.targets, pg.node, pg.flags
     node_fast, free, wmark_high = nodes.fast, nodes.free, nodes.wmark_high
     cost_ns, hot_check, bound, budget = ps.cost_ns, ps.hot_check, ps.bound, ps.budget
     codes, attempts, successes, full = out.codes, out.attempts, out.successes, out.full
+    if ps.fresh:
+        codes[:] = 0
+        attempts[:] = 0
+        successes[:] = 0
+        full[:] = False
+        mv.node_in[:] = 0.0
+        mv.node_out[:] = 0.0
+        mv.sums[:] = 0.0
     clock = ps.start
     k = 0
     n_ok = 0
@@ -78,10 +101,9 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     n1 = len(pages)  # entries i >= n1 are more[i - n1]
     n_pages = n1 + len(more)
     while i < n_pages:
-        if i == 0 or i == piece_end[j]:  # a piece seen once visible stays so: clocks grow
-            while i >= piece_end[j]:
-                j += 1
-            if piece_vis[j] > clock / 1000:
+        if i == 0 or i == n1:  # a piece seen once visible stays so: clocks grow
+            j = 0 if i < n1 else 1
+            if (entries.vis if j == 0 else entries.more_vis) > clock / 1000:
                 break
         if one_mm and not hot_check and free[targets[0]] <= wmark_high[targets[0]]:
             # The destination is full, and stays so in this piece (only a
@@ -89,7 +111,7 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
             # page's node alone (the same checks, in the same order, as the
             # entry-at-a-time path below), without a branch per entry.
             d = targets[0]
-            stop = piece_end[j]
+            stop = n1 if j == 0 else n_pages
             # The piece is in one of the two arrays (pieces do not straddle them).
             arr, off = (pages, 0) if i < n1 else (more, n1)
             c_same, c_inel, c_wm = cost_ns[SAME_NODE], cost_ns[INELIGIBLE], cost_ns[WATERMARK]
@@ -167,4 +189,17 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
     if one_mm:
         attempts[0] += k
         successes[0] += n_ok
-    return k, n_ok, clock, pingpong
+    last = k == 0 or k < n_pages or n_ok == budget or ps.last
+    if last:
+        node_rate = out.node_rate
+        for d in range(node_rate.shape[0]):
+            node_rate[d] += mv.node_in[d] - mv.node_out[d]
+    freed = last and ps.fresh and 0 < k < slab.run
+    if freed:
+        d = slab.node
+        left = slab.live[d] - k
+        slab.live[d] = left
+        pages_now = -(-left // slab.per_page)
+        free[d] -= pages_now - slab.slab_pages[d]
+        slab.slab_pages[d] = pages_now
+    return k, n_ok, clock, pingpong, freed

@@ -154,36 +154,53 @@ class Chunk(NamedTuple):
 
 
 class Entries(NamedTuple):
-    """Migration-list entries in FIFO order, in pieces each visible from
-    piece_vis (us; entries before piece_end[j] are in pieces <= j); each mm's
-    first page (mm_lo) and target node. The entries are `pages` then `more`
-    (empty, or whole pieces after those of `pages`: two arrays of the list
-    walked as one, without a copy into one)."""
+    """Migration-list entries in FIFO order: `pages`, all of one piece of the
+    list, visible from vis (us), then `more` (empty, or entries of the next
+    piece, visible from more_vis): two arrays of the list walked as one,
+    without a copy into one; each mm's first page (mm_lo) and target node."""
 
     pages: I32
     more: I32
-    piece_end: I64
-    piece_vis: F64
+    vis: float
+    more_vis: float
     mm_lo: I64
     targets: I8
 
 
 class Pass(NamedTuple):
     """A migration pass's chunk: entry costs by Outcome (ns), the is_hot_page
-    check, the thread's clock (start), the bound (ns) and the success budget
-    (-1: no limit)."""
+    check, the thread's clock (start), the bound (ns), the success budget
+    (-1: no limit), whether the outputs start from zero (fresh: the
+    chunk's first call) and whether the entries given are the most the
+    chunk may process (last)."""
 
     cost_ns: I64
     hot_check: bool
     start: int
     bound: int
     budget: int
+    fresh: bool
+    last: bool  # the entries given are all the chunk may process
+
+
+class Slab(NamedTuple):
+    """The list entries' slab objects (EntrySlab) for a chunk's kfree: live
+    entries and slab pages by node, objects a slab page holds, and the
+    list's head run (its first `run` entries were allocated on `node`; run
+    0: no slab)."""
+
+    live: I64
+    slab_pages: I64
+    per_page: int
+    node: int
+    run: int
 
 
 class Processed(NamedTuple):
     """What migrate_entries adds to: entries by Outcome (codes), by mm
     (attempts, successes), the full destinations; the moved pages and their
-    move times from index 0."""
+    move times from index 0; Memory's node_rate (the chunk's rate sums by
+    node, added at its end)."""
 
     codes: I64
     attempts: I64
@@ -191,6 +208,7 @@ class Processed(NamedTuple):
     full: Bools
     moved: I32
     ats: F64
+    node_rate: F64
 
 
 # hot_vma_idle_pte_entry's form by version (ScanRules.form): kmmscand V0/V1

@@ -45,7 +45,9 @@ MORE, WAIT, SLEEP, HORIZON = "more", "wait", "sleep", "horizon"
 class Processed:
     """What one chunk of a pass processed: its entries (from the head of the
     list), when the last one ended (ns), the entries by outcome code, the
-    attempts and successes by mm, and the destination nodes found full."""
+    attempts and successes by mm, the destination nodes found full, and
+    whether the entries' slab objects were freed already (the compiled walk's
+    kfree, see kernels.migrate_entries)."""
 
     k: int
     end_ns: int
@@ -53,6 +55,7 @@ class Processed:
     attempts: np.ndarray
     successes: np.ndarray
     full: np.ndarray
+    freed: bool = False
 
 
 def ceil_us(ns: int) -> int:
@@ -86,16 +89,20 @@ class Migrator:
         self.cost_ns = np.array([by_outcome[o] for o in Outcome], dtype=np.int64)
         self._moved, self._ats = np.empty(0, dtype=np.int32), np.empty(0)
         self._tgt = np.zeros(len(sim.mms), dtype=np.int8)  # _targets' array, kept
-        # _rule_process's outputs, kept from chunk to chunk and zeroed at
-        # each (two fills instead of seven new arrays): the Processed sums
-        # (codes, attempts, successes in one buffer, full) and the Moves sums.
+        # _rule_process's outputs, kept from chunk to chunk (the walk zeroes
+        # them at a chunk's first call: Pass.fresh): the Processed sums
+        # (codes, attempts, successes in one buffer, full) in one Processed
+        # and the Moves sums.
         nm, nn = len(sim.mms), sim.mem.n_nodes
-        self._sums = np.zeros(N_OUTCOMES + 2 * nm, dtype=np.int64)
-        self._full = np.zeros(nn, dtype=bool)
-        self._mv = np.zeros(2 * nn + 2)
-        self._out = (self._sums[:N_OUTCOMES], self._sums[N_OUTCOMES:N_OUTCOMES + nm],
-                     self._sums[N_OUTCOMES + nm:], self._full)
-        self._mv_parts = (self._mv[:nn], self._mv[nn:2 * nn], self._mv[2 * nn:])
+        sums = np.zeros(N_OUTCOMES + 2 * nm, dtype=np.int64)
+        self._out = (sums[:N_OUTCOMES], sums[N_OUTCOMES:N_OUTCOMES + nm],
+                     sums[N_OUTCOMES + nm:], np.zeros(nn, dtype=bool))
+        self._processed = Processed(0, 0, *self._out)
+        mv = np.zeros(2 * nn + 2)
+        self._mv_parts = (mv[:nn], mv[nn:2 * nn], mv[2 * nn:])
+        self._rate = self.cfg.migrate_rate_limit_mbps
+        # A Slab record for a list without a slab (run 0: nothing to free).
+        self._no_slab = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 1, 0, 0)
         self._mm_lo = sim.mm_lo
         self._cheapest_ns = int(self.cost_ns.min())
         # is_hot_page as posted. V3: the page-idle form, `!idle && (referenced
@@ -137,17 +144,21 @@ class Migrator:
         pass goes on at the clock), WAIT (the next entry ends after the next
         event: go on after it, from the same clock), SLEEP (the pass is over),
         HORIZON (the next entry would end after the run)."""
-        sim, c, q = self.sim, self.cfg, self.queue
+        c, q, core = self.cfg, self.queue, self.sim.core
         start = self.clock_ns
-        if q.head_visible_at() > start / 1000:
+        visible = q.visible  # when the head entry is visible (visible[0])
+        if not visible or visible[0] > start / 1000:
             self.in_pass = False
             return 0, SLEEP
-        budget = self._budget(start)
-        if budget == 0:
-            self.in_pass = False
-            return 0, SLEEP
-        end_us = sim.core.end_us
-        bound = int(min(sim.core.thread_bound(), end_us)) * 1000
+        if self._rate > 0:
+            budget = self._budget(start)
+            if budget == 0:
+                self.in_pass = False
+                return 0, SLEEP
+        else:  # no limit: _budget's refill only
+            self.refill_ns, budget = start, None
+        end_us = core.end_us
+        bound = int(min(core.thread_bound(), end_us)) * 1000
         limit = q.length
         batch = c.migrate_batch
         if batch:
@@ -162,7 +173,7 @@ class Migrator:
         k = res.k
         if k == 0:
             return 0, (HORIZON if bound >= end_us * 1000 else WAIT)
-        q.consume(k)
+        q.consume(k, res.freed)
         end_ns = self.clock_ns = int(res.end_ns)
         self.pass_done += k
         self._count(res.codes, res.full)
@@ -172,7 +183,7 @@ class Migrator:
             self.allowance -= int(res.codes[OK])
         spent = budget is not None and int(self.allowance) <= 0
         capped = batch and self.pass_done >= batch
-        if spent or capped or q.head_visible_at() > end_ns / 1000:
+        if spent or capped or not q.visible or q.visible[0] > end_ns / 1000:
             self.in_pass = False
             state = SLEEP
         else:
@@ -220,38 +231,40 @@ class Migrator:
         at a time (views of them: Entries.pages and Entries.more)."""
         mem, q = self.sim.mem, self.queue
         targets = self._targets()
-        self._sums.fill(0)
-        self._full.fill(False)
         sums = self._out
-        out = Processed(0, start, *sums)
-        # A Moves record (zero sums; now: the event's time), as mem.moves().
-        self._mv.fill(0.0)
+        # A Moves record (its sums zeroed by the walk; now: the event's time), as mem.moves().
         moves = (*self._mv_parts, float(mem.core.now))
         moved, ats = self._move_buffers(n)
-        done, clock, left, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0
-        pg, nodes = mem.page_state(), mem.node_state()
+        done, clock, left, n_ok, pingpong = 0, int(start), -1 if budget is None else budget, 0, 0
+        pg, nodes, node_rate = mem.page_state(), mem.node_state(), mem.node_rate
         hot_check, cost_ns, mm_lo = self.hot_check_idle, self.cost_ns, self._mm_lo
         bound = int(bound)
-        while done < n:
+        # The first call zeroes the sums and may free the entries' slab
+        # objects (when it is the chunk's last too).
+        fresh, freed = True, False
+        slab = q.slab.head_state() if q.slab is not None else self._no_slab
+        while True:
             # All that is left, up to two pieces at a time (views of the
             # list: a longer slice costs nothing; the walk stops at the bound,
             # and its outcome does not depend on where its slices end).
-            pages, more, piece_end, piece_vis = q.peek_two(n - done, skip=done)
+            pages, more, vis, more_vis = q.peek_two(n - done, done)
             got = len(pages) + len(more)
-            # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed.
-            k, ok, clock, pp = migrate_entries(
-                pg, nodes, moves, (pages, more, piece_end, piece_vis, mm_lo, targets),
-                (cost_ns, hot_check, int(clock), bound, left),
-                (*sums, moved[n_ok:], ats[n_ok:]))
+            # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed, Slab.
+            k, ok, clock, pp, fr = migrate_entries(
+                pg, nodes, moves, (pages, more, vis, more_vis, mm_lo, targets),
+                (cost_ns, hot_check, clock, bound, left, fresh, done + got >= n),
+                (*sums, moved[n_ok:], ats[n_ok:], node_rate) if n_ok
+                else (*sums, moved, ats, node_rate), slab)
+            fresh, freed = False, freed or fr
             done += k
             n_ok += ok
             pingpong += pp
             if left >= 0:
                 left -= ok
-            if k < got or got == 0 or left == 0:
+            if k < got or k == 0 or left == 0 or done >= n:
                 break
-        if done:
-            out.k, out.end_ns = done, int(clock)
+        out = self._processed
+        out.k, out.end_ns, out.freed = done, clock if done else start, freed
         if n_ok:
             mem.moved(moved[:n_ok], "promote", pingpong, moves, ats[:n_ok])
         return out

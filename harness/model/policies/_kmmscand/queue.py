@@ -47,10 +47,6 @@ class EntryQueue:
         self.counters = counters
         self.slab = slab
         self.entry_bytes = slab.size if slab is not None else entry_bytes  # an entry's object
-        self._piece_end = np.zeros(1, dtype=np.int64)  # peek_piece's, reused
-        self._piece_vis = np.zeros(1)
-        self._two_end = np.zeros(2, dtype=np.int64)  # peek_two's, reused
-        self._two_vis = np.zeros(2)
 
     @property
     def bytes(self) -> int:
@@ -90,10 +86,6 @@ class EntryQueue:
                 if self.counters is not None:
                     self.counters.queue_len_peak = self.peak
         return pages
-
-    def head_visible_at(self) -> float:
-        """When the entry at the head of the list is visible (inf: empty list)."""
-        return self.visible[0] if self.chunks else float("inf")
 
     def visible_count(self, t_us: float, limit: int) -> int:
         """Entries from the head that are visible at t_us (at most limit)."""
@@ -138,55 +130,37 @@ class EntryQueue:
                  else np.zeros(0, dtype=np.int32))
         return pages, np.array(ends, dtype=np.int64), np.array(vis, dtype=np.float64)
 
-    def peek_piece(self, m: int, skip: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """peek_pieces cut at the end of the first piece: at most m entries
-        after the first `skip`, all of one piece (a view of it, no copy), and
-        that piece's end and visible time (arrays of one, reused from call to
-        call: read them before the next call)."""
-        skip += self.head
-        chunks = self.chunks
-        if m <= 0:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0)
-        if chunks and skip < len(chunks[0]):  # in the head chunk: the usual case
-            pages = chunks[0][skip:skip + m]
-            self._piece_end[0] = len(pages)
-            self._piece_vis[0] = self.visible[0]
-            return pages, self._piece_end, self._piece_vis
-        for c, v in zip(chunks, self.visible, strict=True):
-            n = len(c)
-            if skip < n:
-                pages = c[skip:skip + m]
-                self._piece_end[0] = len(pages)
-                self._piece_vis[0] = v
-                return pages, self._piece_end, self._piece_vis
-            skip -= n
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), np.zeros(0)
-
-    def peek_two(self, m: int, skip: int = 0
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def peek_two(self, m: int, skip: int = 0) -> tuple[np.ndarray, np.ndarray, float, float]:
         """peek_pieces cut after its second piece, without a copy: at most m
         entries after the first `skip` as the first piece's (a view) and the
-        next piece's (a view, empty when the first has them all), each one's
-        end and visible time (arrays reused from call to call: read them
-        before the next call)."""
-        first, end, vis = self.peek_piece(m, skip)
+        next piece's (a view, empty when the first has them all or there is
+        no next piece), and when each is visible (us; 0.0 for an empty one)."""
+        if m <= 0 or not self.chunks:
+            return _NO_ENTRIES, _NO_ENTRIES, 0.0, 0.0
+        chunks, visible = self.chunks, self.visible
+        skip += self.head
+        c = chunks[0]
+        i = 0
+        if skip >= len(c):  # past the head chunk: find the one it starts in
+            n = len(chunks)
+            while i < n and skip >= len(chunks[i]):
+                skip -= len(chunks[i])
+                i += 1
+            if i == n:
+                return _NO_ENTRIES, _NO_ENTRIES, 0.0, 0.0
+            c = chunks[i]
+        first = c[skip:skip + m]
         n1 = len(first)
-        if n1 == 0 or n1 >= m:
-            return first, _NO_ENTRIES, end, vis
-        ends, viss = self._two_end, self._two_vis
-        ends[0], viss[0] = n1, vis[0]  # before the next peek_piece, which rewrites vis
-        second, _, vis2 = self.peek_piece(m - n1, skip + n1)
-        if len(second) == 0:  # no next piece (peek_piece wrote nothing): the first alone
-            return first, _NO_ENTRIES, end, vis
-        ends[1] = n1 + len(second)
-        viss[1] = vis2[0]
-        return first, second, ends, viss
+        if n1 >= m or i + 1 >= len(chunks):
+            return first, _NO_ENTRIES, visible[i], 0.0
+        return first, chunks[i + 1][:m - n1], visible[i], visible[i + 1]
 
-    def consume(self, k: int) -> None:
-        """Remove the first k entries (processed): their pages may be queued again."""
+    def consume(self, k: int, freed: bool = False) -> None:
+        """Remove the first k entries (processed): their pages may be queued
+        again. freed: their slab objects were freed already (EntrySlab.release)."""
         self.length -= k
         if self.slab is not None:
-            self.slab.release(k)
+            self.slab.release(k, freed)
         c = self.chunks[0] if self.chunks else None
         if c is not None and self.queued is None and self.head + k < len(c):
             self.head += k  # inside the head chunk: the usual case

@@ -106,14 +106,23 @@ class EntrySlab:
             mem.free[d] -= pages - was
             mem.slab_pages[d] = pages
 
-    def release(self, k: int) -> None:
-        """kfree the first k entries of the list (processed)."""
+    def head_state(self) -> tuple:
+        """A Slab record (kernels/records.py) of the list's head run, for the
+        migration chunk's kfree in compiled code."""
+        d, run = self.runs[0] if self.runs else (0, 0)
+        return (self.live, self.mem.slab_pages, self.per_page, d, run)
+
+    def release(self, k: int, freed: bool = False) -> None:
+        """kfree the first k entries of the list (processed). freed: they were
+        in the head run and kernels.migrate_entries freed their objects
+        (live entries, slab and free pages) already: only the run shrinks."""
         run = self.runs[0] if self.runs else None
         if run is not None and k < run[1]:  # inside the head run: the usual case
-            d = run[0]
             run[1] -= k
-            self.live[d] -= k
-            self._repage(d)
+            if not freed:
+                d = run[0]
+                self.live[d] -= k
+                self._repage(d)
             return
         touched = set()
         while k > 0:
