@@ -28,6 +28,7 @@ class Counters:
     queue_len_peak: int = 0    # the longest the migration list has been (entries)
     kzalloc_failed: int = 0    # list entries not allocated (GFP_NOWAIT, every node under MIN)
     kswapd_runs: int = 0
+    kswapd_accessed: int = 0   # pages kswapd's CLOCK found accessed (A bit set: cleared, redrawn)
     shootdowns: int = 0        # TLB shootdowns (one per page moved, not the oracle's)
     # Failed promotions, by reason (FAIL_REASONS).
     failed_not_hot: int = 0

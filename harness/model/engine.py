@@ -103,7 +103,8 @@ class Sim:
         self.series = self.metrics.series
         self.mms = [MMState(m) for m in self.layout.mms]
         self.mm_lo = np.array([m.lo for m in self.layout.mms], dtype=np.int64)  # first pages
-        # Test hook: called with the Sim after every event (and its kswapd run).
+        # Test hook: called with the Sim after every event (and the kswapd
+        # runs it woke); set before run().
         self.after_event: Callable[[Sim], None] | None = None
 
     # -------------------------------------------------- what policies read
@@ -162,9 +163,10 @@ class Sim:
             self.schedule(0, PRIO_RUNTIME, self._runtime_step)
         for p in (self.policy, *self.companions):
             p.start(self)
-        # Open loop: the metrics' own advance at speed 1, one call less an event.
+        # Open loop: the metrics' own advance at speed 1, one call less an
+        # event; no call after each event without the test hook.
         self.core.run(self.metrics.advance if self.loop is None else self._advance,
-                      self._after_event)
+                      None if self.after_event is None else self._after_event)
         self._advance(self.end_us)
         self.core.now = self.end_us
         return self.metrics.finish(self.policy.name, self.end_us, runtime_metrics(self.loop),
@@ -174,10 +176,7 @@ class Sim:
         self.metrics.advance(t, 1.0 if self.loop is None else self.loop.speed)
 
     def _after_event(self) -> None:
-        if self.mem.kswapd_pending:
-            self.mem.kswapd()
-        if self.after_event is not None:
-            self.after_event(self)
+        self.after_event(self)
 
     def _runtime_step(self) -> None:
         """Close the loop: account the elapsed step, then set the next speed."""

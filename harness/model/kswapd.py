@@ -11,6 +11,7 @@ bits itself.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -55,13 +56,12 @@ class Kswapd:
     fast_rate: float
     fast_lag: float
 
-    def page_state(self) -> tuple: ...  # Memory's records for the kernels
-    def node_state(self) -> tuple: ...
-    def moves(self) -> tuple: ...
+    _pages: tuple           # Memory's records for the kernels (page_state, node_state)
+    _nodes: tuple
+
+    def page_state(self) -> tuple: ...
     def move(self, pages: np.ndarray, dst: np.ndarray | int, kind: str, shootdown: bool = True,
              at_us: np.ndarray | None = None, src: int | None = None) -> None: ...
-    def _count_moves(self, n: int, promote: bool, pingpong: int,
-                     shootdown: bool = True) -> None: ...
 
     # A chunk's rounds in one compiled call where it can (_kswapd_compiled);
     # the per-page reference, which re-states _rule_kswapd_victims, cannot.
@@ -86,13 +86,21 @@ class Kswapd:
         self.kswapd_scan_ns = costs.kswapd_scan_ns
         self.kswapd_demote_ns = costs.page_move_ns
         # Kept from chunk to chunk: the Kswapd record (its arrays change in
-        # place), the fast-tier sums' pair, each node's chunk callback.
+        # place), the victims' buffers, each node's chunk callback.
+        c_victim = self.kswapd_scan_ns + self.kswapd_demote_ns
         self._kswapd_rec = (self.kswapd_hand, self.kswapd_scanned, self.kswapd_round,
                             self.kswapd_wmark, self.slow_nodes, float(self.kswapd_scan_ns),
-                            float(self.kswapd_scan_ns + self.kswapd_demote_ns))
-        self._kswapd_fast = np.zeros(2)
+                            float(c_victim))
         self._kswapd_victims = np.empty(0, dtype=np.int64), np.empty(0)  # victims, at_us
-        self._kswapd_fns = [lambda d=d: self._kswapd_run(d) for d in range(self.n_nodes)]
+        self._kswapd_room = -1.0  # victims they hold past two batches' (a budget's / c_victim)
+        self._kswapd_fns = [partial(self._kswapd_run, d) for d in range(self.n_nodes)]
+        # The chunk in one compiled call (_kswapd_compiled) when the walk can
+        # redraw the A bits itself: one segment of Poisson pages (the access
+        # model of a run's pages does not change), and victims that cost.
+        segs = self.bits.segments
+        self._kswapd_access = (segs[0].access if self.compiled_kswapd and c_victim > 0
+                               and self.bits.next_access is not None and len(segs) == 1
+                               else None)
 
     def pgdat_balanced(self, d: int) -> bool:
         """kswapd's goal on node d: free pages above its watermark (PROMO in
@@ -100,9 +108,13 @@ class Kswapd:
         return bool(self.free[d] > self.kswapd_wmark[d])
 
     def wake_kswapd(self, node: int) -> None:
-        """wakeup_kswapd (a failed promotion: migrate_balanced_pgdat false); the
-        engine calls kswapd() after the current event."""
-        if self.kswapd_enabled:
+        """wakeup_kswapd (a failed promotion: migrate_balanced_pgdat false):
+        kswapd() runs at the end of the current event (EventCore.defer). A
+        running thread's wake-up is lost there (it stays running to the end
+        of the event): nothing to defer."""
+        if self.kswapd_enabled and not self.kswapd_running[node]:
+            if not self.kswapd_pending:
+                self.core.defer(self.kswapd)
             self.kswapd_pending.add(int(node))
 
     def kswapd(self) -> None:
@@ -133,11 +145,13 @@ class Kswapd:
         core = self.core
         t = core.now
         budget = (core.thread_bound() - t) * 1000.0  # ns this chunk may take
-        clock = self._kswapd_compiled(d, t, budget)
-        if clock is None:
+        if self._kswapd_access is not None and budget < math.inf:
+            clock, more = self._kswapd_compiled(d, t, budget)
+        else:
             clock = self._kswapd_rounds(d, t, budget)
+            more = int(self.kswapd_scanned[d]) < 2 * self.n_pages
         self.cpu_ns.kswapd += clock
-        if clock > 0 and int(self.kswapd_scanned[d]) < 2 * self.n_pages:
+        if clock > 0 and more:
             core.schedule(math.ceil(t + clock / 1000.0), PRIO_KSWAPD, self._kswapd_fns[d],
                           thread=True)
         else:
@@ -163,33 +177,35 @@ class Kswapd:
                 break  # the next event comes first, or two full turns
         return clock
 
-    def _kswapd_compiled(self, d: int, t: int, budget: float) -> float | None:
+    def _kswapd_compiled(self, d: int, t: int, budget: float) -> tuple[float, bool]:
         """_kswapd_rounds in one compiled call (kernels.kswapd_chunk), when the
         walk redraws the A bits itself (one segment of Poisson pages) and the
-        budget bounds the victims; None: not here (the rounds run instead)."""
-        segs, na = self.bits.segments, self.bits.next_access
-        c_victim = self.kswapd_scan_ns + self.kswapd_demote_ns
-        if (not self.compiled_kswapd or na is None or len(segs) != 1 or c_victim <= 0
-                or not budget < np.inf):
-            return None
-        acc = segs[0].access
+        budget bounds the victims. Returns the chunk's clock (ns) and whether
+        the run may go on (fewer than two full turns)."""
+        acc = self._kswapd_access
         # Victims: what the budget allows (+ the first batch's, which may pass
         # it, and a batch's writes past the last), at most the node's pages.
-        most = min(int(budget / c_victim), int(self.capacity[d] - self.free[d]))
-        cap = max(most, 0) + 2 * SWAP_CLUSTER_MAX + 2
         victims, at_us = self._kswapd_victims
-        if len(victims) < cap:  # kept from chunk to chunk, grown when short
-            victims, at_us = np.empty(2 * cap, dtype=np.int64), np.empty(2 * cap)
-            self._kswapd_victims = victims, at_us
-        fast = self._kswapd_fast
-        fast[0], fast[1] = self.fast_rate, self.fast_lag
+        if budget > self._kswapd_room * self._kswapd_rec[6]:  # kept from chunk to chunk
+            most = min(int(budget / self._kswapd_rec[6]), int(self.capacity[d] - self.free[d]))
+            cap = max(most, 0) + 2 * SWAP_CLUSTER_MAX + 2
+            if len(victims) < cap:  # grown when short
+                victims, at_us = np.empty(2 * cap, dtype=np.int64), np.empty(2 * cap)
+                self._kswapd_victims = victims, at_us
+                self._kswapd_room = float(2 * cap - 2 * SWAP_CLUSTER_MAX - 2)
+        loop = self.bits.loop
+        t_work = float(t if loop is None else loop.work_at(t))  # PageBits.work_now
         # Records as tuples of their fields (kernels/records.py): ABits, Kswapd, Chunk.
-        bits = (na, acc.rate, acc.stream.state, float(self.bits.work_now()), NO_BOOLS, 0, 0)
-        clock, nv = kswapd_chunk(self.page_state(), self.node_state(), bits, self._kswapd_rec, d,
-                                 t, float(budget), (victims, at_us, self.node_rate, fast))
-        self.fast_rate, self.fast_lag = fast.tolist()
-        self._count_moves(nv, False, 0)  # demotions, each with its TLB shootdown
-        return clock
+        clock, nv, self.fast_rate, self.fast_lag, n_set, more = kswapd_chunk(
+            self._pages, self._nodes,
+            (self.bits.next_access, acc.rate, acc.stream.state, t_work, NO_BOOLS, 0, 0),
+            self._kswapd_rec, d, t, budget,
+            (victims, at_us, self.node_rate, self.fast_rate, self.fast_lag))
+        c = self.counters
+        c.demotions += nv
+        c.shootdowns += nv  # each demotion's TLB shootdown (Memory._count_moves)
+        c.kswapd_accessed += n_set
+        return clock, more
 
     def _rule_kswapd_victims(self, d: int, need: int, clock: float,
                              budget: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -224,7 +240,7 @@ class Kswapd:
         fit = need if budget == np.inf or c_victim <= 0 else min(need, int(budget / c_victim) + 1)
         width = max(int(fit * self._kswapd_stride[d] * 1.25), 1024)
         clears = []
-        u, last, nv, wu0 = 0, -1, 0, 0
+        u, last, nv, wu0, n_set = 0, -1, 0, 0, 0
         na, t_work = self.bits.next_access, float(self.bits.work_now())
         segs = self.bits.segments
         # One segment of Poisson pages: the walk clears and redraws A bits itself.
@@ -245,13 +261,16 @@ class Kswapd:
             fin, u, last, clock, nv, nc, u_stop = kswapd_clock(
                 pg, (NO_FLOATS if na is None else na, rate, stream, t_work, a_win, wu0, wu1),
                 walk, u, last, float(clock), nv, (victims, done, clear))
-            clears.append(clear[:nc])
+            n_set += nc
+            if one is None:  # else the walk redrew them
+                clears.append(clear[:nc])
             if fin:
                 break
             wu0, width = u, 2 * width
-        cleared = clears[0] if len(clears) == 1 else np.concatenate(clears)
-        if len(cleared):
-            self.bits.test_and_clear_pages(cleared)
+        self.counters.kswapd_accessed += n_set
+        if clears and n_set:
+            self.bits.test_and_clear_pages(clears[0] if len(clears) == 1
+                                           else np.concatenate(clears))
         if nv:
             self._kswapd_stride[d] = max(u_stop / nv, 1.0)
         self.kswapd_hand[d] = (hand + u_stop) % n

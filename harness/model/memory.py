@@ -21,7 +21,7 @@ import numpy as np
 
 from harness.config import RunConfig
 from harness.errors import ConfigError
-from harness.model.kernels import relocate
+from harness.model.kernels import add_moves, relocate
 from harness.model.kernels.records import PG_IDLE as PG_IDLE  # re-exported for the model
 from harness.model.kernels.records import PG_REFERENCED as PG_REFERENCED
 from harness.model.kernels.records import PG_YOUNG as PG_YOUNG
@@ -112,6 +112,11 @@ class Memory(Placement, RateFeed, Kswapd):
         self.total_rate = 0.0
         self.base_fast_rate = 0.0
         self.node_rate = np.zeros(self.n_nodes)
+        # The kernels' records of this state, built once: the arrays change
+        # in place only (page_state, node_state; moves' sums, zeroed each time).
+        self._pages = (self.node, self.pgflags, self.moved_at, self.was_demoted, self.rate)
+        self._nodes = (self.node_is_fast, self.free, self.wmark_high)
+        self._move_sums = np.zeros(2 * self.n_nodes + 2)
 
     # ------------------------------------------------------ page helpers
     def count_nodes(self, nodes: np.ndarray) -> np.ndarray:
@@ -197,35 +202,30 @@ class Memory(Placement, RateFeed, Kswapd):
     # ------------------------------------------- the compiled kernels' records
     # (plain tuples of the records' fields in order: see kernels/records.py)
     def page_state(self) -> tuple:
-        """A Pages record."""
-        return (self.node, self.pgflags, self.moved_at, self.was_demoted, self.rate)
+        """A Pages record (node, pgflags, moved_at, was_demoted, rate)."""
+        return self._pages
 
     def node_state(self) -> tuple:
-        """A Nodes record."""
-        return (self.node_is_fast, self.free, self.wmark_high)
+        """A Nodes record (node_is_fast, free, wmark_high)."""
+        return self._nodes
 
     def moves(self) -> tuple:
         """A Moves record: zero sums for the moves of a compiled walk (now: the
-        event's time)."""
-        return (np.zeros(self.n_nodes), np.zeros(self.n_nodes), np.zeros(2),
-                float(self.bits.core.now))
+        event's time), in arrays kept from move to move (each used until its
+        sums are added)."""
+        buf, k = self._move_sums, self.n_nodes
+        buf.fill(0.0)
+        return buf[:k], buf[k:2 * k], buf[2 * k:], float(self.bits.core.now)
 
     def _add_sums(self, mv: tuple) -> None:
         """The rate sums of pages moved by kernels.move_page: the rates by node
         the moves brought in and took out (sums in page order, as move's
         bincounts), the fast tier's rate change and its lag (sequential sums,
         where move's are pairwise: they differ in the last bits)."""
-        node_in, node_out, sums, _ = mv  # a Moves record
-        # node_rate += node_in - node_out, element by element in Python
-        # floats (the same double operations; a ufunc's call costs more on
-        # arrays of a few nodes).
-        nr = self.node_rate
-        gain = [a - b for a, b in zip(node_in.tolist(), node_out.tolist(), strict=True)]
-        for d, r in enumerate(nr.tolist()):
-            nr[d] = r + gain[d]
-        fast, lag = sums.tolist()
-        self.fast_rate += fast
-        self.fast_lag += lag
+        # node_rate += node_in - node_out, element by element, and the fast
+        # tier's two sums, in one compiled call (kernels.add_moves).
+        self.fast_rate, self.fast_lag = add_moves(mv, self.node_rate, self.fast_rate,
+                                                  self.fast_lag)
 
     def _move_times(self, pages: np.ndarray, at_us: np.ndarray | None) -> np.ndarray | None:
         """Each page's move time for the hit accounting (None: now): not before

@@ -138,6 +138,7 @@ class Metrics:
             queue_bytes_peak=c.queue_len_peak * self.entry_bytes,
             kzalloc_failed=c.kzalloc_failed,
             kswapd_runs=c.kswapd_runs,
+            kswapd_accessed=c.kswapd_accessed,
             scanner_cpu_s=scan_s,
             migrator_cpu_s=mig_s,
             kswapd_cpu_s=kswapd_s,

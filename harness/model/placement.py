@@ -35,7 +35,7 @@ class Placement:
 
     def place(self, s: MMSpec) -> None:
         """A process starts: place its pages (both placements), count its rates."""
-        self.free = self._place(s, self.node, self.free)
+        self.free[:] = self._place(s, self.node, self.free)  # in place: the kernels' record
         self.base_free = self._place(s, self.base_node, self.base_free)
         self.pgflags[s.lo:s.hi] = 0  # newly faulted: not idle, not young
         r = self.rate[s.lo:s.hi]

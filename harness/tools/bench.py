@@ -67,7 +67,8 @@ def per_page_work(cfg: RunConfig, m: dict) -> dict[str, int]:
     """The case's per-page work besides its PTE visits, from its counters: each
     element reads or writes per-page state, as a PTE visit of the floor does.
     kswapd's examined pages (pgscan_kswapd) come from its CPU time: each page
-    it scans costs kswapd_scan_ns, each demotion a page move more."""
+    it scans costs kswapd_scan_ns, each demotion a page move more; the A bits
+    its CLOCK found set (kswapd_accessed) were each redrawn, as the scan's."""
     c = cfg.costs
     examined = (m["kswapd_cpu_s"] * 1e9 - m["demotions"] * c.page_move_ns) / c.kswapd_scan_ns
     return {
@@ -75,6 +76,7 @@ def per_page_work(cfg: RunConfig, m: dict) -> dict[str, int]:
         "entries queued on the migration list": m["migadded"],
         "entries the migration thread processed": m["promotions"] + m["promote_failed"],
         "pages kswapd's CLOCK examined": round(examined),
+        "A bits kswapd's CLOCK found set, each a redrawn next access": m["kswapd_accessed"],
         "pages moved": m["promotions"] + m["demotions"],
     }
 
@@ -192,7 +194,8 @@ def _timed(spent: dict[str, float], cpu: dict[str, float] | None = None):
 # kernel touches, for its ns per element against the floor's ns per PTE.
 PART_ELEMENTS = {
     "kswapd's chunks: CLOCK walk and demotions (kernels.kswapd_chunk)":
-        ("pages kswapd's CLOCK examined", "demotions"),
+        ("pages kswapd's CLOCK examined",
+         "A bits kswapd's CLOCK found set, each a redrawn next access", "demotions"),
     "the scanner's PTE walk (kernels.scan_ptes)":
         ("ptes_scanned", "A bits the scan found set, each a redrawn next access"),
     "the migration thread's walk and promotions (kernels.migrate_entries)":

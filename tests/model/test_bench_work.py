@@ -28,6 +28,9 @@ def test_kswapd_pages_examined_are_a_whole_number_recovered_from_its_cpu_time():
     assert abs(pages - round(pages)) < 1e-4 and round(pages) == examined
     # Each victim was examined; a run examines at most two turns of the pages.
     assert m["demotions"] <= examined <= 2 * m["pages"] * m["kswapd_runs"]
+    # The A bits it found set (each redrawn) are pages it examined and passed over.
+    redrawn = work["A bits kswapd's CLOCK found set, each a redrawn next access"]
+    assert 0 < redrawn == m["kswapd_accessed"] <= examined - m["demotions"]
     assert work["pages moved"] == m["promotions"] + m["demotions"]
     assert work["entries the migration thread processed"] <= work[
         "entries queued on the migration list"] == m["migadded"]

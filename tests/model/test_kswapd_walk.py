@@ -5,7 +5,7 @@ scattered, any flags and A bits, the hand anywhere, any CLOCK steps already
 taken (a second turn), any budget. The walk reads the A bits itself and
 redraws them (one Poisson segment), lists them to clear (two segments), or
 reads them from peeked windows (no joint next-access array). Equal victims,
-times, clock, hand, steps, flags, A bits and draws."""
+times, clock, hand, steps, flags, A bits, draws and count of A bits found set."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ def _state(mem):
     return dict(flags=mem.pgflags.copy(), hand=mem.kswapd_hand.copy(),
                 scanned=mem.kswapd_scanned.copy(),
                 next_access=np.concatenate([s.access.next_access for s in segs]),
-                streams=[s.access.stream.state.copy() for s in segs])
+                streams=[s.access.stream.state.copy() for s in segs],
+                accessed=mem.counters.kswapd_accessed)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -75,6 +76,7 @@ def test_compiled_walk_matches_the_reference(mode, costs, seed, share, need, han
     (v1, d1, c1, s1), (v2, d2, c2, s2) = out
     assert v1 == v2
     assert d1 == d2 and c1 == c2
+    assert s1["accessed"] == s2["accessed"]  # the A bits found set (cleared, redrawn)
     for key in ("flags", "hand", "scanned", "next_access"):
         np.testing.assert_array_equal(s1[key], s2[key], err_msg=key)
     for a, b in zip(s1["streams"], s2["streams"], strict=True):

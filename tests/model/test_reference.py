@@ -215,7 +215,7 @@ NUMAB2_CASES = {
                          ["failed_rate_limited", "failed_not_candidate", "promotions"]),
     # kswapd chunks cut short by the next event (slow per-page scan).
     "slow_kswapd": (dict(), dict(costs=dict(kswapd_scan_ns=20000.0, migrate_page_us=50.0)),
-                    ["demotions", "kswapd_cpu_s"]),
+                    ["demotions", "kswapd_cpu_s", "kswapd_accessed"]),
 }
 
 

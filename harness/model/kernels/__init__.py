@@ -5,7 +5,7 @@ running clock). Their per-page reference twins are in ``reference/``.
 
 By mechanism: ``reclaim`` (kswapd's CLOCK and chunk), ``migrate``
 (kmmmigrated's pass), ``scan`` (the PTE scanner's walk), ``moves`` (page
-moves). Their state comes in the named records of ``records``, each
+moves and their rate sums). Their state comes in the named records of ``records``, each
 kernel's parameters annotated with the record they take.
 
 Compiled on first use and cached on disk (``cache=True``: a fresh clone
@@ -27,7 +27,7 @@ import numpy as np
 from harness.model import draws
 from harness.model.kernels import records
 from harness.model.kernels.migrate import migrate_entries
-from harness.model.kernels.moves import relocate
+from harness.model.kernels.moves import add_moves, relocate
 from harness.model.kernels.reclaim import kswapd_chunk, kswapd_clock
 from harness.model.kernels.records import (
     NO_BOOLS,
@@ -41,7 +41,7 @@ from harness.model.kernels.records import (
 from harness.model.kernels.scan import scan_ptes
 
 # The kernels called from Python (the others are inlined or called from these).
-KERNELS = (kswapd_clock, kswapd_chunk, migrate_entries, relocate, scan_ptes)
+KERNELS = (kswapd_clock, kswapd_chunk, migrate_entries, relocate, add_moves, scan_ptes)
 
 
 def signature(kernel) -> tuple:
@@ -70,5 +70,5 @@ def warm_up() -> float:
 
 
 __all__ = ["KERNELS", "NO_BOOLS", "NO_FLOATS", "PG_IDLE", "PG_REFERENCED", "PG_YOUNG",
-           "SWAP_CLUSTER_MAX", "Outcome", "kswapd_chunk", "kswapd_clock", "migrate_entries",
+           "SWAP_CLUSTER_MAX", "Outcome", "add_moves", "kswapd_chunk", "kswapd_clock", "migrate_entries",
            "relocate", "scan_ptes", "warm_up"]

@@ -105,9 +105,9 @@ def kswapd_clock(pg: Pages, bits: ABits, walk: Clock, u: int, last: int, clock: 
     `budget` or the clock is still 0. Running it sets the flags (an A bit
     cleared clears PG_idle; PG_young and PG_referenced cleared; a referenced
     page gets PG_referenced) and appends the pages whose A bit to clear to
-    out.clear and the victims, with the batch's end time, to out.pages and
-    out.done from index nv (each one longer than it can fill: stores land
-    before counts move).
+    out.clear (not when it redraws them) and the victims, with the batch's
+    end time, to out.pages and out.done from index nv (each one longer than
+    it can fill: stores land before counts move).
 
     How, in one pass over the batch's pages: node d's pages found 64 at a
     time (_node_mask: a bit mask, its set bits taken lowest first); each
@@ -116,9 +116,11 @@ def kswapd_clock(pg: Pages, bits: ABits, walk: Clock, u: int, last: int, clock: 
     PG_referenced as this batch left it; the redraws after the batch, in
     CLOCK order.
 
-    Returns (finished, u, last, clock, nv, n_clear, u_stop): not finished
-    when a first-turn page past the window needs its A bit (call again with
-    a window from u); u_stop is where the hand stops.
+    Returns (finished, u, last, clock, nv, n_set, u_stop): n_set, the set A
+    bits the batches that ran found (redrawn, or the first n_set of
+    out.clear); not finished when a first-turn page past the window needs
+    its A bit (call again with a window from u); u_stop is where the hand
+    stops.
     """
     pg, bits, walk, out = Pages(*pg), ABits(*bits), Clock(*walk), Victims(*out)  # names back
     node, flags = pg.node, pg.flags
@@ -230,7 +232,7 @@ def kswapd_clock(pg: Pages, bits: ABits, walk: Clock, u: int, last: int, clock: 
         else:
             for h in range(k):
                 clear[nc + h] = hits[h]
-            nc += k
+        nc += k
         for i in range(bv):
             done[nv + i] = cum
         nv += bv
@@ -249,19 +251,23 @@ def kswapd_chunk(pg: Pages, nodes: Nodes, bits: ABits, ks: Kswapd, d: int, t: in
     pages): Kswapd._kswapd_run's rounds, each kswapd_clock's walk (as
     Kswapd._rule_kswapd_victims runs it) and relocate's moves to the slow node with
     the most free pages, the sums added round by round as Memory.move adds
-    them (out.node_rate; out.fast: the fast tier's rate and lag). Per node
-    state in ks: hand, scanned (CLOCK steps this run; 2n: give up), left
-    (victims left this round). out.victims and out.at_us get the chunk's
-    victims and move times. Returns (clock, victims)."""
+    them (to out.node_rate in place; to out.fast_rate and out.fast_lag, the
+    fast tier's rate and lag, returned). Per node state in ks: hand, scanned
+    (CLOCK steps this run; 2n: give up), left (victims left this round).
+    out.victims and out.at_us get the chunk's victims and move times.
+    Returns (clock, victims, fast_rate, fast_lag, the set A bits found (each
+    redrawn), whether the run may go on: fewer than 2n CLOCK steps)."""
     pg, nodes, bits = Pages(*pg), Nodes(*nodes), ABits(*bits)  # names back
     ks, out = Kswapd(*ks), Chunk(*out)
     node = pg.node
     n = node.shape[0]
     free, wmark_high = nodes.free, nodes.wmark_high
     hand, scanned, left, wmark, slow_nodes = ks.hand, ks.scanned, ks.left, ks.wmark, ks.slow_nodes
-    victims, at_us, node_rate, fast = out.victims, out.at_us, out.node_rate, out.fast
+    victims, at_us, node_rate = out.victims, out.at_us, out.node_rate
+    fast_rate, fast_lag = out.fast_rate, out.fast_lag
     clock = 0.0
     nv_all = 0
+    n_set = 0
     clear = np.empty(1, np.int64)
     mv = Moves(np.zeros(node_rate.shape[0]), np.zeros(node_rate.shape[0]), np.zeros(2), float(t))
     while True:
@@ -284,6 +290,7 @@ def kswapd_chunk(pg: Pages, nodes: Nodes, bits: ABits, ks: Kswapd, d: int, t: in
         _, u, last, clock, nv, nc, u_stop = kswapd_clock(
             pg, bits, Clock(d, h, need, limit, budget, ks.c_scan, ks.c_victim), 0, -1, clock, 0,
             Victims(vic, done, clear))
+        n_set += nc
         hand[d] = (h + u_stop) % n
         scanned[d] += u_stop
         for i in range(nv):
@@ -294,10 +301,10 @@ def kswapd_chunk(pg: Pages, nodes: Nodes, bits: ABits, ks: Kswapd, d: int, t: in
         relocate(pg, nodes, mv, vic[:nv], done[:nv], d, dest, False)
         for i in range(node_rate.shape[0]):
             node_rate[i] += mv.node_in[i] - mv.node_out[i]
-        fast[0] += mv.sums[0]
-        fast[1] += mv.sums[1]
+        fast_rate += mv.sums[0]
+        fast_lag += mv.sums[1]
         nv_all += nv
         left[d] -= nv
         if nv < need:
             break  # the next event comes first, or two full turns
-    return clock, nv_all
+    return clock, nv_all, fast_rate, fast_lag, n_set, scanned[d] < 2 * n

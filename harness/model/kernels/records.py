@@ -145,12 +145,13 @@ class Kswapd(NamedTuple):
 class Chunk(NamedTuple):
     """A kswapd chunk's output: victims, move times (long enough for what the
     budget allows, plus two batches), and the sums to add to: Memory's
-    node_rate and fast = [fast_rate, fast_lag]."""
+    node_rate (in place), fast_rate and fast_lag (the chunk returns them)."""
 
     victims: I64
     at_us: F64
     node_rate: F64
-    fast: F64
+    fast_rate: float
+    fast_lag: float
 
 
 class Entries(NamedTuple):

@@ -125,6 +125,7 @@ class ReferenceMemory(Memory):
                 flags = int(self.pgflags[p])
                 if a:
                     self.bits.test_and_clear_pages(np.array([p]))
+                    self.counters.kswapd_accessed += 1
                     flags &= ~PG_IDLE
                 flags &= ~(PG_YOUNG | PG_REFERENCED)
                 if ref:
