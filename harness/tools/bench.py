@@ -160,34 +160,74 @@ def part_target(module: str, attr: str) -> tuple[object, str]:
     return owner, name
 
 
+def _wrap(fn, part: str, spent: dict, cpu: dict, calls: dict):
+    """fn with timers adding to spent[part] (wall), cpu[part] (the thread's
+    CPU time) and calls[part]."""
+    def timed(*a, **kw):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return fn(*a, **kw)
+        finally:
+            spent[part] += time.perf_counter() - t0
+            cpu[part] += time.thread_time() - c0
+            calls[part] += 1
+    return timed
+
+
 @contextmanager
-def _timed(spent: dict[str, float], cpu: dict[str, float] | None = None):
+def _timed(spent: dict[str, float], cpu: dict[str, float] | None = None,
+           calls: dict[str, int] | None = None):
     """Wrap each part's callables with timers adding to spent[part] (wall)
     and cpu[part] (the thread's CPU time: what a busy machine's other
-    processes do not add to); restored after."""
+    processes do not add to), counting calls[part]; restored after."""
     saved = []
     cpu = {} if cpu is None else cpu
+    calls = {} if calls is None else calls
     for part, targets in PARTS.items():
         spent[part] = cpu[part] = 0.0
+        calls[part] = 0
         for module, attr in targets:
             owner, name = part_target(module, attr)
             fn = getattr(owner, name)
-
-            def timed(*a, _fn=fn, _part=part, **kw):
-                t0, c0 = time.perf_counter(), time.thread_time()
-                try:
-                    return _fn(*a, **kw)
-                finally:
-                    spent[_part] += time.perf_counter() - t0
-                    cpu[_part] += time.thread_time() - c0
-
             saved.append((owner, name, fn))
-            setattr(owner, name, timed)
+            setattr(owner, name, _wrap(fn, part, spent, cpu, calls))
     try:
         yield spent
     finally:
         for owner, name, fn in reversed(saved):
             setattr(owner, name, fn)
+
+
+def _noop() -> None:
+    return None
+
+
+def timer_cost(n: int = 200_000, repeat: int = 3) -> dict[str, tuple[float, float]]:
+    """What one timed call costs the run itself, measured on a no-op wrapped
+    as the parts are, per clock: (all of it, the share inside the timed
+    window, which the part's own time absorbs), in seconds a call; the best
+    of `repeat` (noise only adds)."""
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(repeat):
+        spent, cpu, calls = {"x": 0.0}, {"x": 0.0}, {"x": 0}
+        wrapped = _wrap(_noop, "x", spent, cpu, calls)
+        got = {}
+        for key, clock, inside in (("wall", time.perf_counter, spent),
+                                   ("cpu", time.thread_time, cpu)):
+            inside["x"] = 0.0
+            t0 = clock()
+            for _ in range(n):
+                _noop()
+            plain = clock() - t0
+            t0 = clock()
+            for _ in range(n):
+                wrapped()
+            timed = clock() - t0
+            got[key] = (max(timed - plain, 0.0) / n, max(inside["x"] - plain, 0.0) / n)
+        for key, (whole, inside_s) in got.items():
+            if key not in best or whole < best[key][0]:
+                best[key] = (whole, min(inside_s, whole))
+    return best
 
 
 # The elements of work (per_page_work's, and the PTE visits) each timed
@@ -213,11 +253,13 @@ def breakdown(size_gb: float, duration_s: float, kind: str) -> dict:
     timed in the same process (on the same clock)."""
     cfg = bench_config(size_gb, duration_s, kind)
     warm_up()
-    spent, cpu = {}, {}
-    with _timed(spent, cpu):
+    spent, cpu, calls = {}, {}, {}
+    with _timed(spent, cpu, calls):
         t0, c0 = time.perf_counter(), time.thread_time()
         m = simulate(cfg).metrics
         wall, cpu_s = time.perf_counter() - t0, time.thread_time() - c0
+    cost = timer_cost()
+    n_calls = sum(calls.values())
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     page_work = per_page_work(cfg, m)
     work = {**page_work, "ptes_scanned": m["ptes_scanned"],
@@ -225,13 +267,21 @@ def breakdown(size_gb: float, duration_s: float, kind: str) -> dict:
     elements = m["ptes_scanned"] + sum(page_work.values())
     out = dict(size_gb=size_gb, duration_s=duration_s, kind=kind, wall_s=wall, cpu_s=cpu_s,
                elements=elements, peak_mib=peak_mib)
-    for key, total, parts, clock in (("wall", wall, spent, time.perf_counter),
-                                     ("cpu", cpu_s, cpu, time.thread_time)):
+    for key, measured, timed, clock in (("wall", wall, spent, time.perf_counter),
+                                        ("cpu", cpu_s, cpu, time.thread_time)):
         floor = scan_floor_ns_per_pte(cfg, clock=clock)
+        # The timers' own cost out of the figures: the share inside each
+        # timed window out of its part, the rest out of the Python around.
+        whole, inside = cost[key]
+        total = measured - n_calls * whole
+        parts = {p: max(s - calls[p] * inside, 0.0) for p, s in timed.items()}
         rest = total - sum(parts.values())
         outside = total - sum(parts[k] for k in KERNEL_PARTS) - parts[SETUP]
+        raw_outside = measured - sum(timed[k] for k in KERNEL_PARTS) - timed[SETUP]
         out[key] = dict(
-            parts={**parts, REST: rest}, floor_ns_per_pte=floor,
+            parts={**parts, REST: rest}, floor_ns_per_pte=floor, total_s=total,
+            timer_s=n_calls * whole, timer_us_per_call=whole * 1e6, timed_calls=n_calls,
+            python_share_with_timers=raw_outside / measured,
             work_floor_ratio=total / (floor * elements / 1e9),
             ns_per_element={part: parts[part] * 1e9 / max(sum(work[k] for k in keys), 1)
                             for part, keys in PART_ELEMENTS.items()},
@@ -255,16 +305,21 @@ def echo_breakdown(r: dict, echo: Callable[[str], None] = print) -> None:
          f"(with the timers: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, peak "
          f"{r['peak_mib']:.0f} MiB; {r['elements'] / 1e6:.0f} M elements of work; scan floor "
          f"{w['floor_ns_per_pte']:.2f} ns wall / {c['floor_ns_per_pte']:.2f} ns CPU each)")
+    echo(f"  the timers' own cost, measured on a no-op: {w['timer_us_per_call']:.2f} us wall, "
+         f"{c['timer_us_per_call']:.2f} us CPU a call x {w['timed_calls'] / 1e3:.0f} k calls = "
+         f"{w['timer_s']:.2f} s wall, {c['timer_s']:.2f} s CPU, taken out of the figures below")
     echo(f"  all-work floor ratio {w['work_floor_ratio']:.1f}x wall, "
          f"{c['work_floor_ratio']:.1f}x CPU; Python share (outside kernels and setup) "
-         f"{100 * w['python_share']:.0f}% wall, {100 * c['python_share']:.0f}% CPU")
+         f"{100 * w['python_share']:.0f}% wall, {100 * c['python_share']:.0f}% CPU "
+         f"({100 * w['python_share_with_timers']:.0f}% and "
+         f"{100 * c['python_share_with_timers']:.0f}% with the timers' cost)")
     for part in w["parts"]:
         ws, cs = w["parts"][part], c["parts"][part]
         per = c["ns_per_element"].get(part)
         tail = ("" if per is None else
                 f"  [{per:.2f} ns/element CPU = {per / c['floor_ns_per_pte']:.1f}x floor]")
-        echo(f"  {ws:6.2f} s {100 * ws / r['wall_s']:3.0f}% wall  {cs:6.2f} s "
-             f"{100 * cs / r['cpu_s']:3.0f}% CPU  {part}{tail}")
+        echo(f"  {ws:6.2f} s {100 * ws / w['total_s']:3.0f}% wall  {cs:6.2f} s "
+             f"{100 * cs / c['total_s']:3.0f}% CPU  {part}{tail}")
 
 
 def one_case_alone(size_gb: float, duration_s: float, kind: str) -> dict:
