@@ -87,12 +87,11 @@ class Kswapd:
         self.kswapd_demote_ns = costs.page_move_ns
         # Kept from chunk to chunk: the Kswapd record (its arrays change in
         # place), the victims' buffers, each node's chunk callback.
-        c_victim = self.kswapd_scan_ns + self.kswapd_demote_ns
+        c_victim = self._kswapd_c_victim = float(self.kswapd_scan_ns + self.kswapd_demote_ns)
         self._kswapd_rec = (self.kswapd_hand, self.kswapd_scanned, self.kswapd_round,
                             self.kswapd_wmark, self.slow_nodes, float(self.kswapd_scan_ns),
-                            float(c_victim))
+                            c_victim)
         self._kswapd_victims = np.empty(0, dtype=np.int64), np.empty(0)  # victims, at_us
-        self._kswapd_room = -1.0  # victims they hold past two batches' (a budget's / c_victim)
         self._kswapd_fns = [partial(self._kswapd_run, d) for d in range(self.n_nodes)]
         # The chunk in one compiled call (_kswapd_compiled) when the walk can
         # redraw the A bits itself: one segment of Poisson pages (the access
@@ -185,20 +184,19 @@ class Kswapd:
         acc = self._kswapd_access
         # Victims: what the budget allows (+ the first batch's, which may pass
         # it, and a batch's writes past the last), at most the node's pages.
-        victims, at_us = self._kswapd_victims
-        if budget > self._kswapd_room * self._kswapd_rec[6]:  # kept from chunk to chunk
-            most = min(int(budget / self._kswapd_rec[6]), int(self.capacity[d] - self.free[d]))
-            cap = max(most, 0) + 2 * SWAP_CLUSTER_MAX + 2
+        victims, at_us = self._kswapd_victims  # kept from chunk to chunk
+        c_victim, extra = self._kswapd_c_victim, 2 * SWAP_CLUSTER_MAX + 2
+        if budget > (len(victims) - extra) * c_victim:  # the budget may need more room
+            most = min(int(budget / c_victim), int(self.capacity[d] - self.free[d]))
+            cap = max(most, 0) + extra
             if len(victims) < cap:  # grown when short
                 victims, at_us = np.empty(2 * cap, dtype=np.int64), np.empty(2 * cap)
                 self._kswapd_victims = victims, at_us
-                self._kswapd_room = float(2 * cap - 2 * SWAP_CLUSTER_MAX - 2)
-        loop = self.bits.loop
-        t_work = float(t if loop is None else loop.work_at(t))  # PageBits.work_now
         # Records as tuples of their fields (kernels/records.py): ABits, Kswapd, Chunk.
         clock, nv, self.fast_rate, self.fast_lag, n_set, more = kswapd_chunk(
             self._pages, self._nodes,
-            (self.bits.next_access, acc.rate, acc.stream.state, t_work, NO_BOOLS, 0, 0),
+            (self.bits.next_access, acc.rate, acc.stream.state, float(self.bits.work_now()),
+             NO_BOOLS, 0, 0),
             self._kswapd_rec, d, t, budget,
             (victims, at_us, self.node_rate, self.fast_rate, self.fast_lag))
         c = self.counters

@@ -37,16 +37,6 @@ def test_peek_pieces_is_the_plain_lists_slice(chunks, consumed, m, skip):
     assert [float(vis[j]) for j in piece] == [v for _, v in want]
 
 
-@settings(max_examples=300, deadline=None)
-@given(_chunks, st.integers(0, 8), st.floats(0, 10), st.integers(0, 12))
-def test_visible_count_counts_the_visible_head(chunks, consumed, t, limit):
-    q, plain = _build(chunks, consumed)
-    n = 0
-    while n < len(plain) and plain[n][1] <= t:
-        n += 1
-    assert q.visible_count(t, limit) == min(n, limit)
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 8), min_size=1, max_size=6), st.integers(0, 20))
 def test_owned_pushes_keep_their_entries(fills, consumed):

@@ -168,7 +168,7 @@ class Migrator:
             limit = min(limit, max(bound - start, 0) // cheapest + 1)
         # At most `limit` entries: the walk itself stops at the first one not
         # visible when the one before ends (by the bound, so not visible by
-        # the bound either: q.visible_count(bound, limit) is no tighter).
+        # the bound either: counting the visible entries first is no tighter).
         res = self._rule_process(limit, start, bound, budget)
         k = res.k
         if k == 0:

@@ -87,19 +87,6 @@ class EntryQueue:
                     self.counters.queue_len_peak = self.peak
         return pages
 
-    def visible_count(self, t_us: float, limit: int) -> int:
-        """Entries from the head that are visible at t_us (at most limit)."""
-        if self.chunks and self.visible[0] <= t_us and len(self.chunks[0]) - self.head >= limit:
-            return limit  # the head chunk alone has them: the usual case, without the loop
-        if limit <= 0 or not self.chunks or self.visible[0] > t_us:
-            return min(0, limit)
-        got = -self.head  # the head chunk's consumed entries
-        for c, v in zip(self.chunks, self.visible, strict=True):
-            if v > t_us or got >= limit:
-                break
-            got += len(c)
-        return min(got, limit)
-
     def peek(self, m: int, skip: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """m entries after the first `skip`, and the time each is visible."""
         pages, ends, vis = self.peek_pieces(m, skip)
