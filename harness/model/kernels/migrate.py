@@ -6,7 +6,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from harness.model.kernels.moves import move_page
+from harness.model.kernels.moves import add_node_rates, move_page
 from harness.model.kernels.records import (
     PG_IDLE,
     PG_REFERENCED,
@@ -191,9 +191,7 @@ def migrate_entries(pg: Pages, nodes: Nodes, mv: Moves, entries: Entries, ps: Pa
         successes[0] += n_ok
     last = k == 0 or k < n_pages or n_ok == budget or ps.last
     if last:
-        node_rate = out.node_rate
-        for d in range(node_rate.shape[0]):
-            node_rate[d] += mv.node_in[d] - mv.node_out[d]
+        add_node_rates(mv, out.node_rate)
     freed = last and ps.fresh and 0 < k < slab.run
     if freed:
         d = slab.node

@@ -120,15 +120,22 @@ def relocate(pg: Pages, nodes: Nodes, mv: Moves, pages: I64, at_us: F64, src: in
     return pingpong
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def add_node_rates(mv: Moves, node_rate: F64):  # pragma: no cover (compiled)
+    """Moves' rate sums by node added to Memory's, in place: node_rate +=
+    node_in - node_out, element by element (the same double operations
+    wherever a kernel adds them)."""
+    for i in range(node_rate.shape[0]):
+        node_rate[i] += mv.node_in[i] - mv.node_out[i]
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def add_moves(mv: Moves, node_rate: F64, fast_rate: float,
               fast_lag: float):  # pragma: no cover (compiled)
     """Memory._add_sums: the rate sums of pages moved by move_page added to
-    Memory's, node_rate += node_in - node_out element by element (in
-    place); returns fast_rate + sums[0] and fast_lag + sums[1]. (The same
-    double operations as in Python, in one call: cheaper than the ufuncs'
-    or a loop's on arrays of a few nodes.)"""
+    Memory's (add_node_rates); returns fast_rate + sums[0] and fast_lag +
+    sums[1]. (The same double operations as in Python, in one call:
+    cheaper than the ufuncs' or a loop's on arrays of a few nodes.)"""
     mv = Moves(*mv)  # names back
-    for i in range(node_rate.shape[0]):
-        node_rate[i] += mv.node_in[i] - mv.node_out[i]
+    add_node_rates(mv, node_rate)
     return fast_rate + mv.sums[0], fast_lag + mv.sums[1]

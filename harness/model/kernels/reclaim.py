@@ -15,7 +15,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
 from harness.model.draws import exponential
-from harness.model.kernels.moves import prefetch, relocate
+from harness.model.kernels.moves import add_node_rates, prefetch, relocate
 from harness.model.kernels.records import (
     PG_IDLE,
     PG_REFERENCED,
@@ -299,8 +299,7 @@ def kswapd_chunk(pg: Pages, nodes: Nodes, bits: ABits, ks: Kswapd, d: int, t: in
         mv.node_out[:] = 0.0
         mv.sums[:] = 0.0
         relocate(pg, nodes, mv, vic[:nv], done[:nv], d, dest, False)
-        for i in range(node_rate.shape[0]):
-            node_rate[i] += mv.node_in[i] - mv.node_out[i]
+        add_node_rates(mv, node_rate)
         fast_rate += mv.sums[0]
         fast_lag += mv.sums[1]
         nv_all += nv
