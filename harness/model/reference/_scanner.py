@@ -10,13 +10,12 @@ from harness.model.policies._kmmscand import Scanner
 
 
 class ReferenceScanner(Scanner):
-    def _rule_scan_pages(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    def _rule_scan_pages(self, lo: int, hi: int, scanned: np.ndarray,
+                         accessed: np.ndarray) -> tuple[int, np.ndarray]:
         """hot_vma_idle_pte_entry, one PTE at a time in page order."""
         sim, c = self.sim, self.cfg
         mem = sim.mem
         acc = sim.bits.test_and_clear(lo, hi)
-        scanned = np.zeros(mem.n_nodes, dtype=np.int64)
-        accessed = np.zeros(mem.n_nodes, dtype=np.int64)
         n_slow = 0
         queue: list[int] = []
         for p in range(lo, hi):
@@ -57,4 +56,4 @@ class ReferenceScanner(Scanner):
                 continue
             n_slow += 1
             queue.append(p)
-        return scanned, accessed, n_slow, np.array(queue, dtype=np.int64)
+        return n_slow, np.array(queue, dtype=np.int64)

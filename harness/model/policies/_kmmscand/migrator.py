@@ -176,7 +176,21 @@ class Migrator:
         q.consume(k, res.freed)
         end_ns = self.clock_ns = int(res.end_ns)
         self.pass_done += k
-        self._count(res.codes, res.full)
+        # The processed entries' counters; kswapd woken on each full destination.
+        ctr = self.sim.counters
+        codes = res.codes.tolist()
+        not_hot, same, inel, wmark = (codes[NOT_HOT], codes[SAME_NODE], codes[INELIGIBLE],
+                                      codes[WATERMARK])
+        ctr.failed_not_hot += not_hot
+        ctr.failed_same_node += same
+        ctr.failed_ineligible_src += inel
+        ctr.failed_dest_watermark += wmark
+        ctr.migrate_stale += same + inel
+        if wmark:
+            wake = self.sim.mem.wake_kswapd
+            for d, is_full in enumerate(res.full.tolist()):
+                if is_full:
+                    wake(d)
         if c.failure_feedback:
             self.feedback(res.attempts, res.successes)
         if budget is not None:
@@ -189,21 +203,6 @@ class Migrator:
         else:
             state = MORE
         return end_ns - start, state  # the entries' costs, summed on the clock
-
-    def _count(self, codes: np.ndarray, full: np.ndarray) -> None:
-        """Counters of the processed entries; wake kswapd on each full destination."""
-        ctr = self.sim.counters
-        c = codes.tolist()
-        not_hot, same, inel, wmark = c[NOT_HOT], c[SAME_NODE], c[INELIGIBLE], c[WATERMARK]
-        ctr.failed_not_hot += not_hot
-        ctr.failed_same_node += same
-        ctr.failed_ineligible_src += inel
-        ctr.failed_dest_watermark += wmark
-        ctr.migrate_stale += same + inel
-        if wmark:
-            for d, is_full in enumerate(full.tolist()):
-                if is_full:
-                    self.sim.mem.wake_kswapd(d)
 
     def _targets(self) -> np.ndarray:
         """Each mm's target node (0 for an mm not registered yet)."""
@@ -234,7 +233,9 @@ class Migrator:
         sums = self._out
         # A Moves record (its sums zeroed by the walk; now: the event's time), as mem.moves().
         moves = (*self._mv_parts, float(mem.core.now))
-        moved, ats = self._move_buffers(n)
+        moved, ats = self._moved, self._ats
+        if len(moved) < n:
+            moved, ats = self._move_buffers(n)
         done, clock, left, n_ok, pingpong = 0, int(start), -1 if budget is None else budget, 0, 0
         pg, nodes, node_rate = mem.page_state(), mem.node_state(), mem.node_rate
         hot_check, cost_ns, mm_lo = self.hot_check_idle, self.cost_ns, self._mm_lo

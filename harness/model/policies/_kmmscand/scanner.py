@@ -127,9 +127,7 @@ class Scanner:
         dedup = self.queue.queued  # the de-duplication knob's pages on the list
         while True:
             lo, hi = int(bounds[i]), int(bounds[i + 1])
-            s, a_top, a_slow, q = self._rule_scan_pages(lo, hi)
-            scanned += s
-            accessed += a_top
+            a_slow, q = self._rule_scan_pages(lo, hi, scanned, accessed)
             slow += a_slow
             if dedup is not None:  # no entry, so no kzalloc, for a page on the list
                 q = q[~dedup[q]]
@@ -157,7 +155,8 @@ class Scanner:
         self.adapt(mm, slow, scanned, math.ceil(clock_ns / 1000), accessed)
         return clock_ns
 
-    def _rule_scan_pages(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    def _rule_scan_pages(self, lo: int, hi: int, scanned: np.ndarray,
+                         accessed: np.ndarray) -> tuple[int, np.ndarray]:
         """One VMA's PTEs [lo, hi) (all present: a live mm's pages), the
         kernel's hot_vma_idle_pte_entry over a page slice, in its version's
         form (self.form).
@@ -176,7 +175,8 @@ class Scanner:
         PG_idle since); a top-tier page counts as accessed iff ``young ||
         referenced || A``. Accessed slow-tier pages are queued.
 
-        Returns (scanned per node, top-tier accessed per node, slow-tier
+        Adds the PTEs per node to `scanned` and the top-tier accessed PTEs
+        per node to `accessed` (the visit's sums); returns (slow-tier
         accessed, pages to queue in page order). The walk is
         kernels.scan_ptes; Poisson pages' A bits are tested, cleared and
         redrawn inside it, exact counts' here (bits.test_and_clear).
@@ -193,8 +193,6 @@ class Scanner:
         else:
             na, rate, stream = NO_FLOATS, NO_FLOATS, NO_STREAM
             a_given = bits.test_and_clear(lo, hi)
-        scanned = np.zeros(mem.n_nodes, dtype=np.int64)
-        accessed = np.zeros(mem.n_nodes, dtype=np.int64)
         # int32, the migration list's entries; + 1: see scan_ptes. A VMA's
         # own buffer, which the list keeps (EntryQueue.push, owned) when the
         # entries fill most of it: the walk writes them where they stay. A
@@ -209,7 +207,7 @@ class Scanner:
         # Records as tuples of their fields (kernels/records.py): ABits, ScanRules (start's).
         _, nc = scan_ptes(mem.page_state(), (na, rate, stream, t, a_given, 0, 0), self._rules,
                           lo, hi, scanned, accessed, cand)
-        return scanned, accessed, nc, cand[:nc]
+        return nc, cand[:nc]
 
     def adapt(self, mm: MMState, y: int, scanned: np.ndarray, end_us: int | None = None,
               accessed: np.ndarray | None = None) -> None:
