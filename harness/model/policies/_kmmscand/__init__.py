@@ -135,8 +135,8 @@ class KmmscandPolicy(Policy):
             mig.begin_pass(sim.core.now * 1000)
         cost_ns, state = mig.work()
         sim.cpu_ns.migrator += cost_ns
-        if state == MORE:  # the usual case: ceil_us(clock_ns), clock_ns an int
-            sim.schedule(-(-mig.clock_ns // 1000), PRIO_POLICY + 1, self._migrator_thread,
+        if state == MORE:
+            sim.schedule(ceil_us(mig.clock_ns), PRIO_POLICY + 1, self._migrator_thread,
                          thread=True)
         elif state == WAIT:
             sim.schedule(int(sim.thread_bound()), PRIO_RESUME, self._migrator_thread, thread=True)

@@ -233,9 +233,7 @@ class Migrator:
         sums = self._out
         # A Moves record (its sums zeroed by the walk; now: the event's time), as mem.moves().
         moves = (*self._mv_parts, float(mem.core.now))
-        moved, ats = self._moved, self._ats
-        if len(moved) < n:
-            moved, ats = self._move_buffers(n)
+        moved, ats = self._move_buffers(n)
         done, clock, left, n_ok, pingpong = 0, int(start), -1 if budget is None else budget, 0, 0
         pg, nodes, node_rate = mem.page_state(), mem.node_state(), mem.node_rate
         hot_check, cost_ns, mm_lo = self.hot_check_idle, self.cost_ns, self._mm_lo
