@@ -103,7 +103,6 @@ class Migrator:
         self._rate = self.cfg.migrate_rate_limit_mbps
         # A Slab record for a list without a slab (run 0: nothing to free).
         self._no_slab = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 1, 0, 0)
-        self._mm_lo = sim.mm_lo
         self._cheapest_ns = int(self.cost_ns.min())
         # is_hot_page as posted. V3: the page-idle form, `!idle && (referenced
         # || young)` on the page's flags. V2: the LRU form, with CONFIG_LRU_GEN
@@ -117,6 +116,9 @@ class Migrator:
         # was promoted already, the kernel's test could fail where the model
         # reports the stale source; both are failed entries.)
         self.hot_check_idle = bool(self.cfg.hot_check) and self.cfg.version != "v2"
+        # The walk's records that are the same at every chunk (their arrays change in place).
+        self._walk_state = (sim.mem.page_state(), sim.mem.node_state(), sim.mem.node_rate,
+                            self.cost_ns, self.hot_check_idle, sim.mm_lo)
 
     # ------------------------------------------------------------- the pass
     def begin_pass(self, at_ns: int) -> None:
@@ -144,7 +146,7 @@ class Migrator:
         pass goes on at the clock), WAIT (the next entry ends after the next
         event: go on after it, from the same clock), SLEEP (the pass is over),
         HORIZON (the next entry would end after the run)."""
-        c, q, core = self.cfg, self.queue, self.sim.core
+        c, q = self.cfg, self.queue
         start = self.clock_ns
         visible = q.visible  # when the head entry is visible (visible[0])
         if not visible or visible[0] > start / 1000:
@@ -157,6 +159,7 @@ class Migrator:
                 return 0, SLEEP
         else:  # no limit: _budget's refill only
             self.refill_ns, budget = start, None
+        core = self.sim.core
         end_us = core.end_us
         bound = int(min(core.thread_bound(), end_us)) * 1000
         limit = q.length
@@ -176,33 +179,35 @@ class Migrator:
         q.consume(k, res.freed)
         end_ns = self.clock_ns = int(res.end_ns)
         self.pass_done += k
-        # The processed entries' counters; kswapd woken on each full destination.
-        ctr = self.sim.counters
+        # The processed entries' failures counted (none when all succeeded);
+        # kswapd woken on each full destination.
         codes = res.codes.tolist()
-        not_hot, same, inel, wmark = (codes[NOT_HOT], codes[SAME_NODE], codes[INELIGIBLE],
-                                      codes[WATERMARK])
-        ctr.failed_not_hot += not_hot
-        ctr.failed_same_node += same
-        ctr.failed_ineligible_src += inel
-        ctr.failed_dest_watermark += wmark
-        ctr.migrate_stale += same + inel
-        if wmark:
-            wake = self.sim.mem.wake_kswapd
-            for d, is_full in enumerate(res.full.tolist()):
-                if is_full:
-                    wake(d)
+        ok = codes[OK]
+        if ok != k:
+            ctr = self.sim.counters
+            not_hot, same, inel, wmark = (codes[NOT_HOT], codes[SAME_NODE], codes[INELIGIBLE],
+                                          codes[WATERMARK])
+            ctr.failed_not_hot += not_hot
+            ctr.failed_same_node += same
+            ctr.failed_ineligible_src += inel
+            ctr.failed_dest_watermark += wmark
+            ctr.migrate_stale += same + inel
+            if wmark:
+                wake = self.sim.mem.wake_kswapd
+                for d, is_full in enumerate(res.full.tolist()):
+                    if is_full:
+                        wake(d)
         if c.failure_feedback:
             self.feedback(res.attempts, res.successes)
         if budget is not None:
-            self.allowance -= int(res.codes[OK])
-        spent = budget is not None and int(self.allowance) <= 0
-        capped = batch and self.pass_done >= batch
-        if spent or capped or not q.visible or q.visible[0] > end_ns / 1000:
+            self.allowance -= ok
+            if int(self.allowance) <= 0:  # the rate limit's allowance is spent
+                self.in_pass = False
+                return end_ns - start, SLEEP
+        if (batch and self.pass_done >= batch) or not q.visible or q.visible[0] > end_ns / 1000:
             self.in_pass = False
-            state = SLEEP
-        else:
-            state = MORE
-        return end_ns - start, state  # the entries' costs, summed on the clock
+            return end_ns - start, SLEEP
+        return end_ns - start, MORE  # the entries' costs, summed on the clock
 
     def _targets(self) -> np.ndarray:
         """Each mm's target node (0 for an mm not registered yet)."""
@@ -231,37 +236,44 @@ class Migrator:
         mem, q = self.sim.mem, self.queue
         targets = self._targets()
         sums = self._out
+        mv = self._mv_parts
         # A Moves record (its sums zeroed by the walk; now: the event's time), as mem.moves().
-        moves = (*self._mv_parts, float(mem.core.now))
+        moves = (mv[0], mv[1], mv[2], float(mem.core.now))
         moved, ats = self._move_buffers(n)
-        done, clock, left, n_ok, pingpong = 0, int(start), -1 if budget is None else budget, 0, 0
-        pg, nodes, node_rate = mem.page_state(), mem.node_state(), mem.node_rate
-        hot_check, cost_ns, mm_lo = self.hot_check_idle, self.cost_ns, self._mm_lo
-        bound = int(bound)
-        # The first call zeroes the sums and may free the entries' slab
-        # objects (when it is the chunk's last too).
-        fresh, freed = True, False
+        pg, nodes, node_rate, cost_ns, hot_check, mm_lo = self._walk_state
+        left = -1 if budget is None else budget
         slab = q.slab.head_state() if q.slab is not None else self._no_slab
-        while True:
-            # All that is left, up to two pieces at a time (views of the
-            # list: a longer slice costs nothing; the walk stops at the bound,
-            # and its outcome does not depend on where its slices end).
+        # All that is left, up to two pieces at a time (views of the list: a
+        # longer slice costs nothing; the walk stops at the bound, and its
+        # outcome does not depend on where its slices end). The first call
+        # zeroes the sums and may free the entries' slab objects (when it is
+        # the chunk's last too). Records as tuples of their fields
+        # (kernels/records.py): Entries, Pass, Processed, Slab.
+        pages, more, vis, more_vis = q.peek_two(n)
+        got = len(pages) + len(more)
+        done, n_ok, clock, pingpong, freed = migrate_entries(
+            pg, nodes, moves, (pages, more, vis, more_vis, mm_lo, targets),
+            (cost_ns, hot_check, start, bound, left, True, got >= n),
+            (*sums, moved, ats, node_rate), slab)
+        if left >= 0:
+            left -= n_ok
+        # The list's head was walked whole, and more may follow (a list in
+        # more than two pieces): on from the next piece.
+        walked_all = done == got
+        while walked_all and 0 < done < n and left != 0:
             pages, more, vis, more_vis = q.peek_two(n - done, done)
             got = len(pages) + len(more)
-            # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed, Slab.
             k, ok, clock, pp, fr = migrate_entries(
                 pg, nodes, moves, (pages, more, vis, more_vis, mm_lo, targets),
-                (cost_ns, hot_check, clock, bound, left, fresh, done + got >= n),
-                (*sums, moved[n_ok:], ats[n_ok:], node_rate) if n_ok
-                else (*sums, moved, ats, node_rate), slab)
-            fresh, freed = False, freed or fr
-            done += k
-            n_ok += ok
-            pingpong += pp
+                (cost_ns, hot_check, clock, bound, left, False, done + got >= n),
+                (*sums, moved[n_ok:], ats[n_ok:], node_rate), slab)
+            freed = freed or fr
             if left >= 0:
                 left -= ok
-            if k < got or k == 0 or left == 0 or done >= n:
-                break
+            n_ok += ok
+            pingpong += pp
+            done += k
+            walked_all = 0 < k == got
         out = self._processed
         out.k, out.end_ns, out.freed = done, clock if done else start, freed
         if n_ok:
