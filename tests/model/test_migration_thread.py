@@ -245,6 +245,24 @@ def test_rate_limit_ends_a_pass_when_its_allowance_is_spent(impl):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
+def test_rate_limit_spent_inside_the_lists_fifth_piece(impl):
+    """0.5 MB/s is 128 pages/s: at 40 ms the bucket holds 5.12 pages. The list
+    holds five pieces (1, 1, 1, 1 and 3 entries, spliced apart): the pass
+    promotes the first four and one entry of the fifth piece, then ends; 40 ms
+    after it the bucket holds 5 pages again and the last two are promoted."""
+    sim = make_sim(cfg_for(dict(migrate_rate_limit_mbps=0.5)), impl)
+    for pages in ([0], [1], [2], [3], [4, 5, 6]):
+        push_at(sim, 1000, pages)
+    log = move_log(sim)
+    m = sim.run()
+    p1 = ends(WAKE_US, [OK_US] * 5)
+    w2 = math.ceil(p1[-1] + 40_000)
+    assert [p for p, _, _ in log] == list(range(7))
+    assert [a for _, a, _ in log] == pytest.approx(p1 + ends(w2, [OK_US] * 2), abs=1e-9)
+    assert m["promotions"] == 7 and m["promote_failed"] == 0
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 def test_v0_one_thread_visits_then_drains_then_sleeps(impl):
     """V0: the scanner thread's visits (stubbed: 3 entries, 1 ms of walking) are
     followed by a pass that starts when the walks end (1 ms), then
