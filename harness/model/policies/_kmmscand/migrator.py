@@ -236,44 +236,35 @@ class Migrator:
         mem, q = self.sim.mem, self.queue
         targets = self._targets()
         sums = self._out
-        mv = self._mv_parts
         # A Moves record (its sums zeroed by the walk; now: the event's time), as mem.moves().
-        moves = (mv[0], mv[1], mv[2], float(mem.core.now))
+        moves = (*self._mv_parts, float(mem.core.now))
         moved, ats = self._move_buffers(n)
         pg, nodes, node_rate, cost_ns, hot_check, mm_lo = self._walk_state
-        left = -1 if budget is None else budget
+        done, clock, left, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0
+        # The first call zeroes the sums and may free the entries' slab
+        # objects (when it is the chunk's last too).
+        fresh, freed = True, False
         slab = q.slab.head_state() if q.slab is not None else self._no_slab
-        # All that is left, up to two pieces at a time (views of the list: a
-        # longer slice costs nothing; the walk stops at the bound, and its
-        # outcome does not depend on where its slices end). The first call
-        # zeroes the sums and may free the entries' slab objects (when it is
-        # the chunk's last too). Records as tuples of their fields
-        # (kernels/records.py): Entries, Pass, Processed, Slab.
-        pages, more, vis, more_vis = q.peek_two(n)
-        got = len(pages) + len(more)
-        done, n_ok, clock, pingpong, freed = migrate_entries(
-            pg, nodes, moves, (pages, more, vis, more_vis, mm_lo, targets),
-            (cost_ns, hot_check, start, bound, left, True, got >= n),
-            (*sums, moved, ats, node_rate), slab)
-        if left >= 0:
-            left -= n_ok
-        # The list's head was walked whole, and more may follow (a list in
-        # more than two pieces): on from the next piece.
-        walked_all = done == got
-        while walked_all and 0 < done < n and left != 0:
+        while True:
+            # All that is left, up to two pieces at a time (views of the
+            # list: a longer slice costs nothing; the walk stops at the bound,
+            # and its outcome does not depend on where its slices end).
             pages, more, vis, more_vis = q.peek_two(n - done, done)
             got = len(pages) + len(more)
+            # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed, Slab.
             k, ok, clock, pp, fr = migrate_entries(
                 pg, nodes, moves, (pages, more, vis, more_vis, mm_lo, targets),
-                (cost_ns, hot_check, clock, bound, left, False, done + got >= n),
-                (*sums, moved[n_ok:], ats[n_ok:], node_rate), slab)
-            freed = freed or fr
-            if left >= 0:
-                left -= ok
+                (cost_ns, hot_check, clock, bound, left, fresh, done + got >= n),
+                (*sums, moved[n_ok:], ats[n_ok:], node_rate) if n_ok
+                else (*sums, moved, ats, node_rate), slab)
+            fresh, freed = False, freed or fr
+            done += k
             n_ok += ok
             pingpong += pp
-            done += k
-            walked_all = 0 < k == got
+            if left >= 0:
+                left -= ok
+            if k < got or k == 0 or left == 0 or done >= n:
+                break
         out = self._processed
         out.k, out.end_ns, out.freed = done, clock if done else start, freed
         if n_ok:
