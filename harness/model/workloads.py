@@ -20,6 +20,7 @@ from harness.config import GIB, MIB, RunConfig, WorkloadConfig
 from harness.errors import ConfigError, InputError
 from harness.model.access import CountsAccess, RateAccess
 from harness.model.draws import Stream
+from harness.model.kernels.shuffle import scatter_shuffled
 from harness.model.layouts import LAYOUT_KINDS, make_generator
 from harness.traces.scaling import ScaledTrace, run_length
 
@@ -112,17 +113,19 @@ class Segment:
         if w.kind in ("uniform", "split"):
             return np.full(n, total / n)
         if w.kind == "zipf":  # one phase: nothing to cache
-            rng = np.random.default_rng([self.seed, self.index, p, 0x21BF])
+            entropy = [self.seed, self.index, p, 0x21BF]
             ranks = np.arange(1, n + 1, dtype=np.float64)
             # In place: one array of n fewer to allocate and fault in.
             weights = (np.divide(1.0, ranks, out=ranks) if w.zipf_s == 1.0
                        else np.power(ranks, -w.zipf_s, out=ranks))
             weights *= total / weights.sum()
-            # rng.permutation(n)'s permutation (its swaps do not depend on the
-            # dtype) in int32 where it fits: half the bytes to fault and shuffle.
-            perm = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
-            rng.shuffle(perm)
             r = np.empty(n)
+            if n < 2**31:  # int32 page indices: compiled, as numpy shuffles them
+                scatter_shuffled(Stream(entropy).state, weights, r)
+                return r
+            # rng.permutation(n)'s permutation (its swaps do not depend on the dtype).
+            perm = np.arange(n, dtype=np.int64)
+            np.random.default_rng(entropy).shuffle(perm)
             r[perm] = weights
             return r
         if w.kind == "hotset":

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.model.draws import ZIGGURAT_EXP_R, Stream
+from harness.model.kernels import scatter_shuffled
 
 
 @pytest.mark.parametrize("entropy", [0, 7, [3, 1, 0xACCE55], [12345, 0xB17]])
@@ -41,3 +44,32 @@ def test_next_access_is_numpys_formula():
     s.next_access(99, rates[1::7], out=out[: len(rates[1::7])])
     assert np.array_equal(out[: len(rates[1::7])], 99 + g.standard_exponential(len(rates[1::7]))
                           * (1e6 / rates[1::7]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 5000), entropy=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=4))
+def test_scatter_shuffled_is_numpys_shuffle_then_scatter(n, entropy):
+    """The zipf workload's page order: Generator.shuffle of arange(n) (int32)
+    and the rates scattered through it, bit for bit, from the same entropy."""
+    weights = np.random.default_rng(n).random(n)
+    perm = np.arange(n, dtype=np.int32)
+    np.random.default_rng(entropy).shuffle(perm)
+    want = np.empty(n)
+    want[perm] = weights
+    got = np.full(n, np.nan)
+    scatter_shuffled(Stream(entropy).state, weights, got)
+    assert np.array_equal(got, want)
+
+
+def test_scatter_shuffled_matches_numpy_past_the_prefetch_ring_and_32_bit_halves():
+    # Sizes around the ring of partners drawn ahead and a size where
+    # random_interval's 32-bit draws reject often (just above a power of two).
+    for n in (15, 16, 17, 33, 65_537, 1 << 20):
+        weights = np.linspace(1.0, 2.0, n)
+        perm = np.arange(n, dtype=np.int32)
+        np.random.default_rng([1, 0, 0, 0x21BF]).shuffle(perm)
+        want = np.empty(n)
+        want[perm] = weights
+        got = np.empty(n)
+        scatter_shuffled(Stream([1, 0, 0, 0x21BF]).state, weights, got)
+        assert np.array_equal(got, want), n

@@ -39,9 +39,11 @@ from harness.model.kernels.records import (
     Outcome,
 )
 from harness.model.kernels.scan import scan_ptes
+from harness.model.kernels.shuffle import scatter_shuffled
 
 # The kernels called from Python (the others are inlined or called from these).
-KERNELS = (kswapd_clock, kswapd_chunk, migrate_entries, relocate, add_moves, scan_ptes)
+KERNELS = (kswapd_clock, kswapd_chunk, migrate_entries, relocate, add_moves, scan_ptes,
+           scatter_shuffled)
 
 
 def signature(kernel) -> tuple:
@@ -71,4 +73,4 @@ def warm_up() -> float:
 
 __all__ = ["KERNELS", "NO_BOOLS", "NO_FLOATS", "PG_IDLE", "PG_REFERENCED", "PG_YOUNG",
            "SWAP_CLUSTER_MAX", "Outcome", "add_moves", "kswapd_chunk", "kswapd_clock", "migrate_entries",
-           "relocate", "scan_ptes", "warm_up"]
+           "relocate", "scan_ptes", "scatter_shuffled", "warm_up"]
