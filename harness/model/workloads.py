@@ -119,13 +119,13 @@ class Segment:
             weights = (np.divide(1.0, ranks, out=ranks) if w.zipf_s == 1.0
                        else np.power(ranks, -w.zipf_s, out=ranks))
             weights *= total / weights.sum()
-            r = np.empty(n)
-            if n < 2**31:  # int32 page indices: compiled, as numpy shuffles them
-                scatter_shuffled(Stream(entropy).state, weights, r)
-                return r
+            if n < 2**31:  # int32 page indices: compiled, in place, as numpy shuffles them
+                scatter_shuffled(Stream(entropy).state, weights)
+                return weights
             # rng.permutation(n)'s permutation (its swaps do not depend on the dtype).
             perm = np.arange(n, dtype=np.int64)
             np.random.default_rng(entropy).shuffle(perm)
+            r = np.empty(n)
             r[perm] = weights
             return r
         if w.kind == "hotset":

@@ -50,19 +50,20 @@ def test_next_access_is_numpys_formula():
 @given(n=st.integers(1, 5000), entropy=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=4))
 def test_scatter_shuffled_is_numpys_shuffle_then_scatter(n, entropy):
     """The zipf workload's page order: Generator.shuffle of arange(n) (int32)
-    and the rates scattered through it, bit for bit, from the same entropy."""
+    and the rates scattered through it (here in place), bit for bit, from the
+    same entropy."""
     weights = np.random.default_rng(n).random(n)
     perm = np.arange(n, dtype=np.int32)
     np.random.default_rng(entropy).shuffle(perm)
     want = np.empty(n)
     want[perm] = weights
-    got = np.full(n, np.nan)
-    scatter_shuffled(Stream(entropy).state, weights, got)
+    got = weights.copy()
+    scatter_shuffled(Stream(entropy).state, got)
     assert np.array_equal(got, want)
 
 
-def test_scatter_shuffled_matches_numpy_past_the_prefetch_ring_and_32_bit_halves():
-    # Sizes around the ring of partners drawn ahead and a size where
+def test_scatter_shuffled_matches_numpy_past_the_prefetch_distance_and_32_bit_halves():
+    # Sizes around how far ahead the partners' lines are fetched, and a size where
     # random_interval's 32-bit draws reject often (just above a power of two).
     for n in (15, 16, 17, 33, 65_537, 1 << 20):
         weights = np.linspace(1.0, 2.0, n)
@@ -70,6 +71,6 @@ def test_scatter_shuffled_matches_numpy_past_the_prefetch_ring_and_32_bit_halves
         np.random.default_rng([1, 0, 0, 0x21BF]).shuffle(perm)
         want = np.empty(n)
         want[perm] = weights
-        got = np.empty(n)
-        scatter_shuffled(Stream([1, 0, 0, 0x21BF]).state, weights, got)
+        got = weights.copy()
+        scatter_shuffled(Stream([1, 0, 0, 0x21BF]).state, got)
         assert np.array_equal(got, want), n

@@ -1,14 +1,14 @@
 """A page order drawn as numpy draws it, in compiled code: the zipf workload's
-rank-to-page permutation (Generator.shuffle of arange(n)) and the scatter of
-the ranks' rates onto their pages.
+rank-to-page permutation (Generator.shuffle of arange(n)) with the ranks'
+rates scattered through it onto their pages.
 
 Bit for bit what ``rng.shuffle(perm); out[perm] = weights`` gives: numpy's
 Fisher-Yates (_shuffle_raw: i from n - 1 down to 1, swap with
 random_interval(i)), random_interval's masked rejection on 32-bit draws, and
 PCG64's next_uint32 (the low half of a 64-bit draw, then its high half). The
-swap partners do not depend on the array, so they are drawn a few swaps
-ahead and their cache lines fetched before the swap needs them: at 16 M
-pages each swap and each scattered rate is a miss to memory otherwise.
+swap partners do not depend on the array, so they are drawn first and each
+one's cache line fetched a few swaps before it is needed: at 16 M pages
+each swap is a miss to memory otherwise.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from harness.model.draws import next_u64
 from harness.model.kernels.moves import prefetch
 from harness.model.kernels.records import F64, U64
 
-_AHEAD = 16  # swaps (and scattered rates) whose cache lines are fetched ahead
+_AHEAD = 16  # swaps whose cache lines are fetched ahead
 _U1, _U2, _U4, _U8, _U16, _U32 = (np.uint64(k) for k in (1, 2, 4, 8, 16, 32))
 _LOW32 = np.uint64(0xFFFFFFFF)
 
@@ -50,35 +50,27 @@ def _interval(top, sh, sl, ih, il, has32, buf32):  # pragma: no cover (compiled)
 
 
 @numba.njit(cache=True, nogil=True)
-def scatter_shuffled(state: U64, weights: F64, out: F64):  # pragma: no cover (compiled)
-    """out[perm] = weights, perm = arange(n) shuffled by a fresh
-    Generator(PCG64) whose state (high word first, then the increment's) is
-    `state`, as its shuffle leaves it (n = len(weights) < 2^31: perm's dtype
-    is int32, numpy's too)."""
-    n = weights.shape[0]
-    perm = np.empty(n, np.int32)
-    for i in range(n):
-        perm[i] = i
+def scatter_shuffled(state: U64, x: F64):  # pragma: no cover (compiled)
+    """x[perm] = x, in place: perm = arange(n) as a fresh Generator(PCG64)
+    whose state (high word first, then the increment's) is `state` shuffles
+    it (n = len(x) < 2^31: perm's dtype int32, numpy's too).
+
+    Fisher-Yates leaves perm = t_1(t_2(...t_m(.))) for its swaps t_k, so
+    scattering through perm is gathering through its inverse: the same swaps
+    applied to x in the opposite order. They are drawn first (in the
+    stream's order), then applied from the last; x is the only array of n
+    values written."""
+    n = x.shape[0]
+    swaps = max(n - 1, 0)  # i = n - 1 down to 1
+    js = np.empty(swaps, np.int32)
     sh, sl, ih, il = state[0], state[1], state[2], state[3]
     has32, buf32 = False, np.uint64(0)
-    swaps = n - 1  # i = n - 1 down to 1
-    ring = np.empty(_AHEAD, np.int64)  # the partners of the next swaps
-    for s in range(min(_AHEAD, swaps)):
-        j, sh, sl, has32, buf32 = _interval(n - 1 - s, sh, sl, ih, il, has32, buf32)
-        ring[s] = j
-        prefetch(perm, j)
     for s in range(swaps):
-        i = n - 1 - s
-        slot = s % _AHEAD
-        j = ring[slot]
-        if s + _AHEAD < swaps:
-            jn, sh, sl, has32, buf32 = _interval(i - _AHEAD, sh, sl, ih, il, has32, buf32)
-            ring[slot] = jn
-            prefetch(perm, jn)
-        x = perm[j]
-        perm[j] = perm[i]
-        perm[i] = x
-    for i in range(n):
-        if i + _AHEAD < n:
-            prefetch(out, perm[i + _AHEAD])
-        out[perm[i]] = weights[i]
+        js[s], sh, sl, has32, buf32 = _interval(n - 1 - s, sh, sl, ih, il, has32, buf32)
+    for s in range(swaps - 1, -1, -1):
+        if s >= _AHEAD:
+            prefetch(x, js[s - _AHEAD])
+        i, j = n - 1 - s, js[s]
+        v = x[j]
+        x[j] = x[i]
+        x[i] = v
