@@ -58,8 +58,8 @@ def scatter_shuffled(state: U64, x: F64):  # pragma: no cover (compiled)
     Fisher-Yates leaves perm = t_1(t_2(...t_m(.))) for its swaps t_k, so
     scattering through perm is gathering through its inverse: the same swaps
     applied to x in the opposite order. They are drawn first (in the
-    stream's order), then applied from the last; x is the only array of n
-    values written."""
+    stream's order) into an int32 array of partners, then applied from the
+    last: no output array of n floats."""
     n = x.shape[0]
     swaps = max(n - 1, 0)  # i = n - 1 down to 1
     js = np.empty(swaps, np.int32)
