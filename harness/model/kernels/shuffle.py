@@ -51,9 +51,10 @@ def _interval(top, sh, sl, ih, il, has32, buf32):  # pragma: no cover (compiled)
 
 @numba.njit(cache=True, nogil=True)
 def scatter_shuffled(state: U64, x: F64):  # pragma: no cover (compiled)
-    """x[perm] = x, in place: perm = arange(n) as a fresh Generator(PCG64)
-    whose state (high word first, then the increment's) is `state` shuffles
-    it (n = len(x) < 2^31: perm's dtype int32, numpy's too).
+    """x scattered through perm in place (x[perm[i]] takes x[i]'s value):
+    perm = arange(n) as a fresh Generator(PCG64) whose state (high word
+    first, then the increment's) is `state` shuffles it (n = len(x) < 2^31:
+    an int32 perm, as numpy shuffles it).
 
     Fisher-Yates leaves perm = t_1(t_2(...t_m(.))) for its swaps t_k, so
     scattering through perm is gathering through its inverse: the same swaps
