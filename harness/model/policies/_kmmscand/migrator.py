@@ -116,9 +116,9 @@ class Migrator:
         # was promoted already, the kernel's test could fail where the model
         # reports the stale source; both are failed entries.)
         self.hot_check_idle = bool(self.cfg.hot_check) and self.cfg.version != "v2"
-        # The walk's records that are the same at every chunk (their arrays change in place).
+        # Memory's records the walk takes at every chunk (their arrays change in place).
         self._walk_state = (sim.mem.page_state(), sim.mem.node_state(), sim.mem.node_rate,
-                            self.cost_ns, self.hot_check_idle, sim.mm_lo)
+                            sim.mm_lo)
 
     # ------------------------------------------------------------- the pass
     def begin_pass(self, at_ns: int) -> None:
@@ -201,10 +201,9 @@ class Migrator:
             self.feedback(res.attempts, res.successes)
         if budget is not None:
             self.allowance -= ok
-            if int(self.allowance) <= 0:  # the rate limit's allowance is spent
-                self.in_pass = False
-                return end_ns - start, SLEEP
-        if (batch and self.pass_done >= batch) or not q.visible or q.visible[0] > end_ns / 1000:
+        spent = budget is not None and int(self.allowance) <= 0  # the rate limit's allowance
+        if (spent or (batch and self.pass_done >= batch) or not q.visible
+                or q.visible[0] > end_ns / 1000):
             self.in_pass = False
             return end_ns - start, SLEEP
         return end_ns - start, MORE  # the entries' costs, summed on the clock
@@ -239,7 +238,7 @@ class Migrator:
         # A Moves record (its sums zeroed by the walk; now: the event's time), as mem.moves().
         moves = (*self._mv_parts, float(mem.core.now))
         moved, ats = self._move_buffers(n)
-        pg, nodes, node_rate, cost_ns, hot_check, mm_lo = self._walk_state
+        pg, nodes, node_rate, mm_lo = self._walk_state
         done, clock, left, n_ok, pingpong = 0, start, -1 if budget is None else budget, 0, 0
         # The first call zeroes the sums and may free the entries' slab
         # objects (when it is the chunk's last too).
@@ -254,7 +253,7 @@ class Migrator:
             # Records as tuples of their fields (kernels/records.py): Entries, Pass, Processed, Slab.
             k, ok, clock, pp, fr = migrate_entries(
                 pg, nodes, moves, (pages, more, vis, more_vis, mm_lo, targets),
-                (cost_ns, hot_check, clock, bound, left, fresh, done + got >= n),
+                (self.cost_ns, self.hot_check_idle, clock, bound, left, fresh, done + got >= n),
                 (*sums, moved[n_ok:], ats[n_ok:], node_rate) if n_ok
                 else (*sums, moved, ats, node_rate), slab)
             fresh, freed = False, freed or fr
